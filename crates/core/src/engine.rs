@@ -1,0 +1,486 @@
+//! The engine handle: the operations hosts call, the state they show, the events they forward.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::events::EngineEvent;
+use crate::identity::{DeviceIdentity, IdentityError};
+use crate::paths::DataDir;
+use crate::settings::{ConfigView, SettingView, Settings, SettingsError, SettingsStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("{feature} is not available yet: {detail}")]
+    NotAvailable {
+        feature: &'static str,
+        detail: &'static str,
+    },
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+/// An error as hosts send it to a person or a program: a stable code, a sentence, and the
+/// setting it is about, if any.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorReport {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl From<&EngineError> for ErrorReport {
+    fn from(e: &EngineError) -> Self {
+        let (code, field) = match e {
+            EngineError::Settings(SettingsError::Invalid { field, .. }) => {
+                ("invalid_setting", Some(field.clone()))
+            }
+            EngineError::Settings(SettingsError::Unknown(k)) => ("unknown_setting", Some(k.clone())),
+            EngineError::Settings(SettingsError::ConfigNotFound(_)) => ("config_not_found", None),
+            EngineError::Settings(SettingsError::BadConfigName | SettingsError::Import(_)) => {
+                ("invalid_request", None)
+            }
+            EngineError::NotAvailable { .. } => ("not_available", None),
+            EngineError::ShuttingDown => ("shutting_down", None),
+            _ => ("internal", None),
+        };
+        Self {
+            code,
+            message: e.to_string(),
+            field,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineState {
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+/// Something the user should read once, such as settings being reset after corruption.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Notice {
+    pub level: NoticeLevel,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceStatus {
+    pub public_key: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlStatus {
+    /// `not_configured` until the control-plane client exists.
+    pub state: &'static str,
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub state: EngineState,
+    pub device: DeviceStatus,
+    pub data_dir: String,
+    pub mode: crate::settings::Mode,
+    pub control: ControlStatus,
+    /// `None` while not in a party.
+    pub party: Option<Value>,
+    pub notices: Vec<Notice>,
+}
+
+pub struct EngineOptions {
+    pub data_dir: DataDir,
+}
+
+struct Inner {
+    data_dir: DataDir,
+    settings: Mutex<SettingsStore>,
+    identity: DeviceIdentity,
+    events: broadcast::Sender<EngineEvent>,
+    state: Mutex<EngineState>,
+    notices: Mutex<Vec<Notice>>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// A cheap, cloneable handle to the running engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the data half-written (every
+    // critical section is a single assignment or a SQLite transaction), so poisoning is ignored.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Engine {
+    /// Opens the data directory, settings and identity, and starts the engine's tasks.
+    pub async fn start(opts: EngineOptions) -> Result<Self, EngineError> {
+        let data_dir = opts.data_dir;
+        data_dir.ensure().map_err(|source| EngineError::DataDir {
+            path: data_dir.root().display().to_string(),
+            source,
+        })?;
+        let (store, recoveries) = SettingsStore::open(&data_dir.settings_db())?;
+        let (identity, created) = DeviceIdentity::load_or_create(&data_dir.device_key())?;
+        if created {
+            tracing::info!(public_key = %identity.public_key_base64(), "created device identity");
+        }
+        let notices = recoveries
+            .into_iter()
+            .map(|r| Notice {
+                level: NoticeLevel::Warning,
+                message: r.message,
+            })
+            .collect();
+        let (events, _) = broadcast::channel(256);
+        let engine = Self {
+            inner: Arc::new(Inner {
+                data_dir,
+                settings: Mutex::new(store),
+                identity,
+                events,
+                state: Mutex::new(EngineState::Starting),
+                notices: Mutex::new(notices),
+                cancel: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        };
+        engine.set_state(EngineState::Running);
+        let status = engine.status();
+        tracing::info!(public_key = %status.device.public_key, data_dir = %status.data_dir, "engine running");
+        engine.emit(EngineEvent::Started {
+            status: Box::new(status),
+        });
+        Ok(engine)
+    }
+
+    /// Events from now on. A slow subscriber that falls behind misses old events (it sees a
+    /// `Lagged` error) rather than slowing the engine down.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        // No subscribers is fine: events are for whoever is watching.
+        let _ = self.inner.events.send(event);
+    }
+
+    fn set_state(&self, state: EngineState) {
+        *lock(&self.inner.state) = state;
+        self.emit(EngineEvent::StateChanged { state });
+    }
+
+    pub fn state(&self) -> EngineState {
+        *lock(&self.inner.state)
+    }
+
+    fn ensure_running(&self) -> Result<(), EngineError> {
+        match self.state() {
+            EngineState::Stopping | EngineState::Stopped => Err(EngineError::ShuttingDown),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.inner.data_dir
+    }
+
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.inner.identity
+    }
+
+    /// A token cancelled at shutdown, for tasks hosts or subsystems spawn on the engine's behalf.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.inner.cancel.clone()
+    }
+
+    pub fn status(&self) -> Status {
+        let settings = self.settings().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading settings for status; showing defaults");
+            Settings::defaults()
+        });
+        let server = (!settings.control_server.is_empty()).then(|| settings.control_server.clone());
+        Status {
+            version: crate::VERSION,
+            state: self.state(),
+            device: DeviceStatus {
+                public_key: self.inner.identity.public_key_base64(),
+                display_name: settings.display_name.clone(),
+            },
+            data_dir: self.inner.data_dir.root().display().to_string(),
+            mode: settings.mode,
+            control: ControlStatus {
+                state: "not_configured",
+                server,
+            },
+            party: None,
+            notices: lock(&self.inner.notices).clone(),
+        }
+    }
+
+    /// Tells the user something once (shown in status until the engine restarts, and as an event).
+    pub fn notify(&self, level: NoticeLevel, message: impl Into<String>) {
+        let message = message.into();
+        lock(&self.inner.notices).push(Notice {
+            level,
+            message: message.clone(),
+        });
+        self.emit(EngineEvent::Notice { level, message });
+    }
+
+    // Settings.
+
+    pub fn settings(&self) -> Result<Settings, EngineError> {
+        Ok(lock(&self.inner.settings).typed()?)
+    }
+
+    pub fn list_settings(&self) -> Result<Vec<SettingView>, EngineError> {
+        Ok(lock(&self.inner.settings).list()?)
+    }
+
+    pub fn get_setting(&self, key: &str) -> Result<SettingView, EngineError> {
+        Ok(lock(&self.inner.settings).get(key)?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &Value) -> Result<SettingView, EngineError> {
+        self.ensure_running()?;
+        let view = lock(&self.inner.settings).set(key, value)?;
+        self.setting_changed(&view);
+        Ok(view)
+    }
+
+    /// Sets a value from text a person typed (`lanrage settings set mtu 1400`).
+    pub fn set_setting_text(&self, key: &str, text: &str) -> Result<SettingView, EngineError> {
+        self.ensure_running()?;
+        let view = lock(&self.inner.settings).set_from_text(key, text)?;
+        self.setting_changed(&view);
+        Ok(view)
+    }
+
+    fn setting_changed(&self, view: &SettingView) {
+        // Secret values are never logged; their view carries no value.
+        tracing::info!(key = view.key, value = %view.value, "setting changed");
+        self.emit(EngineEvent::SettingChanged {
+            setting: view.clone(),
+        });
+    }
+
+    pub fn reset_setting(&self, key: &str) -> Result<SettingView, EngineError> {
+        self.ensure_running()?;
+        let view = lock(&self.inner.settings).reset(key)?;
+        self.setting_changed(&view);
+        Ok(view)
+    }
+
+    pub fn reset_settings(&self) -> Result<Vec<SettingView>, EngineError> {
+        self.ensure_running()?;
+        let views = lock(&self.inner.settings).reset_all()?;
+        tracing::info!("all settings reset to defaults");
+        self.emit(EngineEvent::SettingsReset);
+        Ok(views)
+    }
+
+    pub fn export_settings(&self) -> Result<Value, EngineError> {
+        Ok(lock(&self.inner.settings).export()?)
+    }
+
+    pub fn import_settings(&self, doc: &Value) -> Result<Vec<SettingView>, EngineError> {
+        self.ensure_running()?;
+        let views = lock(&self.inner.settings).import(doc)?;
+        tracing::info!("settings imported");
+        self.emit(EngineEvent::SettingsReset);
+        Ok(views)
+    }
+
+    pub fn list_configs(&self) -> Result<Vec<ConfigView>, EngineError> {
+        Ok(lock(&self.inner.settings).list_configs()?)
+    }
+
+    pub fn save_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
+        self.ensure_running()?;
+        let list = lock(&self.inner.settings).save_config(name)?;
+        tracing::info!(name = name.trim(), "configuration saved");
+        Ok(list)
+    }
+
+    pub fn activate_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
+        self.ensure_running()?;
+        let list = lock(&self.inner.settings).activate_config(name)?;
+        tracing::info!(name = name.trim(), "configuration activated");
+        self.emit(EngineEvent::ConfigActivated {
+            name: name.trim().to_string(),
+        });
+        Ok(list)
+    }
+
+    pub fn delete_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
+        self.ensure_running()?;
+        let list = lock(&self.inner.settings).delete_config(name)?;
+        tracing::info!(name = name.trim(), "configuration deleted");
+        Ok(list)
+    }
+
+    // Parties: built by the control-server work; until then a clear error, never a fake success.
+
+    pub async fn create_party(&self, _name: &str) -> Result<Value, EngineError> {
+        Err(Self::parties_not_available())
+    }
+
+    pub async fn join_party(&self, _code: &str) -> Result<Value, EngineError> {
+        Err(Self::parties_not_available())
+    }
+
+    pub async fn leave_party(&self) -> Result<(), EngineError> {
+        Err(Self::parties_not_available())
+    }
+
+    fn parties_not_available() -> EngineError {
+        EngineError::NotAvailable {
+            feature: "Parties",
+            detail: "creating and joining parties arrives with the control server",
+        }
+    }
+
+    /// Stops every task, removes what the engine created on the system and flushes settings.
+    /// Safe to call more than once.
+    pub async fn shutdown(&self) {
+        if matches!(self.state(), EngineState::Stopping | EngineState::Stopped) {
+            return;
+        }
+        self.set_state(EngineState::Stopping);
+        tracing::info!("engine shutting down");
+        self.inner.cancel.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+        if let Err(e) = lock(&self.inner.settings).flush() {
+            tracing::warn!(error = %e, "flushing settings at shutdown");
+        }
+        self.set_state(EngineState::Stopped);
+        tracing::info!("engine stopped");
+    }
+
+    /// Runs a task that shutdown cancels (via [`Self::cancellation`]) and waits for.
+    pub fn spawn<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.tasks.spawn(fut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn engine(dir: &std::path::Path) -> Engine {
+        Engine::start(EngineOptions {
+            data_dir: DataDir::at(dir),
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn settings_changes_are_events_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path()).await;
+        let mut rx = e.subscribe();
+        e.set_setting("display_name", &json!("Zed")).unwrap();
+        match rx.recv().await.unwrap() {
+            EngineEvent::SettingChanged { setting } => {
+                assert_eq!(setting.key, "display_name");
+                assert_eq!(setting.value, json!("Zed"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(e.status().device.display_name, "Zed");
+        let key = e.status().device.public_key;
+        e.shutdown().await;
+        assert_eq!(e.state(), EngineState::Stopped);
+        assert!(matches!(
+            e.set_setting("mtu", &json!(1400)),
+            Err(EngineError::ShuttingDown)
+        ));
+        let e2 = engine(dir.path()).await;
+        assert_eq!(e2.status().device.display_name, "Zed");
+        assert_eq!(e2.status().device.public_key, key);
+    }
+
+    #[tokio::test]
+    async fn invalid_setting_reports_field_and_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path()).await;
+        let err = e.set_setting_text("mtu", "9").unwrap_err();
+        let report = ErrorReport::from(&err);
+        assert_eq!(report.code, "invalid_setting");
+        assert_eq!(report.field.as_deref(), Some("mtu"));
+        assert!(report.message.starts_with("mtu: must be from 1280"));
+    }
+
+    #[tokio::test]
+    async fn parties_say_not_available() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path()).await;
+        let err = e.create_party("friday").await.unwrap_err();
+        assert_eq!(ErrorReport::from(&err).code, "not_available");
+        assert!(err.to_string().contains("not available yet"));
+    }
+
+    #[tokio::test]
+    async fn corrupt_settings_become_a_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("settings.db"), vec![0x5a; 4096]).unwrap();
+        let e = engine(dir.path()).await;
+        let status = e.status();
+        assert_eq!(status.notices.len(), 1);
+        assert_eq!(status.notices[0].level, NoticeLevel::Warning);
+        assert!(status.notices[0].message.contains("default settings"));
+    }
+
+    #[tokio::test]
+    async fn shutdown_cancels_spawned_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path()).await;
+        let cancel = e.cancellation();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        e.spawn(async move {
+            cancel.cancelled().await;
+            let _ = tx.send(());
+        });
+        e.shutdown().await;
+        assert!(rx.await.is_ok());
+    }
+}

@@ -1,0 +1,18 @@
+//! What the engine tells its hosts. The app forwards these as Tauri events and the daemon as a
+//! WebSocket stream, so the UI never polls.
+
+use serde::Serialize;
+
+use crate::engine::{EngineState, NoticeLevel, Status};
+use crate::settings::SettingView;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    Started { status: Box<Status> },
+    StateChanged { state: EngineState },
+    SettingChanged { setting: SettingView },
+    SettingsReset,
+    ConfigActivated { name: String },
+    Notice { level: NoticeLevel, message: String },
+}

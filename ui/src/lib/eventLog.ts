@@ -1,0 +1,55 @@
+// The engine-status log: human lines for engine events, newest first, bounded.
+
+import type { EngineEvent, NoticeLevel } from "./types";
+
+export const LOG_LIMIT = 10;
+
+export type LogLevel = NoticeLevel;
+
+export type LogEntry = { id: number; at: string; level: LogLevel; text: string };
+
+const STATE_WORDS: Record<string, string> = {
+  starting: "Starting",
+  running: "Running",
+  stopping: "Stopping",
+};
+
+/** "running" -> "Running"; unknown states are capitalised as-is. */
+export function stateLabel(state: string | null | undefined): string {
+  if (!state) return "Connecting";
+  return STATE_WORDS[state] ?? state.charAt(0).toUpperCase() + state.slice(1).replace(/_/g, " ");
+}
+
+/** One human line for an engine event. */
+export function describeEvent(event: EngineEvent): { level: LogLevel; text: string } {
+  switch (event.type) {
+    case "started":
+      return { level: "info", text: `Engine started (version ${event.status.version}).` };
+    case "state_changed":
+      return { level: "info", text: `Engine is ${stateLabel(event.state).toLowerCase()}.` };
+    case "setting_changed":
+      return { level: "info", text: `${event.setting.label} changed.` };
+    case "settings_reset":
+      return { level: "warning", text: "All settings were reset to defaults." };
+    case "config_activated":
+      return { level: "info", text: `Configuration “${event.name}” activated.` };
+    case "notice":
+      return { level: event.level, text: event.message };
+    default: {
+      const t = (event as { type?: unknown }).type;
+      return { level: "info", text: `Engine event: ${typeof t === "string" ? t : "unknown"}.` };
+    }
+  }
+}
+
+/** Prepend an entry and keep at most `limit` (newest first). */
+export function pushLog(log: readonly LogEntry[], entry: LogEntry, limit = LOG_LIMIT): LogEntry[] {
+  return [entry, ...log].slice(0, Math.max(0, limit));
+}
+
+/** "14:03:07" in the user's locale. */
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
