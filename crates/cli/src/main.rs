@@ -1,1 +1,132 @@
-fn main() {}
+//! `lanrage`: the headless daemon and the commands that talk to it.
+
+mod api;
+mod client;
+mod commands;
+mod daemon;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "lanrage",
+    version = lanrage_core::VERSION,
+    about = "LANrage: play LAN games with friends over the internet",
+    propagate_version = true
+)]
+struct Cli {
+    /// Where settings, the device key and logs live [default: the user's data directory]
+    #[arg(long, global = true, env = lanrage_core::paths::DATA_DIR_ENV, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log level or filter (error, warn, info, debug, trace); overrides RUST_LOG
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Local API address of the daemon [default: the `api_listen` setting]
+    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    api: Option<SocketAddr>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine headless (until Ctrl-C or SIGTERM), serving the local API
+    Up,
+    /// Show what the running daemon is doing
+    Status {
+        /// Print machine-readable JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the daemon's Prometheus metrics
+    Metrics,
+    /// Read and change settings
+    #[command(subcommand)]
+    Settings(SettingsCmd),
+    /// Saved named configurations
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Create, join and leave parties
+    #[command(subcommand)]
+    Party(PartyCmd),
+    /// Run the control server with its STUN/TURN relay
+    Server,
+    /// Run a tunnel from a standard WireGuard configuration file
+    WgUp {
+        /// The wg-quick style configuration file
+        file: PathBuf,
+    },
+    /// Print the version
+    Version,
+}
+
+#[derive(Subcommand)]
+pub enum SettingsCmd {
+    /// Show every setting, grouped
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one setting's value
+    Get { key: String },
+    /// Change one setting (lists are comma-separated)
+    Set { key: String, value: String },
+    /// Reset one setting, or all of them with --all
+    Reset {
+        key: Option<String>,
+        #[arg(long, conflicts_with = "key")]
+        all: bool,
+    },
+    /// Print every non-secret setting as JSON
+    Export,
+    /// Apply settings from a JSON file made by `export` (all or nothing)
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCmd {
+    /// List saved configurations
+    List,
+    /// Save the current settings under NAME
+    Save { name: String },
+    /// Replace the current settings with the configuration NAME
+    Activate { name: String },
+    /// Delete the configuration NAME
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum PartyCmd {
+    /// Create a party and print its invite code
+    Create { name: String },
+    /// Join a party with an invite code or lanrage:// link
+    Join { code: String },
+    /// Leave the current party
+    Leave,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

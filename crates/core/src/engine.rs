@@ -126,7 +126,7 @@ struct Inner {
     settings: Mutex<SettingsStore>,
     identity: DeviceIdentity,
     events: broadcast::Sender<EngineEvent>,
-    state: Mutex<EngineState>,
+    state: tokio::sync::watch::Sender<EngineState>,
     notices: Mutex<Vec<Notice>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -171,7 +171,7 @@ impl Engine {
                 settings: Mutex::new(store),
                 identity,
                 events,
-                state: Mutex::new(EngineState::Starting),
+                state: tokio::sync::watch::Sender::new(EngineState::Starting),
                 notices: Mutex::new(notices),
                 cancel: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -198,12 +198,12 @@ impl Engine {
     }
 
     fn set_state(&self, state: EngineState) {
-        *lock(&self.inner.state) = state;
+        self.inner.state.send_replace(state);
         self.emit(EngineEvent::StateChanged { state });
     }
 
     pub fn state(&self) -> EngineState {
-        *lock(&self.inner.state)
+        *self.inner.state.borrow()
     }
 
     fn ensure_running(&self) -> Result<(), EngineError> {
@@ -374,12 +374,24 @@ impl Engine {
     }
 
     /// Stops every task, removes what the engine created on the system and flushes settings.
-    /// Safe to call more than once.
+    /// Safe to call more than once and from several tasks: every caller returns once it is done.
     pub async fn shutdown(&self) {
-        if matches!(self.state(), EngineState::Stopping | EngineState::Stopped) {
+        let mut first = false;
+        self.inner.state.send_if_modified(|s| {
+            first = !matches!(s, EngineState::Stopping | EngineState::Stopped);
+            if first {
+                *s = EngineState::Stopping;
+            }
+            first
+        });
+        if !first {
+            let mut rx = self.inner.state.subscribe();
+            let _ = rx.wait_for(|s| *s == EngineState::Stopped).await;
             return;
         }
-        self.set_state(EngineState::Stopping);
+        self.emit(EngineEvent::StateChanged {
+            state: EngineState::Stopping,
+        });
         tracing::info!("engine shutting down");
         self.inner.cancel.cancel();
         self.inner.tasks.close();

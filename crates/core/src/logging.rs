@@ -30,9 +30,17 @@ pub fn init(level: Option<&str>, log_dir: Option<&Path>) -> Result<LogGuard, Log
         Some(l) => EnvFilter::try_new(l).map_err(|_| LogError::BadLevel(l.to_string()))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let stderr = fmt::layer().with_writer(std::io::stderr).with_target(false);
+    use std::io::IsTerminal;
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
     let (file_layer, guard) = match log_dir {
         Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| LogError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
             let appender = tracing_appender::rolling::Builder::new()
                 .rotation(tracing_appender::rolling::Rotation::DAILY)
                 .filename_prefix("lanrage")

@@ -109,6 +109,19 @@ impl SettingsStore {
             }
         };
         let mut conn = Connection::open(path).map_err(db_err)?;
+        // The database holds secrets (webhook URLs): owner-only, like the device key.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| {
+                    OpenFailure::Fatal(SettingsError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                },
+            )?;
+        }
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
         let check: String = conn

@@ -1,0 +1,122 @@
+//! The CLI's side of the local API.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lanrage_core::paths::DataDir;
+use lanrage_core::secret_file;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("LANrage is not running here (nothing answers on {0}); start it with `lanrage up`")]
+    NotRunning(SocketAddr),
+    #[error("no API token in {0}: is `lanrage up` using this data directory?")]
+    NoToken(String),
+    #[error(transparent)]
+    Token(#[from] secret_file::SecretFileError),
+    /// The daemon answered with an error; its message is meant for people.
+    #[error("{message}")]
+    Api { code: String, message: String },
+    #[error("local API: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+pub struct ApiClient {
+    base: String,
+    addr: SocketAddr,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    pub fn new(addr: SocketAddr, data_dir: &DataDir) -> Result<Self, ClientError> {
+        let token = secret_file::read(&data_dir.api_token())?
+            .ok_or_else(|| ClientError::NoToken(data_dir.root().display().to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()?;
+        Ok(Self {
+            base: format!("http://{addr}"),
+            addr,
+            token: token.trim().to_string(),
+            http,
+        })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    ClientError::NotRunning(self.addr)
+                } else {
+                    ClientError::Http(e)
+                }
+            })?;
+        let ok = resp.status().is_success();
+        let body: Value = resp.json().await?;
+        if ok {
+            return Ok(body);
+        }
+        Err(ClientError::Api {
+            code: body["code"].as_str().unwrap_or("error").to_string(),
+            message: body["message"]
+                .as_str()
+                .unwrap_or("the daemon refused the request")
+                .to_string(),
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    ClientError::NotRunning(self.addr)
+                } else {
+                    ClientError::Http(e)
+                }
+            })?;
+        Ok(resp.error_for_status()?.text().await?)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.send(self.http.put(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
+    }
+}
+
+/// Percent-encodes one path segment (configuration names may contain spaces).
+pub fn segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,362 @@
+//! What each CLI command does. Settings commands go through the daemon when it runs (so the
+//! engine sees the change at once) and straight to the settings database when it does not.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use lanrage_core::paths::DataDir;
+use lanrage_core::settings::{SettingView, SettingsStore};
+use serde_json::{json, Value};
+
+use crate::client::{segment, ApiClient, ClientError};
+use crate::{Cli, Command, ConfigCmd, PartyCmd, SettingsCmd};
+
+/// Exit code when the daemon is not running (`status` on a stopped machine is not a failure of
+/// the command, but scripts want to tell it apart).
+const EXIT_NOT_RUNNING: u8 = 3;
+/// Exit code for a feature that is not built yet.
+const EXIT_NOT_AVAILABLE: u8 = 2;
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
+    match cli.command {
+        Command::Up => {
+            data_dir
+                .ensure()
+                .with_context(|| format!("creating {}", data_dir.root().display()))?;
+            let _guard =
+                lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
+            crate::daemon::run(data_dir, cli.api).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("lanrage {}", lanrage_core::VERSION);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => status(&data_dir, cli.api, json).await,
+        Command::Metrics => {
+            let client = ApiClient::new(api_addr(&data_dir, cli.api)?, &data_dir)?;
+            print!("{}", client.get_text("/metrics").await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Settings(cmd) => settings(&data_dir, cli.api, cmd).await,
+        Command::Config(cmd) => config(&data_dir, cli.api, cmd).await,
+        Command::Party(cmd) => {
+            let what = match cmd {
+                PartyCmd::Create { .. } => "party create",
+                PartyCmd::Join { .. } => "party join",
+                PartyCmd::Leave => "party leave",
+            };
+            not_available(what, "parties arrive with the control server")
+        }
+        Command::Server => not_available(
+            "server",
+            "the control server with its STUN/TURN relay is being built",
+        ),
+        Command::WgUp { .. } => not_available(
+            "wg-up",
+            "running a tunnel from a WireGuard file arrives with the tunnel",
+        ),
+    }
+}
+
+fn not_available(what: &str, why: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("lanrage {what} is not available yet: {why}.");
+    Ok(ExitCode::from(EXIT_NOT_AVAILABLE))
+}
+
+/// Where settings commands go: the running daemon, or the database when nothing runs.
+enum Target {
+    Daemon(ApiClient),
+    Local(SettingsStore),
+}
+
+fn local_store(data_dir: &DataDir) -> anyhow::Result<SettingsStore> {
+    data_dir
+        .ensure()
+        .with_context(|| format!("creating {}", data_dir.root().display()))?;
+    let (store, recoveries) = SettingsStore::open(&data_dir.settings_db())?;
+    for r in recoveries {
+        eprintln!("warning: {}", r.message);
+    }
+    Ok(store)
+}
+
+fn api_addr(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
+    if let Some(a) = explicit {
+        return Ok(a);
+    }
+    if !data_dir.settings_db().exists() {
+        return Ok(lanrage_core::settings::Settings::defaults().api_listen);
+    }
+    Ok(local_store(data_dir)?.typed()?.api_listen)
+}
+
+async fn target(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<Target> {
+    let addr = api_addr(data_dir, explicit)?;
+    match ApiClient::new(addr, data_dir) {
+        Ok(client) => match client.get("/v1/status").await {
+            Ok(_) => return Ok(Target::Daemon(client)),
+            Err(ClientError::NotRunning(_)) => {}
+            Err(e) => return Err(e.into()),
+        },
+        Err(ClientError::NoToken(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Target::Local(local_store(data_dir)?))
+}
+
+async fn status(
+    data_dir: &DataDir,
+    api: Option<SocketAddr>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let addr = api_addr(data_dir, api)?;
+    let result = match ApiClient::new(addr, data_dir) {
+        Ok(client) => client.get("/v1/status").await,
+        Err(e) => Err(e),
+    };
+    let status = match result {
+        Ok(s) => s,
+        Err(ClientError::NotRunning(_) | ClientError::NoToken(_)) => {
+            if as_json {
+                println!(
+                    "{}",
+                    json!({"state": "not_running", "data_dir": data_dir.root().display().to_string(), "api": addr.to_string()})
+                );
+            } else {
+                println!(
+                    "LANrage is not running (no daemon on {addr} for {}).\nStart it with `lanrage up`.",
+                    data_dir.root().display()
+                );
+            }
+            return Ok(ExitCode::from(EXIT_NOT_RUNNING));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", format_status(&status));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_status(s: &Value) -> String {
+    let str_of = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    let mut out = format!(
+        "LANrage {} — {}\n",
+        str_of(&s["version"]),
+        str_of(&s["state"])
+    );
+    out += &format!(
+        "  Device:   {} (public key {})\n",
+        str_of(&s["device"]["display_name"]),
+        str_of(&s["device"]["public_key"])
+    );
+    out += &format!("  Data:     {}\n", str_of(&s["data_dir"]));
+    let server = match s["control"]["server"].as_str() {
+        Some(url) => format!("control server {url} ({})", str_of(&s["control"]["state"])),
+        None => "no control server configured".to_string(),
+    };
+    out += &format!("  Mode:     {} ({server})\n", str_of(&s["mode"]));
+    out += &format!(
+        "  Party:    {}\n",
+        if s["party"].is_null() {
+            "none".to_string()
+        } else {
+            s["party"].to_string()
+        }
+    );
+    for n in s["notices"].as_array().into_iter().flatten() {
+        out += &format!("  ! {}\n", str_of(&n["message"]));
+    }
+    out
+}
+
+fn show_value(v: &SettingViewLite) -> String {
+    if v.secret {
+        return if v.is_set { "(set, hidden)" } else { "(not set)" }.to_string();
+    }
+    match &v.value {
+        Value::String(s) if s.is_empty() => "(empty)".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "(none)".to_string(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The fields of a setting the CLI prints, whether it came from the daemon (JSON) or the store.
+#[derive(serde::Deserialize)]
+struct SettingViewLite {
+    key: String,
+    group: String,
+    value: Value,
+    default: Value,
+    secret: bool,
+    is_set: bool,
+}
+
+fn lite(v: &SettingView) -> anyhow::Result<SettingViewLite> {
+    Ok(serde_json::from_value(serde_json::to_value(v)?)?)
+}
+
+fn print_one(v: &SettingViewLite) {
+    println!("{} = {}", v.key, show_value(v));
+}
+
+async fn settings(
+    data_dir: &DataDir,
+    api: Option<SocketAddr>,
+    cmd: SettingsCmd,
+) -> anyhow::Result<ExitCode> {
+    let t = target(data_dir, api).await?;
+    match cmd {
+        SettingsCmd::List { json } => {
+            let list: Value = match &t {
+                Target::Daemon(c) => c.get("/v1/settings").await?,
+                Target::Local(s) => serde_json::to_value(s.list()?)?,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let list: Vec<SettingViewLite> = serde_json::from_value(list)?;
+            let mut group = "";
+            for v in &list {
+                if v.group != group {
+                    group = &v.group;
+                    println!("[{group}]");
+                }
+                let changed = if !v.secret && v.value != v.default {
+                    "  (changed)"
+                } else {
+                    ""
+                };
+                println!("  {:<24} {}{changed}", v.key, show_value(v));
+            }
+        }
+        SettingsCmd::Get { key } => {
+            let v: SettingViewLite = match &t {
+                Target::Daemon(c) => {
+                    serde_json::from_value(c.get(&format!("/v1/settings/{}", segment(&key))).await?)?
+                }
+                Target::Local(s) => lite(&s.get(&key)?)?,
+            };
+            print_one(&v);
+        }
+        SettingsCmd::Set { key, value } => {
+            let v: SettingViewLite = match &t {
+                Target::Daemon(c) => serde_json::from_value(
+                    c.put(
+                        &format!("/v1/settings/{}", segment(&key)),
+                        &json!({ "text": value }),
+                    )
+                    .await?,
+                )?,
+                Target::Local(s) => lite(&s.set_from_text(&key, &value)?)?,
+            };
+            print_one(&v);
+        }
+        SettingsCmd::Reset { key, all } => match (key, all) {
+            (Some(key), false) => {
+                let v: SettingViewLite = match &t {
+                    Target::Daemon(c) => serde_json::from_value(
+                        c.delete(&format!("/v1/settings/{}", segment(&key))).await?,
+                    )?,
+                    Target::Local(s) => lite(&s.reset(&key)?)?,
+                };
+                print_one(&v);
+            }
+            (None, true) => {
+                match &t {
+                    Target::Daemon(c) => {
+                        c.post("/v1/settings/reset", &json!({})).await?;
+                    }
+                    Target::Local(s) => {
+                        s.reset_all()?;
+                    }
+                }
+                println!("All settings reset to their defaults.");
+            }
+            _ => anyhow::bail!("name a setting to reset, or pass --all to reset every setting"),
+        },
+        SettingsCmd::Export => {
+            let doc = match &t {
+                Target::Daemon(c) => c.get("/v1/settings/export").await?,
+                Target::Local(s) => s.export()?,
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        SettingsCmd::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let doc: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            match t {
+                Target::Daemon(c) => {
+                    c.post("/v1/settings/import", &doc).await?;
+                }
+                Target::Local(mut s) => {
+                    s.import(&doc)?;
+                }
+            }
+            println!("Settings imported from {}.", file.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn config(
+    data_dir: &DataDir,
+    api: Option<SocketAddr>,
+    cmd: ConfigCmd,
+) -> anyhow::Result<ExitCode> {
+    let t = target(data_dir, api).await?;
+    let list: Value = match (&cmd, t) {
+        (ConfigCmd::List, Target::Daemon(c)) => c.get("/v1/configs").await?,
+        (ConfigCmd::List, Target::Local(s)) => serde_json::to_value(s.list_configs()?)?,
+        (ConfigCmd::Save { name }, Target::Daemon(c)) => {
+            c.post("/v1/configs", &json!({ "name": name })).await?
+        }
+        (ConfigCmd::Save { name }, Target::Local(s)) => serde_json::to_value(s.save_config(name)?)?,
+        (ConfigCmd::Activate { name }, Target::Daemon(c)) => {
+            c.post(&format!("/v1/configs/{}/activate", segment(name)), &json!({}))
+                .await?
+        }
+        (ConfigCmd::Activate { name }, Target::Local(mut s)) => {
+            serde_json::to_value(s.activate_config(name)?)?
+        }
+        (ConfigCmd::Delete { name }, Target::Daemon(c)) => {
+            c.delete(&format!("/v1/configs/{}", segment(name))).await?
+        }
+        (ConfigCmd::Delete { name }, Target::Local(s)) => {
+            serde_json::to_value(s.delete_config(name)?)?
+        }
+    };
+    match &cmd {
+        ConfigCmd::Save { name } => println!("Saved the current settings as `{}`.", name.trim()),
+        ConfigCmd::Activate { name } => println!("Now using configuration `{}`.", name.trim()),
+        ConfigCmd::Delete { name } => println!("Deleted configuration `{}`.", name.trim()),
+        ConfigCmd::List => {}
+    }
+    let items = list.as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("No saved configurations. Save one with `lanrage config save NAME`.");
+    }
+    for c in items {
+        println!(
+            "{} {:<24} saved {}",
+            if c["active"].as_bool() == Some(true) { "*" } else { " " },
+            c["name"].as_str().unwrap_or("?"),
+            c["created_at"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

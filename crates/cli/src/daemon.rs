@@ -1,0 +1,93 @@
+//! `lanrage up`: the engine without a window, for servers, LAN-party boxes and tests.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use lanrage_core::paths::DataDir;
+use lanrage_core::{secret_file, Engine, EngineOptions};
+use rand_core::RngCore;
+
+/// Returns the token the local API requires, creating it (mode 0600) on first start.
+pub fn ensure_token(data_dir: &DataDir) -> anyhow::Result<String> {
+    if let Some(t) = secret_file::read(&data_dir.api_token())? {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            return Ok(t);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    secret_file::write(&data_dir.api_token(), &format!("{token}\n"))?;
+    Ok(token)
+}
+
+pub async fn run(data_dir: DataDir, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let engine = Engine::start(EngineOptions {
+        data_dir: data_dir.clone(),
+    })
+    .await?;
+    for notice in engine.status().notices {
+        tracing::warn!("{}", notice.message);
+    }
+    let token = ensure_token(&data_dir)?;
+    let addr = match listen {
+        Some(a) => a,
+        None => engine.settings()?.api_listen,
+    };
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "the local API only listens on loopback (got {addr})"
+    );
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            engine.shutdown().await;
+            return Err(e).with_context(|| {
+                format!("cannot listen on {addr}: is another `lanrage up` running? (change `api_listen` or pass --api-listen)")
+            });
+        }
+    };
+    tracing::info!(%addr, "local API listening; `lanrage status` talks to it");
+    let app = crate::api::router(engine.clone(), token);
+    let cancel = engine.cancellation();
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let cancel = cancel.clone();
+        async move { cancel.cancelled().await }
+    });
+    let shutdown_engine = engine.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested");
+        shutdown_engine.shutdown().await;
+    });
+    server.await.context("local API server")?;
+    // The server only stops once the engine is shutting down; wait until it has finished.
+    engine.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
