@@ -1,1 +1,151 @@
+//! The LANrage desktop app: hosts the engine in-process, exposes it to the web UI as Tauri
+//! commands and forwards engine events as the `engine-event` Tauri event.
 
+mod commands;
+mod tray;
+
+use std::process::ExitCode;
+
+use lanrage_core::paths::DataDir;
+use lanrage_core::{Engine, EngineOptions, ErrorReport};
+use tauri::{Emitter, Manager, RunEvent, WindowEvent};
+
+/// The engine as the app holds it: running, or the reason it could not start (shown in the UI
+/// instead of a window that silently does nothing).
+pub enum EngineSlot {
+    Ready(Engine),
+    Failed(ErrorReport),
+}
+
+impl EngineSlot {
+    pub fn get(&self) -> Result<&Engine, ErrorReport> {
+        match self {
+            EngineSlot::Ready(e) => Ok(e),
+            EngineSlot::Failed(r) => Err(r.clone()),
+        }
+    }
+}
+
+pub const EVENT_NAME: &str = "engine-event";
+pub const MAIN_WINDOW: &str = "main";
+
+pub fn show_main_window(app: &tauri::AppHandle) {
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}
+
+pub fn run() -> ExitCode {
+    let data_dir = match DataDir::resolve(None) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _log_guard = match lanrage_core::logging::init(None, Some(&data_dir.log_dir())) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("warning: logging to a file is off: {e}");
+            None
+        }
+    };
+
+    let app = tauri::Builder::default()
+        // Must come first: a second launch hands over to the running one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tracing::info!("second launch: focusing the running LANrage");
+            show_main_window(app);
+        }))
+        .invoke_handler(tauri::generate_handler![
+            commands::get_status,
+            commands::list_settings,
+            commands::set_setting,
+            commands::reset_setting,
+            commands::reset_settings,
+            commands::list_configs,
+            commands::save_config,
+            commands::activate_config,
+            commands::delete_config,
+            commands::create_party,
+            commands::join_party,
+            commands::leave_party,
+        ])
+        .setup(move |app| {
+            let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {
+                data_dir: data_dir.clone(),
+            }));
+            let slot = match started {
+                Ok(engine) => {
+                    forward_events(app.handle().clone(), &engine);
+                    let minimized = engine.settings().map(|s| s.start_minimized).unwrap_or(false);
+                    if !minimized {
+                        show_main_window(app.handle());
+                    }
+                    EngineSlot::Ready(engine)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "engine failed to start");
+                    show_main_window(app.handle());
+                    EngineSlot::Failed(ErrorReport::from(&e))
+                }
+            };
+            app.manage(slot);
+            if let Err(e) = tray::create(app.handle()) {
+                // No tray on this desktop: LANrage still works from its window.
+                tracing::warn!(error = %e, "system tray unavailable");
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window keeps LANrage (and the party) running in the tray.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == MAIN_WINDOW && tray::is_available(window.app_handle()) {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: LANrage could not start its window: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            if let Some(EngineSlot::Ready(engine)) = handle.try_state::<EngineSlot>().as_deref() {
+                tauri::async_runtime::block_on(engine.shutdown());
+            }
+        }
+    });
+    ExitCode::SUCCESS
+}
+
+fn forward_events(app: tauri::AppHandle, engine: &Engine) {
+    let mut rx = engine.subscribe();
+    let cancel = engine.cancellation();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                ev = rx.recv() => match ev {
+                    Ok(ev) => {
+                        tray::on_event(&app, &ev);
+                        if let Err(e) = app.emit(EVENT_NAME, &ev) {
+                            tracing::debug!(error = %e, "forwarding engine event");
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(missed = n, "UI event forwarder lagged");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    });
+}

@@ -28,10 +28,12 @@ export interface Bridge {
   activateConfig(name: string): Promise<ConfigView[]>;
   /** invoke("delete_config", { name }) */
   deleteConfig(name: string): Promise<ConfigView[]>;
-  /** invoke("create_party"): rejects with code "not_available" until the control server exists. */
-  createParty(): Promise<unknown>;
+  /** invoke("create_party", { name }): rejects with code "not_available" until the control server exists. */
+  createParty(name: string): Promise<unknown>;
   /** invoke("join_party", { code }): rejects with code "not_available" until the control server exists. */
   joinParty(code: string): Promise<unknown>;
+  /** invoke("leave_party") */
+  leaveParty(): Promise<void>;
   /** listen("engine-event"), payload is an EngineEvent. Resolves to an unsubscribe function. */
   onEngineEvent(handler: (event: EngineEvent) => void): Promise<Unlisten>;
 }
@@ -48,8 +50,9 @@ export const tauriBridge: Bridge = {
   saveConfig: (name) => invoke<ConfigView[]>("save_config", { name }),
   activateConfig: (name) => invoke<ConfigView[]>("activate_config", { name }),
   deleteConfig: (name) => invoke<ConfigView[]>("delete_config", { name }),
-  createParty: () => invoke<unknown>("create_party"),
+  createParty: (name) => invoke<unknown>("create_party", { name }),
   joinParty: (code) => invoke<unknown>("join_party", { code }),
+  leaveParty: () => invoke<void>("leave_party"),
   onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
 };
 

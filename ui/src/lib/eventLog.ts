@@ -12,6 +12,7 @@ const STATE_WORDS: Record<string, string> = {
   starting: "Starting",
   running: "Running",
   stopping: "Stopping",
+  stopped: "Stopped",
 };
 
 /** "running" -> "Running"; unknown states are capitalised as-is. */

@@ -17,20 +17,68 @@ import type {
 type Def = Omit<SettingView, "value" | "is_set">;
 
 export const FAKE_SETTING_DEFS: Def[] = [
-  { key: "display_name", group: "Profile", label: "Display name", description: "The name your friends see in parties and game lobbies.", kind: "string", default: "Player", secret: false },
-  { key: "mtu", group: "Network", label: "MTU", description: "Largest packet size on the virtual LAN; lower it if games stutter or drop.", kind: "integer", default: 1420, secret: false, min: 1280, max: 1500 },
-  { key: "listen_port", group: "Network", label: "Listen port", description: "UDP port WireGuard listens on; 0 picks a free port.", kind: "integer", default: 0, secret: false, min: 0, max: 65535 },
-  { key: "ipv6", group: "Network", label: "Use IPv6", description: "Reach peers over IPv6 when both sides have it.", kind: "bool", default: true, secret: false },
-  { key: "relay_servers", group: "Servers", label: "Relay servers", description: "Relays used when a direct connection can't be made, one per line.", kind: "list", default: [], secret: false },
-  { key: "stun_servers", group: "Servers", label: "STUN servers", description: "Servers used to discover your public address, one per line.", kind: "list", default: ["stun.l.google.com:19302"], secret: false },
-  { key: "broadcast_forwarding", group: "Features", label: "Forward LAN broadcasts", description: "Relay game discovery broadcasts so LAN lobbies show up for everyone.", kind: "bool", default: true, secret: false },
-  { key: "game_detection", group: "Features", label: "Detect running games", description: "Show which game each party member is playing.", kind: "bool", default: false, secret: false },
-  { key: "discord_enabled", group: "Discord", label: "Discord notifications", description: "Post party activity to a Discord channel.", kind: "bool", default: false, secret: false },
-  { key: "discord_webhook", group: "Discord", label: "Webhook URL", description: "The Discord webhook to post to; stored encrypted and never shown again.", kind: "string", default: null, secret: true },
-  { key: "mode", group: "App", label: "Engine mode", description: "Run the engine inside the app, use a background service, or pick automatically.", kind: "enum", default: "auto", secret: false, choices: ["auto", "embedded", "server"] },
-  { key: "log_level", group: "App", label: "Log level", description: "How much detail goes into the log files.", kind: "enum", default: "info", secret: false, choices: ["error", "warn", "info", "debug", "trace"] },
-  { key: "start_minimized", group: "App", label: "Start minimized", description: "Start in the system tray instead of opening the window.", kind: "bool", default: false, secret: false },
+  { key: "display_name", group: "Profile", label: "Display name", description: "How other players see you in a party.", kind: "string", default: "Player", secret: false },
+  { key: "mode", group: "Network", label: "Party mode", description: "auto uses the control server when one is set and runs the party on this machine otherwise; embedded always runs it here (LAN parties); server always needs the control server.", kind: "enum", default: "auto", secret: false, choices: ["auto", "embedded", "server"] },
+  { key: "virtual_subnet", group: "Network", label: "Virtual subnet", description: "The private range party members get their virtual LAN addresses from.", kind: "string", default: "10.66.0.0/16", secret: false },
+  { key: "interface_name", group: "Network", label: "Network device name", description: "Name of the virtual network device LANrage creates.", kind: "string", default: "lanrage0", secret: false },
+  { key: "mtu", group: "Network", label: "MTU", description: "Largest packet on the virtual LAN; lower it if games stall on your connection.", kind: "integer", default: 1420, secret: false, min: 1280, max: 9000 },
+  { key: "listen_port", group: "Network", label: "WireGuard port", description: "UDP port for encrypted traffic; 0 picks a free one.", kind: "integer", default: 0, secret: false, min: 0, max: 65535 },
+  { key: "keepalive_secs", group: "Network", label: "Keepalive (seconds)", description: "How often an idle tunnel sends a keepalive so NAT routers keep it open; 0 turns it off.", kind: "integer", default: 25, secret: false, min: 0, max: 3600 },
+  { key: "relay_only", group: "Network", label: "Always use the relay", description: "Never connect directly to other players; hides your address from them at the cost of latency.", kind: "bool", default: false, secret: false },
+  { key: "api_listen", group: "Network", label: "Local API address", description: "Where the headless daemon serves its local API (loopback only).", kind: "string", default: "127.0.0.1:8666", secret: false },
+  { key: "control_server", group: "Servers", label: "Control server", description: "ws:// or wss:// address of the control server; empty runs parties on this machine.", kind: "string", default: "", secret: false },
+  { key: "stun_servers", group: "Servers", label: "Extra STUN servers", description: "HOST:PORT entries used besides the control server's own; none by default.", kind: "list", default: [], secret: false },
+  { key: "turn_servers", group: "Servers", label: "Extra TURN relays", description: "turn:HOST:PORT entries used besides the control server's own; none by default.", kind: "list", default: [], secret: false },
+  { key: "broadcast_emulation", group: "Features", label: "LAN broadcast", description: "Carry LAN broadcasts and multicast to every party member so games find each other.", kind: "bool", default: true, secret: false },
+  { key: "game_detection", group: "Features", label: "Game detection", description: "Recognise running games to show them to your party and on Discord.", kind: "bool", default: true, secret: false },
+  { key: "metrics", group: "Features", label: "Metrics", description: "Measure latency, loss and throughput for the dashboard.", kind: "bool", default: true, secret: false },
+  { key: "discord_presence", group: "Discord", label: "Discord Rich Presence", description: "Show your LANrage party on your Discord profile.", kind: "bool", default: true, secret: false },
+  { key: "discord_application_id", group: "Discord", label: "Discord application id", description: "Your own Discord application for Rich Presence; empty uses LANrage's.", kind: "string", default: "", secret: false },
+  { key: "discord_invite_button", group: "Discord", label: "Invite button on Discord", description: "Let friends join your party from a button on your Discord profile.", kind: "bool", default: false, secret: false },
+  { key: "discord_webhook_url", group: "Discord", label: "Discord webhook URL", description: "Post party events to a Discord channel; stored on this machine and never shown again.", kind: "string", default: "", secret: true },
+  { key: "start_minimized", group: "App", label: "Start minimized", description: "Start in the tray without opening the window.", kind: "bool", default: false, secret: false },
 ];
+
+/** Per-key text rules, mirroring the engine's checks (message without the "key: " prefix). */
+const TEXT_RULES: Record<string, { maxLen: number; check?: (s: string) => string | null }> = {
+  display_name: { maxLen: 32, check: (s) => (s ? null : "must not be empty") },
+  virtual_subnet: {
+    maxLen: 18,
+    check: (s) => (/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(s) ? null : `must be an IPv4 network such as 10.66.0.0/16 (got \`${s}\`)`),
+  },
+  interface_name: {
+    maxLen: 15,
+    check: (s) => (/^[A-Za-z0-9_-]{1,15}$/.test(s) ? null : "may only use letters, digits, `-` and `_`"),
+  },
+  api_listen: { maxLen: 64 },
+  control_server: {
+    maxLen: 256,
+    check: (s) => (!s || /^wss?:\/\//.test(s) ? null : "must start with ws:// or wss:// (or be empty for no server)"),
+  },
+  discord_application_id: {
+    maxLen: 32,
+    check: (s) => (/^\d*$/.test(s) ? null : "must be the numeric application id from Discord's developer portal"),
+  },
+  discord_webhook_url: {
+    maxLen: 512,
+    check: (s) =>
+      !s || /^https?:\/\//.test(s) ? null : "must be an http(s) URL such as https://discord.com/api/webhooks/…",
+  },
+};
+
+function hostPort(s: string): string | null {
+  const i = s.lastIndexOf(":");
+  if (i <= 0) return `must be HOST:PORT (got \`${s}\`)`;
+  const port = Number(s.slice(i + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return `\`${s.slice(i + 1)}\` is not a port from 1 to 65535`;
+  return null;
+}
+
+const LIST_RULES: Record<string, (s: string) => string | null> = {
+  stun_servers: (s) => hostPort(s.replace(/^stun:/, "")),
+  turn_servers: (s) =>
+    /^turns?:/.test(s) ? hostPort(s.replace(/^turns?:/, "").split("?")[0]) : "must start with turn: or turns:",
+};
 
 export type FakeBridgeOptions = {
   /** artificial delay for every call, in ms (0 = next microtask) */
@@ -42,6 +90,10 @@ export type FakeBridgeOptions = {
   /** demo mode for `npm run dev`: starts in "starting", emits "started" shortly after the first listener */
   demo?: boolean;
 };
+
+/** The engine's message for party commands until the control server exists. */
+export const PARTIES_NOT_AVAILABLE =
+  "Parties is not available yet: creating and joining parties arrives with the control server";
 
 function clone<T>(v: T): T {
   return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
@@ -76,7 +128,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
           {
             level: "warning",
             message:
-              "Your settings file could not be read, so defaults were restored. The old file was moved to settings.db.corrupt.",
+              "The settings database could not be read, so LANrage started with default settings. The old file was kept as settings.db.corrupt.",
           },
         ]
       : []);
@@ -87,13 +139,10 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     new Promise<void>((resolve) => (latency > 0 ? setTimeout(resolve, latency) : queueMicrotask(resolve)));
 
   function view(def: Def): SettingView {
-    const stored = values.has(def.key);
-    const value = stored ? values.get(def.key) : def.default;
-    return clone({
-      ...def,
-      value: def.secret ? null : value,
-      is_set: def.secret ? stored && value !== null && value !== "" : stored,
-    });
+    const value = values.has(def.key) ? values.get(def.key) : def.default;
+    // like the engine: is_set says whether the value is non-empty
+    const is_set = !(value === null || value === "" || (Array.isArray(value) && value.length === 0));
+    return clone({ ...def, value: def.secret ? null : value, is_set });
   }
 
   function status(): Status {
@@ -114,48 +163,55 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     for (const l of [...listeners]) l(clone(event));
   }
 
+  /** Check and normalise a value like the engine does; messages read "key: reason". */
   function validate(def: Def, value: unknown): unknown {
-    const label = def.label;
+    const bad = (reason: string): never => fail("invalid_setting", `${def.key}: ${reason}`, def.key);
     switch (def.kind) {
       case "bool":
-        if (typeof value !== "boolean") fail("invalid_setting", `${label} must be on or off.`, def.key);
+        if (typeof value !== "boolean") bad("must be true or false");
         return value;
       case "integer": {
         if (typeof value !== "number" || !Number.isInteger(value))
-          fail("invalid_setting", `${label} must be a whole number.`, def.key);
-        if ((def.min !== undefined && value < def.min) || (def.max !== undefined && value > def.max))
-          fail("invalid_setting", `${label} must be between ${def.min} and ${def.max}.`, def.key);
-        return value;
+          bad(`must be a whole number from ${def.min} to ${def.max}`);
+        const n = value as number;
+        if ((def.min !== undefined && n < def.min) || (def.max !== undefined && n > def.max))
+          bad(`must be from ${def.min} to ${def.max} (got ${n})`);
+        return n;
       }
       case "string": {
-        if (typeof value !== "string") fail("invalid_setting", `${label} must be text.`, def.key);
-        if (def.key === "display_name") {
-          const t = value.trim();
-          if (t.length < 1 || t.length > 32)
-            fail("invalid_setting", "Display name must be between 1 and 32 characters.", def.key);
-          return t;
-        }
-        if (def.secret && value !== "" && !/^https:\/\//.test(value))
-          fail("invalid_setting", `${label} must start with https://.`, def.key);
+        if (typeof value !== "string") bad("must be text");
+        const t = (value as string).trim();
+        const rule = TEXT_RULES[def.key];
+        if (rule && [...t].length > rule.maxLen) bad(`must be at most ${rule.maxLen} characters`);
+        const reason = rule?.check?.(t);
+        if (reason) bad(reason);
+        return t;
+      }
+      case "enum": {
+        if (typeof value !== "string") bad(`must be one of: ${def.choices?.join(", ")}`);
+        if (!def.choices?.includes(value as string))
+          bad(`must be one of: ${def.choices?.join(", ")} (got \`${value}\`)`);
         return value;
       }
-      case "enum":
-        if (typeof value !== "string" || !def.choices?.includes(value))
-          fail("invalid_setting", `${label} must be one of: ${def.choices?.join(", ")}.`, def.key);
-        return value;
-      case "list":
-        if (!Array.isArray(value) || value.some((v) => typeof v !== "string"))
-          fail("invalid_setting", `${label} must be a list of text entries.`, def.key);
-        for (const v of value as string[])
-          if (def.key.endsWith("_servers") && !/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(v))
-            fail("invalid_setting", `“${v}” is not a host:port address.`, def.key);
-        return value;
+      case "list": {
+        if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) bad("must be a list of text entries");
+        const out: string[] = [];
+        for (const raw of value as string[]) {
+          const v = raw.trim();
+          if (!v || out.includes(v)) continue;
+          const reason = LIST_RULES[def.key]?.(v);
+          if (reason) bad(reason);
+          out.push(v);
+        }
+        if (out.length > 8) bad("must have at most 8 entries");
+        return out;
+      }
     }
   }
 
   function getDef(key: string): Def {
     const def = defs.get(key);
-    if (!def) fail("unknown_setting", `There is no setting called “${key}”.`, key);
+    if (!def) fail("unknown_setting", `unknown setting \`${key}\`; \`lanrage settings list\` shows them all`, key);
     return def;
   }
 
@@ -165,7 +221,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
 
   function findConfig(name: string) {
     const c = configs.find((x) => x.name === name);
-    if (!c) fail("config_not_found", `There is no saved configuration called “${name}”.`);
+    if (!c) fail("config_not_found", `no saved configuration named \`${name}\``);
     return c;
   }
 
@@ -191,8 +247,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       await delay();
       const def = getDef(key);
       const v = validate(def, clone(value));
-      if (def.secret && v === "") values.delete(key);
-      else values.set(key, v);
+        values.set(key, v);
       const sv = view(def);
       emit({ type: "setting_changed", setting: sv });
       return sv;
@@ -218,8 +273,8 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     async saveConfig(name) {
       await delay();
       const n = name.trim();
-      if (!n) fail("invalid_setting", "Give the configuration a name.", "name");
-      if (n.length > 40) fail("invalid_setting", "Configuration names can be at most 40 characters.", "name");
+      if (!n || [...n].length > 64 || /[\u0000-\u001f\u007f]/.test(n))
+        fail("invalid_request", "configuration name must be 1 to 64 characters without control characters");
       const snapshot = new Map(values);
       const existing = configs.find((c) => c.name === n);
       if (existing) existing.snapshot = snapshot;
@@ -245,11 +300,15 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     },
     async createParty() {
       await delay();
-      fail("not_available", "Parties arrive with the control server, which isn't set up yet.");
+      fail("not_available", PARTIES_NOT_AVAILABLE);
     },
     async joinParty() {
       await delay();
-      fail("not_available", "Parties arrive with the control server, which isn't set up yet.");
+      fail("not_available", PARTIES_NOT_AVAILABLE);
+    },
+    async leaveParty() {
+      await delay();
+      fail("not_available", PARTIES_NOT_AVAILABLE);
     },
     async onEngineEvent(handler): Promise<Unlisten> {
       listeners.add(handler);

@@ -1,6 +1,6 @@
 // Types shared with the Rust side (src-tauri). Keep in sync with the bridge contract.
 
-export type EngineState = "starting" | "running" | "stopping";
+export type EngineState = "starting" | "running" | "stopping" | "stopped";
 
 export type NoticeLevel = "info" | "warning" | "error";
 

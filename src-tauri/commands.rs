@@ -1,0 +1,75 @@
+//! Tauri commands: one per engine operation the UI needs. Errors reach the UI as
+//! `{code, message, field?}` so it can put the message next to the right field.
+
+use lanrage_core::settings::{ConfigView, SettingView};
+use lanrage_core::{ErrorReport, Status};
+use serde_json::Value;
+use tauri::State;
+
+use crate::EngineSlot;
+
+type CmdResult<T> = Result<T, ErrorReport>;
+
+fn report(e: lanrage_core::EngineError) -> ErrorReport {
+    ErrorReport::from(&e)
+}
+
+#[tauri::command]
+pub fn get_status(slot: State<'_, EngineSlot>) -> CmdResult<Status> {
+    Ok(slot.get()?.status())
+}
+
+#[tauri::command]
+pub fn list_settings(slot: State<'_, EngineSlot>) -> CmdResult<Vec<SettingView>> {
+    slot.get()?.list_settings().map_err(report)
+}
+
+#[tauri::command]
+pub fn set_setting(slot: State<'_, EngineSlot>, key: String, value: Value) -> CmdResult<SettingView> {
+    slot.get()?.set_setting(&key, &value).map_err(report)
+}
+
+#[tauri::command]
+pub fn reset_setting(slot: State<'_, EngineSlot>, key: String) -> CmdResult<SettingView> {
+    slot.get()?.reset_setting(&key).map_err(report)
+}
+
+#[tauri::command]
+pub fn reset_settings(slot: State<'_, EngineSlot>) -> CmdResult<Vec<SettingView>> {
+    slot.get()?.reset_settings().map_err(report)
+}
+
+#[tauri::command]
+pub fn list_configs(slot: State<'_, EngineSlot>) -> CmdResult<Vec<ConfigView>> {
+    slot.get()?.list_configs().map_err(report)
+}
+
+#[tauri::command]
+pub fn save_config(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Vec<ConfigView>> {
+    slot.get()?.save_config(&name).map_err(report)
+}
+
+#[tauri::command]
+pub fn activate_config(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Vec<ConfigView>> {
+    slot.get()?.activate_config(&name).map_err(report)
+}
+
+#[tauri::command]
+pub fn delete_config(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Vec<ConfigView>> {
+    slot.get()?.delete_config(&name).map_err(report)
+}
+
+#[tauri::command]
+pub async fn create_party(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Value> {
+    slot.get()?.create_party(&name).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn join_party(slot: State<'_, EngineSlot>, code: String) -> CmdResult<Value> {
+    slot.get()?.join_party(&code).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn leave_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
+    slot.get()?.leave_party().await.map_err(report)
+}

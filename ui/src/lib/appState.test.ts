@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import { initialState, reduce, reloadsFor, type Action, type AppState } from "./appState";
+import { LOG_LIMIT, describeEvent, pushLog, stateLabel } from "./eventLog";
+import type { EngineEvent, SettingView, Status } from "./types";
+
+const status = (over: Partial<Status> = {}): Status => ({
+  version: "1.2.3",
+  state: "starting",
+  device: { public_key: "PUB=", display_name: "Player" },
+  data_dir: "/data",
+  mode: "auto",
+  control: { state: "not_configured", server: null },
+  party: null,
+  notices: [],
+  ...over,
+});
+
+const setting = (key: string, value: unknown, label = key): SettingView => ({
+  key,
+  group: "Network",
+  label,
+  description: "",
+  kind: "integer",
+  value,
+  default: 0,
+  secret: false,
+  is_set: true,
+});
+
+const ev = (event: EngineEvent, at = "2024-01-01T00:00:00Z"): Action => ({ type: "event", event, at });
+
+function run(actions: Action[], from: AppState = initialState()): AppState {
+  return actions.reduce(reduce, from);
+}
+
+describe("reduce", () => {
+  it("setting_changed updates only the right setting", () => {
+    const s = run([
+      { type: "settings_loaded", settings: [setting("mtu", 1420, "MTU"), setting("listen_port", 0)] },
+      ev({ type: "setting_changed", setting: setting("mtu", 1380, "MTU") }),
+    ]);
+    expect(s.settings.map((x) => [x.key, x.value])).toEqual([
+      ["mtu", 1380],
+      ["listen_port", 0],
+    ]);
+    expect(s.log[0].text).toBe("MTU changed.");
+  });
+
+  it("a display_name change also updates the device card", () => {
+    const s = run([
+      { type: "status_loaded", status: status() },
+      ev({ type: "setting_changed", setting: { ...setting("display_name", "Neo"), kind: "string" } }),
+    ]);
+    expect(s.status?.device.display_name).toBe("Neo");
+  });
+
+  it("tracks engine state from started and state_changed", () => {
+    let s = run([ev({ type: "started", status: status({ state: "starting" }) })]);
+    expect(s.engineState).toBe("starting");
+    s = run([ev({ type: "state_changed", state: "running" })], s);
+    expect(s.engineState).toBe("running");
+    expect(s.status?.state).toBe("running");
+    s = run([ev({ type: "state_changed", state: "stopping" })], s);
+    expect(s.engineState).toBe("stopping");
+  });
+
+  it("notices accumulate from status and events, and a dismissed status notice stays dismissed", () => {
+    const corrupt = { level: "warning" as const, message: "Settings were reset." };
+    let s = run([{ type: "status_loaded", status: status({ notices: [corrupt] }) }]);
+    expect(s.notices).toHaveLength(1);
+    // the same status again (e.g. the started event) doesn't duplicate it
+    s = run([ev({ type: "started", status: status({ notices: [corrupt] }) })], s);
+    expect(s.notices).toHaveLength(1);
+    s = run([ev({ type: "notice", level: "error", message: "Port 51820 is busy." })], s);
+    s = run([ev({ type: "notice", level: "info", message: "Hello." })], s);
+    expect(s.notices.map((n) => n.level)).toEqual(["warning", "error", "info"]);
+    // ids are unique
+    expect(new Set(s.notices.map((n) => n.id)).size).toBe(3);
+
+    s = reduce(s, { type: "dismiss_notice", id: s.notices[0].id });
+    expect(s.notices.map((n) => n.message)).toEqual(["Port 51820 is busy.", "Hello."]);
+    s = reduce(s, { type: "status_loaded", status: status({ notices: [corrupt] }) });
+    expect(s.notices).toHaveLength(2);
+  });
+
+  it("a repeated live notice isn't stacked while visible, but shows again after dismissal", () => {
+    const n: EngineEvent = { type: "notice", level: "warning", message: "Relay unreachable." };
+    let s = run([ev(n), ev(n)]);
+    expect(s.notices).toHaveLength(1);
+    expect(s.log).toHaveLength(2);
+    s = reduce(s, { type: "dismiss_notice", id: s.notices[0].id });
+    s = run([ev(n)], s);
+    expect(s.notices).toHaveLength(1);
+  });
+
+  it("keeps the event log bounded at 10, newest first", () => {
+    const actions: Action[] = [];
+    for (let i = 0; i < 25; i++) actions.push(ev({ type: "config_activated", name: `c${i}` }));
+    const s = run(actions);
+    expect(LOG_LIMIT).toBe(10);
+    expect(s.log).toHaveLength(10);
+    expect(s.log[0].text).toBe("Configuration “c24” activated.");
+    expect(s.log[9].text).toBe("Configuration “c15” activated.");
+    expect(new Set(s.log.map((e) => e.id)).size).toBe(10);
+  });
+
+  it("config_activated marks the active config", () => {
+    const s = run([
+      {
+        type: "configs_loaded",
+        configs: [
+          { name: "lan", created_at: "2024-01-01T00:00:00Z", active: true },
+          { name: "tournament", created_at: "2024-01-02T00:00:00Z", active: false },
+        ],
+      },
+      ev({ type: "config_activated", name: "tournament" }),
+    ]);
+    expect(s.configs.map((c) => [c.name, c.active])).toEqual([
+      ["lan", false],
+      ["tournament", true],
+    ]);
+  });
+
+  it("does not mutate the previous state", () => {
+    const a = run([{ type: "settings_loaded", settings: [setting("mtu", 1)] }]);
+    const frozen = JSON.stringify(a);
+    run([ev({ type: "setting_changed", setting: setting("mtu", 2) }), ev({ type: "notice", level: "info", message: "x" })], a);
+    expect(JSON.stringify(a)).toBe(frozen);
+  });
+});
+
+describe("reloadsFor", () => {
+  it("reloads settings after a reset or config activation", () => {
+    expect(reloadsFor({ type: "settings_reset" })).toEqual({ settings: true, configs: false });
+    expect(reloadsFor({ type: "config_activated", name: "x" })).toEqual({ settings: true, configs: true });
+    expect(reloadsFor({ type: "state_changed", state: "running" })).toEqual({ settings: false, configs: false });
+  });
+});
+
+describe("eventLog", () => {
+  it("labels states", () => {
+    expect(stateLabel("running")).toBe("Running");
+    expect(stateLabel("starting")).toBe("Starting");
+    expect(stateLabel(null)).toBe("Connecting");
+    expect(stateLabel("not_configured")).toBe("Not configured");
+  });
+
+  it("describes events as sentences", () => {
+    expect(describeEvent({ type: "settings_reset" })).toEqual({ level: "warning", text: "All settings were reset to defaults." });
+    expect(describeEvent({ type: "state_changed", state: "stopping" }).text).toBe("Engine is stopping.");
+    expect(describeEvent({ type: "started", status: status() }).text).toBe("Engine started (version 1.2.3).");
+    expect(describeEvent({ type: "future_thing" } as unknown as EngineEvent).text).toBe("Engine event: future_thing.");
+  });
+
+  it("pushLog bounds and orders", () => {
+    let log = pushLog([], { id: 1, at: "", level: "info", text: "a" }, 2);
+    log = pushLog(log, { id: 2, at: "", level: "info", text: "b" }, 2);
+    log = pushLog(log, { id: 3, at: "", level: "info", text: "c" }, 2);
+    expect(log.map((e) => e.text)).toEqual(["c", "b"]);
+  });
+});
