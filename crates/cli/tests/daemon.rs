@@ -1,0 +1,221 @@
+//! The `lanrage` binary as a person uses it: `lanrage up` in the background, then commands.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lanrage");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn lanrage(dir: &Path, api: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--api", api])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// The daemon, stopped with SIGTERM when the test ends (even if it fails).
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(dir: &Path, api: &str) -> Self {
+        let child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--api", api, "up"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(api).is_err() {
+            assert!(Instant::now() < deadline, "daemon did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn up_and_status_work_together_and_stop_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+
+    let o = lanrage(dir.path(), &api, &["status"]);
+    assert_eq!(o.status.code(), Some(3), "status with no daemon");
+    assert!(stdout(&o).contains("not running"), "{}", stdout(&o));
+
+    let mut daemon = Daemon::start(dir.path(), &api);
+    let o = lanrage(dir.path(), &api, &["status", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    let key = status["device"]["public_key"].as_str().unwrap().to_string();
+    assert_eq!(key.len(), 44);
+
+    // Settings changed through the daemon are live and persisted.
+    let o = lanrage(dir.path(), &api, &["settings", "set", "display_name", "Night Owl"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = lanrage(dir.path(), &api, &["status"]);
+    assert!(stdout(&o).contains("Night Owl"), "{}", stdout(&o));
+
+    // A bad value is refused with the field named, and nothing changes.
+    let o = lanrage(dir.path(), &api, &["settings", "set", "mtu", "99999"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("mtu: must be from 1280 to 9000"), "{}", stderr(&o));
+    let o = lanrage(dir.path(), &api, &["settings", "get", "mtu"]);
+    assert_eq!(stdout(&o).trim(), "mtu = 1420");
+
+    // Features that are not built yet say so instead of pretending.
+    let o = lanrage(dir.path(), &api, &["party", "create", "friday"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not available yet"));
+
+    let status = daemon.terminate();
+    assert!(status.success(), "daemon exit on SIGTERM: {status:?}");
+
+    // Restarted: same identity, same settings.
+    let mut daemon = Daemon::start(dir.path(), &api);
+    let o = lanrage(dir.path(), &api, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["device"]["public_key"], key.as_str());
+    assert_eq!(status["device"]["display_name"], "Night Owl");
+    assert!(daemon.terminate().success());
+}
+
+#[test]
+fn local_api_refuses_requests_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    let _daemon = Daemon::start(dir.path(), &api);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for path in ["/v1/status", "/v1/settings", "/metrics"] {
+            let r = http.get(format!("http://{api}{path}")).send().await.unwrap();
+            assert_eq!(r.status(), 401, "{path} without token");
+            let r = http
+                .get(format!("http://{api}{path}"))
+                .bearer_auth("wrong-token-wrong-token-wrong-token")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{path} with a wrong token");
+        }
+        let token = std::fs::read_to_string(dir.path().join("api.token")).unwrap();
+        let r = http
+            .get(format!("http://{api}/v1/status"))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // Oversized bodies are refused, not buffered.
+        let r = http
+            .post(format!("http://{api}/v1/settings/import"))
+            .bearer_auth(token.trim())
+            .header("content-type", "application/json")
+            .body(vec![b' '; 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413);
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    let _daemon = Daemon::start(dir.path(), &api);
+    for f in ["device.key", "api.token", "settings.db"] {
+        let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+}
+
+#[test]
+fn corrupt_settings_are_moved_aside_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    std::fs::write(dir.path().join("settings.db"), b"garbage".repeat(1000)).unwrap();
+    let _daemon = Daemon::start(dir.path(), &api);
+    let o = lanrage(dir.path(), &api, &["status"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("started with default settings"), "{}", stdout(&o));
+    let moved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("settings.db.corrupt-"))
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(std::fs::read(moved[0].path()).unwrap(), b"garbage".repeat(1000));
+}
+
+#[test]
+fn settings_work_without_a_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    let o = lanrage(dir.path(), &api, &["settings", "set", "stun_servers", "127.0.0.1:3478,127.0.0.1:3479"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = lanrage(dir.path(), &api, &["config", "save", "lan party"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = lanrage(dir.path(), &api, &["settings", "reset", "--all"]);
+    assert!(o.status.success());
+    let o = lanrage(dir.path(), &api, &["settings", "get", "stun_servers"]);
+    assert_eq!(stdout(&o).trim(), "stun_servers = (none)");
+    let o = lanrage(dir.path(), &api, &["config", "activate", "lan party"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = lanrage(dir.path(), &api, &["settings", "get", "stun_servers"]);
+    assert_eq!(stdout(&o).trim(), "stun_servers = 127.0.0.1:3478, 127.0.0.1:3479");
+    let o = lanrage(dir.path(), &api, &["settings", "get", "no_such_thing"]);
+    assert!(stderr(&o).contains("unknown setting `no_such_thing`"));
+    let o = lanrage(dir.path(), &api, &["version"]);
+    assert_eq!(stdout(&o).trim(), format!("lanrage {}", env!("CARGO_PKG_VERSION")));
+}
