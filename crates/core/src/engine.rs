@@ -19,7 +19,8 @@ pub enum EngineError {
     Settings(#[from] SettingsError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
-    #[error("{feature} is not available yet: {detail}")]
+    /// A subsystem that is not built yet; `detail` is a whole sentence for the user.
+    #[error("{detail}")]
     NotAvailable {
         feature: &'static str,
         detail: &'static str,
@@ -368,8 +369,8 @@ impl Engine {
 
     fn parties_not_available() -> EngineError {
         EngineError::NotAvailable {
-            feature: "Parties",
-            detail: "creating and joining parties arrives with the control server",
+            feature: "parties",
+            detail: "Creating and joining parties is not available yet: it arrives with the control server.",
         }
     }
 

@@ -1,0 +1,172 @@
+//! The real desktop app under Xvfb, driven through WebDriver (tauri-driver + WebKitWebDriver)
+//! as a person would use it.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use support::{Desktop, Proc};
+
+const APP: &str = env!("CARGO_BIN_EXE_lanrage-app");
+
+fn tools_present() -> bool {
+    support::require(
+        support::on_path("Xvfb")
+            && support::on_path("dbus-daemon")
+            && support::on_path("WebKitWebDriver")
+            && support::on_path("tauri-driver"),
+        "the app end-to-end test needs Xvfb, dbus-daemon, WebKitWebDriver and tauri-driver (run scripts/setup)",
+    )
+}
+
+/// One run of the app: a desktop, tauri-driver, and a WebDriver session on the app.
+struct AppSession {
+    client: Client,
+    _driver: Proc,
+    _desktop: Desktop,
+}
+
+async fn launch(data_dir: &Path) -> AppSession {
+    let desktop = Desktop::start();
+    let port = support::free_port();
+    let native_port = support::free_port();
+    let tauri_driver = support::find_on_path("tauri-driver").unwrap();
+    let log = std::fs::File::create(support::artifacts_dir().join("tauri-driver.log")).unwrap();
+    let mut cmd = Command::new(tauri_driver);
+    cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+        .env("LANRAGE_DATA_DIR", data_dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
+    desktop.apply(&mut cmd);
+    let driver = Proc::spawn("tauri-driver", &mut cmd);
+    support::wait_for(Duration::from_secs(20), "tauri-driver", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let caps = json!({ "tauri:options": { "application": APP }, "browserName": "wry" });
+    let client = ClientBuilder::native()
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("WebDriver session on the app");
+    AppSession {
+        client,
+        _driver: driver,
+        _desktop: desktop,
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_text(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if t.contains(needle) {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} never said `{needle}`; it says `{t}`"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn input_value(c: &Client, css: &str) -> String {
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap();
+    el.prop("value").await.unwrap().unwrap_or_default()
+}
+
+/// Types into a settings field and commits it the way a person does (Enter).
+async fn type_setting(c: &Client, key: &str, text: &str) {
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("#setting-{key}")))
+        .await
+        .unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(&format!("{text}\u{E007}")).await.unwrap();
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(support::artifacts_dir().join(name), png);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_form_saves_validates_and_persists_across_restart() {
+    if !tools_present() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+
+    let app = launch(data.path()).await;
+    let c = &app.client;
+    // The first page shows this device's identity from the engine.
+    let key = text_of(c, "#device-public-key").await;
+    assert_eq!(key.trim().len(), 44, "public key shown: {key}");
+    wait_for_text(c, "#engine-state", "Running").await;
+
+    type_setting(c, "display_name", "E2E Tester").await;
+    wait_for_text(c, "#device-name", "E2E Tester").await;
+
+    // A bad value gets a clear message next to the field and is not saved.
+    type_setting(c, "mtu", "100").await;
+    let err = wait_for_text(c, "#error-mtu", "1280").await;
+    assert!(err.contains("9000"), "mtu error: {err}");
+    screenshot(c, "app-settings.png").await;
+    c.clone().close().await.unwrap();
+    drop(app);
+
+    // What was saved is there after a restart; what was refused is not.
+    let app = launch(data.path()).await;
+    let c = &app.client;
+    wait_for_text(c, "#engine-state", "Running").await;
+    assert_eq!(input_value(c, "#setting-display_name").await, "E2E Tester");
+    assert_eq!(input_value(c, "#setting-mtu").await, "1420");
+    assert_eq!(text_of(c, "#device-public-key").await.trim(), key.trim());
+    c.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_settings_file_is_reported_and_app_starts_with_defaults() {
+    if !tools_present() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("settings.db"), b"not sqlite at all".repeat(500)).unwrap();
+    let app = launch(data.path()).await;
+    let c = &app.client;
+    wait_for_text(c, "#notices", "default settings").await;
+    assert_eq!(input_value(c, "#setting-display_name").await, "Player");
+    screenshot(c, "app-corrupt-settings.png").await;
+    c.clone().close().await.unwrap();
+    assert!(std::fs::read_dir(data.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("settings.db.corrupt-")));
+}
