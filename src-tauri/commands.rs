@@ -25,7 +25,11 @@ pub fn list_settings(slot: State<'_, EngineSlot>) -> CmdResult<Vec<SettingView>>
 }
 
 #[tauri::command]
-pub fn set_setting(slot: State<'_, EngineSlot>, key: String, value: Value) -> CmdResult<SettingView> {
+pub fn set_setting(
+    slot: State<'_, EngineSlot>,
+    key: String,
+    value: Value,
+) -> CmdResult<SettingView> {
     slot.get()?.set_setting(&key, &value).map_err(report)
 }
 

@@ -80,7 +80,10 @@ pub fn run() -> ExitCode {
             let slot = match started {
                 Ok(engine) => {
                     forward_events(app.handle().clone(), &engine);
-                    let minimized = engine.settings().map(|s| s.start_minimized).unwrap_or(false);
+                    let minimized = engine
+                        .settings()
+                        .map(|s| s.start_minimized)
+                        .unwrap_or(false);
                     if !minimized {
                         show_main_window(app.handle());
                     }

@@ -37,11 +37,16 @@ async fn launch(data_dir: &Path) -> AppSession {
     let tauri_driver = support::find_on_path("tauri-driver").unwrap();
     let log = std::fs::File::create(support::artifacts_dir().join("tauri-driver.log")).unwrap();
     let mut cmd = Command::new(tauri_driver);
-    cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-        .env("LANRAGE_DATA_DIR", data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log));
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--native-port",
+        &native_port.to_string(),
+    ])
+    .env("LANRAGE_DATA_DIR", data_dir)
+    .env("RUST_LOG", "info")
+    .stdout(Stdio::from(log.try_clone().unwrap()))
+    .stderr(Stdio::from(log));
     desktop.apply(&mut cmd);
     let driver = Proc::spawn("tauri-driver", &mut cmd);
     support::wait_for(Duration::from_secs(20), "tauri-driver", || {
@@ -158,7 +163,11 @@ async fn corrupt_settings_file_is_reported_and_app_starts_with_defaults() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    std::fs::write(data.path().join("settings.db"), b"not sqlite at all".repeat(500)).unwrap();
+    std::fs::write(
+        data.path().join("settings.db"),
+        b"not sqlite at all".repeat(500),
+    )
+    .unwrap();
     let app = launch(data.path()).await;
     let c = &app.client;
     wait_for_text(c, "#notices", "default settings").await;
@@ -168,5 +177,8 @@ async fn corrupt_settings_file_is_reported_and_app_starts_with_defaults() {
     assert!(std::fs::read_dir(data.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .any(|e| e.file_name().to_string_lossy().starts_with("settings.db.corrupt-")));
+        .any(|e| e
+            .file_name()
+            .to_string_lossy()
+            .starts_with("settings.db.corrupt-")));
 }

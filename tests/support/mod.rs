@@ -18,6 +18,12 @@ pub fn require(ok: bool, why: &str) -> bool {
         panic!("required for this test in CI: {why}");
     }
     eprintln!("SKIPPED: {why}");
+    // Test output is captured, so the reason is also written where scripts/test reports it.
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-skips.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        use std::io::Write;
+        let _ = writeln!(f, "SKIPPED: {why}");
+    }
     false
 }
 

@@ -77,7 +77,12 @@ pub fn router(engine: Engine, token: String) -> Router {
         .with_state(state)
 }
 
-async fn require_token(State(st): State<AppState>, headers: HeaderMap, req: Request, next: Next) -> Response {
+async fn require_token(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -89,7 +94,8 @@ async fn require_token(State(st): State<AppState>, headers: HeaderMap, req: Requ
     tracing::warn!(path = %req.uri().path(), "local API request without a valid token refused");
     ApiError(ErrorReport {
         code: "unauthorized",
-        message: "missing or wrong API token: the token is in the data directory's api.token file".into(),
+        message: "missing or wrong API token: the token is in the data directory's api.token file"
+            .into(),
         field: None,
     })
     .into_response()
@@ -241,9 +247,5 @@ async fn metrics(State(st): State<AppState>) -> Response {
         if status.party.is_some() { 1 } else { 0 },
         status.notices.len(),
     );
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

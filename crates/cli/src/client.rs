@@ -46,17 +46,13 @@ impl ApiClient {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let resp = req
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    ClientError::NotRunning(self.addr)
-                } else {
-                    ClientError::Http(e)
-                }
-            })?;
+        let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::NotRunning(self.addr)
+            } else {
+                ClientError::Http(e)
+            }
+        })?;
         let ok = resp.status().is_success();
         let body: Value = resp.json().await?;
         if ok {
@@ -72,7 +68,8 @@ impl ApiClient {
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {

@@ -177,7 +177,12 @@ fn format_status(s: &Value) -> String {
 
 fn show_value(v: &SettingViewLite) -> String {
     if v.secret {
-        return if v.is_set { "(set, hidden)" } else { "(not set)" }.to_string();
+        return if v.is_set {
+            "(set, hidden)"
+        } else {
+            "(not set)"
+        }
+        .to_string();
     }
     match &v.value {
         Value::String(s) if s.is_empty() => "(empty)".to_string(),
@@ -185,7 +190,11 @@ fn show_value(v: &SettingViewLite) -> String {
         Value::Array(a) if a.is_empty() => "(none)".to_string(),
         Value::Array(a) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string())
+            })
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),
@@ -244,9 +253,9 @@ async fn settings(
         }
         SettingsCmd::Get { key } => {
             let v: SettingViewLite = match &t {
-                Target::Daemon(c) => {
-                    serde_json::from_value(c.get(&format!("/v1/settings/{}", segment(&key))).await?)?
-                }
+                Target::Daemon(c) => serde_json::from_value(
+                    c.get(&format!("/v1/settings/{}", segment(&key))).await?,
+                )?,
                 Target::Local(s) => lite(&s.get(&key)?)?,
             };
             print_one(&v);
@@ -327,8 +336,11 @@ async fn config(
         }
         (ConfigCmd::Save { name }, Target::Local(s)) => serde_json::to_value(s.save_config(name)?)?,
         (ConfigCmd::Activate { name }, Target::Daemon(c)) => {
-            c.post(&format!("/v1/configs/{}/activate", segment(name)), &json!({}))
-                .await?
+            c.post(
+                &format!("/v1/configs/{}/activate", segment(name)),
+                &json!({}),
+            )
+            .await?
         }
         (ConfigCmd::Activate { name }, Target::Local(mut s)) => {
             serde_json::to_value(s.activate_config(name)?)?
@@ -353,7 +365,11 @@ async fn config(
     for c in items {
         println!(
             "{} {:<24} saved {}",
-            if c["active"].as_bool() == Some(true) { "*" } else { " " },
+            if c["active"].as_bool() == Some(true) {
+                "*"
+            } else {
+                " "
+            },
             c["name"].as_str().unwrap_or("?"),
             c["created_at"].as_str().unwrap_or("?")
         );

@@ -98,7 +98,11 @@ fn up_and_status_work_together_and_stop_cleanly() {
     assert_eq!(key.len(), 44);
 
     // Settings changed through the daemon are live and persisted.
-    let o = lanrage(dir.path(), &api, &["settings", "set", "display_name", "Night Owl"]);
+    let o = lanrage(
+        dir.path(),
+        &api,
+        &["settings", "set", "display_name", "Night Owl"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = lanrage(dir.path(), &api, &["status"]);
     assert!(stdout(&o).contains("Night Owl"), "{}", stdout(&o));
@@ -106,7 +110,11 @@ fn up_and_status_work_together_and_stop_cleanly() {
     // A bad value is refused with the field named, and nothing changes.
     let o = lanrage(dir.path(), &api, &["settings", "set", "mtu", "99999"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("mtu: must be from 1280 to 9000"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("mtu: must be from 1280 to 9000"),
+        "{}",
+        stderr(&o)
+    );
     let o = lanrage(dir.path(), &api, &["settings", "get", "mtu"]);
     assert_eq!(stdout(&o).trim(), "mtu = 1420");
 
@@ -136,7 +144,11 @@ fn local_api_refuses_requests_without_the_token() {
     rt.block_on(async {
         let http = reqwest::Client::new();
         for path in ["/v1/status", "/v1/settings", "/metrics"] {
-            let r = http.get(format!("http://{api}{path}")).send().await.unwrap();
+            let r = http
+                .get(format!("http://{api}{path}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 401, "{path} without token");
             let r = http
                 .get(format!("http://{api}{path}"))
@@ -175,7 +187,11 @@ fn secret_files_are_owner_only() {
     let api = format!("127.0.0.1:{}", free_port());
     let _daemon = Daemon::start(dir.path(), &api);
     for f in ["device.key", "api.token", "settings.db"] {
-        let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
 }
@@ -188,21 +204,41 @@ fn corrupt_settings_are_moved_aside_and_reported() {
     let _daemon = Daemon::start(dir.path(), &api);
     let o = lanrage(dir.path(), &api, &["status"]);
     assert!(o.status.success());
-    assert!(stdout(&o).contains("started with default settings"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("started with default settings"),
+        "{}",
+        stdout(&o)
+    );
     let moved: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("settings.db.corrupt-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("settings.db.corrupt-")
+        })
         .collect();
     assert_eq!(moved.len(), 1);
-    assert_eq!(std::fs::read(moved[0].path()).unwrap(), b"garbage".repeat(1000));
+    assert_eq!(
+        std::fs::read(moved[0].path()).unwrap(),
+        b"garbage".repeat(1000)
+    );
 }
 
 #[test]
 fn settings_work_without_a_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let api = format!("127.0.0.1:{}", free_port());
-    let o = lanrage(dir.path(), &api, &["settings", "set", "stun_servers", "127.0.0.1:3478,127.0.0.1:3479"]);
+    let o = lanrage(
+        dir.path(),
+        &api,
+        &[
+            "settings",
+            "set",
+            "stun_servers",
+            "127.0.0.1:3478,127.0.0.1:3479",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = lanrage(dir.path(), &api, &["config", "save", "lan party"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -213,9 +249,15 @@ fn settings_work_without_a_daemon() {
     let o = lanrage(dir.path(), &api, &["config", "activate", "lan party"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = lanrage(dir.path(), &api, &["settings", "get", "stun_servers"]);
-    assert_eq!(stdout(&o).trim(), "stun_servers = 127.0.0.1:3478, 127.0.0.1:3479");
+    assert_eq!(
+        stdout(&o).trim(),
+        "stun_servers = 127.0.0.1:3478, 127.0.0.1:3479"
+    );
     let o = lanrage(dir.path(), &api, &["settings", "get", "no_such_thing"]);
     assert!(stderr(&o).contains("unknown setting `no_such_thing`"));
     let o = lanrage(dir.path(), &api, &["version"]);
-    assert_eq!(stdout(&o).trim(), format!("lanrage {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("lanrage {}", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -51,7 +51,9 @@ impl From<&EngineError> for ErrorReport {
             EngineError::Settings(SettingsError::Invalid { field, .. }) => {
                 ("invalid_setting", Some(field.clone()))
             }
-            EngineError::Settings(SettingsError::Unknown(k)) => ("unknown_setting", Some(k.clone())),
+            EngineError::Settings(SettingsError::Unknown(k)) => {
+                ("unknown_setting", Some(k.clone()))
+            }
             EngineError::Settings(SettingsError::ConfigNotFound(_)) => ("config_not_found", None),
             EngineError::Settings(SettingsError::BadConfigName | SettingsError::Import(_)) => {
                 ("invalid_request", None)

@@ -94,7 +94,9 @@ mod tests {
         let p = dir.path().join("device.key");
         secret_file::write(&p, "not a key").unwrap();
         let err = DeviceIdentity::load_or_create(&p).unwrap_err();
-        assert!(err.to_string().contains("does not hold a WireGuard private key"));
+        assert!(err
+            .to_string()
+            .contains("does not hold a WireGuard private key"));
     }
 
     #[test]
@@ -102,6 +104,9 @@ mod tests {
         // Known pair from `wg genkey | tee k | wg pubkey`.
         let secret = parse_key("0FIEp3vLSTtX0wmREwyWUdXo6C8iBOd0pyvIqfDfGEw=").unwrap();
         let id = DeviceIdentity::from_secret(secret);
-        assert_eq!(id.public_key_base64(), "rgPfEYu1+mKDA6pGg6xd/LygO4FzEuwS1bK1FPorP2c=");
+        assert_eq!(
+            id.public_key_base64(),
+            "rgPfEYu1+mKDA6pGg6xd/LygO4FzEuwS1bK1FPorP2c="
+        );
     }
 }

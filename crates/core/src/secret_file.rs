@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretFileError {
-    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` and try again")]
+    #[error(
+        "{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` and try again"
+    )]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("{path}: {source}")]
     Io {
@@ -43,7 +45,9 @@ pub fn read(path: &Path) -> Result<Option<String>, SecretFileError> {
     }
     #[cfg(not(unix))]
     let _ = meta;
-    std::fs::read_to_string(path).map(Some).map_err(io_err(path))
+    std::fs::read_to_string(path)
+        .map(Some)
+        .map_err(io_err(path))
 }
 
 /// Writes a new secret file with mode 0600, atomically: a crash never leaves half a key behind.
@@ -51,7 +55,9 @@ pub fn write(path: &Path, contents: &str) -> Result<(), SecretFileError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("secret"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
         std::process::id()
     ));
     let mut opts = std::fs::OpenOptions::new();

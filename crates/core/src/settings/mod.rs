@@ -203,7 +203,11 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "<unset>" } else { "<secret>" })
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<secret>"
+        })
     }
 }
 
@@ -258,7 +262,12 @@ mod tests {
     fn every_default_is_valid_and_typed() {
         for spec in SPECS {
             let v = spec.default.to_value();
-            assert_eq!(spec.validate(&v).as_ref(), Ok(&v), "default of {}", spec.key);
+            assert_eq!(
+                spec.validate(&v).as_ref(),
+                Ok(&v),
+                "default of {}",
+                spec.key
+            );
         }
         let s = Settings::defaults();
         assert_eq!(s.virtual_subnet.to_string(), "10.66.0.0/16");
@@ -295,29 +304,51 @@ mod tests {
 
     #[test]
     fn validation_messages_are_specific() {
-        assert!(check("mtu", "100").unwrap_err().contains("from 1280 to 9000"));
+        assert!(check("mtu", "100")
+            .unwrap_err()
+            .contains("from 1280 to 9000"));
         assert!(check("mtu", "big").unwrap_err().contains("whole number"));
         assert_eq!(check("mtu", " 1400 ").unwrap(), Value::from(1400));
-        assert!(check("virtual_subnet", "8.8.0.0/16").unwrap_err().contains("private"));
-        assert!(check("virtual_subnet", "10.0.0.0/30").unwrap_err().contains("/24"));
-        assert!(check("api_listen", "0.0.0.0:8666").unwrap_err().contains("loopback"));
-        assert!(check("interface_name", "a b").unwrap_err().contains("letters"));
+        assert!(check("virtual_subnet", "8.8.0.0/16")
+            .unwrap_err()
+            .contains("private"));
+        assert!(check("virtual_subnet", "10.0.0.0/30")
+            .unwrap_err()
+            .contains("/24"));
+        assert!(check("api_listen", "0.0.0.0:8666")
+            .unwrap_err()
+            .contains("loopback"));
+        assert!(check("interface_name", "a b")
+            .unwrap_err()
+            .contains("letters"));
         assert!(check("interface_name", "sixteen-chars-xx").is_err());
         assert!(check("display_name", "   ").unwrap_err().contains("empty"));
-        assert!(check("display_name", &"x".repeat(33)).unwrap_err().contains("32"));
-        assert!(check("mode", "turbo").unwrap_err().contains("auto, embedded, server"));
+        assert!(check("display_name", &"x".repeat(33))
+            .unwrap_err()
+            .contains("32"));
+        assert!(check("mode", "turbo")
+            .unwrap_err()
+            .contains("auto, embedded, server"));
         assert_eq!(check("mode", "Embedded").unwrap(), Value::from("embedded"));
-        assert!(check("control_server", "http://x:1").unwrap_err().contains("ws://"));
+        assert!(check("control_server", "http://x:1")
+            .unwrap_err()
+            .contains("ws://"));
         assert!(check("control_server", "ws://host:0").is_err());
         assert!(check("control_server", "wss://lan.example:443").is_ok());
-        assert!(check("relay_only", "maybe").unwrap_err().contains("true or false"));
+        assert!(check("relay_only", "maybe")
+            .unwrap_err()
+            .contains("true or false"));
         assert_eq!(check("relay_only", "on").unwrap(), Value::Bool(true));
     }
 
     #[test]
     fn lists_parse_from_commas_or_json_and_are_checked() {
         assert_eq!(
-            check("stun_servers", "127.0.0.1:3478, 127.0.0.1:3479,127.0.0.1:3478").unwrap(),
+            check(
+                "stun_servers",
+                "127.0.0.1:3478, 127.0.0.1:3479,127.0.0.1:3478"
+            )
+            .unwrap(),
             serde_json::json!(["127.0.0.1:3478", "127.0.0.1:3479"])
         );
         assert_eq!(
@@ -326,7 +357,11 @@ mod tests {
         );
         let err = check("turn_servers", "10.0.0.1:3478").unwrap_err();
         assert!(err.contains("turn:"), "{err}");
-        assert!(check("stun_servers", "").unwrap().as_array().unwrap().is_empty());
+        assert!(check("stun_servers", "")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

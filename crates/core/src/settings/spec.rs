@@ -20,11 +20,20 @@ pub enum KindName {
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     Bool,
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// Free text checked by `check` (which returns the reason when the text is not acceptable).
-    Text { max_len: usize, check: fn(&str) -> Result<(), String> },
+    Text {
+        max_len: usize,
+        check: fn(&str) -> Result<(), String>,
+    },
     Enum(&'static [&'static str]),
-    List { max_items: usize, check: fn(&str) -> Result<(), String> },
+    List {
+        max_items: usize,
+        check: fn(&str) -> Result<(), String>,
+    },
 }
 
 impl Kind {
@@ -88,7 +97,10 @@ impl Spec {
                 Ok(Value::from(n))
             }
             Kind::Text { max_len, check } => {
-                let s = value.as_str().ok_or_else(|| "must be text".to_string())?.trim();
+                let s = value
+                    .as_str()
+                    .ok_or_else(|| "must be text".to_string())?
+                    .trim();
                 if s.chars().count() > max_len {
                     return Err(format!("must be at most {max_len} characters"));
                 }
@@ -104,7 +116,10 @@ impl Spec {
                     .map(|s| s.trim().to_ascii_lowercase())
                     .ok_or_else(|| format!("must be one of: {}", choices.join(", ")))?;
                 if !choices.contains(&s.as_str()) {
-                    return Err(format!("must be one of: {} (got `{s}`)", choices.join(", ")));
+                    return Err(format!(
+                        "must be one of: {} (got `{s}`)",
+                        choices.join(", ")
+                    ));
                 }
                 Ok(Value::from(s))
             }
@@ -142,10 +157,9 @@ impl Spec {
                 "false" | "no" | "off" | "0" => Value::Bool(false),
                 _ => return Err(format!("must be true or false (got `{text}`)")),
             },
-            Kind::Integer { min, max } => text
-                .parse::<i64>()
-                .map(Value::from)
-                .map_err(|_| format!("must be a whole number from {min} to {max} (got `{text}`)"))?,
+            Kind::Integer { min, max } => text.parse::<i64>().map(Value::from).map_err(|_| {
+                format!("must be a whole number from {min} to {max} (got `{text}`)")
+            })?,
             Kind::Text { .. } | Kind::Enum(_) => Value::from(text),
             Kind::List { .. } => {
                 if text.starts_with('[') {
@@ -205,7 +219,10 @@ fn api_listen(s: &str) -> Result<(), String> {
         .parse()
         .map_err(|_| format!("must be an address and port such as 127.0.0.1:8666 (got `{s}`)"))?;
     if !addr.ip().is_loopback() {
-        return Err("must be a loopback address (127.0.0.1 or ::1): the local API is for this machine only".into());
+        return Err(
+            "must be a loopback address (127.0.0.1 or ::1): the local API is for this machine only"
+                .into(),
+        );
     }
     Ok(())
 }

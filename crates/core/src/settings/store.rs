@@ -149,13 +149,17 @@ impl SettingsStore {
             tracing::info!(version = i + 1, "settings database migrated");
         }
         // The tables must be what we expect, whatever user_version claims.
-        conn.query_row("SELECT count(*) FROM settings, configs, meta", [], |_| Ok(()))
-            .map_err(|e| OpenFailure::Corrupt(format!("unexpected tables: {e}")))?;
+        conn.query_row("SELECT count(*) FROM settings, configs, meta", [], |_| {
+            Ok(())
+        })
+        .map_err(|e| OpenFailure::Corrupt(format!("unexpected tables: {e}")))?;
         Ok(conn)
     }
 
     fn move_aside(path: &Path) -> Result<PathBuf, SettingsError> {
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -168,7 +172,10 @@ impl SettingsStore {
         for suffix in ["-journal", "-wal", "-shm"] {
             let side = path.with_file_name(format!("{name}{suffix}"));
             if side.exists() {
-                let _ = std::fs::rename(&side, target.with_file_name(format!("{name}.corrupt-{stamp}{suffix}")));
+                let _ = std::fs::rename(
+                    &side,
+                    target.with_file_name(format!("{name}.corrupt-{stamp}{suffix}")),
+                );
             }
         }
         Ok(target)
@@ -454,7 +461,9 @@ impl SettingsStore {
         tx.execute("DELETE FROM settings", []).map_err(db_err)?;
         for (key, v) in values {
             // Values from an older catalogue that no longer validate keep their defaults.
-            let Some(spec) = spec::find(&key) else { continue };
+            let Some(spec) = spec::find(&key) else {
+                continue;
+            };
             let Ok(v) = spec.validate(&v) else { continue };
             tx.execute(
                 "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)",
@@ -504,7 +513,9 @@ mod tests {
     fn values_survive_reopening() {
         let (dir, store) = fresh();
         store.set("mtu", &json!(1380)).unwrap();
-        store.set_from_text("display_name", "  Frag Queen ").unwrap();
+        store
+            .set_from_text("display_name", "  Frag Queen ")
+            .unwrap();
         drop(store);
         let (store, rec) = SettingsStore::open(&dir.path().join("settings.db")).unwrap();
         assert!(rec.is_empty());
@@ -517,7 +528,10 @@ mod tests {
     fn bad_value_names_the_field_and_changes_nothing() {
         let (_dir, store) = fresh();
         let err = store.set("mtu", &json!(70000)).unwrap_err();
-        assert_eq!(err.to_string(), "mtu: must be from 1280 to 9000 (got 70000)");
+        assert_eq!(
+            err.to_string(),
+            "mtu: must be from 1280 to 9000 (got 70000)"
+        );
         assert_eq!(store.typed().unwrap().mtu, 1420);
         assert!(matches!(
             store.set("nope", &json!(1)),
@@ -543,7 +557,11 @@ mod tests {
     fn corrupt_file_is_moved_aside_and_defaults_used() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.db");
-        std::fs::write(&path, b"this is not a database, it is a sandwich".repeat(200)).unwrap();
+        std::fs::write(
+            &path,
+            b"this is not a database, it is a sandwich".repeat(200),
+        )
+        .unwrap();
         let (store, rec) = SettingsStore::open(&path).unwrap();
         assert_eq!(rec.len(), 1);
         let moved = rec[0].moved_to.clone().unwrap();
@@ -567,7 +585,11 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         let (_store, rec) = SettingsStore::open(&path).unwrap();
-        assert!(rec[0].message.contains("newer LANrage"), "{}", rec[0].message);
+        assert!(
+            rec[0].message.contains("newer LANrage"),
+            "{}",
+            rec[0].message
+        );
     }
 
     #[test]
