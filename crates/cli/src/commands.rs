@@ -27,7 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run(data_dir, cli.api).await?;
+            crate::daemon::run(data_dir, cli.api, None).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
@@ -54,10 +54,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             "server",
             "the control server with its STUN/TURN relay is being built",
         ),
-        Command::WgUp { .. } => not_available(
-            "wg-up",
-            "running a tunnel from a WireGuard file arrives with the tunnel",
-        ),
+        Command::WgUp { file, interface } => {
+            let wg = crate::daemon::WgFile::load(&file, interface)?;
+            data_dir
+                .ensure()
+                .with_context(|| format!("creating {}", data_dir.root().display()))?;
+            let _guard =
+                lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
+            crate::daemon::run(data_dir, cli.api, Some(wg)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -169,10 +175,73 @@ fn format_status(s: &Value) -> String {
             s["party"].to_string()
         }
     );
+    if let Some(t) = s["tunnel"].as_object() {
+        let addrs: Vec<&str> = t["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out += &format!(
+            "  Tunnel:   {} on UDP port {} ({})\n",
+            str_of(&t["interface"]),
+            t["listen_port"],
+            addrs.join(", ")
+        );
+        for p in t["peers"].as_array().into_iter().flatten() {
+            out += &format!("{}\n", format_peer(p));
+        }
+    }
     for n in s["notices"].as_array().into_iter().flatten() {
         out += &format!("  ! {}\n", str_of(&n["message"]));
     }
     out
+}
+
+fn format_peer(p: &Value) -> String {
+    let key = p["public_key"].as_str().unwrap_or("?");
+    let short = key.get(..8).unwrap_or(key);
+    let ips: Vec<&str> = p["allowed_ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let endpoint = p["endpoint"].as_str().unwrap_or("no endpoint yet");
+    let handshake = match p["last_handshake_secs"].as_f64() {
+        Some(s) => format!("handshake {s:.0}s ago"),
+        None => "no handshake yet".to_string(),
+    };
+    let probe = &p["probe"];
+    let quality = match probe["rtt_ms"].as_f64() {
+        Some(rtt) => format!(
+            "rtt {rtt:.2} ms, jitter {:.2} ms, loss {:.0}%",
+            probe["jitter_ms"].as_f64().unwrap_or(0.0),
+            probe["loss"].as_f64().unwrap_or(0.0) * 100.0
+        ),
+        None => "not measured yet".to_string(),
+    };
+    format!(
+        "    {short}… {} via {endpoint}: {handshake}; {quality}; rx {} tx {}",
+        ips.join(","),
+        human_bytes(p["rx_bytes"].as_u64().unwrap_or(0)),
+        human_bytes(p["tx_bytes"].as_u64().unwrap_or(0)),
+    )
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 fn show_value(v: &SettingViewLite) -> String {

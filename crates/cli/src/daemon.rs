@@ -1,6 +1,7 @@
 //! `lanrage up`: the engine without a window, for servers, LAN-party boxes and tests.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,11 +25,54 @@ pub fn ensure_token(data_dir: &DataDir) -> anyhow::Result<String> {
     Ok(token)
 }
 
-pub async fn run(data_dir: DataDir, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+/// A WireGuard configuration file for `lanrage wg-up`, re-read on SIGHUP.
+pub struct WgFile {
+    path: PathBuf,
+    interface: String,
+}
+
+impl WgFile {
+    pub fn load(path: &Path, interface: Option<String>) -> anyhow::Result<Self> {
+        let interface = interface.unwrap_or_else(|| {
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|s| !s.is_empty() && s.len() <= 15)
+                .unwrap_or("lanrage0")
+                .to_string()
+        });
+        let wg = Self {
+            path: path.to_path_buf(),
+            interface,
+        };
+        wg.parse()?; // fail before anything starts
+        Ok(wg)
+    }
+
+    fn parse(&self) -> anyhow::Result<lanrage_tunnel::DeviceConfig> {
+        let text = std::fs::read_to_string(&self.path)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        lanrage_tunnel::config::parse_wg_config(&text, &self.interface)
+            .with_context(|| format!("{}", self.path.display()))
+    }
+}
+
+pub async fn run(
+    data_dir: DataDir,
+    listen: Option<SocketAddr>,
+    wg: Option<WgFile>,
+) -> anyhow::Result<()> {
     let engine = Engine::start(EngineOptions {
         data_dir: data_dir.clone(),
     })
     .await?;
+    if let Some(wg) = wg {
+        let cfg = wg.parse()?;
+        if let Err(e) = engine.start_tunnel(cfg).await {
+            engine.shutdown().await;
+            return Err(e.into());
+        }
+        tokio::spawn(reload_on_sighup(engine.clone(), wg));
+    }
     for notice in engine.status().notices {
         tracing::warn!("{}", notice.message);
     }
@@ -67,6 +111,37 @@ pub async fn run(data_dir: DataDir, listen: Option<SocketAddr>) -> anyhow::Resul
     // The server only stops once the engine is shutting down; wait until it has finished.
     engine.shutdown().await;
     Ok(())
+}
+
+/// `kill -HUP`: re-read the file's peers (as `wg syncconf` does); a bad file is logged and
+/// the running tunnel left as it was.
+async fn reload_on_sighup(engine: Engine, wg: WgFile) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        let cancel = engine.cancellation();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = hup.recv() => {}
+            }
+            match wg.parse() {
+                Ok(cfg) => {
+                    let n = cfg.peers.len();
+                    match engine.set_tunnel_peers(cfg.peers).await {
+                        Ok(()) => tracing::info!(peers = n, "configuration reloaded"),
+                        Err(e) => tracing::warn!(error = %e, "reloading the configuration"),
+                    }
+                }
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "configuration not reloaded"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (engine, wg);
 }
 
 async fn wait_for_signal() {

@@ -55,10 +55,14 @@ enum Command {
     Party(PartyCmd),
     /// Run the control server with its STUN/TURN relay
     Server,
-    /// Run a tunnel from a standard WireGuard configuration file
+    /// Run a tunnel from a standard WireGuard configuration file, without any server, until
+    /// Ctrl-C or SIGTERM; SIGHUP re-reads the file's peers without disturbing the others
     WgUp {
-        /// The wg-quick style configuration file
+        /// The wg-quick style configuration file ([Interface] and [Peer] sections)
         file: PathBuf,
+        /// Network device name [default: the file name without .conf, like wg-quick]
+        #[arg(long, value_name = "NAME")]
+        interface: Option<String>,
     },
     /// Print the version
     Version,

@@ -12,6 +12,7 @@ use crate::events::EngineEvent;
 use crate::identity::{DeviceIdentity, IdentityError};
 use crate::paths::DataDir;
 use crate::settings::{ConfigView, SettingView, Settings, SettingsError, SettingsStore};
+use lanrage_tunnel::{Device, DeviceConfig, PeerConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -33,6 +34,12 @@ pub enum EngineError {
     },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    #[error(transparent)]
+    Tunnel(#[from] lanrage_tunnel::DeviceError),
+    #[error("a tunnel is already running on {0}")]
+    TunnelRunning(String),
+    #[error("no tunnel is running")]
+    NoTunnel,
 }
 
 /// An error as hosts send it to a person or a program: a stable code, a sentence, and the
@@ -60,6 +67,11 @@ impl From<&EngineError> for ErrorReport {
             }
             EngineError::NotAvailable { .. } => ("not_available", None),
             EngineError::ShuttingDown => ("shutting_down", None),
+            EngineError::Tunnel(lanrage_tunnel::DeviceError::NoPermission { .. }) => {
+                ("no_permission", None)
+            }
+            EngineError::Tunnel(_) => ("tunnel", None),
+            EngineError::TunnelRunning(_) | EngineError::NoTunnel => ("invalid_request", None),
             _ => ("internal", None),
         };
         Self {
@@ -117,6 +129,8 @@ pub struct Status {
     pub control: ControlStatus,
     /// `None` while not in a party.
     pub party: Option<Value>,
+    /// The data plane and every peer's traffic and in-tunnel measurements, while it runs.
+    pub tunnel: Option<lanrage_tunnel::DeviceStats>,
     pub notices: Vec<Notice>,
 }
 
@@ -133,7 +147,11 @@ struct Inner {
     notices: Mutex<Vec<Notice>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    tunnel: Mutex<Option<Device>>,
 }
+
+/// How often tunnel statistics (traffic, RTT, jitter, loss) go out as an event.
+const TUNNEL_STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A cheap, cloneable handle to the running engine.
 #[derive(Clone)]
@@ -178,6 +196,7 @@ impl Engine {
                 notices: Mutex::new(notices),
                 cancel: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                tunnel: Mutex::new(None),
             }),
         };
         engine.set_state(EngineState::Running);
@@ -249,6 +268,7 @@ impl Engine {
                 server,
             },
             party: None,
+            tunnel: self.tunnel_stats(),
             notices: lock(&self.inner.notices).clone(),
         }
     }
@@ -355,6 +375,50 @@ impl Engine {
         Ok(list)
     }
 
+    // Tunnel.
+
+    /// Brings up the data plane (TUN device, WireGuard, UDP) and reports its statistics as a
+    /// `tunnel_stats` event every second.
+    pub async fn start_tunnel(&self, cfg: DeviceConfig) -> Result<(), EngineError> {
+        self.ensure_running()?;
+        if let Some(d) = lock(&self.inner.tunnel).as_ref() {
+            return Err(EngineError::TunnelRunning(d.interface_name().to_string()));
+        }
+        let device = Device::start(cfg).await?;
+        *lock(&self.inner.tunnel) = Some(device);
+        let engine = self.clone();
+        let cancel = self.cancellation();
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(TUNNEL_STATS_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                match engine.tunnel_stats() {
+                    Some(tunnel) => engine.emit(EngineEvent::TunnelStats {
+                        tunnel: Box::new(tunnel),
+                    }),
+                    None => break,
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Replaces the tunnel's peers; unchanged peers keep their sessions, others are untouched.
+    pub async fn set_tunnel_peers(&self, peers: Vec<PeerConfig>) -> Result<(), EngineError> {
+        let device = lock(&self.inner.tunnel)
+            .clone()
+            .ok_or(EngineError::NoTunnel)?;
+        device.set_peers(peers).await;
+        Ok(())
+    }
+
+    pub fn tunnel_stats(&self) -> Option<lanrage_tunnel::DeviceStats> {
+        lock(&self.inner.tunnel).as_ref().map(Device::stats)
+    }
+
     // Parties: built by the control-server work; until then a clear error, never a fake success.
 
     pub async fn create_party(&self, _name: &str) -> Result<Value, EngineError> {
@@ -397,6 +461,10 @@ impl Engine {
         });
         tracing::info!("engine shutting down");
         self.inner.cancel.cancel();
+        let tunnel = lock(&self.inner.tunnel).take();
+        if let Some(device) = tunnel {
+            device.shutdown().await;
+        }
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
         if let Err(e) = lock(&self.inner.settings).flush() {

@@ -9,10 +9,25 @@ use crate::settings::SettingView;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
-    Started { status: Box<Status> },
-    StateChanged { state: EngineState },
-    SettingChanged { setting: SettingView },
+    Started {
+        status: Box<Status>,
+    },
+    StateChanged {
+        state: EngineState,
+    },
+    SettingChanged {
+        setting: SettingView,
+    },
     SettingsReset,
-    ConfigActivated { name: String },
-    Notice { level: NoticeLevel, message: String },
+    ConfigActivated {
+        name: String,
+    },
+    Notice {
+        level: NoticeLevel,
+        message: String,
+    },
+    /// Every second while the tunnel runs: traffic and in-tunnel RTT, jitter, loss per peer.
+    TunnelStats {
+        tunnel: Box<lanrage_tunnel::DeviceStats>,
+    },
 }

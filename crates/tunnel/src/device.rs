@@ -1,0 +1,940 @@
+//! The data plane's I/O shell: a TUN device, a UDP socket and three tasks.
+//!
+//! - `tun_to_net`: reads batches from the TUN (with offload one read can be a whole TCP
+//!   window, split by tun-rs), encrypts per destination peer into one contiguous buffer and
+//!   sends runs of equal-sized datagrams with UDP GSO.
+//! - `net_to_tun`: receives batches (GRO), decrypts, enforces allowed IPs, answers probes, and
+//!   writes batches to the TUN (coalesced back into large packets where the kernel allows).
+//! - `timers`: WireGuard timers every 250 ms, the handshake rate limiter, probes.
+//!
+//! Peers sit in an immutable table swapped on change (copy on write), so adding or removing
+//! one never pauses or touches the others.
+
+use std::collections::HashMap;
+use std::io::IoSliceMut;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use boringtun::noise::errors::WireGuardError;
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::noise::{Packet, Tunn, TunnResult};
+use quinn_udp::RecvMeta;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use crate::allowed_ips::{AllowedIps, IpNet};
+use crate::config::{DeviceConfig, PeerConfig};
+use crate::key::Key;
+use crate::packet::{self, Probe, ProbeKind, PROBE_PACKET_LEN};
+use crate::probe::{ProbeStats, ProbeTracker};
+use crate::udp::BatchUdp;
+
+/// Handshakes per second before the rate limiter demands cookies (as boringtun's device).
+const HANDSHAKE_RATE_LIMIT: u64 = 100;
+const TIMER_TICK: Duration = Duration::from_millis(250);
+/// Room in front of each TUN write buffer for the virtio-net header that offload needs.
+const TUN_OFFSET: usize = 16;
+/// WireGuard adds 32 bytes; handshake messages need 148.
+const WG_OVERHEAD: usize = 32;
+const MIN_DST: usize = 148;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("cannot create the network device `{name}`: permission denied. LANrage needs the CAP_NET_ADMIN capability: run `sudo setcap cap_net_admin+ep {exe}` (the installer does this), or run as root")]
+    NoPermission { name: String, exe: String },
+    #[error("cannot create the network device `{name}`: {source}")]
+    Tun {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot use UDP port {port}: {source}")]
+    Udp {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    rx_invalid: AtomicU64,
+    rx_unknown_peer: AtomicU64,
+    rx_rejected: AtomicU64,
+    tx_no_route: AtomicU64,
+    tx_no_endpoint: AtomicU64,
+}
+
+struct Peer {
+    public_key: Key,
+    index: u32,
+    tunn: Mutex<Tunn>,
+    endpoint: Mutex<Option<SocketAddr>>,
+    allowed_ips: Vec<IpNet>,
+    keepalive_secs: Option<u16>,
+    preshared_key: Option<Key>,
+    /// The peer's own virtual address, probed through the tunnel (its /32 allowed IP).
+    probe_addr: Option<Ipv4Addr>,
+    probe: Mutex<ProbeTracker>,
+    rx_bytes: AtomicU64,
+    tx_bytes: AtomicU64,
+    rx_packets: AtomicU64,
+    tx_packets: AtomicU64,
+    dropped_spoofed: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is a single boringtun call or field update; a panic inside one
+    // leaves nothing half-done that the next caller could trip on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Peer {
+    fn endpoint(&self) -> Option<SocketAddr> {
+        *lock(&self.endpoint)
+    }
+
+    /// Roaming: an authenticated packet from a new address moves the peer there.
+    fn roam(&self, src: SocketAddr) {
+        let mut ep = lock(&self.endpoint);
+        if *ep != Some(src) {
+            tracing::info!(peer = %self.public_key, from = ?*ep, to = %src, "peer endpoint changed");
+            *ep = Some(src);
+        }
+    }
+
+    fn allows(&self, src: IpAddr) -> bool {
+        self.allowed_ips.iter().any(|n| n.contains(src))
+    }
+}
+
+/// A reference to a peer compared by identity, for the allowed-IPs table.
+#[derive(Clone)]
+struct PeerRef(Arc<Peer>);
+
+impl PartialEq for PeerRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+#[derive(Default, Clone)]
+struct PeerTable {
+    peers: Vec<Arc<Peer>>,
+    by_key: HashMap<[u8; 32], Arc<Peer>>,
+    by_index: HashMap<u32, Arc<Peer>>,
+    routes: AllowedIps<PeerRef>,
+}
+
+impl PeerTable {
+    fn rebuild(peers: Vec<Arc<Peer>>) -> Self {
+        let mut t = PeerTable::default();
+        for p in &peers {
+            t.by_key.insert(p.public_key.0, p.clone());
+            t.by_index.insert(p.index, p.clone());
+            for net in &p.allowed_ips {
+                t.routes.insert(*net, PeerRef(p.clone()));
+            }
+        }
+        t.peers = peers;
+        t
+    }
+}
+
+struct Shared {
+    tun: tun_rs::AsyncDevice,
+    udp: BatchUdp,
+    interface_name: String,
+    if_index: u32,
+    listen_port: u16,
+    addresses: Vec<IpNet>,
+    own_v4: Option<Ipv4Addr>,
+    subnet_broadcasts: Vec<Ipv4Addr>,
+    mtu: usize,
+    static_private: StaticSecret,
+    static_public: PublicKey,
+    rate_limiter: Arc<RateLimiter>,
+    peers: RwLock<Arc<PeerTable>>,
+    next_index: AtomicU32,
+    counters: Counters,
+    broadcast_route: bool,
+}
+
+/// Per-peer numbers for status, events and metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStats {
+    pub public_key: String,
+    pub endpoint: Option<SocketAddr>,
+    pub allowed_ips: Vec<String>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// Seconds since the last completed handshake, `None` before the first.
+    pub last_handshake_secs: Option<f64>,
+    /// Packets this peer sent from an address it does not own, dropped.
+    pub dropped_spoofed: u64,
+    pub probe: ProbeStats,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceStats {
+    pub interface: String,
+    pub public_key: String,
+    pub listen_port: u16,
+    pub addresses: Vec<String>,
+    pub mtu: usize,
+    /// Datagrams at the WireGuard port that were not WireGuard or failed authentication.
+    pub rx_invalid: u64,
+    /// Handshakes or data for keys or indexes not in the peer table.
+    pub rx_unknown_peer: u64,
+    /// Authentic-looking datagrams refused by WireGuard (replays, stale sessions, bad tags).
+    pub rx_rejected: u64,
+    pub tx_no_route: u64,
+    pub tx_no_endpoint: u64,
+    pub peers: Vec<PeerStats>,
+}
+
+/// The running tunnel. Cheap to clone; [`Device::shutdown`] stops it and removes the TUN.
+#[derive(Clone)]
+pub struct Device {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+fn random_u32() -> u32 {
+    use rand_core::RngCore;
+    rand_core::OsRng.next_u32()
+}
+
+impl Device {
+    pub async fn start(cfg: DeviceConfig) -> Result<Device, DeviceError> {
+        let tun = open_tun(&cfg)?;
+        let interface_name = tun.name().unwrap_or_else(|_| cfg.interface_name.clone());
+        let if_index = tun.if_index().unwrap_or(0);
+        let udp = BatchUdp::bind(cfg.listen_port).map_err(|source| DeviceError::Udp {
+            port: cfg.listen_port,
+            source,
+        })?;
+        let listen_port = udp.local_port().unwrap_or(cfg.listen_port);
+        let static_public = PublicKey::from(&cfg.private_key);
+        let own_v4 = cfg.addresses.iter().find_map(|n| match n.addr {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        });
+        let subnet_broadcasts = cfg
+            .addresses
+            .iter()
+            .filter_map(|n| n.broadcast_v4())
+            .collect();
+        let mut broadcast_route = false;
+        if cfg.limited_broadcast_route && if_index != 0 {
+            match crate::route::add_limited_broadcast(if_index).await {
+                Ok(()) => broadcast_route = true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot route 255.255.255.255 into the tunnel; games' limited broadcasts stay local")
+                }
+            }
+        }
+        let shared = Arc::new(Shared {
+            tun,
+            udp,
+            interface_name: interface_name.clone(),
+            if_index,
+            listen_port,
+            addresses: cfg.addresses.clone(),
+            own_v4,
+            subnet_broadcasts,
+            mtu: usize::from(cfg.mtu),
+            rate_limiter: Arc::new(RateLimiter::new(&static_public, HANDSHAKE_RATE_LIMIT)),
+            static_private: cfg.private_key.clone(),
+            static_public,
+            peers: RwLock::new(Arc::new(PeerTable::default())),
+            next_index: AtomicU32::new(random_u32() & 0x00ff_ffff),
+            counters: Counters::default(),
+            broadcast_route,
+        });
+        let device = Device {
+            shared,
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        device.set_peers(cfg.peers).await;
+        let s = device.shared.clone();
+        let c = device.cancel.clone();
+        device.tasks.spawn(async move { s.tun_to_net(c).await });
+        let s = device.shared.clone();
+        let c = device.cancel.clone();
+        device.tasks.spawn(async move { s.net_to_tun(c).await });
+        let s = device.shared.clone();
+        let c = device.cancel.clone();
+        device.tasks.spawn(async move { s.timers(c).await });
+        tracing::info!(
+            interface = %interface_name,
+            port = listen_port,
+            public_key = %Key(*device.shared.static_public.as_bytes()),
+            udp_gso_segments = device.shared.udp.max_gso_segments(),
+            udp_gro_segments = device.shared.udp.gro_segments(),
+            "tunnel up"
+        );
+        Ok(device)
+    }
+
+    pub fn interface_name(&self) -> &str {
+        &self.shared.interface_name
+    }
+
+    pub fn listen_port(&self) -> u16 {
+        self.shared.listen_port
+    }
+
+    /// Makes the peer set exactly `peers`: new ones are added (and a handshake started), gone
+    /// ones removed, unchanged ones kept with their session.
+    pub async fn set_peers(&self, peers: Vec<PeerConfig>) {
+        let old = self.shared.table();
+        let mut next = Vec::with_capacity(peers.len());
+        let mut started = Vec::new();
+        for cfg in peers {
+            match old.by_key.get(&cfg.public_key.0) {
+                Some(p)
+                    if p.allowed_ips == cfg.allowed_ips
+                        && p.keepalive_secs == cfg.keepalive_secs
+                        && p.preshared_key == cfg.preshared_key =>
+                {
+                    if let Some(ep) = cfg.endpoint {
+                        if p.endpoint().is_none() {
+                            *lock(&p.endpoint) = Some(ep);
+                        }
+                    }
+                    next.push(p.clone());
+                }
+                _ => {
+                    let p = self.shared.new_peer(cfg);
+                    tracing::info!(peer = %p.public_key, allowed_ips = ?p.allowed_ips, endpoint = ?p.endpoint(), "peer added");
+                    started.push(p.clone());
+                    next.push(p);
+                }
+            }
+        }
+        for p in &old.peers {
+            if !next.iter().any(|n| Arc::ptr_eq(n, p)) {
+                tracing::info!(peer = %p.public_key, "peer removed");
+            }
+        }
+        *self.shared.peers.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(PeerTable::rebuild(next));
+        for p in started {
+            self.shared.force_handshake(&p).await;
+        }
+    }
+
+    /// Adds (or replaces) one peer, leaving every other peer untouched.
+    pub async fn add_peer(&self, cfg: PeerConfig) {
+        let mut all: Vec<PeerConfig> = self.peer_configs();
+        all.retain(|p| p.public_key != cfg.public_key);
+        all.push(cfg);
+        self.set_peers(all).await;
+    }
+
+    /// Removes one peer; returns whether it was there.
+    pub async fn remove_peer(&self, key: &Key) -> bool {
+        let mut all = self.peer_configs();
+        let before = all.len();
+        all.retain(|p| p.public_key != *key);
+        let removed = all.len() != before;
+        self.set_peers(all).await;
+        removed
+    }
+
+    fn peer_configs(&self) -> Vec<PeerConfig> {
+        self.shared
+            .table()
+            .peers
+            .iter()
+            .map(|p| PeerConfig {
+                public_key: p.public_key,
+                preshared_key: p.preshared_key,
+                allowed_ips: p.allowed_ips.clone(),
+                endpoint: p.endpoint(),
+                keepalive_secs: p.keepalive_secs,
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> DeviceStats {
+        let s = &self.shared;
+        let peers = s
+            .table()
+            .peers
+            .iter()
+            .map(|p| {
+                let (since, ..) = lock(&p.tunn).stats();
+                PeerStats {
+                    public_key: p.public_key.to_string(),
+                    endpoint: p.endpoint(),
+                    allowed_ips: p.allowed_ips.iter().map(ToString::to_string).collect(),
+                    rx_bytes: p.rx_bytes.load(Ordering::Relaxed),
+                    tx_bytes: p.tx_bytes.load(Ordering::Relaxed),
+                    rx_packets: p.rx_packets.load(Ordering::Relaxed),
+                    tx_packets: p.tx_packets.load(Ordering::Relaxed),
+                    last_handshake_secs: since.map(|d| d.as_secs_f64()),
+                    dropped_spoofed: p.dropped_spoofed.load(Ordering::Relaxed),
+                    probe: lock(&p.probe).stats(),
+                }
+            })
+            .collect();
+        let c = &s.counters;
+        DeviceStats {
+            interface: s.interface_name.clone(),
+            public_key: Key(*s.static_public.as_bytes()).to_string(),
+            listen_port: s.listen_port,
+            addresses: s.addresses.iter().map(ToString::to_string).collect(),
+            mtu: s.mtu,
+            rx_invalid: c.rx_invalid.load(Ordering::Relaxed),
+            rx_unknown_peer: c.rx_unknown_peer.load(Ordering::Relaxed),
+            rx_rejected: c.rx_rejected.load(Ordering::Relaxed),
+            tx_no_route: c.tx_no_route.load(Ordering::Relaxed),
+            tx_no_endpoint: c.tx_no_endpoint.load(Ordering::Relaxed),
+            peers,
+        }
+    }
+
+    /// Stops the tasks, removes the route and the TUN device (it goes when its last handle
+    /// drops: the tasks hold the only other ones and are awaited here).
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        if self.shared.broadcast_route {
+            if let Err(e) = crate::route::remove_limited_broadcast(self.shared.if_index).await {
+                tracing::debug!(error = %e, "removing the broadcast route (it goes with the device)");
+            }
+        }
+        tracing::info!(interface = %self.shared.interface_name, "tunnel down");
+    }
+}
+
+fn open_tun(cfg: &DeviceConfig) -> Result<tun_rs::AsyncDevice, DeviceError> {
+    let build = |offload: bool| {
+        let mut b = tun_rs::DeviceBuilder::new()
+            .name(&cfg.interface_name)
+            .mtu(cfg.mtu)
+            .offload(offload);
+        for net in &cfg.addresses {
+            b = match net.addr {
+                IpAddr::V4(a) => b.ipv4(a, net.prefix, None),
+                IpAddr::V6(a) => b.ipv6(a, net.prefix),
+            };
+        }
+        b.build_async()
+    };
+    // Offload (TSO/GRO through a virtio-net header) is what makes bulk transfers fast; kernels
+    // or platforms without it still get a working tunnel.
+    let tun = match build(true) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "TUN offload unavailable; continuing without it");
+            build(false)
+        }
+    };
+    tun.map_err(|source| {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            DeviceError::NoPermission {
+                name: cfg.interface_name.clone(),
+                exe: std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "lanrage".into()),
+            }
+        } else {
+            DeviceError::Tun {
+                name: cfg.interface_name.clone(),
+                source,
+            }
+        }
+    })
+}
+
+/// Encrypted datagrams waiting to be sent, laid out back to back so that a run of
+/// equal-sized datagrams to one destination goes out in one GSO send.
+struct OutQueue {
+    data: Vec<u8>,
+    len: usize,
+    runs: Vec<Run>,
+    max_segments: usize,
+    slot: usize,
+}
+
+struct Run {
+    dest: SocketAddr,
+    start: usize,
+    end: usize,
+    seg: usize,
+    count: usize,
+    /// The last datagram was shorter than `seg`: nothing can follow it in this run.
+    closed: bool,
+}
+
+impl OutQueue {
+    fn new(mtu: usize, max_segments: usize) -> Self {
+        let slot = (mtu + WG_OVERHEAD + 64).max(MIN_DST);
+        Self {
+            data: vec![0; slot * 256],
+            len: 0,
+            runs: Vec::new(),
+            max_segments: max_segments.max(1),
+            slot,
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.len + self.slot <= self.data.len()
+    }
+
+    /// Space for the next datagram.
+    fn slot(&mut self) -> &mut [u8] {
+        let (len, slot) = (self.len, self.slot);
+        &mut self.data[len..len + slot]
+    }
+
+    /// Records that the first `n` bytes of the slot are a datagram for `dest`.
+    fn commit(&mut self, dest: SocketAddr, n: usize) {
+        let start = self.len;
+        self.len += n;
+        if let Some(r) = self.runs.last_mut() {
+            let fits = r.dest == dest
+                && !r.closed
+                && r.count < self.max_segments
+                && (r.end - r.start) + n <= 65_000
+                && n <= r.seg;
+            if fits {
+                r.count += 1;
+                r.end = self.len;
+                r.closed = n < r.seg;
+                return;
+            }
+        }
+        self.runs.push(Run {
+            dest,
+            start,
+            end: self.len,
+            seg: n,
+            count: 1,
+            closed: false,
+        });
+    }
+
+    async fn flush(&mut self, udp: &BatchUdp) {
+        for r in self.runs.drain(..) {
+            let seg = (r.count > 1).then_some(r.seg);
+            if let Err(e) = udp.send(r.dest, &self.data[r.start..r.end], seg).await {
+                tracing::debug!(dest = %r.dest, error = %e, "sending datagrams");
+            }
+        }
+        self.len = 0;
+    }
+}
+
+impl Shared {
+    fn table(&self) -> Arc<PeerTable> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn new_peer(&self, cfg: PeerConfig) -> Arc<Peer> {
+        // Indexes are 24 bits (boringtun adds the session in the low byte). Skip the two whose
+        // wire bytes could look like STUN's magic cookie, which ICE stacks refuse to carry.
+        let index = loop {
+            let i = self.next_index.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
+            if i != 0x2112A4 && i != 0x42A412 {
+                break i;
+            }
+        };
+        let tunn = Tunn::new(
+            self.static_private.clone(),
+            PublicKey::from(cfg.public_key.0),
+            cfg.preshared_key.map(|k| k.0),
+            cfg.keepalive_secs,
+            index,
+            Some(self.rate_limiter.clone()),
+        );
+        let probe_addr = cfg.allowed_ips.iter().find_map(|n| match n.addr {
+            IpAddr::V4(a) if n.prefix == 32 && Some(a) != self.own_v4 => Some(a),
+            _ => None,
+        });
+        Arc::new(Peer {
+            public_key: cfg.public_key,
+            index,
+            tunn: Mutex::new(tunn),
+            endpoint: Mutex::new(cfg.endpoint),
+            allowed_ips: cfg.allowed_ips,
+            keepalive_secs: cfg.keepalive_secs,
+            preshared_key: cfg.preshared_key,
+            probe_addr,
+            probe: Mutex::new(ProbeTracker::new()),
+            rx_bytes: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            rx_packets: AtomicU64::new(0),
+            tx_packets: AtomicU64::new(0),
+            dropped_spoofed: AtomicU64::new(0),
+        })
+    }
+
+    /// Starts a handshake at once, so a peer that kept an old session (we restarted) learns of
+    /// the new one immediately instead of after its session times out.
+    async fn force_handshake(&self, peer: &Peer) {
+        let Some(ep) = peer.endpoint() else { return };
+        let mut buf = [0u8; MIN_DST];
+        let msg = match lock(&peer.tunn).format_handshake_initiation(&mut buf, true) {
+            TunnResult::WriteToNetwork(b) => b.to_vec(),
+            _ => return,
+        };
+        if let Err(e) = self.udp.send(ep, &msg, None).await {
+            tracing::debug!(peer = %peer.public_key, error = %e, "sending handshake");
+        }
+    }
+
+    /// Encrypts one packet for `peer` into the out queue (flushing it first when full).
+    async fn encapsulate_to(&self, peer: &Peer, pkt: &[u8], out: &mut OutQueue) {
+        let Some(ep) = peer.endpoint() else {
+            self.counters.tx_no_endpoint.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if !out.has_room() {
+            out.flush(&self.udp).await;
+        }
+        let n = match lock(&peer.tunn).encapsulate(pkt, out.slot()) {
+            TunnResult::WriteToNetwork(b) => b.len(),
+            TunnResult::Err(e) => {
+                tracing::trace!(peer = %peer.public_key, error = ?e, "encapsulate");
+                return;
+            }
+            _ => return,
+        };
+        peer.tx_bytes.fetch_add(pkt.len() as u64, Ordering::Relaxed);
+        peer.tx_packets.fetch_add(1, Ordering::Relaxed);
+        out.commit(ep, n);
+    }
+
+    async fn route_outgoing(&self, pkt: &[u8], table: &PeerTable, out: &mut OutQueue) {
+        let Some(dst) = packet::destination(pkt) else {
+            return;
+        };
+        if packet::is_fan_out(dst, &self.subnet_broadcasts) {
+            tracing::trace!(%dst, len = pkt.len(), peers = table.peers.len(), "fan-out");
+            for p in &table.peers {
+                self.encapsulate_to(p, pkt, out).await;
+            }
+            return;
+        }
+        match table.routes.lookup(dst) {
+            Some(PeerRef(p)) => {
+                tracing::trace!(%dst, len = pkt.len(), peer = %p.public_key, "out");
+                self.encapsulate_to(p, pkt, out).await;
+            }
+            None => {
+                self.counters.tx_no_route.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(%dst, "no peer for destination");
+            }
+        }
+    }
+
+    async fn tun_to_net(self: Arc<Self>, cancel: CancellationToken) {
+        let batch = tun_rs::IDEAL_BATCH_SIZE;
+        let mut original = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + 65_535];
+        let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; self.mtu + 128]).collect();
+        let mut sizes = vec![0usize; batch];
+        let mut out = OutQueue::new(self.mtu, self.udp.max_gso_segments());
+        loop {
+            let n = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = self.tun.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) => r,
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading the TUN");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let table = self.table();
+            for i in 0..n {
+                let len = sizes[i].min(bufs[i].len());
+                self.route_outgoing(&bufs[i][..len], &table, &mut out).await;
+            }
+            out.flush(&self.udp).await;
+        }
+    }
+
+    async fn net_to_tun(self: Arc<Self>, cancel: CancellationToken) {
+        let batch = quinn_udp::BATCH_SIZE.max(1);
+        let mut storage: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; 65_535]).collect();
+        let mut meta = vec![RecvMeta::default(); batch];
+        let tun_batch = tun_rs::IDEAL_BATCH_SIZE;
+        let full = TUN_OFFSET + self.mtu + 128;
+        let mut tun_bufs: Vec<Vec<u8>> = (0..tun_batch).map(|_| vec![0u8; full]).collect();
+        let mut gro = tun_rs::GROTable::default();
+        let mut replies: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        loop {
+            let n = {
+                let mut slices: Vec<IoSliceMut<'_>> =
+                    storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    r = self.udp.recv(&mut slices, &mut meta) => r,
+                }
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(error = %e, "receiving datagrams");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let table = self.table();
+            let now = Instant::now();
+            let mut k = 0;
+            for i in 0..n {
+                let m = &meta[i];
+                let data = &storage[i][..m.len.min(storage[i].len())];
+                let stride = m.stride.max(1);
+                for dgram in data.chunks(stride) {
+                    if k == tun_batch {
+                        self.write_tun(&mut tun_bufs, k, &mut gro).await;
+                        k = 0;
+                    }
+                    let dst = &mut tun_bufs[k][TUN_OFFSET..];
+                    if let Some(len) =
+                        self.handle_datagram(m.addr, dgram, dst, &table, &mut replies, now)
+                    {
+                        tun_bufs[k].truncate(TUN_OFFSET + len);
+                        k += 1;
+                    }
+                }
+            }
+            self.write_tun(&mut tun_bufs, k, &mut gro).await;
+            for (dest, msg) in replies.drain(..) {
+                if let Err(e) = self.udp.send(dest, &msg, None).await {
+                    tracing::debug!(%dest, error = %e, "sending reply");
+                }
+            }
+        }
+    }
+
+    /// Writes the first `k` buffers (each `TUN_OFFSET` + one packet) to the TUN and makes them
+    /// full-sized again for the next batch.
+    async fn write_tun(&self, bufs: &mut [Vec<u8>], k: usize, gro: &mut tun_rs::GROTable) {
+        if k == 0 {
+            return;
+        }
+        if let Err(e) = self
+            .tun
+            .send_multiple(gro, &mut bufs[..k], TUN_OFFSET)
+            .await
+        {
+            tracing::debug!(error = %e, "writing to the TUN");
+        }
+        for b in bufs[..k].iter_mut() {
+            b.resize(TUN_OFFSET + self.mtu + 128, 0);
+        }
+    }
+
+    /// Handles one datagram from the network. Returns the length of a decrypted packet left at
+    /// the start of `dst` for the TUN; replies (handshakes, cookies, probe answers) go to
+    /// `replies`. Nothing a peer or stranger sends can make this panic: every length comes
+    /// from boringtun's checked parsing.
+    fn handle_datagram(
+        &self,
+        src: SocketAddr,
+        dgram: &[u8],
+        dst: &mut [u8],
+        table: &PeerTable,
+        replies: &mut Vec<(SocketAddr, Vec<u8>)>,
+        now: Instant,
+    ) -> Option<usize> {
+        let parsed = match Tunn::parse_incoming_packet(dgram) {
+            Ok(p) => p,
+            Err(_) => {
+                self.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(%src, len = dgram.len(), "not a WireGuard datagram");
+                return None;
+            }
+        };
+        let peer = match parsed {
+            Packet::HandshakeInit(ref init) => {
+                // Check MACs (and demand a cookie under load) before spending a DH on a stranger.
+                let mut cookie = [0u8; 64];
+                match self
+                    .rate_limiter
+                    .verify_packet(Some(src.ip()), dgram, &mut cookie)
+                {
+                    Ok(_) => {}
+                    Err(TunnResult::WriteToNetwork(c)) => {
+                        replies.push((src, c.to_vec()));
+                        return None;
+                    }
+                    Err(_) => {
+                        self.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                }
+                match parse_handshake_anon(&self.static_private, &self.static_public, init) {
+                    Ok(half) => table.by_key.get(&half.peer_static_public),
+                    Err(_) => None,
+                }
+            }
+            Packet::HandshakeResponse(ref r) => table.by_index.get(&(r.receiver_idx >> 8)),
+            Packet::PacketCookieReply(ref c) => table.by_index.get(&(c.receiver_idx >> 8)),
+            Packet::PacketData(ref d) => table.by_index.get(&(d.receiver_idx >> 8)),
+        };
+        let Some(peer) = peer else {
+            self.counters
+                .rx_unknown_peer
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(%src, "datagram for no known peer");
+            return None;
+        };
+        let mut tunn = lock(&peer.tunn);
+        let (len, inner_src) = match tunn.decapsulate(Some(src.ip()), dgram, dst) {
+            TunnResult::Done => {
+                drop(tunn);
+                peer.roam(src);
+                return None;
+            }
+            TunnResult::Err(e) => {
+                self.counters.rx_rejected.fetch_add(1, Ordering::Relaxed);
+                match e {
+                    WireGuardError::DuplicateCounter | WireGuardError::InvalidCounter => {
+                        tracing::trace!(peer = %peer.public_key, "replayed datagram dropped")
+                    }
+                    e => tracing::debug!(peer = %peer.public_key, error = ?e, "datagram refused"),
+                }
+                return None;
+            }
+            TunnResult::WriteToNetwork(b) => {
+                replies.push((src, b.to_vec()));
+                // Packets queued while the handshake was in flight go out now.
+                let mut scratch = vec![0u8; self.mtu + WG_OVERHEAD + 64];
+                while let TunnResult::WriteToNetwork(b) = tunn.decapsulate(None, &[], &mut scratch)
+                {
+                    replies.push((src, b.to_vec()));
+                }
+                drop(tunn);
+                peer.roam(src);
+                return None;
+            }
+            TunnResult::WriteToTunnelV4(p, a) => (p.len(), IpAddr::V4(a)),
+            TunnResult::WriteToTunnelV6(p, a) => (p.len(), IpAddr::V6(a)),
+        };
+        drop(tunn);
+        if !peer.allows(inner_src) {
+            peer.dropped_spoofed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %peer.public_key, src = %inner_src, "dropped a packet from an address the peer does not own");
+            return None;
+        }
+        peer.roam(src);
+        peer.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        peer.rx_packets.fetch_add(1, Ordering::Relaxed);
+        if let Some(own) = self.own_v4 {
+            if let Some((from, probe)) = packet::parse_probe(&dst[..len], own) {
+                self.on_probe(peer, from, probe, src, replies, now);
+                return None;
+            }
+        }
+        tracing::trace!(peer = %peer.public_key, src = %inner_src, len, "in");
+        Some(len)
+    }
+
+    fn on_probe(
+        &self,
+        peer: &Peer,
+        from: Ipv4Addr,
+        probe: Probe,
+        endpoint: SocketAddr,
+        replies: &mut Vec<(SocketAddr, Vec<u8>)>,
+        now: Instant,
+    ) {
+        match probe.kind {
+            ProbeKind::Reply => lock(&peer.probe).on_reply(probe.seq, now),
+            ProbeKind::Request => {
+                let Some(own) = self.own_v4 else { return };
+                let mut pkt = [0u8; PROBE_PACKET_LEN];
+                let reply = Probe {
+                    kind: ProbeKind::Reply,
+                    ..probe
+                };
+                let Some(n) = packet::build_probe(own, from, reply, &mut pkt) else {
+                    return;
+                };
+                let mut out = vec![0u8; MIN_DST.max(n + WG_OVERHEAD)];
+                if let TunnResult::WriteToNetwork(b) =
+                    lock(&peer.tunn).encapsulate(&pkt[..n], &mut out)
+                {
+                    replies.push((endpoint, b.to_vec()));
+                }
+            }
+        }
+    }
+
+    async fn timers(self: Arc<Self>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(TIMER_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut buf = vec![0u8; self.mtu + WG_OVERHEAD + 64];
+        let mut sends: Vec<Vec<u8>> = Vec::new();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            self.rate_limiter.reset_count();
+            let now = Instant::now();
+            for peer in &self.table().peers {
+                {
+                    let mut tunn = lock(&peer.tunn);
+                    match tunn.update_timers(&mut buf) {
+                        TunnResult::WriteToNetwork(b) => sends.push(b.to_vec()),
+                        TunnResult::Err(WireGuardError::ConnectionExpired) => {}
+                        TunnResult::Err(e) => {
+                            tracing::trace!(peer = %peer.public_key, error = ?e, "timers")
+                        }
+                        _ => {}
+                    }
+                }
+                if let (Some(own), Some(dst)) = (self.own_v4, peer.probe_addr) {
+                    let due = lock(&peer.probe).poll(now);
+                    if let Some(seq) = due {
+                        let mut pkt = [0u8; PROBE_PACKET_LEN];
+                        let probe = Probe {
+                            kind: ProbeKind::Request,
+                            seq,
+                            stamp: 0,
+                        };
+                        if let Some(n) = packet::build_probe(own, dst, probe, &mut pkt) {
+                            if let TunnResult::WriteToNetwork(b) =
+                                lock(&peer.tunn).encapsulate(&pkt[..n], &mut buf)
+                            {
+                                sends.push(b.to_vec());
+                            }
+                        }
+                    }
+                }
+                let Some(ep) = peer.endpoint() else {
+                    sends.clear();
+                    continue;
+                };
+                for msg in sends.drain(..) {
+                    if let Err(e) = self.udp.send(ep, &msg, None).await {
+                        tracing::trace!(dest = %ep, error = %e, "timer send");
+                    }
+                }
+            }
+        }
+    }
+}

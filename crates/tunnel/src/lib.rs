@@ -1,0 +1,24 @@
+//! LANrage's data plane.
+//!
+//! Packets from local games arrive on a TUN device, are looked up by destination virtual IP,
+//! encrypted with the owning peer's WireGuard session (boringtun) and sent as UDP datagrams;
+//! datagrams from peers are decrypted, checked against the sender's allowed IPs and written to
+//! the TUN. Broadcast and multicast go to every peer. Each peer is also probed through the tunnel
+//! itself, so RTT, jitter and loss are what a game would see.
+//!
+//! Decisions live in small, I/O-free pieces ([`allowed_ips`], [`packet`], [`probe`], [`config`]);
+//! [`device`] is the shell that owns the sockets and tasks.
+
+pub mod allowed_ips;
+pub mod config;
+pub mod device;
+pub mod key;
+pub mod packet;
+pub mod probe;
+mod route;
+mod udp;
+
+pub use allowed_ips::IpNet;
+pub use config::{DeviceConfig, PeerConfig, WgConfigError};
+pub use device::{Device, DeviceError, DeviceStats, PeerStats};
+pub use key::{Key, KeyError};

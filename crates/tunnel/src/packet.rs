@@ -1,0 +1,173 @@
+//! Just enough IP parsing for routing, anti-spoofing and the in-tunnel probe.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub fn destination(pkt: &[u8]) -> Option<IpAddr> {
+    match pkt.first()? >> 4 {
+        4 if pkt.len() >= 20 => Some(IpAddr::V4(Ipv4Addr::new(
+            pkt[16], pkt[17], pkt[18], pkt[19],
+        ))),
+        6 if pkt.len() >= 40 => {
+            let b: [u8; 16] = pkt[24..40].try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => None,
+    }
+}
+
+pub fn source(pkt: &[u8]) -> Option<IpAddr> {
+    match pkt.first()? >> 4 {
+        4 if pkt.len() >= 20 => Some(IpAddr::V4(Ipv4Addr::new(
+            pkt[12], pkt[13], pkt[14], pkt[15],
+        ))),
+        6 if pkt.len() >= 40 => {
+            let b: [u8; 16] = pkt[8..24].try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a destination goes to every peer: limited broadcast, a subnet broadcast of one of
+/// our networks, or multicast.
+pub fn is_fan_out(dst: IpAddr, subnet_broadcasts: &[Ipv4Addr]) -> bool {
+    match dst {
+        IpAddr::V4(a) => a.is_broadcast() || a.is_multicast() || subnet_broadcasts.contains(&a),
+        IpAddr::V6(a) => a.is_multicast(),
+    }
+}
+
+/// UDP port of the in-tunnel probe on every LANrage engine's virtual address. Probes never
+/// reach the operating system: the engine answers and consumes them itself.
+pub const PROBE_PORT: u16 = 64017;
+const PROBE_MAGIC: &[u8; 4] = b"LRPB";
+const PROBE_PAYLOAD: usize = 4 + 1 + 4 + 8;
+pub const PROBE_PACKET_LEN: usize = 20 + 8 + PROBE_PAYLOAD;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    Request,
+    Reply,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    pub seq: u32,
+    /// Opaque to the answering side; echoed back unchanged.
+    pub stamp: u64,
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Writes an IPv4/UDP probe packet into `out` (at least [`PROBE_PACKET_LEN`] bytes) and
+/// returns its length.
+pub fn build_probe(src: Ipv4Addr, dst: Ipv4Addr, probe: Probe, out: &mut [u8]) -> Option<usize> {
+    let out = out.get_mut(..PROBE_PACKET_LEN)?;
+    out.fill(0);
+    out[0] = 0x45;
+    out[2..4].copy_from_slice(&(PROBE_PACKET_LEN as u16).to_be_bytes());
+    out[6] = 0x40; // don't fragment
+    out[8] = 64;
+    out[9] = 17;
+    out[12..16].copy_from_slice(&src.octets());
+    out[16..20].copy_from_slice(&dst.octets());
+    let c = checksum(&out[..20]);
+    out[10..12].copy_from_slice(&c.to_be_bytes());
+    out[20..22].copy_from_slice(&PROBE_PORT.to_be_bytes());
+    out[22..24].copy_from_slice(&PROBE_PORT.to_be_bytes());
+    out[24..26].copy_from_slice(&((8 + PROBE_PAYLOAD) as u16).to_be_bytes());
+    // UDP checksum 0 (none) is valid on IPv4 and the packet never reaches a kernel on LANrage.
+    let p = &mut out[28..];
+    p[..4].copy_from_slice(PROBE_MAGIC);
+    p[4] = match probe.kind {
+        ProbeKind::Request => 1,
+        ProbeKind::Reply => 2,
+    };
+    p[5..9].copy_from_slice(&probe.seq.to_be_bytes());
+    p[9..17].copy_from_slice(&probe.stamp.to_be_bytes());
+    Some(PROBE_PACKET_LEN)
+}
+
+/// Recognises a probe addressed to `own` and returns its sender and contents.
+pub fn parse_probe(pkt: &[u8], own: Ipv4Addr) -> Option<(Ipv4Addr, Probe)> {
+    if pkt.len() < 20 || pkt[0] >> 4 != 4 || pkt[9] != 17 {
+        return None;
+    }
+    let ihl = usize::from(pkt[0] & 0x0f) * 4;
+    if ihl < 20 || pkt[16..20] != own.octets() {
+        return None;
+    }
+    let udp = pkt.get(ihl..)?;
+    if udp.len() < 8 + PROBE_PAYLOAD || udp[2..4] != PROBE_PORT.to_be_bytes() {
+        return None;
+    }
+    let p = &udp[8..];
+    if &p[..4] != PROBE_MAGIC {
+        return None;
+    }
+    let kind = match p[4] {
+        1 => ProbeKind::Request,
+        2 => ProbeKind::Reply,
+        _ => return None,
+    };
+    let seq = u32::from_be_bytes(p[5..9].try_into().ok()?);
+    let stamp = u64::from_be_bytes(p[9..17].try_into().ok()?);
+    let src = Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]);
+    Some((src, Probe { kind, seq, stamp }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_round_trips_and_has_a_valid_ip_header() {
+        let (a, b) = (Ipv4Addr::new(10, 66, 0, 1), Ipv4Addr::new(10, 66, 0, 2));
+        let mut buf = [0u8; 64];
+        let probe = Probe {
+            kind: ProbeKind::Request,
+            seq: 7,
+            stamp: 123456789,
+        };
+        let n = build_probe(a, b, probe, &mut buf).unwrap();
+        assert_eq!(checksum(&buf[..20]), 0, "header checksum verifies");
+        assert_eq!(destination(&buf[..n]), Some(IpAddr::V4(b)));
+        assert_eq!(source(&buf[..n]), Some(IpAddr::V4(a)));
+        assert_eq!(parse_probe(&buf[..n], b), Some((a, probe)));
+        assert_eq!(parse_probe(&buf[..n], a), None, "not addressed to us");
+        assert_eq!(parse_probe(&buf[..n - 1], b), None, "truncated");
+        let mut bad = buf;
+        bad[28] = b'X';
+        assert_eq!(parse_probe(&bad[..n], b), None, "wrong magic");
+        assert!(build_probe(a, b, probe, &mut [0u8; 10]).is_none());
+    }
+
+    #[test]
+    fn garbage_is_not_an_ip_packet() {
+        assert_eq!(destination(&[]), None);
+        assert_eq!(destination(&[0x45; 10]), None);
+        assert_eq!(source(&[0x60; 39]), None);
+        assert_eq!(destination(&[0x10; 64]), None);
+    }
+
+    #[test]
+    fn fan_out_destinations() {
+        let bcast = [Ipv4Addr::new(10, 66, 255, 255)];
+        assert!(is_fan_out("255.255.255.255".parse().unwrap(), &bcast));
+        assert!(is_fan_out("10.66.255.255".parse().unwrap(), &bcast));
+        assert!(is_fan_out("224.0.2.60".parse().unwrap(), &bcast));
+        assert!(is_fan_out("ff02::1".parse().unwrap(), &bcast));
+        assert!(!is_fan_out("10.66.0.2".parse().unwrap(), &bcast));
+    }
+}

@@ -1,0 +1,90 @@
+//! The UDP socket for WireGuard datagrams, batched: GSO/sendmmsg out, GRO/recvmmsg in
+//! (quinn-udp), because on these machines a userspace tunnel's time goes to system calls.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use tokio::io::Interest;
+
+pub struct BatchUdp {
+    sock: tokio::net::UdpSocket,
+    state: UdpSocketState,
+}
+
+impl BatchUdp {
+    pub fn bind(port: u16) -> io::Result<Self> {
+        let sock = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        sock.set_nonblocking(true)?;
+        sock.bind(&SocketAddr::from(([0, 0, 0, 0], port)).into())?;
+        let std_sock: std::net::UdpSocket = sock.into();
+        let state = UdpSocketState::new((&std_sock).into())?;
+        // Large buffers absorb bursts of a TCP stream's window (best effort: capped by sysctl).
+        let _ = state.set_send_buffer_size((&std_sock).into(), 7 << 20);
+        let _ = state.set_recv_buffer_size((&std_sock).into(), 7 << 20);
+        let sock = tokio::net::UdpSocket::from_std(std_sock)?;
+        Ok(Self { sock, state })
+    }
+
+    pub fn local_port(&self) -> io::Result<u16> {
+        Ok(self.sock.local_addr()?.port())
+    }
+
+    pub fn max_gso_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    pub fn gro_segments(&self) -> usize {
+        self.state.gro_segments()
+    }
+
+    /// Sends `contents` to `dest`; with `segment_size`, as several datagrams of that size in one
+    /// system call (the last may be shorter).
+    pub async fn send(
+        &self,
+        dest: SocketAddr,
+        contents: &[u8],
+        segment_size: Option<usize>,
+    ) -> io::Result<()> {
+        let transmit = Transmit {
+            destination: dest,
+            ecn: None,
+            contents,
+            segment_size,
+            src_ip: None,
+        };
+        loop {
+            self.sock.writable().await?;
+            match self.sock.try_io(Interest::WRITABLE, || {
+                self.state.send((&self.sock).into(), &transmit)
+            }) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Receives a batch; each `meta[i]` describes `bufs[i]`, which holds `len` bytes made of
+    /// datagrams of `stride` bytes each (GRO), the last possibly shorter.
+    pub async fn recv(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> io::Result<usize> {
+        loop {
+            self.sock.readable().await?;
+            match self.sock.try_io(Interest::READABLE, || {
+                self.state.recv((&self.sock).into(), bufs, meta)
+            }) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
