@@ -2,6 +2,8 @@
 //! display and D-Bus session, and the rule for skipping.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,8 +21,12 @@ pub fn require(ok: bool, why: &str) -> bool {
     }
     eprintln!("SKIPPED: {why}");
     // Test output is captured, so the reason is also written where scripts/test reports it.
-    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-skips.log");
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+    let log = workspace_target().join("test-skips.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
         use std::io::Write;
         let _ = writeln!(f, "SKIPPED: {why}");
     }
@@ -87,8 +93,10 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         // The whole group: tauri-driver's WebKitWebDriver and the app go with it.
+        // The "--" matters: procps kill reads "-12345" after "-KILL" as option digits and then
+        // calls kill(-1, SIGKILL), which ends every process on the machine.
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
@@ -162,9 +170,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The workspace's target directory, whichever crate's tests include this module.
+pub fn workspace_target() -> PathBuf {
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("Cargo.lock").exists() {
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => break,
+        }
+    }
+    dir.join("target")
+}
+
 /// Where tests leave screenshots and logs for a person to look at.
 pub fn artifacts_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
+    let dir = workspace_target().join("e2e-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

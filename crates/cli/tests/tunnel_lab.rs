@@ -1,0 +1,708 @@
+//! The tunnel in network-namespace labs: real TUN devices, real WireGuard peers
+//! (wireguard-go, boringtun-cli), real traffic. Needs root; skipped with a reason elsewhere.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::lab::{Lab, ProcId};
+
+const LANRAGE: &str = env!("CARGO_BIN_EXE_lanrage");
+
+/// The labs share two cores and time-sensitive checks: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn lab_ready(tools: &[&str]) -> bool {
+    if !support::require(
+        support::is_root(),
+        "tunnel labs need root (network namespaces, TUN devices)",
+    ) {
+        return false;
+    }
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !support::on_path(t))
+        .collect();
+    support::require(
+        missing.is_empty(),
+        &format!("tunnel labs need {missing:?} (run scripts/setup)"),
+    )
+}
+
+fn genkey() -> (String, String) {
+    let out = std::process::Command::new("wg")
+        .arg("genkey")
+        .output()
+        .unwrap();
+    let private = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut child = std::process::Command::new("wg")
+        .arg("pubkey")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(private.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        private,
+        String::from_utf8(out.stdout).unwrap().trim().to_string(),
+    )
+}
+
+/// One machine of the lab: a namespace with an underlay address and a tunnel address.
+struct Node {
+    ns: String,
+    underlay: String,
+    tun_ip: String,
+    private: String,
+    public: String,
+    port: u16,
+    dir: tempfile::TempDir,
+    ifname: String,
+    proc: Option<ProcId>,
+}
+
+impl Node {
+    fn new(lab: &mut Lab, ns: &str, underlay: &str, tun_ip: &str) -> Node {
+        let (private, public) = genkey();
+        Node {
+            ns: ns.to_string(),
+            underlay: underlay.to_string(),
+            tun_ip: tun_ip.to_string(),
+            private,
+            public,
+            port: 51820,
+            dir: tempfile::tempdir().unwrap(),
+            ifname: lab.unique_ifname("lr"),
+            proc: None,
+        }
+    }
+
+    fn peer_section(&self, with_endpoint: bool) -> String {
+        let mut s = format!(
+            "[Peer]\nPublicKey = {}\nAllowedIPs = {}/32\n",
+            self.public, self.tun_ip
+        );
+        if with_endpoint {
+            s += &format!(
+                "Endpoint = {}:{}\nPersistentKeepalive = 25\n",
+                self.underlay, self.port
+            );
+        }
+        s
+    }
+
+    fn conf_path(&self) -> PathBuf {
+        self.dir.path().join(format!("{}.conf", self.ifname))
+    }
+
+    /// Writes this node's configuration with `peers` (and whether it knows their endpoints).
+    fn write_conf(&self, peers: &[(&Node, bool)]) {
+        let mut s = format!(
+            "[Interface]\nPrivateKey = {}\nAddress = {}/24\nListenPort = {}\n\n",
+            self.private, self.tun_ip, self.port
+        );
+        for (p, ep) in peers {
+            s += &p.peer_section(*ep);
+            s += "\n";
+        }
+        std::fs::write(self.conf_path(), s).unwrap();
+    }
+
+    fn start_lanrage(&mut self, lab: &mut Lab) {
+        let data = self.dir.path().join("data");
+        let conf = self.conf_path();
+        let id = lab.spawn(
+            &self.ns,
+            &format!("lanrage-{}", self.ns),
+            &[
+                LANRAGE,
+                "--data-dir",
+                data.to_str().unwrap(),
+                "wg-up",
+                conf.to_str().unwrap(),
+                "--interface",
+                &self.ifname,
+            ],
+            &[("RUST_LOG", "info")],
+        );
+        self.proc = Some(id);
+        lab.wait_listening(&self.ns, "tcp", 8666, Duration::from_secs(15));
+    }
+
+    /// `lanrage status --json` inside the node's namespace.
+    fn status(&self, lab: &Lab) -> serde_json::Value {
+        let data = self.dir.path().join("data");
+        let out = lab.run(
+            &self.ns,
+            &[
+                LANRAGE,
+                "--data-dir",
+                data.to_str().unwrap(),
+                "status",
+                "--json",
+            ],
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn peer_stats(&self, lab: &Lab, peer: &Node) -> serde_json::Value {
+        let status = self.status(lab);
+        status["tunnel"]["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["public_key"] == peer.public.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("no peer {} in {status:#}", peer.public))
+    }
+}
+
+/// Two namespaces on one link: 198.51.100.1 and .2.
+fn pair(lab: &mut Lab) -> (Node, Node) {
+    lab.ns("a");
+    lab.ns("b");
+    lab.link("a", "198.51.100.1/24", "b", "198.51.100.2/24");
+    let a = Node::new(lab, "a", "198.51.100.1", "10.66.0.1");
+    let b = Node::new(lab, "b", "198.51.100.2", "10.66.0.2");
+    (a, b)
+}
+
+fn lanrage_pair(lab: &mut Lab) -> (Node, Node) {
+    let (mut a, mut b) = pair(lab);
+    a.write_conf(&[(&b, true)]);
+    b.write_conf(&[(&a, true)]);
+    a.start_lanrage(lab);
+    b.start_lanrage(lab);
+    lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
+    (a, b)
+}
+
+/// Sends `bytes` of random data from `from` to `to` over TCP through the tunnel and checks it
+/// arrives byte-identical.
+fn tcp_transfer(lab: &Lab, from: &Node, to: &Node, bytes: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.bin");
+    let dst = dir.path().join("out.bin");
+    let mut data = vec![0u8; bytes];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = x.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+    std::fs::write(&src, &data).unwrap();
+    let mut server = lab
+        .command(
+            &to.ns,
+            &[
+                "socat",
+                "-u",
+                &format!("TCP4-LISTEN:5001,bind={},reuseaddr", to.tun_ip),
+                &format!("CREATE:{}", dst.display()),
+            ],
+        )
+        .spawn()
+        .unwrap();
+    lab.wait_listening(&to.ns, "tcp", 5001, Duration::from_secs(5));
+    let started = Instant::now();
+    lab.run(
+        &from.ns,
+        &[
+            "timeout",
+            "120",
+            "socat",
+            "-u",
+            &format!("OPEN:{}", src.display()),
+            &format!("TCP4:{}:5001", to.tun_ip),
+        ],
+    );
+    let status = server.wait().unwrap();
+    assert!(status.success(), "receiver failed: {status:?}");
+    let got = std::fs::read(&dst).unwrap();
+    assert_eq!(got.len(), data.len(), "transfer length");
+    assert!(got == data, "transferred bytes differ");
+    eprintln!(
+        "{} MB from {} to {} in {:?}",
+        bytes / 1_000_000,
+        from.ns,
+        to.ns,
+        started.elapsed()
+    );
+}
+
+#[test]
+fn two_lanrage_peers_ping_transfer_and_measure() {
+    if !lab_ready(&["socat", "wg"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new("pair");
+    let (a, b) = lanrage_pair(&mut lab);
+    lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
+    tcp_transfer(&lab, &a, &b, 50_000_000);
+
+    // The in-tunnel probe measures each peer about once a second.
+    support::wait_for(Duration::from_secs(10), "probe answers", || {
+        a.peer_stats(&lab, &b)["probe"]["answered"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2
+    });
+    let p = a.peer_stats(&lab, &b);
+    let rtt = p["probe"]["rtt_ms"].as_f64().unwrap();
+    assert!(rtt > 0.0 && rtt < 100.0, "rtt {rtt}");
+    assert!(p["probe"]["jitter_ms"].as_f64().is_some());
+    assert_eq!(p["probe"]["loss"].as_f64(), Some(0.0));
+    assert!(p["tx_bytes"].as_u64().unwrap() > 50_000_000, "{p:#}");
+    assert!(p["last_handshake_secs"].as_f64().is_some());
+    assert_eq!(p["endpoint"], "198.51.100.2:51820");
+
+    // SIGTERM tears the tunnel down: the process exits cleanly and the device is gone.
+    let status = lab.stop(a.proc.unwrap());
+    assert!(status.success(), "wg-up exit: {status:?}");
+    let links = lab.run_stdout("a", &["ip", "-o", "link"]);
+    assert!(!links.contains(&a.ifname), "TUN left behind: {links}");
+    let routes = lab.run_stdout("a", &["ip", "route"]);
+    assert!(
+        !routes.contains("255.255.255.255"),
+        "route left behind: {routes}"
+    );
+}
+
+#[test]
+fn three_peer_mesh_survives_removing_one_at_run_time() {
+    if !lab_ready(&["wg"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new("mesh");
+    lab.bridge("net");
+    for n in ["a", "b", "c"] {
+        lab.ns(n);
+    }
+    lab.attach("net", "a", "198.51.100.1/24");
+    lab.attach("net", "b", "198.51.100.2/24");
+    lab.attach("net", "c", "198.51.100.3/24");
+    let mut a = Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1");
+    let mut b = Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2");
+    let mut c = Node::new(&mut lab, "c", "198.51.100.3", "10.66.0.3");
+    a.write_conf(&[(&b, true), (&c, true)]);
+    b.write_conf(&[(&a, true), (&c, true)]);
+    c.write_conf(&[(&a, true), (&b, true)]);
+    a.start_lanrage(&mut lab);
+    b.start_lanrage(&mut lab);
+    c.start_lanrage(&mut lab);
+    for (from, to) in [("a", "10.66.0.2"), ("a", "10.66.0.3"), ("b", "10.66.0.3")] {
+        lab.wait_ping(from, to, Duration::from_secs(10));
+    }
+    lab.wait_ping("c", "10.66.0.1", Duration::from_secs(5));
+
+    // While a pings b steadily, remove c from a's configuration and reload it.
+    let pinger = lab
+        .command("a", &["ping", "-n", "-i", "0.02", "-c", "150", "10.66.0.2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    a.write_conf(&[(&b, true)]);
+    let pid = lab.pid(a.proc.unwrap()).to_string();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    let out = pinger.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("150 received"),
+        "a -> b lost packets while c was removed: {text}"
+    );
+    support::wait_for(Duration::from_secs(5), "c removed from a", || {
+        a.status(&lab)["tunnel"]["peers"].as_array().unwrap().len() == 1
+    });
+    assert!(
+        !lab.pings("a", "10.66.0.3"),
+        "a still reaches the removed peer"
+    );
+    assert!(lab.pings("a", "10.66.0.2"));
+    assert!(lab.pings("b", "10.66.0.3"), "b and c are untouched");
+}
+
+/// Which real WireGuard implementation to interoperate with.
+#[derive(Clone, Copy, Debug)]
+enum Other {
+    WireguardGo,
+    BoringtunCli,
+}
+
+/// Brings up `other` in `node`'s namespace as a kernel-style WireGuard interface configured
+/// with `wg`, peered with `peer` (knowing its endpoint or not).
+fn start_other(lab: &mut Lab, kind: Other, node: &mut Node, peer: &Node, with_endpoint: bool) {
+    let conf = node.dir.path().join("wg.conf");
+    let mut s = format!(
+        "[Interface]\nPrivateKey = {}\nListenPort = {}\n\n[Peer]\nPublicKey = {}\nAllowedIPs = {}/32\n",
+        node.private, node.port, peer.public, peer.tun_ip
+    );
+    if with_endpoint {
+        s += &format!("Endpoint = {}:{}\n", peer.underlay, peer.port);
+    }
+    std::fs::write(&conf, s).unwrap();
+    let ifname = node.ifname.clone();
+    let id = match kind {
+        Other::WireguardGo => lab.spawn(
+            &node.ns,
+            "wireguard-go",
+            &["wireguard-go", "-f", &ifname],
+            &[("LOG_LEVEL", "error")],
+        ),
+        Other::BoringtunCli => {
+            let bin = support::find_on_path("boringtun-cli").unwrap();
+            lab.spawn(
+                &node.ns,
+                "boringtun-cli",
+                &[
+                    bin.to_str().unwrap(),
+                    "--foreground",
+                    "--disable-drop-privileges",
+                    &ifname,
+                ],
+                &[("WG_SUDO", "1")],
+            )
+        }
+    };
+    node.proc = Some(id);
+    let sock = format!("/var/run/wireguard/{ifname}.sock");
+    support::wait_for(Duration::from_secs(10), &sock, || {
+        std::path::Path::new(&sock).exists()
+    });
+    lab.run(
+        &node.ns,
+        &["wg", "setconf", &ifname, conf.to_str().unwrap()],
+    );
+    lab.run(
+        &node.ns,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", node.tun_ip),
+            "dev",
+            &ifname,
+        ],
+    );
+    lab.run(
+        &node.ns,
+        &["ip", "link", "set", &ifname, "mtu", "1420", "up"],
+    );
+}
+
+fn interop(kind: Other, lanrage_initiates: bool) {
+    let tool = match kind {
+        Other::WireguardGo => "wireguard-go",
+        Other::BoringtunCli => "boringtun-cli",
+    };
+    if !lab_ready(&["wg", "socat", tool]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new("interop");
+    let (mut a, mut b) = pair(&mut lab);
+    // The side that knows the other's endpoint is the one that can start the handshake.
+    start_other(&mut lab, kind, &mut b, &a, !lanrage_initiates);
+    a.write_conf(&[(&b, lanrage_initiates)]);
+    a.start_lanrage(&mut lab);
+    let (first, target) = if lanrage_initiates {
+        ("a", "10.66.0.2")
+    } else {
+        ("b", "10.66.0.1")
+    };
+    lab.wait_ping(first, target, Duration::from_secs(10));
+    lab.wait_ping("a", "10.66.0.2", Duration::from_secs(5));
+    lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
+    tcp_transfer(&lab, &a, &b, 5_000_000);
+    tcp_transfer(&lab, &b, &a, 5_000_000);
+}
+
+#[test]
+fn interop_wireguard_go_lanrage_initiates() {
+    interop(Other::WireguardGo, true);
+}
+
+#[test]
+fn interop_wireguard_go_initiates() {
+    interop(Other::WireguardGo, false);
+}
+
+#[test]
+fn interop_boringtun_cli_lanrage_initiates() {
+    interop(Other::BoringtunCli, true);
+}
+
+#[test]
+fn interop_boringtun_cli_initiates() {
+    interop(Other::BoringtunCli, false);
+}
+
+#[test]
+fn killed_peer_resumes_within_two_seconds_of_restart() {
+    if !lab_ready(&["wg"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new("restart");
+    let (a, mut b) = lanrage_pair(&mut lab);
+    lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
+    lab.kill(b.proc.unwrap());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!lab.pings("a", "10.66.0.2"), "b is down");
+    let restarted = Instant::now();
+    b.start_lanrage(&mut lab);
+    // a still holds the old session; b's forced handshake on start must fix that at once.
+    loop {
+        if lab.pings("a", "10.66.0.2") {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(2),
+            "traffic did not resume within 2 s of the restart"
+        );
+    }
+    eprintln!(
+        "traffic resumed {:?} after the restart",
+        restarted.elapsed()
+    );
+    drop(a);
+}
+
+/// Python in the attacker's namespace: garbage, truncated handshakes, and a captured datagram
+/// replayed, all at `target`.
+const ATTACK: &str = r#"
+import os, socket, sys, time
+target = (sys.argv[1], int(sys.argv[2]))
+replay = bytes.fromhex(sys.argv[3]) if len(sys.argv) > 3 else b""
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(3000):
+    s.sendto(os.urandom(i % 1600), target)
+    s.sendto(bytes([1, 0, 0, 0]) + os.urandom(i % 148), target)  # truncated handshake init
+    s.sendto(bytes([4, 0, 0, 0]) + os.urandom(40), target)        # data for unknown index
+    if replay:
+        s.sendto(replay, target)
+    if i % 100 == 0:
+        time.sleep(0.01)
+"#;
+
+/// Captures one WireGuard data datagram (type 4) arriving at `port`, printed as hex.
+const CAPTURE: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+s.settimeout(10)
+while True:
+    pkt = s.recv(65535)
+    ihl = (pkt[0] & 15) * 4
+    if pkt[9] != 17: continue
+    udp = pkt[ihl:]
+    if int.from_bytes(udp[2:4], "big") != port: continue
+    payload = udp[8:]
+    if len(payload) > 32 and payload[0] == 4:
+        print(payload.hex()); break
+"#;
+
+#[test]
+fn hostile_datagrams_and_spoofed_sources_do_not_disturb_the_tunnel() {
+    if !lab_ready(&["wg", "wireguard-go", "python3"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new("hostile");
+    lab.bridge("net");
+    for n in ["a", "b", "c"] {
+        lab.ns(n);
+    }
+    lab.attach("net", "a", "198.51.100.1/24");
+    lab.attach("net", "b", "198.51.100.2/24");
+    lab.attach("net", "c", "198.51.100.3/24");
+    let mut a = Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1");
+    let mut b = Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2");
+    // c is a real WireGuard peer (wireguard-go) that a knows, owning only 10.66.0.3.
+    let mut c = Node::new(&mut lab, "c", "198.51.100.3", "10.66.0.3");
+    a.write_conf(&[(&b, true), (&c, false)]);
+    b.write_conf(&[(&a, true)]);
+    a.start_lanrage(&mut lab);
+    b.start_lanrage(&mut lab);
+    start_other(&mut lab, Other::WireguardGo, &mut c, &a, true);
+    lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
+    lab.wait_ping("c", "10.66.0.1", Duration::from_secs(10));
+
+    // Capture a real datagram from b to a, to replay it from the attacker.
+    let cap = lab
+        .command("a", &["python3", "-c", CAPTURE, "51820"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    lab.run("b", &["ping", "-n", "-c", "2", "10.66.0.1"]);
+    let captured = String::from_utf8(cap.wait_with_output().unwrap().stdout).unwrap();
+    assert!(
+        captured.trim().len() > 64,
+        "captured a datagram: {captured}"
+    );
+
+    // A steady ping a -> b runs through the whole attack.
+    let pinger = lab
+        .command("a", &["ping", "-n", "-i", "0.02", "-c", "200", "10.66.0.2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Attacker 1: garbage, truncated handshakes, unknown indexes, replays, from c's address.
+    lab.run(
+        "c",
+        &[
+            "python3",
+            "-c",
+            ATTACK,
+            "198.51.100.1",
+            "51820",
+            captured.trim(),
+        ],
+    );
+    // Attacker 2: a genuine WireGuard handshake from a key a does not know.
+    let mut stranger = Node::new(&mut lab, "c", "198.51.100.3", "10.66.0.9");
+    stranger.port = 51999;
+    start_other(&mut lab, Other::WireguardGo, &mut stranger, &a, true);
+    let _ = lab.try_run(
+        "c",
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "-I",
+            &stranger.ifname,
+            "10.66.0.1",
+        ],
+    );
+    let out = pinger.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let received: u32 = text
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" received").and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    assert!(received >= 198, "tunnel disturbed by the attack: {text}");
+
+    let status = a.status(&lab);
+    let t = &status["tunnel"];
+    assert!(t["rx_invalid"].as_u64().unwrap() > 1000, "{t:#}");
+    assert!(t["rx_unknown_peer"].as_u64().unwrap() > 0, "{t:#}");
+    assert!(
+        t["rx_rejected"].as_u64().unwrap() > 0,
+        "replays refused: {t:#}"
+    );
+    // The replays came from c's address: b's endpoint must not have moved there.
+    assert_eq!(a.peer_stats(&lab, &b)["endpoint"], "198.51.100.2:51820");
+
+    // c may only send from 10.66.0.3: a packet from 10.66.0.99 through c's tunnel is dropped.
+    lab.run(
+        "c",
+        &["ip", "addr", "add", "10.66.0.99/32", "dev", &c.ifname],
+    );
+    let spoofed = lab.try_run(
+        "c",
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "-I",
+            "10.66.0.99",
+            "10.66.0.1",
+        ],
+    );
+    assert!(!spoofed.status.success(), "a answered a spoofed source");
+    assert!(a.peer_stats(&lab, &c)["dropped_spoofed"].as_u64().unwrap() >= 1);
+    assert!(lab.pings("c", "10.66.0.1"), "c's real address still works");
+    assert!(lab.pings("a", "10.66.0.2"), "a <-> b still works");
+}
+
+#[test]
+fn broadcast_and_multicast_reach_the_other_peer_once() {
+    if !lab_ready(&["wg", "socat"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new("bcast");
+    let (a, b) = lanrage_pair(&mut lab);
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, String, String); 3] = [
+        (
+            "limited broadcast",
+            "UDP4-RECV:4445,reuseaddr".to_string(),
+            "UDP4-DATAGRAM:255.255.255.255:4445,broadcast".to_string(),
+        ),
+        (
+            "subnet broadcast",
+            "UDP4-RECV:4446,reuseaddr".to_string(),
+            "UDP4-DATAGRAM:10.66.0.255:4446,broadcast".to_string(),
+        ),
+        (
+            "multicast 224.0.2.60 (Minecraft LAN)",
+            format!(
+                "UDP4-RECV:4447,reuseaddr,ip-add-membership=224.0.2.60:{}",
+                b.ifname
+            ),
+            format!("UDP4-DATAGRAM:224.0.2.60:4447,ip-multicast-if={}", a.tun_ip),
+        ),
+    ];
+    for (i, (name, recv, send)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("got{i}"));
+        let mut rx = lab
+            .command(
+                &b.ns,
+                &[
+                    "socat",
+                    "-u",
+                    recv,
+                    &format!("OPEN:{},creat,append", file.display()),
+                ],
+            )
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let msg = format!("LANRAGE-DISCOVERY-{i}\n");
+        let mut tx = lab
+            .command(&a.ns, &["socat", "-u", "STDIN", send])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            tx.stdin.take().unwrap().write_all(msg.as_bytes()).unwrap();
+        }
+        let _ = tx.wait();
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = rx.kill();
+        let _ = rx.wait();
+        let got = std::fs::read_to_string(&file).unwrap_or_default();
+        assert_eq!(
+            got.matches("LANRAGE-DISCOVERY").count(),
+            1,
+            "{name}: expected exactly one copy on the other peer, got {got:?}"
+        );
+    }
+}
