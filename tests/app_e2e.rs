@@ -1,5 +1,6 @@
 //! The real desktop app under Xvfb, driven through WebDriver (tauri-driver + WebKitWebDriver)
 //! as a person would use it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod support;
 

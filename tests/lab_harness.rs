@@ -1,5 +1,6 @@
 //! Tests of the network-lab harness itself (tests/support/lab.rs): topologies work, NAT behaves
 //! like the routers it stands for, and everything is cleaned up, also when a test panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod support;
 

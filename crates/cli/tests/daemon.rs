@@ -1,4 +1,5 @@
 //! The `lanrage` binary as a person uses it: `lanrage up` in the background, then commands.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::net::TcpListener;
 use std::path::Path;

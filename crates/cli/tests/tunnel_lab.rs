@@ -1,5 +1,6 @@
 //! The tunnel in network-namespace labs: real TUN devices, real WireGuard peers
 //! (wireguard-go, boringtun-cli), real traffic. Needs root; skipped with a reason elsewhere.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[path = "../../../tests/support/mod.rs"]
 mod support;
