@@ -1,0 +1,248 @@
+//! The control protocol: JSON text frames, one object per frame, tagged by `type`.
+//!
+//! A session: server `challenge` -> client `hello` (version, public key, name) and `auth`
+//! (proof, see [`crate::auth`]) -> server `welcome`, then the current `party` snapshot if the
+//! device is in one. Afterwards the client sends `request`s (answered by a `response` with the
+//! same id), `heartbeat`s every few seconds and `signal`s for other members; the server pushes
+//! `party` snapshots whenever anything in the party changes, `party_gone` when the device is no
+//! longer in it, and `signal`s from other members.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::MAX_FRAME_BYTES;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    Hello {
+        version: u32,
+        public_key: String,
+        name: String,
+    },
+    Auth {
+        proof: String,
+    },
+    Request {
+        id: u64,
+        op: Op,
+    },
+    Heartbeat,
+    /// Relayed by the server to `to`, only when both are members of the same party.
+    Signal {
+        to: String,
+        payload: Value,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    CreateParty {
+        name: String,
+        #[serde(default)]
+        max_members: Option<u16>,
+        #[serde(default)]
+        invite_ttl_secs: Option<u64>,
+    },
+    JoinParty {
+        code: String,
+    },
+    LeaveParty,
+    /// Host only.
+    Kick {
+        public_key: String,
+    },
+    /// Host only: ends the party for everyone.
+    CloseParty,
+    /// Host only: a new invite code (the old one stops working).
+    NewInvite {
+        #[serde(default)]
+        ttl_secs: Option<u64>,
+    },
+    /// Host only: the current code stops working; no new one until `new_invite`.
+    RevokeInvite,
+    /// Where this device's WireGuard port can be reached.
+    SetEndpoints {
+        endpoints: Vec<SocketAddr>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMsg {
+    Challenge {
+        version: u32,
+        /// base64 of 32 random bytes.
+        nonce: String,
+        /// The server's X25519 public key, base64.
+        server_key: String,
+    },
+    Welcome {
+        public_key: String,
+    },
+    Response {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorBody>,
+    },
+    Party {
+        party: PartyView,
+    },
+    PartyGone {
+        party_id: String,
+        reason: String,
+    },
+    Signal {
+        from: String,
+        payload: Value,
+    },
+    /// A connection-level error; the server closes the connection after it.
+    Error {
+        error: ErrorBody,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyView {
+    pub id: String,
+    pub name: String,
+    /// The host's public key.
+    pub host: String,
+    pub max_members: u16,
+    /// The party's virtual subnet, e.g. `10.66.0.0/16`.
+    pub subnet: String,
+    pub members: Vec<MemberView>,
+    /// Sent to the host only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub public_key: String,
+    pub name: String,
+    pub virtual_ip: Ipv4Addr,
+    pub online: bool,
+    pub endpoints: Vec<SocketAddr>,
+    /// Unix seconds.
+    pub joined_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteView {
+    /// As people type it, `XXXX-XXXX-...`.
+    pub code: String,
+    /// Unix seconds; `None` never expires.
+    pub expires_at: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("frame of {0} bytes is over the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, DecodeError> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Err(DecodeError::TooLarge(text.len()));
+    }
+    serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
+    decode(text)
+}
+
+pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
+    decode(text)
+}
+
+/// Encoding our own types cannot fail (no maps with non-string keys, no non-finite floats
+/// outside `Value`, which serde_json already rejects at construction).
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    serde_json::to_string(msg).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","error":{{"code":"internal","message":"{e}"}}}}"#)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn wire_format_is_readable_json() {
+        let m = ClientMsg::Request {
+            id: 7,
+            op: Op::JoinParty {
+                code: "ABCD".into(),
+            },
+        };
+        let text = encode(&m);
+        assert_eq!(
+            text,
+            r#"{"type":"request","id":7,"op":{"op":"join_party","code":"ABCD"}}"#
+        );
+        assert_eq!(decode_client(&text).unwrap(), m);
+        assert_eq!(
+            decode_client(r#"{"type":"heartbeat"}"#).unwrap(),
+            ClientMsg::Heartbeat
+        );
+    }
+
+    #[test]
+    fn bad_frames_are_clear_errors() {
+        assert!(matches!(decode_client("{"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode_client(r#"{"type":"teleport"}"#),
+            Err(DecodeError::Malformed(m)) if m.contains("teleport")
+        ));
+        assert!(matches!(
+            decode_client(r#"{"type":"request","op":{"op":"leave_party"}}"#),
+            Err(DecodeError::Malformed(m)) if m.contains("id")
+        ));
+        let big = format!(r#"{{"type":"auth","proof":"{}"}}"#, "a".repeat(MAX_FRAME_BYTES));
+        assert!(matches!(decode_client(&big), Err(DecodeError::TooLarge(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_text_never_panics(s in ".{0,300}") {
+            let _ = decode_client(&s);
+            let _ = decode_server(&s);
+        }
+
+        #[test]
+        fn decoding_mutated_messages_never_panics(cut in 0usize..80, byte in any::<u8>()) {
+            let text = encode(&ClientMsg::Request { id: 1, op: Op::CreateParty { name: "x".into(), max_members: Some(4), invite_ttl_secs: None } });
+            let mut bytes = text.into_bytes();
+            let i = cut % bytes.len();
+            bytes[i] = byte;
+            if let Ok(s) = String::from_utf8(bytes) {
+                let _ = decode_client(&s);
+            }
+        }
+    }
+}
