@@ -31,12 +31,38 @@ struct AppSession {
     _desktop: Desktop,
 }
 
+/// The app tests share two cores and a WebKit that is slow to start: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Starts the app under WebDriver. WebKitWebDriver occasionally drops the first session
+/// request on a loaded machine, so a failed start is retried with a fresh driver.
 async fn launch(data_dir: &Path) -> AppSession {
+    let mut last_error = String::new();
+    for attempt in 1..=3 {
+        match try_launch(data_dir, attempt).await {
+            Ok(s) => return s,
+            Err(e) => {
+                eprintln!("app launch attempt {attempt} failed: {e}");
+                last_error = e;
+            }
+        }
+    }
+    panic!("the app never started under WebDriver: {last_error}");
+}
+
+async fn try_launch(data_dir: &Path, attempt: u32) -> Result<AppSession, String> {
     let desktop = Desktop::start();
     let port = support::free_port();
     let native_port = support::free_port();
     let tauri_driver = support::find_on_path("tauri-driver").unwrap();
-    let log = std::fs::File::create(support::artifacts_dir().join("tauri-driver.log")).unwrap();
+    let log_name = format!(
+        "tauri-driver-{}-{attempt}.log",
+        data_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("app")
+    );
+    let log = std::fs::File::create(support::artifacts_dir().join(log_name)).unwrap();
     let mut cmd = Command::new(tauri_driver);
     cmd.args([
         "--port",
@@ -58,12 +84,12 @@ async fn launch(data_dir: &Path) -> AppSession {
         .capabilities(caps.as_object().unwrap().clone())
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
-        .expect("WebDriver session on the app");
-    AppSession {
+        .map_err(|e| format!("WebDriver session on the app: {e}"))?;
+    Ok(AppSession {
         client,
         _driver: driver,
         _desktop: desktop,
-    }
+    })
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
@@ -128,6 +154,7 @@ async fn settings_form_saves_validates_and_persists_across_restart() {
     if !tools_present() {
         return;
     }
+    let _serial = SERIAL.lock().await;
     let data = tempfile::tempdir().unwrap();
 
     let app = launch(data.path()).await;

@@ -16,7 +16,9 @@ pub const LINK_PREFIX: &str = "lanrage://join/";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InviteError {
-    #[error("an invite code has {CODE_LEN} letters and digits (dashes optional); this one has {0}")]
+    #[error(
+        "an invite code has {CODE_LEN} letters and digits (dashes optional); this one has {0}"
+    )]
     Length(usize),
     #[error("`{0}` cannot appear in an invite code")]
     BadChar(char),
@@ -125,10 +127,7 @@ impl InviteCode {
     /// The code as people see it, in groups of four.
     pub fn display(&self) -> String {
         let body = format!("{}{}", self.party_id, self.secret);
-        let values: Vec<u32> = body
-            .chars()
-            .filter_map(|c| value(c).ok())
-            .collect();
+        let values: Vec<u32> = body.chars().filter_map(|c| value(c).ok()).collect();
         let full = format!("{body}{}", ALPHABET[check_char(&values) as usize] as char);
         full.as_bytes()
             .chunks(4)
@@ -241,7 +240,10 @@ mod tests {
             InviteCode::parse("UUUUUUUUUUUUUUUUUUUUUU"),
             Err(InviteError::BadChar('U'))
         ));
-        assert_eq!(Invite::parse("lanrage://party/x"), Err(InviteError::NotALink));
+        assert_eq!(
+            Invite::parse("lanrage://party/x"),
+            Err(InviteError::NotALink)
+        );
     }
 
     #[test]
@@ -260,7 +262,7 @@ mod tests {
 
     #[test]
     fn secret_has_at_least_60_bits() {
-        assert!(SECRET_LEN * 5 >= 60);
+        const { assert!(SECRET_LEN * 5 >= 60) };
         let code = InviteCode::generate("ABCDEFGH");
         assert!(!format!("{code:?}").contains(code.secret()));
     }

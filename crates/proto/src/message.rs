@@ -223,7 +223,10 @@ mod tests {
             decode_client(r#"{"type":"request","op":{"op":"leave_party"}}"#),
             Err(DecodeError::Malformed(m)) if m.contains("id")
         ));
-        let big = format!(r#"{{"type":"auth","proof":"{}"}}"#, "a".repeat(MAX_FRAME_BYTES));
+        let big = format!(
+            r#"{{"type":"auth","proof":"{}"}}"#,
+            "a".repeat(MAX_FRAME_BYTES)
+        );
         assert!(matches!(decode_client(&big), Err(DecodeError::TooLarge(_))));
     }
 

@@ -1,0 +1,785 @@
+//! Parties, members, invites and presence as a plain state machine: every method takes the
+//! current time and returns what changed, nothing here does I/O. The service around it
+//! persists changed parties and pushes snapshots.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use lanrage_proto::invite::InviteCode;
+use lanrage_proto::message::{ErrorBody, InviteView, MemberView, PartyView};
+
+/// A member who stops answering is shown offline after this long...
+pub const OFFLINE_AFTER_MS: u64 = 10_000;
+/// ...and removed from the party after this long (their address stays reserved for them).
+pub const REMOVE_AFTER_MS: u64 = 120_000;
+pub const DEFAULT_MAX_MEMBERS: u16 = 32;
+pub const MAX_MEMBERS_LIMIT: u16 = 254;
+/// Wrong invite codes allowed per source address, and per party, in a minute.
+pub const WRONG_CODES_PER_SOURCE: usize = 5;
+pub const WRONG_CODES_PER_PARTY: usize = 20;
+const WRONG_CODE_WINDOW_MS: u64 = 60_000;
+const MAX_NAME_CHARS: usize = 32;
+const MAX_ENDPOINTS: usize = 8;
+
+pub type DeviceKey = String;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub key: DeviceKey,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub joined_at_ms: u64,
+    pub endpoints: Vec<SocketAddr>,
+    pub last_seen_ms: u64,
+    pub online: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invite {
+    pub code: InviteCode,
+    pub expires_at_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Party {
+    pub id: String,
+    pub name: String,
+    pub host: DeviceKey,
+    pub max_members: u16,
+    pub created_at_ms: u64,
+    /// In join order: the longest-present member is first.
+    pub members: Vec<Member>,
+    /// Every address ever given out in this party, so a device that rejoins gets its own back.
+    pub reserved: HashMap<DeviceKey, Ipv4Addr>,
+    pub invite: Option<Invite>,
+}
+
+/// The party subnet: 10.66.0.0/16. Hosts get 10.66.0.1, then .2, ...; addresses ending in .0
+/// or .255 are skipped because some games treat them as network or broadcast addresses.
+const SUBNET_BASE: u32 = u32::from_be_bytes([10, 66, 0, 0]);
+const SUBNET_PREFIX: u8 = 16;
+
+impl Party {
+    pub fn member(&self, key: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.key == key)
+    }
+
+    fn member_mut(&mut self, key: &str) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.key == key)
+    }
+
+    fn allocate_ip(&mut self, key: &str) -> Option<Ipv4Addr> {
+        if let Some(ip) = self.reserved.get(key) {
+            return Some(*ip);
+        }
+        let taken: std::collections::HashSet<Ipv4Addr> = self.reserved.values().copied().collect();
+        let size = 1u32 << (32 - SUBNET_PREFIX);
+        let ip = (1..size - 1)
+            .map(|i| Ipv4Addr::from(SUBNET_BASE + i))
+            .find(|ip| {
+                let last = ip.octets()[3];
+                last != 0 && last != 255 && !taken.contains(ip)
+            })?;
+        self.reserved.insert(key.to_string(), ip);
+        Some(ip)
+    }
+
+    /// The party as `viewer` sees it (the invite only for the host).
+    pub fn view_for(&self, viewer: &str) -> PartyView {
+        PartyView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            host: self.host.clone(),
+            max_members: self.max_members,
+            subnet: format!("{}/{}", Ipv4Addr::from(SUBNET_BASE), SUBNET_PREFIX),
+            members: self
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    public_key: m.key.clone(),
+                    name: m.name.clone(),
+                    virtual_ip: m.ip,
+                    online: m.online,
+                    endpoints: m.endpoints.clone(),
+                    joined_at: m.joined_at_ms / 1000,
+                })
+                .collect(),
+            invite: if viewer == self.host {
+                self.invite.as_ref().map(|i| InviteView {
+                    code: i.code.display(),
+                    expires_at: i.expires_at_ms.map(|t| t / 1000),
+                })
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// What an operation changed, for the service to persist and announce.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Parties whose snapshot changed (send to every member, save).
+    pub parties: Vec<String>,
+    /// Parties that no longer exist (delete).
+    pub deleted: Vec<String>,
+    /// Devices no longer in a party, with the reason to tell them.
+    pub gone: Vec<(DeviceKey, String, String)>,
+}
+
+impl Changes {
+    fn party(id: &str) -> Self {
+        Changes {
+            parties: vec![id.to_string()],
+            ..Default::default()
+        }
+    }
+    pub fn merge(&mut self, other: Changes) {
+        for p in other.parties {
+            if !self.parties.contains(&p) {
+                self.parties.push(p);
+            }
+        }
+        self.deleted.extend(other.deleted);
+        self.gone.extend(other.gone);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartyError {
+    #[error("this invite code does not match any party")]
+    WrongCode,
+    #[error("this invite code has expired; ask the host for a new one")]
+    Expired,
+    #[error("this invite code was revoked by the host; ask for a new one")]
+    Revoked,
+    #[error("the party is full ({0} of {0})")]
+    Full(u16),
+    #[error("too many wrong invite codes; try again in {0} s")]
+    RateLimited(u64),
+    #[error("you are already in a party; leave it first")]
+    AlreadyInParty,
+    #[error("you are not in a party")]
+    NotInParty,
+    #[error("only the host can do that")]
+    NotHost,
+    #[error("no member with that key in the party")]
+    UnknownMember,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the party has no free addresses left")]
+    NoAddress,
+}
+
+impl PartyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PartyError::WrongCode => "wrong_code",
+            PartyError::Expired => "code_expired",
+            PartyError::Revoked => "code_revoked",
+            PartyError::Full(_) => "party_full",
+            PartyError::RateLimited(_) => "rate_limited",
+            PartyError::AlreadyInParty => "already_in_party",
+            PartyError::NotInParty => "not_in_party",
+            PartyError::NotHost => "not_host",
+            PartyError::UnknownMember => "unknown_member",
+            PartyError::Invalid(_) => "invalid",
+            PartyError::NoAddress => "no_address",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(self.code(), self.to_string())
+    }
+}
+
+/// Failures within a sliding window.
+#[derive(Debug, Default)]
+struct Window {
+    times: VecDeque<u64>,
+}
+
+impl Window {
+    fn prune(&mut self, now: u64) {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= WRONG_CODE_WINDOW_MS)
+        {
+            self.times.pop_front();
+        }
+    }
+    /// Seconds until a new attempt is allowed, if the limit is reached.
+    fn blocked(&mut self, now: u64, limit: usize) -> Option<u64> {
+        self.prune(now);
+        if self.times.len() >= limit {
+            let first = self.times.front().copied().unwrap_or(now);
+            return Some(
+                (first + WRONG_CODE_WINDOW_MS)
+                    .saturating_sub(now)
+                    .div_ceil(1000),
+            );
+        }
+        None
+    }
+    fn record(&mut self, now: u64) {
+        self.times.push_back(now);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    parties: HashMap<String, Party>,
+    /// Which party each device is in (at most one).
+    member_of: HashMap<DeviceKey, String>,
+    wrong_by_source: HashMap<IpAddr, Window>,
+    wrong_by_party: HashMap<String, Window>,
+}
+
+fn clean_name(name: &str, what: &str) -> Result<String, PartyError> {
+    let n: String = name.trim().chars().filter(|c| !c.is_control()).collect();
+    if n.is_empty() {
+        return Err(PartyError::Invalid(format!("{what} must not be empty")));
+    }
+    Ok(n.chars().take(MAX_NAME_CHARS).collect())
+}
+
+impl Registry {
+    /// Restores parties loaded from storage. Everyone starts offline with a fresh grace period,
+    /// so members of a restarted server have time to reconnect.
+    pub fn restore(parties: Vec<Party>, now: u64) -> Self {
+        let mut r = Registry::default();
+        for mut p in parties {
+            for m in &mut p.members {
+                m.online = false;
+                m.last_seen_ms = now;
+                r.member_of.insert(m.key.clone(), p.id.clone());
+            }
+            r.parties.insert(p.id.clone(), p);
+        }
+        r
+    }
+
+    pub fn party(&self, id: &str) -> Option<&Party> {
+        self.parties.get(id)
+    }
+
+    pub fn party_of(&self, device: &str) -> Option<&Party> {
+        self.member_of
+            .get(device)
+            .and_then(|id| self.parties.get(id))
+    }
+
+    pub fn party_count(&self) -> usize {
+        self.parties.len()
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.member_of.len()
+    }
+
+    pub fn create(
+        &mut self,
+        host: &str,
+        host_name: &str,
+        name: &str,
+        max_members: Option<u16>,
+        invite_ttl_ms: Option<u64>,
+        now: u64,
+    ) -> Result<(String, Changes), PartyError> {
+        if self.member_of.contains_key(host) {
+            return Err(PartyError::AlreadyInParty);
+        }
+        let name = clean_name(name, "the party name")?;
+        let max = max_members.unwrap_or(DEFAULT_MAX_MEMBERS);
+        if !(2..=MAX_MEMBERS_LIMIT).contains(&max) {
+            return Err(PartyError::Invalid(format!(
+                "the size limit must be from 2 to {MAX_MEMBERS_LIMIT}"
+            )));
+        }
+        let id = loop {
+            let id = InviteCode::new_party_id();
+            if !self.parties.contains_key(&id) {
+                break id;
+            }
+        };
+        let mut party = Party {
+            id: id.clone(),
+            name,
+            host: host.to_string(),
+            max_members: max,
+            created_at_ms: now,
+            members: Vec::new(),
+            reserved: HashMap::new(),
+            invite: Some(Invite {
+                code: InviteCode::generate(&id),
+                expires_at_ms: invite_ttl_ms.map(|t| now + t),
+            }),
+        };
+        let ip = party.allocate_ip(host).ok_or(PartyError::NoAddress)?;
+        party.members.push(Member {
+            key: host.to_string(),
+            name: clean_name(host_name, "the display name").unwrap_or_else(|_| "Player".into()),
+            ip,
+            joined_at_ms: now,
+            endpoints: Vec::new(),
+            last_seen_ms: now,
+            online: true,
+        });
+        self.member_of.insert(host.to_string(), id.clone());
+        self.parties.insert(id.clone(), party);
+        Ok((id.clone(), Changes::party(&id)))
+    }
+
+    pub fn join(
+        &mut self,
+        device: &str,
+        device_name: &str,
+        code_text: &str,
+        source: IpAddr,
+        now: u64,
+    ) -> Result<(String, Changes), PartyError> {
+        if let Some(wait) = self
+            .wrong_by_source
+            .entry(source)
+            .or_default()
+            .blocked(now, WRONG_CODES_PER_SOURCE)
+        {
+            return Err(PartyError::RateLimited(wait));
+        }
+        if self.member_of.contains_key(device) {
+            return Err(PartyError::AlreadyInParty);
+        }
+        let code = match InviteCode::parse(code_text) {
+            Ok(c) => c,
+            Err(_) => {
+                self.wrong_by_source.entry(source).or_default().record(now);
+                return Err(PartyError::WrongCode);
+            }
+        };
+        if let Some(wait) = self
+            .wrong_by_party
+            .entry(code.party_id.clone())
+            .or_default()
+            .blocked(now, WRONG_CODES_PER_PARTY)
+        {
+            return Err(PartyError::RateLimited(wait));
+        }
+        let verdict = match self.parties.get(&code.party_id) {
+            None => Err(PartyError::WrongCode),
+            Some(p) => match &p.invite {
+                None => Err(PartyError::Revoked),
+                Some(inv) if !secret_eq(inv.code.secret(), code.secret()) => {
+                    Err(PartyError::WrongCode)
+                }
+                Some(inv) if inv.expires_at_ms.is_some_and(|e| now >= e) => {
+                    Err(PartyError::Expired)
+                }
+                Some(_) if p.members.len() >= usize::from(p.max_members) => {
+                    Err(PartyError::Full(p.max_members))
+                }
+                Some(_) => Ok(()),
+            },
+        };
+        if let Err(e) = verdict {
+            if matches!(e, PartyError::WrongCode | PartyError::Revoked) {
+                self.wrong_by_source.entry(source).or_default().record(now);
+                self.wrong_by_party
+                    .entry(code.party_id.clone())
+                    .or_default()
+                    .record(now);
+            }
+            return Err(e);
+        }
+        let party = self
+            .parties
+            .get_mut(&code.party_id)
+            .ok_or(PartyError::WrongCode)?;
+        let ip = party.allocate_ip(device).ok_or(PartyError::NoAddress)?;
+        party.members.push(Member {
+            key: device.to_string(),
+            name: clean_name(device_name, "the display name").unwrap_or_else(|_| "Player".into()),
+            ip,
+            joined_at_ms: now,
+            endpoints: Vec::new(),
+            last_seen_ms: now,
+            online: true,
+        });
+        self.member_of
+            .insert(device.to_string(), code.party_id.clone());
+        Ok((code.party_id.clone(), Changes::party(&code.party_id)))
+    }
+
+    /// Removes `device` from its party; the longest-present member becomes host if the host
+    /// left; an empty party is deleted.
+    fn remove(&mut self, device: &str, reason: &str) -> Result<Changes, PartyError> {
+        let id = self
+            .member_of
+            .remove(device)
+            .ok_or(PartyError::NotInParty)?;
+        let mut changes = Changes::default();
+        changes
+            .gone
+            .push((device.to_string(), id.clone(), reason.to_string()));
+        let Some(party) = self.parties.get_mut(&id) else {
+            return Ok(changes);
+        };
+        party.members.retain(|m| m.key != device);
+        if party.members.is_empty() {
+            self.parties.remove(&id);
+            self.wrong_by_party.remove(&id);
+            changes.deleted.push(id);
+            return Ok(changes);
+        }
+        if party.host == device {
+            party.host = party.members[0].key.clone();
+        }
+        changes.parties.push(id);
+        Ok(changes)
+    }
+
+    pub fn leave(&mut self, device: &str) -> Result<Changes, PartyError> {
+        self.remove(device, "you left the party")
+    }
+
+    fn hosted(&mut self, host: &str) -> Result<&mut Party, PartyError> {
+        let id = self.member_of.get(host).ok_or(PartyError::NotInParty)?;
+        let party = self.parties.get_mut(id).ok_or(PartyError::NotInParty)?;
+        if party.host != host {
+            return Err(PartyError::NotHost);
+        }
+        Ok(party)
+    }
+
+    pub fn kick(&mut self, host: &str, target: &str) -> Result<Changes, PartyError> {
+        let party = self.hosted(host)?;
+        if target == host {
+            return Err(PartyError::Invalid(
+                "use leave to leave your own party".into(),
+            ));
+        }
+        if party.member(target).is_none() {
+            return Err(PartyError::UnknownMember);
+        }
+        self.remove(target, "the host removed you from the party")
+    }
+
+    pub fn close(&mut self, host: &str) -> Result<Changes, PartyError> {
+        let id = self.hosted(host)?.id.clone();
+        let mut changes = Changes::default();
+        if let Some(p) = self.parties.remove(&id) {
+            for m in p.members {
+                self.member_of.remove(&m.key);
+                changes
+                    .gone
+                    .push((m.key, id.clone(), "the host closed the party".into()));
+            }
+        }
+        changes.deleted.push(id);
+        Ok(changes)
+    }
+
+    pub fn new_invite(
+        &mut self,
+        host: &str,
+        ttl_ms: Option<u64>,
+        now: u64,
+    ) -> Result<Changes, PartyError> {
+        let party = self.hosted(host)?;
+        party.invite = Some(Invite {
+            code: InviteCode::generate(&party.id),
+            expires_at_ms: ttl_ms.map(|t| now + t),
+        });
+        Ok(Changes::party(&party.id))
+    }
+
+    pub fn revoke_invite(&mut self, host: &str) -> Result<Changes, PartyError> {
+        let party = self.hosted(host)?;
+        party.invite = None;
+        Ok(Changes::party(&party.id))
+    }
+
+    pub fn set_endpoints(
+        &mut self,
+        device: &str,
+        endpoints: Vec<SocketAddr>,
+    ) -> Result<Changes, PartyError> {
+        let id = self
+            .member_of
+            .get(device)
+            .cloned()
+            .ok_or(PartyError::NotInParty)?;
+        let party = self.parties.get_mut(&id).ok_or(PartyError::NotInParty)?;
+        let member = party.member_mut(device).ok_or(PartyError::NotInParty)?;
+        let mut eps = endpoints;
+        eps.truncate(MAX_ENDPOINTS);
+        if member.endpoints == eps {
+            return Ok(Changes::default());
+        }
+        member.endpoints = eps;
+        Ok(Changes::party(&id))
+    }
+
+    /// A device was heard from (connected, heartbeat, any message).
+    pub fn seen(&mut self, device: &str, now: u64) -> Changes {
+        let Some(id) = self.member_of.get(device).cloned() else {
+            return Changes::default();
+        };
+        let Some(m) = self.parties.get_mut(&id).and_then(|p| p.member_mut(device)) else {
+            return Changes::default();
+        };
+        m.last_seen_ms = now;
+        if m.online {
+            return Changes::default();
+        }
+        m.online = true;
+        Changes::party(&id)
+    }
+
+    /// Marks silent members offline and removes long-gone ones.
+    pub fn tick(&mut self, now: u64) -> Changes {
+        let mut changes = Changes::default();
+        let mut remove = Vec::new();
+        for p in self.parties.values_mut() {
+            for m in &mut p.members {
+                let silent = now.saturating_sub(m.last_seen_ms);
+                if m.online && silent >= OFFLINE_AFTER_MS {
+                    m.online = false;
+                    if !changes.parties.contains(&p.id) {
+                        changes.parties.push(p.id.clone());
+                    }
+                }
+                if !m.online && silent >= REMOVE_AFTER_MS {
+                    remove.push(m.key.clone());
+                }
+            }
+        }
+        for key in remove {
+            if let Ok(c) = self.remove(&key, "you were offline too long and left the party") {
+                changes.merge(c);
+            }
+        }
+        changes.parties.retain(|p| self.parties.contains_key(p));
+        self.wrong_by_source.retain(|_, w| {
+            w.prune(now);
+            !w.times.is_empty()
+        });
+        changes
+    }
+
+    /// Whether two devices are in the same party (signaling is only relayed then).
+    pub fn same_party(&self, a: &str, b: &str) -> bool {
+        match (self.member_of.get(a), self.member_of.get(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
+/// Compares invite secrets without leaking how many characters matched.
+fn secret_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+
+    fn code(r: &Registry, id: &str) -> String {
+        r.party(id).unwrap().invite.as_ref().unwrap().code.display()
+    }
+
+    #[test]
+    fn create_join_addresses_agree_and_rejoin_keeps_address() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "friday", None, None, 0).unwrap();
+        let c = code(&r, &id);
+        r.join("B", "Bo", &c, SRC, 1).unwrap();
+        r.join("C", "Cy", &c.to_lowercase(), SRC, 2).unwrap();
+        let p = r.party(&id).unwrap();
+        let ips: Vec<_> = p.members.iter().map(|m| m.ip.to_string()).collect();
+        assert_eq!(ips, ["10.66.0.1", "10.66.0.2", "10.66.0.3"]);
+        // Everyone's view has the same addresses; only the host sees the invite.
+        assert_eq!(p.view_for("A").members, p.view_for("B").members);
+        assert!(p.view_for("A").invite.is_some());
+        assert!(p.view_for("B").invite.is_none());
+        let ch = r.leave("B").unwrap();
+        assert_eq!(ch.parties, vec![id.clone()]);
+        assert_eq!(ch.gone[0].0, "B");
+        r.join("D", "Di", &c, SRC, 3).unwrap();
+        r.join("B", "Bo", &c, SRC, 4).unwrap();
+        let p = r.party(&id).unwrap();
+        assert_eq!(p.member("B").unwrap().ip.to_string(), "10.66.0.2");
+        assert_eq!(p.member("D").unwrap().ip.to_string(), "10.66.0.4");
+    }
+
+    #[test]
+    fn host_leaving_hands_over_to_the_longest_present() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let c = code(&r, &id);
+        r.join("B", "Bo", &c, SRC, 1).unwrap();
+        r.join("C", "Cy", &c, SRC, 2).unwrap();
+        r.leave("A").unwrap();
+        assert_eq!(r.party(&id).unwrap().host, "B");
+        r.leave("B").unwrap();
+        r.leave("C").unwrap();
+        assert!(r.party(&id).is_none());
+    }
+
+    #[test]
+    fn wrong_expired_revoked_and_full_codes_are_distinct_errors() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", Some(2), Some(60_000), 0).unwrap();
+        let c = code(&r, &id);
+        let other = InviteCode::generate(&id).display();
+        assert_eq!(
+            r.join("X", "x", &other, SRC, 1).unwrap_err(),
+            PartyError::WrongCode
+        );
+        assert_eq!(
+            r.join("X", "x", "nonsense", SRC, 1).unwrap_err(),
+            PartyError::WrongCode
+        );
+        r.join("B", "b", &c, SRC, 2).unwrap();
+        assert_eq!(
+            r.join("C", "c", &c, SRC, 3).unwrap_err(),
+            PartyError::Full(2)
+        );
+        r.leave("B").unwrap();
+        assert_eq!(
+            r.join("C", "c", &c, SRC, 61_000).unwrap_err(),
+            PartyError::Expired
+        );
+        r.new_invite("A", None, 61_000).unwrap();
+        let fresh = code(&r, &id);
+        assert_eq!(
+            r.join("C", "c", &c, SRC, 61_001).unwrap_err(),
+            PartyError::WrongCode
+        );
+        r.revoke_invite("A").unwrap();
+        let other_src = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 8));
+        assert_eq!(
+            r.join("C", "c", &fresh, other_src, 61_002).unwrap_err(),
+            PartyError::Revoked
+        );
+        assert_eq!(
+            r.new_invite("B", None, 0).unwrap_err(),
+            PartyError::NotInParty
+        );
+    }
+
+    #[test]
+    fn wrong_codes_are_rate_limited_per_source_and_per_party() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let good = code(&r, &id);
+        for i in 0..WRONG_CODES_PER_SOURCE as u64 {
+            let bad = InviteCode::generate(&id).display();
+            assert_eq!(
+                r.join("X", "x", &bad, SRC, i).unwrap_err(),
+                PartyError::WrongCode
+            );
+        }
+        // Even the right code is refused from that source until the window passes.
+        assert!(matches!(
+            r.join("X", "x", &good, SRC, 10),
+            Err(PartyError::RateLimited(60))
+        ));
+        r.join("X", "x", &good, SRC, 60_001).unwrap();
+        // Per party: many sources guessing the same party lock it for a while.
+        let (id2, _) = r.create("H", "h", "q", None, None, 0).unwrap();
+        for i in 0..WRONG_CODES_PER_PARTY as u8 {
+            let src = IpAddr::V4(Ipv4Addr::new(203, 0, 113, i));
+            let bad = InviteCode::generate(&id2).display();
+            assert_eq!(
+                r.join("Y", "y", &bad, src, 100).unwrap_err(),
+                PartyError::WrongCode
+            );
+        }
+        let good2 = code(&r, &id2);
+        let src = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 200));
+        assert!(matches!(
+            r.join("Y", "y", &good2, src, 200),
+            Err(PartyError::RateLimited(_))
+        ));
+    }
+
+    #[test]
+    fn presence_goes_offline_then_removed() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let c = code(&r, &id);
+        r.join("B", "Bo", &c, SRC, 0).unwrap();
+        r.seen("A", 9_000);
+        let ch = r.tick(10_000);
+        assert_eq!(ch.parties, vec![id.clone()]);
+        assert!(!r.party(&id).unwrap().member("B").unwrap().online);
+        assert!(r.party(&id).unwrap().member("A").unwrap().online);
+        assert_eq!(r.seen("B", 11_000).parties, vec![id.clone()]);
+        r.seen("A", 200_000);
+        let ch = r.tick(200_000);
+        assert!(ch.gone.iter().any(|(k, _, _)| k == "B"));
+        assert!(r.party(&id).unwrap().member("B").is_none());
+    }
+
+    #[test]
+    fn host_only_operations() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let c = code(&r, &id);
+        r.join("B", "Bo", &c, SRC, 0).unwrap();
+        assert_eq!(r.kick("B", "A").unwrap_err(), PartyError::NotHost);
+        assert_eq!(r.close("B").unwrap_err(), PartyError::NotHost);
+        assert_eq!(r.kick("A", "Z").unwrap_err(), PartyError::UnknownMember);
+        let ch = r.kick("A", "B").unwrap();
+        assert_eq!(ch.gone[0].0, "B");
+        assert!(!r.same_party("A", "B"));
+        r.join("B", "Bo", &c, SRC, 1).unwrap();
+        assert!(r.same_party("A", "B"));
+        let ch = r.close("A").unwrap();
+        assert_eq!(ch.gone.len(), 2);
+        assert_eq!(ch.deleted, vec![id]);
+        assert!(r.party_of("B").is_none());
+    }
+
+    #[test]
+    fn one_party_at_a_time_and_sane_names() {
+        let mut r = Registry::default();
+        let (id, _) = r
+            .create("A", "Ana", "  ", None, None, 0)
+            .unwrap_or_else(|e| {
+                assert_eq!(e.code(), "invalid");
+                r.create("A", "Ana", "real", None, None, 0).unwrap()
+            });
+        assert_eq!(
+            r.create("A", "Ana", "again", None, None, 0).unwrap_err(),
+            PartyError::AlreadyInParty
+        );
+        let c = code(&r, &id);
+        assert_eq!(
+            r.join("A", "Ana", &c, SRC, 0).unwrap_err(),
+            PartyError::AlreadyInParty
+        );
+        assert!(r.create("Z", "z", "x", Some(1), None, 0).is_err());
+        let (id2, _) = r.create("Q", "q", &"n".repeat(100), None, None, 0).unwrap();
+        assert_eq!(r.party(&id2).unwrap().name.chars().count(), 32);
+    }
+
+    #[test]
+    fn restored_members_start_offline_with_a_grace_period() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let saved: Vec<Party> = vec![r.party(&id).unwrap().clone()];
+        let mut r2 = Registry::restore(saved, 500_000);
+        assert!(!r2.party(&id).unwrap().members[0].online);
+        assert!(r2.tick(500_000 + REMOVE_AFTER_MS - 1).gone.is_empty());
+        assert_eq!(r2.seen("A", 500_001).parties, vec![id]);
+    }
+}

@@ -1,0 +1,693 @@
+//! The server's I/O shell: one WebSocket per device (axum), the registry behind a mutex,
+//! SQLite written through on every party change, a presence tick, Prometheus metrics.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use lanrage_proto::message::{self, ClientMsg, ErrorBody, Op, ServerMsg};
+use lanrage_proto::{auth, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use crate::db::Db;
+use crate::registry::{Changes, Registry};
+
+/// A device must finish `hello` and `auth` within this time.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames a connection may send per second on average (bursts of twice that), before it is
+/// cut off as a flood.
+const MSGS_PER_SEC: f64 = 100.0;
+/// Malformed frames tolerated on one connection before it is closed.
+const MAX_BAD_FRAMES: u32 = 20;
+const OUTBOX: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server key {path}: {message}")]
+    Key { path: String, message: String },
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    frames: AtomicU64,
+    auth_failures: AtomicU64,
+    bad_frames: AtomicU64,
+    wrong_codes: AtomicU64,
+    signals: AtomicU64,
+}
+
+struct Conn {
+    id: u64,
+    tx: mpsc::Sender<Outgoing>,
+}
+
+enum Outgoing {
+    Msg(ServerMsg),
+    Close,
+}
+
+struct Shared {
+    registry: Mutex<Registry>,
+    db: Mutex<Db>,
+    conns: Mutex<HashMap<String, Conn>>,
+    secret: StaticSecret,
+    public: PublicKey,
+    next_conn: AtomicU64,
+    counters: Counters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Critical sections are single registry/database operations; a panic cannot leave them
+    // half-applied in a way later callers would trip on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A running control server.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Server {
+    pub async fn start(cfg: ServerConfig) -> Result<Server, ServerError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
+            path: cfg.data_dir.display().to_string(),
+            source,
+        })?;
+        let secret = load_or_create_key(&cfg.data_dir.join("server.key"))?;
+        let public = PublicKey::from(&secret);
+        let db = Db::open(&cfg.data_dir.join("server.db"))?;
+        let registry = Registry::restore(db.load()?, now_ms());
+        tracing::info!(
+            parties = registry.party_count(),
+            "control server state loaded"
+        );
+        let shared = Arc::new(Shared {
+            registry: Mutex::new(registry),
+            db: Mutex::new(db),
+            conns: Mutex::new(HashMap::new()),
+            secret,
+            public,
+            next_conn: AtomicU64::new(1),
+            counters: Counters::default(),
+        });
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| ServerError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let app = Router::new()
+            .route("/metrics", get(metrics))
+            .route("/healthz", get(|| async { "ok" }))
+            // Any other path is a client connection: where it connects is the client's business.
+            .fallback(upgrade)
+            .with_state(shared.clone());
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { c.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "control server stopped");
+            }
+        });
+        let s = shared.clone();
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let changes = lock(&s.registry).tick(now_ms());
+                s.apply(changes);
+            }
+        });
+        tracing::info!(%addr, public_key = %B64.encode(public.as_bytes()), "control server listening");
+        Ok(Server {
+            addr,
+            shared,
+            cancel,
+            tasks,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn connected_devices(&self) -> usize {
+        lock(&self.shared.conns).len()
+    }
+
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let conns: Vec<mpsc::Sender<Outgoing>> = lock(&self.shared.conns)
+            .drain()
+            .map(|(_, c)| c.tx)
+            .collect();
+        for tx in conns {
+            let _ = tx.try_send(Outgoing::Close);
+        }
+        self.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+        tracing::info!("control server stopped");
+    }
+}
+
+fn load_or_create_key(path: &std::path::Path) -> Result<StaticSecret, ServerError> {
+    let err = |message: String| ServerError::Key {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes: [u8; 32] = B64
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    err("not a base64 X25519 key; move it aside to create a new one".into())
+                })?;
+            Ok(StaticSecret::from(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = StaticSecret::random_from_rng(rand_core::OsRng);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            use std::io::Write;
+            opts.open(path)
+                .and_then(|mut f| {
+                    f.write_all(format!("{}\n", B64.encode(secret.to_bytes())).as_bytes())
+                })
+                .map_err(|e| err(e.to_string()))?;
+            Ok(secret)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+impl Shared {
+    fn send(&self, device: &str, msg: ServerMsg) {
+        let conns = lock(&self.conns);
+        if let Some(c) = conns.get(device) {
+            // A device that cannot keep up with its own party's updates is disconnected; it
+            // reconnects and gets a fresh snapshot.
+            if c.tx.try_send(Outgoing::Msg(msg)).is_err() {
+                let _ = c.tx.try_send(Outgoing::Close);
+            }
+        }
+    }
+
+    /// Persists what changed and tells everyone concerned.
+    fn apply(&self, changes: Changes) {
+        if changes == Changes::default() {
+            return;
+        }
+        let mut outbox: Vec<(String, ServerMsg)> = Vec::new();
+        {
+            let reg = lock(&self.registry);
+            let mut db = lock(&self.db);
+            for id in &changes.parties {
+                let Some(p) = reg.party(id) else { continue };
+                if let Err(e) = db.save(p) {
+                    tracing::error!(party = %id, error = %e, "saving party");
+                }
+                for m in &p.members {
+                    outbox.push((
+                        m.key.clone(),
+                        ServerMsg::Party {
+                            party: p.view_for(&m.key),
+                        },
+                    ));
+                }
+            }
+            for id in &changes.deleted {
+                if let Err(e) = db.delete(id) {
+                    tracing::error!(party = %id, error = %e, "deleting party");
+                }
+            }
+        }
+        for (device, party_id, reason) in changes.gone {
+            outbox.push((device, ServerMsg::PartyGone { party_id, reason }));
+        }
+        for (device, msg) in outbox {
+            self.send(&device, msg);
+        }
+    }
+
+    fn handle_request(
+        &self,
+        device: &str,
+        name: &str,
+        source: IpAddr,
+        op: Op,
+    ) -> Result<serde_json::Value, ErrorBody> {
+        let now = now_ms();
+        let short = device.get(..8).unwrap_or(device);
+        let mut reg = lock(&self.registry);
+        let result = match op {
+            Op::CreateParty {
+                name: party_name,
+                max_members,
+                invite_ttl_secs,
+            } => reg
+                .create(
+                    device,
+                    name,
+                    &party_name,
+                    max_members,
+                    invite_ttl_secs.map(|s| s * 1000),
+                    now,
+                )
+                .map(|(id, ch)| {
+                    tracing::info!(party = %id, host = short, "party created");
+                    (json!({ "party_id": id }), ch)
+                }),
+            Op::JoinParty { code } => match reg.join(device, name, &code, source, now) {
+                Ok((id, ch)) => {
+                    tracing::info!(party = %id, member = short, "member joined");
+                    Ok((json!({ "party_id": id }), ch))
+                }
+                Err(e) => {
+                    if matches!(
+                        e,
+                        crate::registry::PartyError::WrongCode
+                            | crate::registry::PartyError::RateLimited(_)
+                    ) {
+                        self.counters.wrong_codes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::info!(member = short, %source, reason = e.code(), "join refused");
+                    Err(e)
+                }
+            },
+            Op::LeaveParty => reg.leave(device).map(|ch| {
+                tracing::info!(member = short, "member left");
+                (json!({}), ch)
+            }),
+            Op::Kick { public_key } => reg.kick(device, &public_key).map(|ch| {
+                tracing::info!(
+                    host = short,
+                    member = public_key.get(..8).unwrap_or(""),
+                    "member kicked"
+                );
+                (json!({}), ch)
+            }),
+            Op::CloseParty => reg.close(device).map(|ch| {
+                tracing::info!(host = short, "party closed");
+                (json!({}), ch)
+            }),
+            Op::NewInvite { ttl_secs } => reg
+                .new_invite(device, ttl_secs.map(|s| s * 1000), now)
+                .map(|ch| {
+                    tracing::info!(host = short, "new invite code");
+                    (json!({}), ch)
+                }),
+            Op::RevokeInvite => reg.revoke_invite(device).map(|ch| {
+                tracing::info!(host = short, "invite revoked");
+                (json!({}), ch)
+            }),
+            Op::SetEndpoints { endpoints } => reg
+                .set_endpoints(device, endpoints)
+                .map(|ch| (json!({}), ch)),
+        };
+        drop(reg);
+        match result {
+            Ok((data, changes)) => {
+                self.apply(changes);
+                Ok(data)
+            }
+            Err(e) => Err(e.body()),
+        }
+    }
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    let (parties, members) = {
+        let reg = lock(&s.registry);
+        (reg.party_count(), reg.member_count())
+    };
+    let c = &s.counters;
+    let body = format!(
+        "# TYPE lanrage_server_devices_connected gauge\nlanrage_server_devices_connected {}\n\
+         # TYPE lanrage_server_parties gauge\nlanrage_server_parties {parties}\n\
+         # TYPE lanrage_server_members gauge\nlanrage_server_members {members}\n\
+         # TYPE lanrage_server_connections_total counter\nlanrage_server_connections_total {}\n\
+         # TYPE lanrage_server_frames_total counter\nlanrage_server_frames_total {}\n\
+         # TYPE lanrage_server_auth_failures_total counter\nlanrage_server_auth_failures_total {}\n\
+         # TYPE lanrage_server_bad_frames_total counter\nlanrage_server_bad_frames_total {}\n\
+         # TYPE lanrage_server_wrong_codes_total counter\nlanrage_server_wrong_codes_total {}\n\
+         # TYPE lanrage_server_signals_total counter\nlanrage_server_signals_total {}\n",
+        lock(&s.conns).len(),
+        c.connections.load(Ordering::Relaxed),
+        c.frames.load(Ordering::Relaxed),
+        c.auth_failures.load(Ordering::Relaxed),
+        c.bad_frames.load(Ordering::Relaxed),
+        c.wrong_codes.load(Ordering::Relaxed),
+        c.signals.load(Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn upgrade(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            s.counters.connections.fetch_add(1, Ordering::Relaxed);
+            session(s, socket, peer).await;
+        })
+}
+
+async fn send_now(socket: &mut WebSocket, msg: &ServerMsg) -> bool {
+    socket
+        .send(Message::Text(message::encode(msg).into()))
+        .await
+        .is_ok()
+}
+
+async fn refuse(socket: &mut WebSocket, code: &str, text: &str) {
+    let _ = send_now(
+        socket,
+        &ServerMsg::Error {
+            error: ErrorBody::new(code, text),
+        },
+    )
+    .await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// Reads the next text frame as a client message (None: closed or unusable).
+async fn next_client_msg(socket: &mut WebSocket) -> Option<Result<ClientMsg, String>> {
+    loop {
+        match socket.recv().await? {
+            Ok(Message::Text(t)) => {
+                return Some(message::decode_client(t.as_str()).map_err(|e| e.to_string()))
+            }
+            Ok(Message::Binary(_)) => {
+                return Some(Err("binary frames are not part of the protocol".into()))
+            }
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// The handshake: challenge, hello, auth. Returns the device's key and name.
+async fn authenticate(
+    s: &Shared,
+    socket: &mut WebSocket,
+    peer: SocketAddr,
+) -> Option<(String, String)> {
+    let nonce = auth::new_nonce();
+    let challenge = ServerMsg::Challenge {
+        version: PROTOCOL_VERSION,
+        nonce: B64.encode(nonce),
+        server_key: B64.encode(s.public.as_bytes()),
+    };
+    if !send_now(socket, &challenge).await {
+        return None;
+    }
+    let (key, name) = match next_client_msg(socket).await? {
+        Ok(ClientMsg::Hello {
+            version,
+            public_key,
+            name,
+        }) => {
+            if version != PROTOCOL_VERSION {
+                refuse(socket, "unsupported_version", &format!("this server speaks protocol {PROTOCOL_VERSION}, the client {version}: update LANrage")).await;
+                return None;
+            }
+            (public_key, name)
+        }
+        Ok(_) => {
+            refuse(
+                socket,
+                "not_authenticated",
+                "say hello and authenticate first",
+            )
+            .await;
+            return None;
+        }
+        Err(e) => {
+            refuse(socket, "bad_message", &e).await;
+            return None;
+        }
+    };
+    let device_public: Option<[u8; 32]> =
+        B64.decode(key.trim()).ok().and_then(|b| b.try_into().ok());
+    let Some(device_public) = device_public else {
+        refuse(
+            socket,
+            "bad_message",
+            "public_key is not a base64 X25519 key",
+        )
+        .await;
+        return None;
+    };
+    let proof = match next_client_msg(socket).await? {
+        Ok(ClientMsg::Auth { proof }) => proof,
+        _ => {
+            refuse(socket, "not_authenticated", "expected auth").await;
+            return None;
+        }
+    };
+    if !auth::verify(&s.secret, &PublicKey::from(device_public), &nonce, &proof) {
+        s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%peer, claimed = key.get(..8).unwrap_or(""), "device failed to prove its key");
+        refuse(
+            socket,
+            "auth_failed",
+            "this device could not prove it holds the private key of the public key it claims",
+        )
+        .await;
+        return None;
+    }
+    Some((key, name))
+}
+
+async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
+    let Ok(Some((key, name))) =
+        tokio::time::timeout(AUTH_TIMEOUT, authenticate(&s, &mut socket, peer)).await
+    else {
+        return;
+    };
+    let short = key.get(..8).unwrap_or("").to_string();
+    if !send_now(
+        &mut socket,
+        &ServerMsg::Welcome {
+            public_key: key.clone(),
+        },
+    )
+    .await
+    {
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTBOX);
+    let conn_id = s.next_conn.fetch_add(1, Ordering::Relaxed);
+    if let Some(old) = lock(&s.conns).insert(
+        key.clone(),
+        Conn {
+            id: conn_id,
+            tx: tx.clone(),
+        },
+    ) {
+        // The same device connected again (network change, restart): the old link goes.
+        let _ = old.tx.try_send(Outgoing::Close);
+    }
+    tracing::debug!(device = %short, %peer, "device connected");
+    let changes = lock(&s.registry).seen(&key, now_ms());
+    s.apply(changes);
+    let snapshot = lock(&s.registry).party_of(&key).map(|p| p.view_for(&key));
+    if let Some(party) = snapshot {
+        let _ = tx.try_send(Outgoing::Msg(ServerMsg::Party { party }));
+    }
+
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outgoing::Msg(m) => {
+                    if sink
+                        .send(Message::Text(message::encode(&m).into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Outgoing::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            }
+        }
+    });
+
+    let mut tokens = MSGS_PER_SEC * 2.0;
+    let mut last = Instant::now();
+    let mut bad = 0u32;
+    while let Some(frame) = stream.next().await {
+        let text = match frame {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Binary(_)) => {
+                bad += 1;
+                let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
+                    error: ErrorBody::new(
+                        "bad_message",
+                        "binary frames are not part of the protocol",
+                    ),
+                }));
+                if bad > MAX_BAD_FRAMES {
+                    break;
+                }
+                continue;
+            }
+            Ok(_) => continue,
+        };
+        s.counters.frames.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        tokens = (tokens + now.duration_since(last).as_secs_f64() * MSGS_PER_SEC)
+            .min(MSGS_PER_SEC * 2.0);
+        last = now;
+        tokens -= 1.0;
+        if tokens < 0.0 {
+            tracing::warn!(device = %short, "message flood; disconnecting");
+            let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
+                error: ErrorBody::new("flood", "too many messages; slow down"),
+            }));
+            let _ = tx.try_send(Outgoing::Close);
+            break;
+        }
+        let msg = match message::decode_client(text.as_str()) {
+            Ok(m) => m,
+            Err(e) => {
+                bad += 1;
+                s.counters.bad_frames.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
+                    error: ErrorBody::new("bad_message", e.to_string()),
+                }));
+                if bad > MAX_BAD_FRAMES {
+                    let _ = tx.try_send(Outgoing::Close);
+                    break;
+                }
+                continue;
+            }
+        };
+        let changes = lock(&s.registry).seen(&key, now_ms());
+        s.apply(changes);
+        match msg {
+            ClientMsg::Heartbeat => {}
+            ClientMsg::Request { id, op } => {
+                let reply = match s.handle_request(&key, &name, peer.ip(), op) {
+                    Ok(data) => ServerMsg::Response {
+                        id,
+                        data: Some(data),
+                        error: None,
+                    },
+                    Err(error) => ServerMsg::Response {
+                        id,
+                        data: None,
+                        error: Some(error),
+                    },
+                };
+                let _ = tx.try_send(Outgoing::Msg(reply));
+            }
+            ClientMsg::Signal { to, payload } => {
+                if lock(&s.registry).same_party(&key, &to) {
+                    s.counters.signals.fetch_add(1, Ordering::Relaxed);
+                    s.send(
+                        &to,
+                        ServerMsg::Signal {
+                            from: key.clone(),
+                            payload,
+                        },
+                    );
+                } else {
+                    tracing::debug!(device = %short, "signal to a device outside the party dropped");
+                }
+            }
+            ClientMsg::Hello { .. } | ClientMsg::Auth { .. } => {
+                let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
+                    error: ErrorBody::new("bad_message", "already authenticated"),
+                }));
+            }
+        }
+    }
+    {
+        let mut conns = lock(&s.conns);
+        if conns.get(&key).is_some_and(|c| c.id == conn_id) {
+            conns.remove(&key);
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    tracing::debug!(device = %short, "device disconnected");
+}
