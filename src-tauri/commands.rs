@@ -1,6 +1,7 @@
 //! Tauri commands: one per engine operation the UI needs. Errors reach the UI as
 //! `{code, message, field?}` so it can put the message next to the right field.
 
+use lanrage_core::party::PartyStatus;
 use lanrage_core::settings::{ConfigView, SettingView};
 use lanrage_core::{ErrorReport, Status};
 use serde_json::Value;
@@ -64,12 +65,15 @@ pub fn delete_config(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Vec
 }
 
 #[tauri::command]
-pub async fn create_party(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Value> {
-    slot.get()?.create_party(&name).await.map_err(report)
+pub async fn create_party(slot: State<'_, EngineSlot>, name: String) -> CmdResult<PartyStatus> {
+    slot.get()?
+        .create_party(&name, None, None)
+        .await
+        .map_err(report)
 }
 
 #[tauri::command]
-pub async fn join_party(slot: State<'_, EngineSlot>, code: String) -> CmdResult<Value> {
+pub async fn join_party(slot: State<'_, EngineSlot>, code: String) -> CmdResult<PartyStatus> {
     slot.get()?.join_party(&code).await.map_err(report)
 }
 

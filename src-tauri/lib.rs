@@ -76,6 +76,7 @@ pub fn run() -> ExitCode {
         .setup(move |app| {
             let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {
                 data_dir: data_dir.clone(),
+                control_server: None,
             }));
             let slot = match started {
                 Ok(engine) => {

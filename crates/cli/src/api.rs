@@ -36,13 +36,18 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self.0.code {
-            "invalid_setting" | "invalid_request" => StatusCode::BAD_REQUEST,
-            "unknown_setting" | "config_not_found" => StatusCode::NOT_FOUND,
+        let status = match self.0.code.as_str() {
+            "invalid_setting" | "invalid_request" | "invalid_code" | "invalid" => {
+                StatusCode::BAD_REQUEST
+            }
+            "unknown_setting" | "config_not_found" | "unknown_member" => StatusCode::NOT_FOUND,
             "not_available" => StatusCode::NOT_IMPLEMENTED,
             "shutting_down" => StatusCode::SERVICE_UNAVAILABLE,
+            "server_unreachable" => StatusCode::BAD_GATEWAY,
             "unauthorized" => StatusCode::UNAUTHORIZED,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            "internal" | "tunnel" | "no_permission" => StatusCode::INTERNAL_SERVER_ERROR,
+            // What the control server refused (wrong code, full party, not host, ...).
+            _ => StatusCode::CONFLICT,
         };
         (status, Json(self.0)).into_response()
     }
@@ -70,6 +75,9 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route("/v1/configs/{name}", axum::routing::delete(delete_config))
         .route("/v1/party", post(create_party).delete(leave_party))
         .route("/v1/party/join", put(join_party).post(join_party))
+        .route("/v1/party/invite", post(new_invite).delete(revoke_invite))
+        .route("/v1/party/kick", post(kick))
+        .route("/v1/party/close", post(close_party))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -93,7 +101,7 @@ async fn require_token(
     }
     tracing::warn!(path = %req.uri().path(), "local API request without a valid token refused");
     ApiError(ErrorReport {
-        code: "unauthorized",
+        code: "unauthorized".into(),
         message: "missing or wrong API token: the token is in the data directory's api.token file"
             .into(),
         field: None,
@@ -132,7 +140,7 @@ async fn set_setting(
         (None, Some(t)) => st.engine.set_setting_text(&key, &t)?,
         _ => {
             return Err(ApiError(ErrorReport {
-                code: "invalid_request",
+                code: "invalid_request".into(),
                 message: "send either `value` or `text`".into(),
                 field: None,
             }))
@@ -178,8 +186,48 @@ async fn delete_config(State(st): State<AppState>, Path(name): Path<String>) -> 
     Ok(Json(json!(st.engine.delete_config(&name)?)))
 }
 
-async fn create_party(State(st): State<AppState>, Json(b): Json<NameBody>) -> ApiResult<Value> {
-    Ok(Json(st.engine.create_party(&b.name).await?))
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    max_members: Option<u16>,
+    invite_ttl_secs: Option<u64>,
+}
+
+async fn create_party(State(st): State<AppState>, Json(b): Json<CreateBody>) -> ApiResult<Value> {
+    let p = st
+        .engine
+        .create_party(&b.name, b.max_members, b.invite_ttl_secs)
+        .await?;
+    Ok(Json(json!(p)))
+}
+
+#[derive(Deserialize)]
+struct InviteBody {
+    ttl_secs: Option<u64>,
+}
+
+async fn new_invite(State(st): State<AppState>, Json(b): Json<InviteBody>) -> ApiResult<Value> {
+    Ok(Json(json!(st.engine.new_invite(b.ttl_secs).await?)))
+}
+
+async fn revoke_invite(State(st): State<AppState>) -> ApiResult<Value> {
+    st.engine.revoke_invite().await?;
+    Ok(Json(json!({"revoked": true})))
+}
+
+#[derive(Deserialize)]
+struct KickBody {
+    member: String,
+}
+
+async fn kick(State(st): State<AppState>, Json(b): Json<KickBody>) -> ApiResult<Value> {
+    st.engine.kick(&b.member).await?;
+    Ok(Json(json!({"kicked": b.member})))
+}
+
+async fn close_party(State(st): State<AppState>) -> ApiResult<Value> {
+    st.engine.close_party().await?;
+    Ok(Json(json!({"closed": true})))
 }
 
 #[derive(Deserialize)]
@@ -188,7 +236,7 @@ struct JoinBody {
 }
 
 async fn join_party(State(st): State<AppState>, Json(b): Json<JoinBody>) -> ApiResult<Value> {
-    Ok(Json(st.engine.join_party(&b.code).await?))
+    Ok(Json(json!(st.engine.join_party(&b.code).await?)))
 }
 
 async fn leave_party(State(st): State<AppState>) -> ApiResult<Value> {
@@ -244,7 +292,11 @@ async fn metrics(State(st): State<AppState>) -> Response {
          lanrage_notices {}\n",
         status.version,
         u8::from(status.state == lanrage_core::engine::EngineState::Running),
-        if status.party.is_some() { 1 } else { 0 },
+        status
+            .party
+            .as_ref()
+            .map(|p| p.peers.len() + 1)
+            .unwrap_or(0),
         status.notices.len(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

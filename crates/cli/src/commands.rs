@@ -15,19 +15,23 @@ use crate::{Cli, Command, ConfigCmd, PartyCmd, SettingsCmd};
 /// Exit code when the daemon is not running (`status` on a stopped machine is not a failure of
 /// the command, but scripts want to tell it apart).
 const EXIT_NOT_RUNNING: u8 = 3;
-/// Exit code for a feature that is not built yet.
-const EXIT_NOT_AVAILABLE: u8 = 2;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
     match cli.command {
-        Command::Up => {
+        Command::Up { server } => {
+            if let Some(url) = &server {
+                anyhow::ensure!(
+                    url.starts_with("ws://") || url.starts_with("wss://"),
+                    "--server must be a ws://HOST:PORT or wss://HOST:PORT URL (got `{url}`)"
+                );
+            }
             data_dir
                 .ensure()
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run(data_dir, cli.api, None).await?;
+            crate::daemon::run(data_dir, cli.api, None, server).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
@@ -42,18 +46,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Settings(cmd) => settings(&data_dir, cli.api, cmd).await,
         Command::Config(cmd) => config(&data_dir, cli.api, cmd).await,
-        Command::Party(cmd) => {
-            let what = match cmd {
-                PartyCmd::Create { .. } => "party create",
-                PartyCmd::Join { .. } => "party join",
-                PartyCmd::Leave => "party leave",
-            };
-            not_available(what, "parties arrive with the control server")
+        Command::Party(cmd) => party(&data_dir, cli.api, cmd).await,
+        Command::Server { listen, public_ip } => {
+            data_dir
+                .ensure()
+                .with_context(|| format!("creating {}", data_dir.root().display()))?;
+            let _guard =
+                lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
+            crate::daemon::run_server(data_dir, listen, public_ip).await?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Server => not_available(
-            "server",
-            "the control server with its STUN/TURN relay is being built",
-        ),
         Command::WgUp { file, interface } => {
             let wg = crate::daemon::WgFile::load(&file, interface)?;
             data_dir
@@ -61,15 +63,109 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run(data_dir, cli.api, Some(wg)).await?;
+            crate::daemon::run(data_dir, cli.api, Some(wg), None).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn not_available(what: &str, why: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("lanrage {what} is not available yet: {why}.");
-    Ok(ExitCode::from(EXIT_NOT_AVAILABLE))
+/// Party commands always go through the running daemon: the party lives in its engine.
+async fn party(
+    data_dir: &DataDir,
+    api: Option<SocketAddr>,
+    cmd: PartyCmd,
+) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(api_addr(data_dir, api)?, data_dir).map_err(|e| match e {
+        ClientError::NoToken(_) => {
+            anyhow::anyhow!("LANrage is not running here; start it with `lanrage up`")
+        }
+        e => e.into(),
+    })?;
+    match cmd {
+        PartyCmd::Create { name, max, expires } => {
+            let name = match name {
+                Some(n) => n,
+                None => {
+                    let status = client.get("/v1/status").await?;
+                    format!(
+                        "{}'s party",
+                        status["device"]["display_name"]
+                            .as_str()
+                            .unwrap_or("Player")
+                    )
+                }
+            };
+            let p = client
+                .post(
+                    "/v1/party",
+                    &json!({ "name": name, "max_members": max, "invite_ttl_secs": expires }),
+                )
+                .await?;
+            println!(
+                "Party \"{}\" created. Your address on it: {}",
+                p["name"].as_str().unwrap_or("?"),
+                p["virtual_ip"].as_str().unwrap_or("?")
+            );
+            print_invite(&p);
+        }
+        PartyCmd::Join { code } => {
+            let p = client
+                .post("/v1/party/join", &json!({ "code": code }))
+                .await?;
+            println!(
+                "Joined \"{}\" (host {}). Your address on it: {}",
+                p["name"].as_str().unwrap_or("?"),
+                p["host_name"].as_str().unwrap_or("?"),
+                p["virtual_ip"].as_str().unwrap_or("?")
+            );
+            for peer in p["peers"].as_array().into_iter().flatten() {
+                println!(
+                    "  {} at {}",
+                    peer["name"].as_str().unwrap_or("?"),
+                    peer["virtual_ip"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        PartyCmd::Leave => {
+            client.delete("/v1/party").await?;
+            println!("You left the party.");
+        }
+        PartyCmd::Invite { expires } => {
+            let p = client
+                .post("/v1/party/invite", &json!({ "ttl_secs": expires }))
+                .await?;
+            print_invite(&p);
+        }
+        PartyCmd::Revoke => {
+            client.delete("/v1/party/invite").await?;
+            println!(
+                "The invite code no longer works. Make a new one with `lanrage party invite`."
+            );
+        }
+        PartyCmd::Kick { member } => {
+            client
+                .post("/v1/party/kick", &json!({ "member": member }))
+                .await?;
+            println!("Removed {member} from the party.");
+        }
+        PartyCmd::Close => {
+            client.post("/v1/party/close", &json!({})).await?;
+            println!("The party is closed.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The link (for friends without a server configured) and, last, the code itself.
+fn print_invite(p: &Value) {
+    let invite = &p["invite"];
+    if let Some(link) = invite["link"].as_str() {
+        println!("Invite link: {link}");
+    }
+    if let Some(exp) = invite["expires_at"].as_u64() {
+        println!("The code expires at {} (Unix time).", exp);
+    }
+    println!("{}", invite["code"].as_str().unwrap_or("(no invite code)"));
 }
 
 /// Where settings commands go: the running daemon, or the database when nothing runs.
@@ -167,14 +263,9 @@ fn format_status(s: &Value) -> String {
         None => "no control server configured".to_string(),
     };
     out += &format!("  Mode:     {} ({server})\n", str_of(&s["mode"]));
-    out += &format!(
-        "  Party:    {}\n",
-        if s["party"].is_null() {
-            "none".to_string()
-        } else {
-            s["party"].to_string()
-        }
-    );
+    if s["party"].is_null() {
+        out += "  Party:    none (create one with `lanrage party create`)\n";
+    }
     if let Some(t) = s["tunnel"].as_object() {
         let addrs: Vec<&str> = t["addresses"]
             .as_array()
@@ -190,6 +281,35 @@ fn format_status(s: &Value) -> String {
         );
         for p in t["peers"].as_array().into_iter().flatten() {
             out += &format!("{}\n", format_peer(p));
+        }
+    }
+    if let Some(p) = s["party"].as_object() {
+        out += &format!(
+            "  Party:    {} ({} of {}), you are {} at {}\n",
+            str_of(&p["name"]),
+            p["peers"].as_array().map(|a| a.len() + 1).unwrap_or(1),
+            p["max_members"],
+            if p["is_host"].as_bool() == Some(true) {
+                "the host"
+            } else {
+                "a member"
+            },
+            str_of(&p["virtual_ip"])
+        );
+        if let Some(code) = p["invite"]["code"].as_str() {
+            out += &format!("  Invite:   {code}\n");
+        }
+        for peer in p["peers"].as_array().into_iter().flatten() {
+            let rtt = peer["rtt_ms"]
+                .as_f64()
+                .map(|r| format!(", {r:.1} ms"))
+                .unwrap_or_default();
+            out += &format!(
+                "    {:<16} {:<12} {}{rtt}\n",
+                str_of(&peer["name"]),
+                str_of(&peer["virtual_ip"]),
+                str_of(&peer["connection"])
+            );
         }
     }
     for n in s["notices"].as_array().into_iter().flatten() {

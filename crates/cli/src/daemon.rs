@@ -60,9 +60,11 @@ pub async fn run(
     data_dir: DataDir,
     listen: Option<SocketAddr>,
     wg: Option<WgFile>,
+    control_server: Option<String>,
 ) -> anyhow::Result<()> {
     let engine = Engine::start(EngineOptions {
         data_dir: data_dir.clone(),
+        control_server,
     })
     .await?;
     if let Some(wg) = wg {
@@ -110,6 +112,29 @@ pub async fn run(
     server.await.context("local API server")?;
     // The server only stops once the engine is shutting down; wait until it has finished.
     engine.shutdown().await;
+    Ok(())
+}
+
+/// `lanrage server`: the control server until Ctrl-C or SIGTERM.
+pub async fn run_server(
+    data_dir: DataDir,
+    listen: SocketAddr,
+    public_ip: Option<std::net::IpAddr>,
+) -> anyhow::Result<()> {
+    let server = lanrage_server::Server::start(lanrage_server::ServerConfig {
+        listen,
+        data_dir: data_dir.root().to_path_buf(),
+    })
+    .await?;
+    let addr = server.local_addr();
+    let shown = match public_ip {
+        Some(ip) => SocketAddr::new(ip, addr.port()),
+        None => addr,
+    };
+    tracing::info!("players use: lanrage up --server ws://{shown}");
+    wait_for_signal().await;
+    tracing::info!("stop requested");
+    server.shutdown().await;
     Ok(())
 }
 

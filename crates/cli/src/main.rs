@@ -35,7 +35,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the engine headless (until Ctrl-C or SIGTERM), serving the local API
-    Up,
+    Up {
+        /// Control server for this run (ws://HOST:PORT or wss://HOST:PORT), over the setting
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
     /// Show what the running daemon is doing
     Status {
         /// Print machine-readable JSON
@@ -53,8 +57,15 @@ enum Command {
     /// Create, join and leave parties
     #[command(subcommand)]
     Party(PartyCmd),
-    /// Run the control server with its STUN/TURN relay
-    Server,
+    /// Run the control server (parties, invite codes, addresses, signaling)
+    Server {
+        /// Address and port for the control WebSocket
+        #[arg(long, default_value = "0.0.0.0:8667", value_name = "ADDR:PORT")]
+        listen: std::net::SocketAddr,
+        /// The address clients reach this server at (shown in logs; used by the relay later)
+        #[arg(long, value_name = "IP")]
+        public_ip: Option<std::net::IpAddr>,
+    },
     /// Run a tunnel from a standard WireGuard configuration file, without any server, until
     /// Ctrl-C or SIGTERM; SIGHUP re-reads the file's peers without disturbing the others
     WgUp {
@@ -105,12 +116,32 @@ pub enum ConfigCmd {
 
 #[derive(Subcommand)]
 pub enum PartyCmd {
-    /// Create a party and print its invite code
-    Create { name: String },
-    /// Join a party with an invite code or lanrage:// link
+    /// Create a party and print its invite code (last line) and link
+    Create {
+        /// Party name [default: "<display name>'s party"]
+        name: Option<String>,
+        /// Most members, the host included
+        #[arg(long, value_name = "N")]
+        max: Option<u16>,
+        /// The invite code stops working after this many seconds
+        #[arg(long, value_name = "SECS")]
+        expires: Option<u64>,
+    },
+    /// Join a party with an invite code or lanrage://join/... link
     Join { code: String },
     /// Leave the current party
     Leave,
+    /// Host: print a fresh invite code (the old one stops working)
+    Invite {
+        #[arg(long, value_name = "SECS")]
+        expires: Option<u64>,
+    },
+    /// Host: make the current invite code stop working
+    Revoke,
+    /// Host: remove a member (by name, virtual IP or public key)
+    Kick { member: String },
+    /// Host: end the party for everyone
+    Close,
 }
 
 fn main() -> ExitCode {

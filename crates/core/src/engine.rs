@@ -40,13 +40,29 @@ pub enum EngineError {
     TunnelRunning(String),
     #[error("no tunnel is running")]
     NoTunnel,
+    #[error(transparent)]
+    Control(crate::control::ControlError),
+    #[error("{0}")]
+    Invite(lanrage_proto::invite::InviteError),
+    #[error("no control server is set and party mode is `server`: set `control_server` or change the mode")]
+    NeedsServer,
+    #[error("this is a bare invite code and no control server is set: paste the whole invite link (lanrage://join/...) instead")]
+    NeedsLink,
+    #[error("you are already in a party; leave it first")]
+    AlreadyInParty,
+    #[error("you are not in a party")]
+    NotInParty,
+    #[error("no member called `{0}` in the party")]
+    UnknownMember(String),
+    #[error("cannot start the party server on this machine: {0}")]
+    Embedded(lanrage_server::ServerError),
 }
 
 /// An error as hosts send it to a person or a program: a stable code, a sentence, and the
 /// setting it is about, if any.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ErrorReport {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -72,10 +88,23 @@ impl From<&EngineError> for ErrorReport {
             }
             EngineError::Tunnel(_) => ("tunnel", None),
             EngineError::TunnelRunning(_) | EngineError::NoTunnel => ("invalid_request", None),
+            EngineError::Control(crate::control::ControlError::Refused(body)) => {
+                return Self {
+                    code: body.code.clone(),
+                    message: body.message.clone(),
+                    field: None,
+                }
+            }
+            EngineError::Control(_) => ("server_unreachable", None),
+            EngineError::Invite(_) => ("invalid_code", None),
+            EngineError::NeedsServer | EngineError::NeedsLink => ("needs_server", None),
+            EngineError::AlreadyInParty => ("already_in_party", None),
+            EngineError::NotInParty => ("not_in_party", None),
+            EngineError::UnknownMember(_) => ("unknown_member", None),
             _ => ("internal", None),
         };
         Self {
-            code,
+            code: code.to_string(),
             message: e.to_string(),
             field,
         }
@@ -110,13 +139,17 @@ pub struct Notice {
 pub struct DeviceStatus {
     pub public_key: String,
     pub display_name: String,
+    /// This device's address on the party's virtual LAN, while in a party.
+    pub virtual_ip: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ControlStatus {
-    /// `not_configured` until the control-plane client exists.
-    pub state: &'static str,
+    /// `not_configured`, `connecting`, `connected` or `reconnecting`.
+    pub state: String,
     pub server: Option<String>,
+    /// This engine runs the party's server itself (a LAN party without a control server).
+    pub embedded: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,7 +161,7 @@ pub struct Status {
     pub mode: crate::settings::Mode,
     pub control: ControlStatus,
     /// `None` while not in a party.
-    pub party: Option<Value>,
+    pub party: Option<crate::party::PartyStatus>,
     /// The data plane and every peer's traffic and in-tunnel measurements, while it runs.
     pub tunnel: Option<lanrage_tunnel::DeviceStats>,
     pub notices: Vec<Notice>,
@@ -136,9 +169,11 @@ pub struct Status {
 
 pub struct EngineOptions {
     pub data_dir: DataDir,
+    /// A control server for this run only (`lanrage up --server URL`), over the setting.
+    pub control_server: Option<String>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     data_dir: DataDir,
     settings: Mutex<SettingsStore>,
     identity: DeviceIdentity,
@@ -148,6 +183,8 @@ struct Inner {
     cancel: CancellationToken,
     tasks: TaskTracker,
     tunnel: Mutex<Option<Device>>,
+    pub(crate) party: Mutex<crate::party::PartyState>,
+    pub(crate) control_override: Option<String>,
 }
 
 /// How often tunnel statistics (traffic, RTT, jitter, loss) go out as an event.
@@ -156,10 +193,10 @@ const TUNNEL_STATS_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 /// A cheap, cloneable handle to the running engine.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot leave the data half-written (every
     // critical section is a single assignment or a SQLite transaction), so poisoning is ignored.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -168,7 +205,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Engine {
     /// Opens the data directory, settings and identity, and starts the engine's tasks.
     pub async fn start(opts: EngineOptions) -> Result<Self, EngineError> {
-        let data_dir = opts.data_dir;
+        let data_dir = opts.data_dir.clone();
         data_dir.ensure().map_err(|source| EngineError::DataDir {
             path: data_dir.root().display().to_string(),
             source,
@@ -197,6 +234,8 @@ impl Engine {
                 cancel: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 tunnel: Mutex::new(None),
+                party: Mutex::new(crate::party::PartyState::default()),
+                control_override: opts.control_server.filter(|s| !s.is_empty()),
             }),
         };
         engine.set_state(EngineState::Running);
@@ -205,6 +244,7 @@ impl Engine {
         engine.emit(EngineEvent::Started {
             status: Box::new(status),
         });
+        engine.resume_control();
         Ok(engine)
     }
 
@@ -214,7 +254,7 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
-    fn emit(&self, event: EngineEvent) {
+    pub(crate) fn emit(&self, event: EngineEvent) {
         // No subscribers is fine: events are for whoever is watching.
         let _ = self.inner.events.send(event);
     }
@@ -228,7 +268,7 @@ impl Engine {
         *self.inner.state.borrow()
     }
 
-    fn ensure_running(&self) -> Result<(), EngineError> {
+    pub(crate) fn ensure_running(&self) -> Result<(), EngineError> {
         match self.state() {
             EngineState::Stopping | EngineState::Stopped => Err(EngineError::ShuttingDown),
             _ => Ok(()),
@@ -253,21 +293,24 @@ impl Engine {
             tracing::warn!(error = %e, "reading settings for status; showing defaults");
             Settings::defaults()
         });
-        let server = (!settings.control_server.is_empty()).then(|| settings.control_server.clone());
+        let (control_state, server, embedded) = self.control_status();
+        let party = self.party_status();
         Status {
             version: crate::VERSION,
             state: self.state(),
             device: DeviceStatus {
                 public_key: self.inner.identity.public_key_base64(),
                 display_name: settings.display_name.clone(),
+                virtual_ip: party.as_ref().map(|p| p.virtual_ip),
             },
             data_dir: self.inner.data_dir.root().display().to_string(),
             mode: settings.mode,
             control: ControlStatus {
-                state: "not_configured",
+                state: control_state,
                 server,
+                embedded,
             },
-            party: None,
+            party,
             tunnel: self.tunnel_stats(),
             notices: lock(&self.inner.notices).clone(),
         }
@@ -415,29 +458,16 @@ impl Engine {
         Ok(())
     }
 
+    /// Removes the tunnel (device, routes) if one runs.
+    pub async fn stop_tunnel(&self) {
+        let device = lock(&self.inner.tunnel).take();
+        if let Some(d) = device {
+            d.shutdown().await;
+        }
+    }
+
     pub fn tunnel_stats(&self) -> Option<lanrage_tunnel::DeviceStats> {
         lock(&self.inner.tunnel).as_ref().map(Device::stats)
-    }
-
-    // Parties: built by the control-server work; until then a clear error, never a fake success.
-
-    pub async fn create_party(&self, _name: &str) -> Result<Value, EngineError> {
-        Err(Self::parties_not_available())
-    }
-
-    pub async fn join_party(&self, _code: &str) -> Result<Value, EngineError> {
-        Err(Self::parties_not_available())
-    }
-
-    pub async fn leave_party(&self) -> Result<(), EngineError> {
-        Err(Self::parties_not_available())
-    }
-
-    fn parties_not_available() -> EngineError {
-        EngineError::NotAvailable {
-            feature: "parties",
-            detail: "Creating and joining parties is not available yet: it arrives with the control server.",
-        }
     }
 
     /// Stops every task, removes what the engine created on the system and flushes settings.
@@ -460,6 +490,7 @@ impl Engine {
             state: EngineState::Stopping,
         });
         tracing::info!("engine shutting down");
+        self.stop_party_services().await;
         self.inner.cancel.cancel();
         let tunnel = lock(&self.inner.tunnel).take();
         if let Some(device) = tunnel {
@@ -491,6 +522,7 @@ mod tests {
     async fn engine(dir: &std::path::Path) -> Engine {
         Engine::start(EngineOptions {
             data_dir: DataDir::at(dir),
+            control_server: None,
         })
         .await
         .unwrap()
@@ -534,12 +566,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn parties_say_not_available() {
+    async fn bare_codes_without_a_server_ask_for_the_link() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path()).await;
-        let err = e.create_party("friday").await.unwrap_err();
-        assert_eq!(ErrorReport::from(&err).code, "not_available");
-        assert!(err.to_string().contains("not available yet"));
+        let code = lanrage_proto::invite::InviteCode::generate("ABCDEFGH").display();
+        let err = e.join_party(&code).await.unwrap_err();
+        assert_eq!(ErrorReport::from(&err).code, "needs_server");
+        let err = e.join_party("not a code").await.unwrap_err();
+        assert_eq!(ErrorReport::from(&err).code, "invalid_code");
+        assert!(matches!(
+            e.leave_party().await,
+            Err(EngineError::NotInParty)
+        ));
     }
 
     #[tokio::test]

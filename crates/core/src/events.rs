@@ -26,6 +26,20 @@ pub enum EngineEvent {
         level: NoticeLevel,
         message: String,
     },
+    /// The party changed (members, addresses, invite); `None`: no longer in a party.
+    PartyChanged {
+        party: Option<Box<crate::party::PartyStatus>>,
+    },
+    MemberJoined {
+        name: String,
+    },
+    MemberLeft {
+        name: String,
+    },
+    /// The control connection's state: `connecting`, `connected`, `reconnecting`.
+    ControlChanged {
+        state: String,
+    },
     /// Every second while the tunnel runs: traffic and in-tunnel RTT, jitter, loss per peer.
     TunnelStats {
         tunnel: Box<lanrage_tunnel::DeviceStats>,

@@ -4,10 +4,12 @@
 //! [`Engine`] handle's methods and forward its [`EngineEvent`]s; everything below it is
 //! host-agnostic.
 
+pub mod control;
 pub mod engine;
 pub mod events;
 pub mod identity;
 pub mod logging;
+pub mod party;
 pub mod paths;
 pub mod secret_file;
 pub mod settings;

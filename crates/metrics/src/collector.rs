@@ -434,6 +434,18 @@ impl MetricsCollector {
 
     /// Current values, quality, party quality, the latest system reading and the minute charts.
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_inner(true)
+    }
+
+    /// Like [`snapshot`](Self::snapshot) without the minute charts (`minute` and
+    /// `system_minute` are empty): about a tenth of the JSON, for a per-second UI update whose
+    /// charts append the new values (fetch [`snapshot`](Self::snapshot) or
+    /// [`history`](Self::history) once when the dashboard opens).
+    pub fn snapshot_current(&self) -> Snapshot {
+        self.snapshot_inner(false)
+    }
+
+    fn snapshot_inner(&self, with_minute: bool) -> Snapshot {
         let peers = self
             .peers
             .iter()
@@ -456,7 +468,11 @@ impl MetricsCollector {
                 rx_packets_per_sec: s.rates.map(|r| r.rx_packets),
                 tx_packets_per_sec: s.rates.map(|r| r.tx_packets),
                 quality: s.quality,
-                minute: self.recent(&s.history),
+                minute: if with_minute {
+                    self.recent(&s.history)
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         Snapshot {
@@ -464,7 +480,11 @@ impl MetricsCollector {
             peers,
             party: self.party.clone(),
             system: self.system,
-            system_minute: self.recent(&self.system_history),
+            system_minute: if with_minute {
+                self.recent(&self.system_history)
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -741,5 +761,8 @@ mod tests {
         assert_eq!(v["party"]["worst_peer"], "a");
         let back: Snapshot = serde_json::from_value(v).unwrap();
         assert_eq!(back, c.snapshot());
+        let current = c.snapshot_current();
+        assert!(current.peers[0].minute.is_empty() && current.system_minute.is_empty());
+        assert_eq!(current.peers[0].quality, c.snapshot().peers[0].quality);
     }
 }

@@ -4,6 +4,7 @@
 //! label values as written, so label values are unescaped here and compared exactly.
 //! `prometheus-parse` is lenient: it drops label pairs whose value contains `=` (every base64
 //! WireGuard key ends with one), so with it the per-peer values are compared as sets.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use lanrage_metrics::prometheus::{render, CONTENT_TYPE};
 use lanrage_metrics::{MetricsCollector, PeerInput, Snapshot, SystemSample};
@@ -163,8 +164,14 @@ fn strict_parser_reads_back_every_input() {
         let counter = |m: &str| get(&samples, m, &peer).unwrap();
         assert_eq!(counter("lanrage_peer_rx_bytes_total"), p.rx_bytes as f64);
         assert_eq!(counter("lanrage_peer_tx_bytes_total"), p.tx_bytes as f64);
-        assert_eq!(counter("lanrage_peer_rx_packets_total"), p.rx_packets as f64);
-        assert_eq!(counter("lanrage_peer_tx_packets_total"), p.tx_packets as f64);
+        assert_eq!(
+            counter("lanrage_peer_rx_packets_total"),
+            p.rx_packets as f64
+        );
+        assert_eq!(
+            counter("lanrage_peer_tx_packets_total"),
+            p.tx_packets as f64
+        );
         assert_eq!(
             get(
                 &samples,
@@ -184,7 +191,11 @@ fn strict_parser_reads_back_every_input() {
         );
         if let Some(name) = &p.name {
             assert_eq!(
-                get(&samples, "lanrage_peer_info", &[("peer", k), ("name", name)]),
+                get(
+                    &samples,
+                    "lanrage_peer_info",
+                    &[("peer", k), ("name", name)]
+                ),
                 Some(1.0),
                 "name {name:?} survives escaping"
             );
@@ -227,7 +238,10 @@ fn strict_parser_reads_back_every_input() {
         get(&samples, "lanrage_system_network_tx_bytes_per_second", &[]),
         Some(678.25)
     );
-    assert_eq!(get(&samples, "lanrage_process_cpu_cores", &[]), Some(0.0125));
+    assert_eq!(
+        get(&samples, "lanrage_process_cpu_cores", &[]),
+        Some(0.0125)
+    );
     assert_eq!(
         get(&samples, "lanrage_process_resident_memory_bytes", &[]),
         Some(25_000_000.0)

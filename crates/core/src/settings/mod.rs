@@ -225,6 +225,7 @@ pub struct Settings {
     pub relay_only: bool,
     pub api_listen: SocketAddr,
     pub control_server: String,
+    pub embedded_port: u16,
     pub stun_servers: Vec<String>,
     pub turn_servers: Vec<String>,
     pub broadcast_emulation: bool,

@@ -368,6 +368,15 @@ pub static SPECS: &[Spec] = &[
         secret: false,
     },
     Spec {
+        key: "embedded_port",
+        group: "Servers",
+        label: "LAN party port",
+        description: "TCP port friends connect to when this machine hosts a party without a control server.",
+        kind: Kind::Integer { min: 1, max: 65535 },
+        default: Default::Int(8667),
+        secret: false,
+    },
+    Spec {
         key: "control_server",
         group: "Servers",
         label: "Control server",

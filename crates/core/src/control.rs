@@ -1,0 +1,365 @@
+//! The control-plane client: one WebSocket session to the control server, authenticated with
+//! the device key, kept alive with heartbeats and re-established with exponential backoff and
+//! jitter. Requests wait (briefly) for a connection; pushes from the server arrive as
+//! [`ControlEvent`]s.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use lanrage_proto::message::{self, ClientMsg, ErrorBody, Op, PartyView, ServerMsg};
+use lanrage_proto::{auth, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+const HEARTBEAT: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlState {
+    Connecting,
+    Connected,
+    /// Lost the connection; retrying with backoff. Tunnels keep working meanwhile.
+    Reconnecting,
+}
+
+#[derive(Debug, Clone)]
+pub enum ControlEvent {
+    State(ControlState),
+    Party(PartyView),
+    PartyGone { party_id: String, reason: String },
+    Signal { from: String, payload: Value },
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ControlError {
+    #[error("the control server {0} cannot be reached; LANrage keeps trying")]
+    Unreachable(String),
+    /// The server refused the request; its message is for people.
+    #[error("{}", .0.message)]
+    Refused(ErrorBody),
+    #[error("the control session stopped")]
+    Stopped,
+}
+
+enum Cmd {
+    Request {
+        op: Op,
+        reply: oneshot::Sender<Result<Value, ControlError>>,
+    },
+    Signal {
+        to: String,
+        payload: Value,
+    },
+}
+
+/// Handle to the session task. Dropping it does not stop the task: cancel its token.
+#[derive(Clone)]
+pub struct ControlClient {
+    url: String,
+    cmds: mpsc::Sender<Cmd>,
+    state: watch::Receiver<ControlState>,
+}
+
+impl ControlClient {
+    pub fn spawn(
+        url: String,
+        secret: StaticSecret,
+        name: String,
+        events: mpsc::Sender<ControlEvent>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let (cmds, rx) = mpsc::channel(64);
+        let (state_tx, state) = watch::channel(ControlState::Connecting);
+        let session = Session {
+            url: url.clone(),
+            secret,
+            name,
+            events,
+            state: state_tx,
+            next_id: 1,
+            pending: HashMap::new(),
+        };
+        tokio::spawn(session.run(rx, cancel));
+        Self { url, cmds, state }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn state(&self) -> ControlState {
+        *self.state.borrow()
+    }
+
+    /// Sends a request, waiting up to 10 s for a connection and the answer.
+    pub async fn request(&self, op: Op) -> Result<Value, ControlError> {
+        let mut st = self.state.clone();
+        let connected = matches!(
+            tokio::time::timeout(
+                REQUEST_TIMEOUT,
+                st.wait_for(|s| *s == ControlState::Connected),
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !connected {
+            return Err(ControlError::Unreachable(self.url.clone()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Request { op, reply })
+            .await
+            .map_err(|_| ControlError::Stopped)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ControlError::Unreachable(self.url.clone())),
+            Err(_) => Err(ControlError::Unreachable(self.url.clone())),
+        }
+    }
+
+    pub async fn signal(&self, to: String, payload: Value) {
+        let _ = self.cmds.send(Cmd::Signal { to, payload }).await;
+    }
+}
+
+struct Session {
+    url: String,
+    secret: StaticSecret,
+    name: String,
+    events: mpsc::Sender<ControlEvent>,
+    state: watch::Sender<ControlState>,
+    next_id: u64,
+    pending: HashMap<u64, oneshot::Sender<Result<Value, ControlError>>>,
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn jitter(d: Duration) -> Duration {
+    use rand_core::RngCore;
+    // +-20 %, so a server restart is not met by every client at the same instant.
+    let r = (rand_core::OsRng.next_u32() % 401) as f64 / 1000.0 + 0.8;
+    d.mul_f64(r)
+}
+
+impl Session {
+    fn set_state(&self, s: ControlState) {
+        if *self.state.borrow() != s {
+            tracing::info!(server = %self.url, state = ?s, "control connection");
+            self.state.send_replace(s);
+            let _ = self.events.try_send(ControlEvent::State(s));
+        }
+    }
+
+    async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, cancel: CancellationToken) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let connected = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.connect() => r,
+            };
+            match connected {
+                Ok(ws) => {
+                    backoff = BACKOFF_MIN;
+                    self.set_state(ControlState::Connected);
+                    let stop = self.serve(ws, &mut cmds, &cancel).await;
+                    for (_, reply) in self.pending.drain() {
+                        let _ = reply.send(Err(ControlError::Unreachable(self.url.clone())));
+                    }
+                    if stop {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(server = %self.url, error = %e, "control connection failed");
+                }
+            }
+            self.set_state(ControlState::Reconnecting);
+            // Requests made while disconnected fail fast instead of hanging.
+            while let Ok(cmd) = cmds.try_recv() {
+                if let Cmd::Request { reply, .. } = cmd {
+                    let _ = reply.send(Err(ControlError::Unreachable(self.url.clone())));
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(jitter(backoff)) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn connect(&mut self) -> Result<Ws, String> {
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME_BYTES))
+            .max_frame_size(Some(MAX_FRAME_BYTES));
+        let (mut ws, _) = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), true),
+        )
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+        let (nonce, server_key) = match read(&mut ws).await? {
+            ServerMsg::Challenge {
+                version,
+                nonce,
+                server_key,
+            } => {
+                if version != PROTOCOL_VERSION {
+                    return Err(format!(
+                        "server speaks protocol {version}, we speak {PROTOCOL_VERSION}"
+                    ));
+                }
+                (nonce, server_key)
+            }
+            other => return Err(format!("expected a challenge, got {other:?}")),
+        };
+        let nonce = B64.decode(nonce).map_err(|_| "bad nonce")?;
+        let server_key: [u8; 32] = B64
+            .decode(server_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or("bad server key")?;
+        let public = PublicKey::from(&self.secret);
+        write(
+            &mut ws,
+            &ClientMsg::Hello {
+                version: PROTOCOL_VERSION,
+                public_key: B64.encode(public.as_bytes()),
+                name: self.name.clone(),
+            },
+        )
+        .await?;
+        let proof = auth::prove(&self.secret, &PublicKey::from(server_key), &nonce);
+        write(&mut ws, &ClientMsg::Auth { proof }).await?;
+        match read(&mut ws).await? {
+            ServerMsg::Welcome { .. } => Ok(ws),
+            ServerMsg::Error { error } => Err(error.message),
+            other => Err(format!("expected welcome, got {other:?}")),
+        }
+    }
+
+    /// Runs one connected session; returns true when the engine is stopping.
+    async fn serve(
+        &mut self,
+        ws: Ws,
+        cmds: &mut mpsc::Receiver<Cmd>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let (mut sink, mut stream) = ws.split();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A server that stops answering entirely is noticed by the missing pongs of heartbeats:
+        // after three silent intervals the connection is dropped and re-established.
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return true;
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > HEARTBEAT * 4 {
+                        tracing::warn!(server = %self.url, "control server stopped answering");
+                        return false;
+                    }
+                    let text = message::encode(&ClientMsg::Heartbeat);
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        return false;
+                    }
+                    let _ = sink.send(Message::Ping(Vec::new().into())).await;
+                }
+                cmd = cmds.recv() => {
+                    let Some(cmd) = cmd else { return true };
+                    let msg = match cmd {
+                        Cmd::Request { op, reply } => {
+                            let id = self.next_id;
+                            self.next_id += 1;
+                            self.pending.insert(id, reply);
+                            ClientMsg::Request { id, op }
+                        }
+                        Cmd::Signal { to, payload } => ClientMsg::Signal { to, payload },
+                    };
+                    if sink.send(Message::Text(message::encode(&msg).into())).await.is_err() {
+                        return false;
+                    }
+                }
+                frame = stream.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    let text = match frame {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                        Some(Ok(_)) => continue,
+                    };
+                    match message::decode_server(text.as_str()) {
+                        Ok(m) => self.on_message(m).await,
+                        Err(e) => tracing::warn!(server = %self.url, error = %e, "unreadable message from the control server"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, m: ServerMsg) {
+        match m {
+            ServerMsg::Response { id, data, error } => {
+                if let Some(reply) = self.pending.remove(&id) {
+                    let _ = reply.send(match error {
+                        Some(e) => Err(ControlError::Refused(e)),
+                        None => Ok(data.unwrap_or(Value::Null)),
+                    });
+                }
+            }
+            ServerMsg::Party { party } => {
+                let _ = self.events.send(ControlEvent::Party(party)).await;
+            }
+            ServerMsg::PartyGone { party_id, reason } => {
+                let _ = self
+                    .events
+                    .send(ControlEvent::PartyGone { party_id, reason })
+                    .await;
+            }
+            ServerMsg::Signal { from, payload } => {
+                let _ = self
+                    .events
+                    .send(ControlEvent::Signal { from, payload })
+                    .await;
+            }
+            ServerMsg::Error { error } => {
+                tracing::warn!(server = %self.url, code = %error.code, "control server: {}", error.message);
+            }
+            ServerMsg::Challenge { .. } | ServerMsg::Welcome { .. } => {}
+        }
+    }
+}
+
+async fn read(ws: &mut Ws) -> Result<ServerMsg, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                return message::decode_server(t.as_str()).map_err(|e| e.to_string())
+            }
+            Some(Ok(Message::Close(_))) | None => return Err("connection closed".into()),
+            Some(Err(e)) => return Err(e.to_string()),
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn write(ws: &mut Ws, m: &ClientMsg) -> Result<(), String> {
+    ws.send(Message::Text(message::encode(m).into()))
+        .await
+        .map_err(|e| e.to_string())
+}
