@@ -13,7 +13,7 @@ pub enum DiscordError {
     #[error("Discord is rate limiting this webhook; try again in {retry_after_secs:.1} s.")]
     RateLimited { retry_after_secs: f64 },
     /// 5xx on every attempt.
-    #[error("Discord had a server error (HTTP {status}) {attempts} times; try again later.")]
+    #[error("Discord kept failing (HTTP {status} after {attempts} attempts); try again later.")]
     ServerError { status: u16, attempts: u32 },
     /// The request did not get an answer (DNS, connect, TLS, timeout) on every attempt.
     #[error("Could not reach Discord: {detail}.")]

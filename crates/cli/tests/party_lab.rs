@@ -1,0 +1,436 @@
+//! Parties across machines: a control server and players in their own network namespaces on
+//! one bridge, each running `lanrage up` and driven by the `lanrage` CLI as a person would.
+//! Needs root; skipped with a reason elsewhere.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::process::Output;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use support::lab::{Lab, ProcId};
+
+const LANRAGE: &str = env!("CARGO_BIN_EXE_lanrage");
+const SERVER_IP: &str = "198.51.100.10";
+const SERVER_URL: &str = "ws://198.51.100.10:8667";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn ready() -> bool {
+    support::require(
+        support::is_root(),
+        "party labs need root (network namespaces, TUN devices)",
+    )
+}
+
+struct Player {
+    ns: String,
+    dir: tempfile::TempDir,
+    proc: Option<ProcId>,
+}
+
+impl Player {
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn cli(&self, lab: &Lab, args: &[&str]) -> Output {
+        let data = self.data();
+        let mut full = vec![LANRAGE, "--data-dir", data.as_str()];
+        full.extend_from_slice(args);
+        lab.try_run(&self.ns, &full)
+    }
+
+    fn ok(&self, lab: &Lab, args: &[&str]) -> String {
+        let out = self.cli(lab, args);
+        assert!(
+            out.status.success(),
+            "`lanrage {}` in {} failed: {}{}",
+            args.join(" "),
+            self.ns,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, lab: &Lab, args: &[&str]) -> String {
+        let out = self.cli(lab, args);
+        assert!(
+            !out.status.success(),
+            "`lanrage {}` should have failed",
+            args.join(" ")
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn status(&self, lab: &Lab) -> serde_json::Value {
+        serde_json::from_str(&self.ok(lab, &["status", "--json"])).unwrap()
+    }
+
+    fn ip(&self, lab: &Lab) -> String {
+        self.status(lab)["device"]["virtual_ip"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Starts `lanrage up` (with `server`, if any) in the player's namespace.
+    fn up(&mut self, lab: &mut Lab, server: Option<&str>, name: &str) {
+        let data = self.data();
+        let mut args = vec![LANRAGE, "--data-dir", data.as_str(), "up"];
+        if let Some(s) = server {
+            args.extend_from_slice(&["--server", s]);
+        }
+        self.proc = Some(lab.spawn(
+            &self.ns,
+            &format!("up-{}", self.ns),
+            &args,
+            &[("RUST_LOG", "info")],
+        ));
+        lab.wait_listening(&self.ns, "tcp", 8666, Duration::from_secs(15));
+        self.ok(lab, &["settings", "set", "display_name", name]);
+    }
+}
+
+/// The last line of `party create`'s output is the invite code; the link line says where.
+fn create(lab: &Lab, p: &Player, args: &[&str]) -> (String, Option<String>) {
+    let mut full = vec!["party", "create"];
+    full.extend_from_slice(args);
+    let out = p.ok(lab, &full);
+    let code = out.lines().last().unwrap().trim().to_string();
+    let link = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Invite link: "))
+        .map(str::to_string);
+    (code, link)
+}
+
+struct World {
+    lab: Lab,
+    server: Option<ProcId>,
+    players: Vec<Player>,
+    _server_dir: tempfile::TempDir,
+}
+
+/// A bridge with the server at .10 and players at .11, .12, ...
+fn world(tag: &str, players: usize, with_server: bool) -> World {
+    let mut lab = Lab::new(tag);
+    lab.bridge("net");
+    lab.ns("srv");
+    lab.attach("net", "srv", &format!("{SERVER_IP}/24"));
+    let server_dir = tempfile::tempdir().unwrap();
+    let server =
+        with_server.then(|| start_server(&mut lab, &server_dir.path().display().to_string()));
+    let mut ps = Vec::new();
+    for i in 0..players {
+        let ns = format!("p{i}");
+        lab.ns(&ns);
+        lab.attach("net", &ns, &format!("198.51.100.{}/24", 11 + i));
+        ps.push(Player {
+            ns,
+            dir: tempfile::tempdir().unwrap(),
+            proc: None,
+        });
+    }
+    World {
+        lab,
+        server,
+        players: ps,
+        _server_dir: server_dir,
+    }
+}
+
+fn start_server(lab: &mut Lab, dir: &str) -> ProcId {
+    let id = lab.spawn(
+        "srv",
+        "server",
+        &[
+            LANRAGE,
+            "--data-dir",
+            dir,
+            "server",
+            "--listen",
+            "0.0.0.0:8667",
+        ],
+        &[("RUST_LOG", "info")],
+    );
+    lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+    id
+}
+
+fn peer_ips(status: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = status["party"]["peers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| p["virtual_ip"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn three_players_form_a_party_and_agree_on_addresses() {
+    if !ready() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server_dir = tempfile::tempdir().unwrap();
+    let mut w = world("party", 3, false);
+    // The server keeps its state in a directory of this test.
+    let sd = server_dir.path().display().to_string();
+    w.server = Some(w.lab.spawn(
+        "srv",
+        "server",
+        &[
+            LANRAGE,
+            "--data-dir",
+            &sd,
+            "server",
+            "--listen",
+            "0.0.0.0:8667",
+        ],
+        &[("RUST_LOG", "info")],
+    ));
+    w.lab
+        .wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+    let names = ["Ana", "Bo", "Cy"];
+    for (i, p) in w.players.iter_mut().enumerate() {
+        p.up(&mut w.lab, Some(SERVER_URL), names[i]);
+    }
+    let lab = &w.lab;
+    let [a, b, c] = &w.players[..] else {
+        unreachable!()
+    };
+    let (code, _) = create(lab, a, &["friday"]);
+    b.ok(lab, &["party", "join", &code]);
+    // Codes are typed by people: lower case and no dashes work too.
+    c.ok(
+        lab,
+        &["party", "join", &code.to_lowercase().replace('-', "")],
+    );
+
+    let ips: Vec<String> = [a, b, c].iter().map(|p| p.ip(lab)).collect();
+    assert_eq!(ips, ["10.66.0.1", "10.66.0.2", "10.66.0.3"]);
+    for (i, p) in [a, b, c].iter().enumerate() {
+        for (j, ip) in ips.iter().enumerate() {
+            if i != j {
+                lab.wait_ping(&p.ns, ip, Duration::from_secs(5));
+            }
+        }
+        // Everyone sees the same addresses for everyone else.
+        let mut others: Vec<String> = ips
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, ip)| ip.clone())
+            .collect();
+        others.sort();
+        assert_eq!(peer_ips(&p.status(lab)), others, "as seen by {}", names[i]);
+    }
+    let st = a.status(lab);
+    assert_eq!(st["party"]["name"], "friday");
+    assert_eq!(st["control"]["state"], "connected");
+    assert!(
+        st["party"]["invite"]["code"].is_string(),
+        "host sees the invite"
+    );
+    assert!(b.status(lab)["party"]["invite"].is_null(), "members do not");
+    let peer = &st["party"]["peers"][0];
+    for field in ["name", "public_key", "virtual_ip", "connection"] {
+        assert!(!peer[field].is_null(), "{field} in {peer:#}");
+    }
+    support::wait_for(Duration::from_secs(5), "rtt measured", || {
+        a.status(lab)["party"]["peers"][0]["rtt_ms"].is_number()
+    });
+    assert_eq!(a.status(lab)["party"]["peers"][0]["connection"], "direct");
+
+    // Leaving removes the peer from both others within 2 s.
+    b.ok(lab, &["party", "leave"]);
+    let left = Instant::now();
+    support::wait_for(Duration::from_secs(2), "b gone from a and c", || {
+        peer_ips(&a.status(lab)) == ["10.66.0.3"] && peer_ips(&c.status(lab)) == ["10.66.0.1"]
+    });
+    eprintln!("leave seen by both others after {:?}", left.elapsed());
+    assert!(!lab.pings(&a.ns, "10.66.0.2"));
+    // Rejoining gives b its address back.
+    b.ok(lab, &["party", "join", &code]);
+    assert_eq!(b.ip(lab), "10.66.0.2");
+    lab.wait_ping(&a.ns, "10.66.0.2", Duration::from_secs(5));
+
+    // A member who stops answering is shown offline within 10 s.
+    w.lab.kill(w.players[2].proc.unwrap());
+    let lab = &w.lab;
+    let a = &w.players[0];
+    support::wait_for(Duration::from_secs(12), "c offline", || {
+        a.status(lab)["party"]["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["virtual_ip"] == "10.66.0.3" && p["connection"] == "offline")
+    });
+}
+
+#[test]
+fn bad_codes_get_clear_errors_and_rate_limits() {
+    if !ready() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world("codes", 3, true);
+    for (i, p) in w.players.iter_mut().enumerate() {
+        p.up(&mut w.lab, Some(SERVER_URL), &format!("P{i}"));
+    }
+    let lab = &w.lab;
+    let [host, b, c] = &w.players[..] else {
+        unreachable!()
+    };
+    let (code, _) = create(lab, host, &["tiny", "--max", "2", "--expires", "3"]);
+
+    let err = b.fails(lab, &["party", "join", "ABCD-EFGH"]);
+    assert!(err.contains("invite code has 22"), "{err}");
+    let mut typo: Vec<char> = code.chars().collect();
+    typo[0] = if typo[0] == 'A' { 'B' } else { 'A' };
+    let err = b.fails(
+        lab,
+        &["party", "join", &typo.into_iter().collect::<String>()],
+    );
+    assert!(err.contains("typo"), "{err}");
+
+    b.ok(lab, &["party", "join", &code]);
+    let err = c.fails(lab, &["party", "join", &code]);
+    assert!(err.contains("party is full"), "{err}");
+    b.ok(lab, &["party", "leave"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let err = c.fails(lab, &["party", "join", &code]);
+    assert!(err.contains("expired"), "{err}");
+
+    let fresh = host
+        .ok(lab, &["party", "invite"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    host.ok(lab, &["party", "revoke"]);
+    let err = c.fails(lab, &["party", "join", &fresh]);
+    assert!(err.contains("revoked"), "{err}");
+
+    // Guessing: a few wrong codes, then even tries are refused for a while.
+    let fresh = host
+        .ok(lab, &["party", "invite"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let mut limited = false;
+    for _ in 0..8 {
+        let guess = lanrage_guess(&fresh);
+        let err = c.fails(lab, &["party", "join", &guess]);
+        if err.contains("too many wrong invite codes") {
+            limited = true;
+            break;
+        }
+        assert!(err.contains("does not match"), "{err}");
+    }
+    assert!(limited, "wrong codes were never rate limited");
+    let err = c.fails(lab, &["party", "join", &fresh]);
+    assert!(err.contains("too many wrong invite codes"), "{err}");
+}
+
+/// A well-formed code for the same party with another secret (what a guesser would send).
+fn lanrage_guess(real: &str) -> String {
+    let code = lanrage_proto::invite::InviteCode::parse(real).unwrap();
+    lanrage_proto::invite::InviteCode::generate(&code.party_id).display()
+}
+
+#[test]
+fn server_restart_keeps_tunnels_and_party() {
+    if !ready() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server_dir = tempfile::tempdir().unwrap();
+    let sd = server_dir.path().display().to_string();
+    let mut w = world("restart", 3, false);
+    let spawn_server = |lab: &mut Lab| {
+        let id = lab.spawn(
+            "srv",
+            "server",
+            &[
+                LANRAGE,
+                "--data-dir",
+                &sd,
+                "server",
+                "--listen",
+                "0.0.0.0:8667",
+            ],
+            &[("RUST_LOG", "info")],
+        );
+        lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+        id
+    };
+    let srv = spawn_server(&mut w.lab);
+    for (i, p) in w.players.iter_mut().enumerate().take(2) {
+        p.up(&mut w.lab, Some(SERVER_URL), &format!("P{i}"));
+    }
+    let (code, _) = create(&w.lab, &w.players[0], &["lan"]);
+    w.players[1].ok(&w.lab, &["party", "join", &code]);
+    w.lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
+
+    w.lab.kill(srv);
+    // The tunnel does not need the server.
+    let out = w
+        .lab
+        .run_stdout("p0", &["ping", "-n", "-i", "0.1", "-c", "20", "10.66.0.2"]);
+    assert!(out.contains("20 received"), "{out}");
+    let _srv = spawn_server(&mut w.lab);
+    let lab = &w.lab;
+    for p in &w.players[..2] {
+        support::wait_for(Duration::from_secs(15), "reconnected", || {
+            p.status(lab)["control"]["state"] == "connected"
+        });
+    }
+    let st = w.players[0].status(lab);
+    assert_eq!(st["party"]["name"], "lan");
+    assert_eq!(peer_ips(&st), ["10.66.0.2"]);
+    // And the party still takes new members.
+    let (lab, players) = (&mut w.lab, &mut w.players);
+    players[2].up(lab, Some(SERVER_URL), "Late");
+    let code = players[0]
+        .ok(lab, &["party", "invite"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    players[2].ok(lab, &["party", "join", &code]);
+    lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
+    lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));
+}
+
+#[test]
+fn lan_party_without_a_server() {
+    if !ready() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world("embedded", 2, false);
+    for p in w.players.iter_mut() {
+        p.up(&mut w.lab, None, "Lan");
+    }
+    let lab = &w.lab;
+    let (code, link) = create(lab, &w.players[0], &["basement"]);
+    let link = link.expect("an embedded party prints a link");
+    assert!(link.contains("198%2E51%2E100%2E11"), "{link}");
+    // The bare code alone cannot say where the host is.
+    let err = w.players[1].fails(lab, &["party", "join", &code]);
+    assert!(err.contains("invite link"), "{err}");
+    w.players[1].ok(lab, &["party", "join", &link]);
+    lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
+    lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
+    assert_eq!(w.players[0].status(lab)["control"]["embedded"], true);
+}
