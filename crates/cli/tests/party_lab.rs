@@ -235,6 +235,15 @@ fn three_players_form_a_party_and_agree_on_addresses() {
     }
     let st = a.status(lab);
     assert_eq!(st["party"]["name"], "friday");
+    // Names set after connecting reach the others too.
+    let mut peer_names: Vec<&str> = st["party"]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    peer_names.sort();
+    assert_eq!(peer_names, ["Bo", "Cy"]);
     assert_eq!(st["control"]["state"], "connected");
     assert!(
         st["party"]["invite"]["code"].is_string(),

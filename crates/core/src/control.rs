@@ -67,6 +67,7 @@ enum Cmd {
 #[derive(Clone)]
 pub struct ControlClient {
     url: String,
+    name: std::sync::Arc<std::sync::Mutex<String>>,
     cmds: mpsc::Sender<Cmd>,
     state: watch::Receiver<ControlState>,
 }
@@ -81,17 +82,38 @@ impl ControlClient {
     ) -> Self {
         let (cmds, rx) = mpsc::channel(64);
         let (state_tx, state) = watch::channel(ControlState::Connecting);
+        let name = std::sync::Arc::new(std::sync::Mutex::new(name));
         let session = Session {
             url: url.clone(),
             secret,
-            name,
+            name: name.clone(),
             events,
             state: state_tx,
             next_id: 1,
             pending: HashMap::new(),
         };
         tokio::spawn(session.run(rx, cancel));
-        Self { url, cmds, state }
+        Self {
+            url,
+            name,
+            cmds,
+            state,
+        }
+    }
+
+    /// The display name changed: used from the next connect on, and told to the server now
+    /// if connected. Needs no async context (settings change from anywhere).
+    pub fn set_name(&self, name: &str) {
+        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
+        if self.state() == ControlState::Connected {
+            let (reply, _) = oneshot::channel();
+            let _ = self.cmds.try_send(Cmd::Request {
+                op: Op::SetName {
+                    name: name.to_string(),
+                },
+                reply,
+            });
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -136,7 +158,7 @@ impl ControlClient {
 struct Session {
     url: String,
     secret: StaticSecret,
-    name: String,
+    name: std::sync::Arc<std::sync::Mutex<String>>,
     events: mpsc::Sender<ControlEvent>,
     state: watch::Sender<ControlState>,
     next_id: u64,
@@ -233,12 +255,13 @@ impl Session {
             .and_then(|k| k.try_into().ok())
             .ok_or("bad server key")?;
         let public = PublicKey::from(&self.secret);
+        let name = self.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
         write(
             &mut ws,
             &ClientMsg::Hello {
                 version: PROTOCOL_VERSION,
                 public_key: B64.encode(public.as_bytes()),
-                name: self.name.clone(),
+                name,
             },
         )
         .await?;

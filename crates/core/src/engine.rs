@@ -356,6 +356,14 @@ impl Engine {
     }
 
     fn setting_changed(&self, view: &SettingView) {
+        if view.key == "display_name" {
+            if let (Some(name), Some((client, _))) = (
+                view.value.as_str(),
+                lock(&self.inner.party).control.as_ref(),
+            ) {
+                client.set_name(name);
+            }
+        }
         // Secret values are never logged; their view carries no value.
         tracing::info!(key = view.key, value = %view.value, "setting changed");
         self.emit(EngineEvent::SettingChanged {

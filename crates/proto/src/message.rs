@@ -64,6 +64,10 @@ pub enum Op {
     },
     /// Host only: the current code stops working; no new one until `new_invite`.
     RevokeInvite,
+    /// The device's display name changed.
+    SetName {
+        name: String,
+    },
     /// Where this device's WireGuard port can be reached.
     SetEndpoints {
         endpoints: Vec<SocketAddr>,

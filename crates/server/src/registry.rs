@@ -499,6 +499,23 @@ impl Registry {
         Ok(Changes::party(&party.id))
     }
 
+    pub fn rename(&mut self, device: &str, name: &str) -> Result<Changes, PartyError> {
+        let name = clean_name(name, "the display name")?;
+        let Some(id) = self.member_of.get(device).cloned() else {
+            return Ok(Changes::default());
+        };
+        let member = self
+            .parties
+            .get_mut(&id)
+            .and_then(|p| p.member_mut(device))
+            .ok_or(PartyError::NotInParty)?;
+        if member.name == name {
+            return Ok(Changes::default());
+        }
+        member.name = name;
+        Ok(Changes::party(&id))
+    }
+
     pub fn set_endpoints(
         &mut self,
         device: &str,
@@ -727,6 +744,17 @@ mod tests {
         let ch = r.tick(200_000);
         assert!(ch.gone.iter().any(|(k, _, _)| k == "B"));
         assert!(r.party(&id).unwrap().member("B").is_none());
+    }
+
+    #[test]
+    fn renames_reach_the_party() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        assert_eq!(r.rename("A", "Anna").unwrap().parties, vec![id.clone()]);
+        assert_eq!(r.party(&id).unwrap().members[0].name, "Anna");
+        assert_eq!(r.rename("A", "Anna").unwrap(), Changes::default());
+        assert!(r.rename("A", " ").is_err());
+        assert_eq!(r.rename("Z", "Zed").unwrap(), Changes::default());
     }
 
     #[test]

@@ -373,6 +373,7 @@ impl Shared {
             Op::SetEndpoints { endpoints } => reg
                 .set_endpoints(device, endpoints)
                 .map(|ch| (json!({}), ch)),
+            Op::SetName { name } => reg.rename(device, &name).map(|ch| (json!({}), ch)),
         };
         drop(reg);
         match result {
@@ -533,7 +534,7 @@ async fn authenticate(
 }
 
 async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
-    let Ok(Some((key, name))) =
+    let Ok(Some((key, mut name))) =
         tokio::time::timeout(AUTH_TIMEOUT, authenticate(&s, &mut socket, peer)).await
     else {
         return;
@@ -646,6 +647,9 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         match msg {
             ClientMsg::Heartbeat => {}
             ClientMsg::Request { id, op } => {
+                if let Op::SetName { name: n } = &op {
+                    name = n.clone();
+                }
                 let reply = match s.handle_request(&key, &name, peer.ip(), op) {
                     Ok(data) => ServerMsg::Response {
                         id,

@@ -1,0 +1,279 @@
+//! The control server against raw WebSocket clients on loopback: the handshake, impostors,
+//! malformed and oversized frames, floods, and signaling boundaries.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use lanrage_proto::message::{self, ClientMsg, Op, ServerMsg};
+use lanrage_proto::{auth, PROTOCOL_VERSION};
+use lanrage_server::{Server, ServerConfig};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn server() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap();
+    (s, dir)
+}
+
+async fn recv(ws: &mut Ws) -> Option<ServerMsg> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Some(message::decode_server(&t).unwrap()),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => panic!("no message from the server within 5 s"),
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, m: &ClientMsg) {
+    ws.send(Message::Text(message::encode(m).into()))
+        .await
+        .unwrap();
+}
+
+/// Connects and says hello as `claimed`, proving with `secret`.
+async fn connect_as(
+    addr: std::net::SocketAddr,
+    secret: &StaticSecret,
+    claimed: &PublicKey,
+) -> (Ws, Option<ServerMsg>) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/any/path"))
+        .await
+        .unwrap();
+    let Some(ServerMsg::Challenge {
+        nonce, server_key, ..
+    }) = recv(&mut ws).await
+    else {
+        panic!("no challenge");
+    };
+    let nonce = B64.decode(nonce).unwrap();
+    let server_key: [u8; 32] = B64.decode(server_key).unwrap().try_into().unwrap();
+    send(
+        &mut ws,
+        &ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            public_key: B64.encode(claimed.as_bytes()),
+            name: "Tester".into(),
+        },
+    )
+    .await;
+    let proof = auth::prove(secret, &PublicKey::from(server_key), &nonce);
+    send(&mut ws, &ClientMsg::Auth { proof }).await;
+    let reply = recv(&mut ws).await;
+    (ws, reply)
+}
+
+async fn device(addr: std::net::SocketAddr) -> (Ws, StaticSecret) {
+    let secret = StaticSecret::random_from_rng(rand_core::OsRng);
+    let (ws, reply) = connect_as(addr, &secret, &PublicKey::from(&secret)).await;
+    assert!(
+        matches!(reply, Some(ServerMsg::Welcome { .. })),
+        "{reply:?}"
+    );
+    (ws, secret)
+}
+
+/// Sends a request and returns its response, skipping pushes.
+async fn request(ws: &mut Ws, id: u64, op: Op) -> ServerMsg {
+    request_collect(ws, id, op).await.0
+}
+
+/// Sends a request and returns its response and the pushes that came before it.
+async fn request_collect(ws: &mut Ws, id: u64, op: Op) -> (ServerMsg, Vec<ServerMsg>) {
+    send(ws, &ClientMsg::Request { id, op }).await;
+    let mut pushes = Vec::new();
+    loop {
+        match recv(ws).await {
+            Some(m @ ServerMsg::Response { id: rid, .. }) if rid == id => return (m, pushes),
+            Some(m) => pushes.push(m),
+            None => panic!("connection closed while waiting for response {id}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_device_must_prove_its_key() {
+    let (srv, _dir) = server().await;
+    let victim = StaticSecret::random_from_rng(rand_core::OsRng);
+    let impostor = StaticSecret::random_from_rng(rand_core::OsRng);
+    let (_ws, reply) = connect_as(srv.local_addr(), &impostor, &PublicKey::from(&victim)).await;
+    match reply {
+        Some(ServerMsg::Error { error }) => assert_eq!(error.code, "auth_failed"),
+        other => panic!("impostor was not refused: {other:?}"),
+    }
+    // The real owner gets in.
+    let (_ws, reply) = connect_as(srv.local_addr(), &victim, &PublicKey::from(&victim)).await;
+    assert!(matches!(reply, Some(ServerMsg::Welcome { .. })));
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_before_authentication_are_refused() {
+    let (srv, _dir) = server().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}", srv.local_addr()))
+        .await
+        .unwrap();
+    let _challenge = recv(&mut ws).await;
+    send(
+        &mut ws,
+        &ClientMsg::Request {
+            id: 1,
+            op: Op::LeaveParty,
+        },
+    )
+    .await;
+    match recv(&mut ws).await {
+        Some(ServerMsg::Error { error }) => assert_eq!(error.code, "not_authenticated"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        recv(&mut ws).await.is_none(),
+        "connection closed after refusal"
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_unknown_and_oversized_frames() {
+    let (srv, _dir) = server().await;
+    let (mut ws, _) = device(srv.local_addr()).await;
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    match recv(&mut ws).await {
+        Some(ServerMsg::Error { error }) => assert_eq!(error.code, "bad_message"),
+        other => panic!("{other:?}"),
+    }
+    ws.send(Message::Text(r#"{"type":"teleport"}"#.into()))
+        .await
+        .unwrap();
+    match recv(&mut ws).await {
+        Some(ServerMsg::Error { error }) => assert!(error.message.contains("teleport")),
+        other => panic!("{other:?}"),
+    }
+    // The connection still works after bad frames.
+    let r = request(&mut ws, 5, Op::LeaveParty).await;
+    let ServerMsg::Response { error: Some(e), .. } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(e.code, "not_in_party");
+    // An oversized frame closes the connection; the server keeps serving others.
+    let big = "x".repeat(lanrage_proto::MAX_FRAME_BYTES + 1024);
+    let _ = ws.send(Message::Text(big.into())).await;
+    assert!(
+        recv(&mut ws).await.is_none(),
+        "oversized frame must close the connection"
+    );
+    let (mut other, _) = device(srv.local_addr()).await;
+    let r = request(
+        &mut other,
+        1,
+        Op::CreateParty {
+            name: "ok".into(),
+            max_members: None,
+            invite_ttl_secs: None,
+        },
+    )
+    .await;
+    assert!(
+        matches!(r, ServerMsg::Response { error: None, .. }),
+        "{r:?}"
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn floods_are_cut_off() {
+    let (srv, _dir) = server().await;
+    let (mut ws, _) = device(srv.local_addr()).await;
+    let hb = message::encode(&ClientMsg::Heartbeat);
+    for _ in 0..2_000 {
+        if ws.send(Message::Text(hb.clone().into())).await.is_err() {
+            break;
+        }
+    }
+    let mut flood = false;
+    while let Some(m) = recv(&mut ws).await {
+        if let ServerMsg::Error { error } = m {
+            flood |= error.code == "flood";
+        }
+    }
+    assert!(flood, "a flood must be answered and cut off");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn signals_only_flow_within_a_party() {
+    let (srv, _dir) = server().await;
+    let addr = srv.local_addr();
+    let (mut a, _) = device(addr).await;
+    let (mut b, b_secret) = device(addr).await;
+    let (mut c, c_secret) = device(addr).await;
+    let b_key = B64.encode(PublicKey::from(&b_secret).as_bytes());
+    let c_key = B64.encode(PublicKey::from(&c_secret).as_bytes());
+    let (r, pushes) = request_collect(
+        &mut a,
+        1,
+        Op::CreateParty {
+            name: "p".into(),
+            max_members: None,
+            invite_ttl_secs: None,
+        },
+    )
+    .await;
+    assert!(matches!(r, ServerMsg::Response { error: None, .. }));
+    let code = pushes
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMsg::Party { party } => party.invite.map(|i| i.code),
+            _ => None,
+        })
+        .expect("the host gets the party with its invite");
+    let r = request(&mut b, 1, Op::JoinParty { code }).await;
+    assert!(
+        matches!(r, ServerMsg::Response { error: None, .. }),
+        "{r:?}"
+    );
+    // a -> c (not in the party): dropped. a -> b: delivered.
+    send(
+        &mut a,
+        &ClientMsg::Signal {
+            to: c_key,
+            payload: json!({"x": 1}),
+        },
+    )
+    .await;
+    send(
+        &mut a,
+        &ClientMsg::Signal {
+            to: b_key,
+            payload: json!({"x": 2}),
+        },
+    )
+    .await;
+    let got = loop {
+        match recv(&mut b).await {
+            Some(ServerMsg::Signal { payload, .. }) => break payload,
+            Some(_) => continue,
+            None => panic!("b disconnected"),
+        }
+    };
+    assert_eq!(got, json!({"x": 2}));
+    // c gets nothing but its own heartbeat answers.
+    send(&mut c, &ClientMsg::Heartbeat).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(300), c.next()).await;
+    assert!(quiet.is_err(), "c received something: {quiet:?}");
+    srv.shutdown().await;
+}
