@@ -81,3 +81,32 @@ pub async fn join_party(slot: State<'_, EngineSlot>, code: String) -> CmdResult<
 pub async fn leave_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
     slot.get()?.leave_party().await.map_err(report)
 }
+
+#[tauri::command]
+pub async fn new_invite(
+    slot: State<'_, EngineSlot>,
+    ttl_secs: Option<u64>,
+) -> CmdResult<PartyStatus> {
+    slot.get()?.new_invite(ttl_secs).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn revoke_invite(slot: State<'_, EngineSlot>) -> CmdResult<()> {
+    slot.get()?.revoke_invite().await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn kick(slot: State<'_, EngineSlot>, member: String) -> CmdResult<()> {
+    slot.get()?.kick(&member).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn close_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
+    slot.get()?.close_party().await.map_err(report)
+}
+
+/// A `lanrage://join/...` link the app was started with, for the UI to pick up once.
+#[tauri::command]
+pub fn take_deep_link(links: State<'_, crate::PendingLink>) -> Option<String> {
+    links.take()
+}

@@ -27,6 +27,39 @@ impl EngineSlot {
 }
 
 pub const EVENT_NAME: &str = "engine-event";
+/// Sent to the UI when LANrage is opened with a `lanrage://join/...` link.
+pub const DEEP_LINK_EVENT: &str = "deep-link";
+/// Sent to the UI to show a page (`create`, `join`), e.g. from the tray.
+pub const NAVIGATE_EVENT: &str = "navigate";
+
+/// A link from the command line, kept until the UI asks for it (it may not be listening yet).
+#[derive(Default)]
+pub struct PendingLink(std::sync::Mutex<Option<String>>);
+
+impl PendingLink {
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+    fn set(&self, link: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(link);
+    }
+}
+
+fn deep_link_in(args: &[String]) -> Option<String> {
+    args.iter()
+        .find(|a| a.to_ascii_lowercase().starts_with("lanrage://"))
+        .cloned()
+}
+
+/// Hands a link to the UI: now as an event, and kept for a UI that is still loading.
+pub fn open_deep_link(app: &tauri::AppHandle, link: String) {
+    tracing::info!("opened with an invite link");
+    if let Some(p) = app.try_state::<PendingLink>() {
+        p.set(link.clone());
+    }
+    let _ = app.emit(DEEP_LINK_EVENT, serde_json::json!({ "url": link }));
+    show_main_window(app);
+}
 pub const MAIN_WINDOW: &str = "main";
 
 pub fn show_main_window(app: &tauri::AppHandle) {
@@ -55,10 +88,16 @@ pub fn run() -> ExitCode {
 
     let app = tauri::Builder::default()
         // Must come first: a second launch hands over to the running one and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
             tracing::info!("second launch: focusing the running LANrage");
-            show_main_window(app);
+            match deep_link_in(&args) {
+                Some(link) => open_deep_link(app, link),
+                None => show_main_window(app),
+            }
         }))
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_notification::init())
+        .manage(PendingLink::default())
         .invoke_handler(tauri::generate_handler![
             commands::get_status,
             commands::list_settings,
@@ -72,6 +111,11 @@ pub fn run() -> ExitCode {
             commands::create_party,
             commands::join_party,
             commands::leave_party,
+            commands::new_invite,
+            commands::revoke_invite,
+            commands::kick,
+            commands::close_party,
+            commands::take_deep_link,
         ])
         .setup(move |app| {
             let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {
@@ -97,6 +141,10 @@ pub fn run() -> ExitCode {
                 }
             };
             app.manage(slot);
+            let args: Vec<String> = std::env::args().collect();
+            if let Some(link) = deep_link_in(&args) {
+                open_deep_link(app.handle(), link);
+            }
             if let Err(e) = tray::create(app.handle()) {
                 // No tray on this desktop: LANrage still works from its window.
                 tracing::warn!(error = %e, "system tray unavailable");

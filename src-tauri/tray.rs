@@ -3,9 +3,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lanrage_core::EngineEvent;
+use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
-use tauri::{AppHandle, Manager, Wry};
+use tauri::{AppHandle, Emitter, Manager, Wry};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_notification::NotificationExt;
 
 use crate::EngineSlot;
 
@@ -16,35 +19,99 @@ static TRAY_READY: AtomicBool = AtomicBool::new(false);
 
 struct TrayItems {
     status: MenuItem<Wry>,
+    copy_invite: MenuItem<Wry>,
+    leave: MenuItem<Wry>,
 }
+
+const ICON_CONNECTED: &[u8] = include_bytes!("../icons/tray-connected.png");
+const ICON_IDLE: &[u8] = include_bytes!("../icons/tray-idle.png");
 
 pub fn is_available(_app: &AppHandle) -> bool {
     TRAY_READY.load(Ordering::Relaxed)
 }
 
+fn party(app: &AppHandle) -> Option<lanrage_core::party::PartyStatus> {
+    match app.try_state::<EngineSlot>().as_deref() {
+        Some(EngineSlot::Ready(engine)) => engine.party_status(),
+        _ => None,
+    }
+}
+
 fn status_line(app: &AppHandle) -> String {
     match app.try_state::<EngineSlot>().as_deref() {
-        Some(EngineSlot::Ready(engine)) => match engine.status().party {
+        Some(EngineSlot::Ready(engine)) => match engine.party_status() {
             None => "LANrage: not in a party".to_string(),
-            Some(_) => "LANrage: in a party".to_string(),
+            Some(p) => format!(
+                "LANrage: {} ({} of {} online)",
+                p.name,
+                1 + p.peers.iter().filter(|m| m.online).count(),
+                p.peers.len() + 1
+            ),
         },
         Some(EngineSlot::Failed(_)) => "LANrage: engine stopped (open for details)".to_string(),
         None => "LANrage: starting".to_string(),
     }
 }
 
+fn invite_link(app: &AppHandle) -> Option<String> {
+    let inv = party(app)?.invite?;
+    Some(inv.link.unwrap_or(inv.code))
+}
+
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let status = MenuItem::with_id(app, "status", status_line(app), false, None::<&str>)?;
+    let create = MenuItem::with_id(app, "create", "Create party", true, None::<&str>)?;
+    let join = MenuItem::with_id(app, "join", "Join party…", true, None::<&str>)?;
+    let copy_invite = MenuItem::with_id(app, "copy_invite", "Copy invite", false, None::<&str>)?;
+    let leave = MenuItem::with_id(app, "leave", "Leave party", false, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open LANrage", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
     let sep = PredefinedMenuItem::separator(app)?;
-    let menu = Menu::with_items(app, &[&status, &sep, &open, &quit])?;
+    let sep2 = PredefinedMenuItem::separator(app)?;
+    let menu = Menu::with_items(
+        app,
+        &[
+            &status,
+            &sep,
+            &create,
+            &join,
+            &copy_invite,
+            &leave,
+            &sep2,
+            &open,
+            &quit,
+        ],
+    )?;
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("LANrage")
         .menu(&menu)
         .show_menu_on_left_click(false)
         .on_menu_event(|app, event| match event.id().as_ref() {
             "open" => crate::show_main_window(app),
+            "create" | "join" => {
+                crate::show_main_window(app);
+                let _ = app.emit(
+                    crate::NAVIGATE_EVENT,
+                    serde_json::json!({ "page": event.id().as_ref() }),
+                );
+            }
+            "copy_invite" => {
+                if let Some(link) = invite_link(app) {
+                    if let Err(e) = app.clipboard().write_text(link) {
+                        tracing::warn!(error = %e, "copying the invite");
+                    }
+                }
+            }
+            "leave" => {
+                if let Some(EngineSlot::Ready(engine)) = app.try_state::<EngineSlot>().as_deref() {
+                    let engine = engine.clone();
+                    tauri::async_runtime::spawn(async move {
+                        if let Err(e) = engine.leave_party().await {
+                            tracing::warn!(error = %e, "leaving from the tray");
+                        }
+                    });
+                }
+            }
             "quit" => {
                 tracing::info!("quit from the tray");
                 app.exit(0);
@@ -61,18 +128,47 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
                 crate::show_main_window(tray.app_handle());
             }
         });
-    if let Some(icon) = app.default_window_icon() {
-        builder = builder.icon(icon.clone());
-    }
+    builder = builder.icon(Image::from_bytes(ICON_IDLE)?);
     builder.build(app)?;
-    app.manage(TrayItems { status });
+    app.manage(TrayItems {
+        status,
+        copy_invite,
+        leave,
+    });
     TRAY_READY.store(true, Ordering::Relaxed);
     Ok(())
 }
 
-/// Keeps the status line true as the engine changes.
-pub fn on_event(app: &AppHandle, _event: &EngineEvent) {
+/// Keeps the tray true as the engine changes, and tells the player who came and went.
+pub fn on_event(app: &AppHandle, event: &EngineEvent) {
+    match event {
+        EngineEvent::MemberJoined { name } => notify(app, &format!("{name} joined the party")),
+        EngineEvent::MemberLeft { name } => notify(app, &format!("{name} left the party")),
+        EngineEvent::PartyChanged { .. } | EngineEvent::StateChanged { .. } => {}
+        _ => return,
+    }
+    let in_party = party(app).is_some();
     if let Some(items) = app.try_state::<TrayItems>() {
         let _ = items.status.set_text(status_line(app));
+        let _ = items.copy_invite.set_enabled(invite_link(app).is_some());
+        let _ = items.leave.set_enabled(in_party);
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let icon = if in_party { ICON_CONNECTED } else { ICON_IDLE };
+        if let Ok(img) = Image::from_bytes(icon) {
+            let _ = tray.set_icon(Some(img));
+        }
+    }
+}
+
+fn notify(app: &AppHandle, text: &str) {
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title("LANrage")
+        .body(text)
+        .show()
+    {
+        tracing::debug!(error = %e, "desktop notification");
     }
 }

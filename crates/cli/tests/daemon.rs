@@ -119,10 +119,13 @@ fn up_and_status_work_together_and_stop_cleanly() {
     let o = lanrage(dir.path(), &api, &["settings", "get", "mtu"]);
     assert_eq!(stdout(&o).trim(), "mtu = 1420");
 
-    // Features that are not built yet say so instead of pretending.
-    let o = lanrage(dir.path(), &api, &["party", "create", "friday"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not available yet"));
+    // Party commands explain what is wrong in words (parties themselves are tested in the
+    // network labs: creating one makes a network device).
+    let o = lanrage(dir.path(), &api, &["party", "join", "NOT-A-CODE"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("invite code has 22"), "{}", stderr(&o));
+    let o = lanrage(dir.path(), &api, &["party", "leave"]);
+    assert!(stderr(&o).contains("not in a party"), "{}", stderr(&o));
 
     let status = daemon.terminate();
     assert!(status.success(), "daemon exit on SIGTERM: {status:?}");
