@@ -47,13 +47,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Settings(cmd) => settings(&data_dir, cli.api, cmd).await,
         Command::Config(cmd) => config(&data_dir, cli.api, cmd).await,
         Command::Party(cmd) => party(&data_dir, cli.api, cmd).await,
-        Command::Server { listen, public_ip } => {
+        Command::Server {
+            listen,
+            public_ip,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| lanrage_server::TlsFiles { cert, key });
             data_dir
                 .ensure()
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run_server(data_dir, listen, public_ip).await?;
+            crate::daemon::run_server(data_dir, listen, public_ip, tls).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::WgUp { file, interface } => {

@@ -120,10 +120,13 @@ pub async fn run_server(
     data_dir: DataDir,
     listen: SocketAddr,
     public_ip: Option<std::net::IpAddr>,
+    tls: Option<lanrage_server::TlsFiles>,
 ) -> anyhow::Result<()> {
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let server = lanrage_server::Server::start(lanrage_server::ServerConfig {
         listen,
         data_dir: data_dir.root().to_path_buf(),
+        tls,
     })
     .await?;
     let addr = server.local_addr();
@@ -131,7 +134,7 @@ pub async fn run_server(
         Some(ip) => SocketAddr::new(ip, addr.port()),
         None => addr,
     };
-    tracing::info!("players use: lanrage up --server ws://{shown}");
+    tracing::info!("players use: lanrage up --server {scheme}://{shown}");
     wait_for_signal().await;
     tracing::info!("stop requested");
     server.shutdown().await;

@@ -65,6 +65,12 @@ enum Command {
         /// The address clients reach this server at (shown in logs; used by the relay later)
         #[arg(long, value_name = "IP")]
         public_ip: Option<std::net::IpAddr>,
+        /// Serve wss:// with this PEM certificate chain (needs --tls-key)
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key for --tls-cert
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run a tunnel from a standard WireGuard configuration file, without any server, until
     /// Ctrl-C or SIGTERM; SIGHUP re-reads the file's peers without disturbing the others

@@ -79,17 +79,18 @@ impl Player {
 
     /// Starts `lanrage up` (with `server`, if any) in the player's namespace.
     fn up(&mut self, lab: &mut Lab, server: Option<&str>, name: &str) {
+        self.up_with(lab, server, name, &[]);
+    }
+
+    fn up_with(&mut self, lab: &mut Lab, server: Option<&str>, name: &str, envs: &[(&str, &str)]) {
         let data = self.data();
         let mut args = vec![LANRAGE, "--data-dir", data.as_str(), "up"];
         if let Some(s) = server {
             args.extend_from_slice(&["--server", s]);
         }
-        self.proc = Some(lab.spawn(
-            &self.ns,
-            &format!("up-{}", self.ns),
-            &args,
-            &[("RUST_LOG", "info")],
-        ));
+        let mut env = vec![("RUST_LOG", "info")];
+        env.extend_from_slice(envs);
+        self.proc = Some(lab.spawn(&self.ns, &format!("up-{}", self.ns), &args, &env));
         lab.wait_listening(&self.ns, "tcp", 8666, Duration::from_secs(15));
         self.ok(lab, &["settings", "set", "display_name", name]);
     }
@@ -442,4 +443,57 @@ fn lan_party_without_a_server() {
     lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
     lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
     assert_eq!(w.players[0].status(lab)["control"]["embedded"], true);
+}
+
+#[test]
+fn party_over_wss_with_a_self_made_certificate() {
+    if !ready() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world("wss", 2, false);
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec![SERVER_IP.to_string()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let state = dir.path().join("state").display().to_string();
+    let (c, k) = (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    );
+    w.server = Some(w.lab.spawn(
+        "srv",
+        "server",
+        &[
+            LANRAGE,
+            "--data-dir",
+            &state,
+            "server",
+            "--listen",
+            "0.0.0.0:8667",
+            "--tls-cert",
+            &c,
+            "--tls-key",
+            &k,
+        ],
+        &[("RUST_LOG", "info")],
+    ));
+    w.lab
+        .wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+    let url = format!("wss://{SERVER_IP}:8667");
+    for p in w.players.iter_mut() {
+        p.up_with(
+            &mut w.lab,
+            Some(&url),
+            "Sec",
+            &[("LANRAGE_CONTROL_CA", c.as_str())],
+        );
+    }
+    let lab = &w.lab;
+    let (code, _) = create(lab, &w.players[0], &["secure"]);
+    w.players[1].ok(lab, &["party", "join", &code]);
+    lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
+    assert_eq!(w.players[1].status(lab)["control"]["state"], "connected");
 }

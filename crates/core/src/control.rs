@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 const HEARTBEAT: Duration = Duration::from_secs(3);
+/// A PEM file of certificate authorities trusted for wss:// besides the public ones, for a
+/// control server with a self-made certificate.
+pub const CA_ENV: &str = "LANRAGE_CONTROL_CA";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -83,8 +86,10 @@ impl ControlClient {
         let (cmds, rx) = mpsc::channel(64);
         let (state_tx, state) = watch::channel(ControlState::Connecting);
         let name = std::sync::Arc::new(std::sync::Mutex::new(name));
+        let extra_ca = std::env::var_os(CA_ENV).map(std::path::PathBuf::from);
         let session = Session {
             url: url.clone(),
+            extra_ca,
             secret,
             name: name.clone(),
             events,
@@ -157,6 +162,8 @@ impl ControlClient {
 
 struct Session {
     url: String,
+    /// A PEM file of extra certificate authorities to trust for wss (self-hosted servers).
+    extra_ca: Option<std::path::PathBuf>,
     secret: StaticSecret,
     name: std::sync::Arc<std::sync::Mutex<String>>,
     events: mpsc::Sender<ControlEvent>,
@@ -226,9 +233,21 @@ impl Session {
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME_BYTES))
             .max_frame_size(Some(MAX_FRAME_BYTES));
+        let connector = if self.url.starts_with("wss://") {
+            Some(tokio_tungstenite::Connector::Rustls(tls_config(
+                self.extra_ca.as_deref(),
+            )?))
+        } else {
+            None
+        };
         let (mut ws, _) = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), true),
+            tokio_tungstenite::connect_async_tls_with_config(
+                self.url.as_str(),
+                Some(config),
+                true,
+                connector,
+            ),
         )
         .await
         .map_err(|_| "timed out".to_string())?
@@ -366,6 +385,32 @@ impl Session {
             ServerMsg::Challenge { .. } | ServerMsg::Welcome { .. } => {}
         }
     }
+}
+
+/// rustls with the public web roots, plus `extra_ca` when given.
+fn tls_config(
+    extra_ca: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = extra_ca {
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 async fn read(ws: &mut Ws) -> Result<ServerMsg, String> {

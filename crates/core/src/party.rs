@@ -369,6 +369,7 @@ impl Engine {
                 let server = Server::start(ServerConfig {
                     listen: SocketAddr::from(([0, 0, 0, 0], port)),
                     data_dir: self.data_dir().root().join("embedded-server"),
+                    tls: None,
                 })
                 .await
                 .map_err(EngineError::Embedded)?;

@@ -5,5 +5,7 @@
 pub mod db;
 pub mod registry;
 mod service;
+pub mod tls;
 
 pub use service::{Server, ServerConfig, ServerError};
+pub use tls::TlsFiles;

@@ -41,6 +41,8 @@ const OUTBOX: usize = 256;
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Serve wss:// with this certificate and key; plain ws:// without.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ pub enum ServerError {
     Key { path: String, message: String },
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 #[derive(Default)]
@@ -120,6 +124,8 @@ impl Server {
             path: cfg.data_dir.display().to_string(),
             source,
         })?;
+        // Bad TLS files are reported before anything else starts.
+        let acceptor = cfg.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let secret = load_or_create_key(&cfg.data_dir.join("server.key"))?;
         let public = PublicKey::from(&secret);
         let db = Db::open(&cfg.data_dir.join("server.db"))?;
@@ -158,16 +164,40 @@ impl Server {
             .fallback(upgrade)
             .with_state(shared.clone());
         let c = cancel.clone();
-        tasks.spawn(async move {
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { c.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "control server stopped");
+        let tls = acceptor.is_some();
+        match acceptor {
+            None => {
+                tasks.spawn(async move {
+                    let serve = axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<PeerAddr>(),
+                    )
+                    .with_graceful_shutdown(async move { c.cancelled().await });
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "control server stopped");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let listener =
+                    crate::tls::TlsListener::new(listener, acceptor).map_err(|source| {
+                        ServerError::Listen {
+                            addr: cfg.listen,
+                            source,
+                        }
+                    })?;
+                tasks.spawn(async move {
+                    let serve = axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<PeerAddr>(),
+                    )
+                    .with_graceful_shutdown(async move { c.cancelled().await });
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "control server stopped");
+                    }
+                });
+            }
+        }
         let s = shared.clone();
         let c = cancel.clone();
         tasks.spawn(async move {
@@ -181,7 +211,7 @@ impl Server {
                 s.apply(changes);
             }
         });
-        tracing::info!(%addr, public_key = %B64.encode(public.as_bytes()), "control server listening");
+        tracing::info!(%addr, tls, public_key = %B64.encode(public.as_bytes()), "control server listening");
         Ok(Server {
             addr,
             shared,
@@ -413,9 +443,31 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
+/// The remote address of a connection, plain or TLS.
+#[derive(Clone, Copy, Debug)]
+struct PeerAddr(SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 async fn upgrade(
     State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
     ws.max_message_size(MAX_FRAME_BYTES)

@@ -22,6 +22,7 @@ async fn server() -> (Server, tempfile::TempDir) {
     let s = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
+        tls: None,
     })
     .await
     .unwrap();
@@ -276,4 +277,82 @@ async fn signals_only_flow_within_a_party() {
     let quiet = tokio::time::timeout(Duration::from_millis(300), c.next()).await;
     assert!(quiet.is_err(), "c received something: {quiet:?}");
     srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn wss_with_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let srv = Server::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("state"),
+        tls: Some(lanrage_server::TlsFiles {
+            cert: cert_path.clone(),
+            key: key_path,
+        }),
+    })
+    .await
+    .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let url = format!("wss://localhost:{}/", srv.local_addr().port());
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        url.as_str(),
+        None,
+        true,
+        Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+            client,
+        ))),
+    )
+    .await
+    .unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap();
+    match msg {
+        Some(Ok(Message::Text(t))) => {
+            assert!(matches!(
+                message::decode_server(&t).unwrap(),
+                ServerMsg::Challenge { .. }
+            ))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Plain ws to a TLS server is refused, and the server keeps serving.
+    let plain =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/", srv.local_addr().port()))
+            .await;
+    assert!(plain.is_err());
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_tls_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let err = Server::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("state"),
+        tls: Some(lanrage_server::TlsFiles {
+            cert: cert.clone(),
+            key: dir.path().join("missing.pem"),
+        }),
+    })
+    .await
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("cert.pem"), "{err}");
 }
