@@ -277,7 +277,7 @@ async fn stream_events(engine: Engine, mut socket: WebSocket) {
 
 async fn metrics(State(st): State<AppState>) -> Response {
     let status = st.engine.status();
-    let body = format!(
+    let mut body = format!(
         "# HELP lanrage_info LANrage build and device information.\n\
          # TYPE lanrage_info gauge\n\
          lanrage_info{{version=\"{}\"}} 1\n\
@@ -299,5 +299,8 @@ async fn metrics(State(st): State<AppState>) -> Response {
             .unwrap_or(0),
         status.notices.len(),
     );
+    body.push_str(&lanrage_metrics::prometheus::render(
+        &st.engine.metrics_snapshot(),
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

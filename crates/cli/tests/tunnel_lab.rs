@@ -271,6 +271,20 @@ fn two_lanrage_peers_ping_transfer_and_measure() {
     assert!(p["last_handshake_secs"].as_f64().is_some());
     assert_eq!(p["endpoint"], "198.51.100.2:51820");
 
+    // The same measurements in Prometheus form, from `lanrage metrics`.
+    let data = a.dir.path().join("data");
+    let text = lab.run_stdout(
+        "a",
+        &[LANRAGE, "--data-dir", data.to_str().unwrap(), "metrics"],
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("lanrage_peer_rtt_seconds{") && l.contains(&b.public))
+        .unwrap_or_else(|| panic!("no rtt metric for b in:\n{text}"));
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value > 0.0 && value < 1.0, "{line}");
+    assert!(text.contains("lanrage_peer_quality_score{"), "{text}");
+
     // SIGTERM tears the tunnel down: the process exits cleanly and the device is gone.
     let status = lab.stop(a.proc.unwrap());
     assert!(status.success(), "wg-up exit: {status:?}");

@@ -184,6 +184,7 @@ pub(crate) struct Inner {
     tasks: TaskTracker,
     tunnel: Mutex<Option<Device>>,
     pub(crate) party: Mutex<crate::party::PartyState>,
+    metrics: Mutex<lanrage_metrics::MetricsCollector>,
     pub(crate) control_override: Option<String>,
 }
 
@@ -235,6 +236,7 @@ impl Engine {
                 tasks: TaskTracker::new(),
                 tunnel: Mutex::new(None),
                 party: Mutex::new(crate::party::PartyState::default()),
+                metrics: Mutex::new(lanrage_metrics::MetricsCollector::new()),
                 control_override: opts.control_server.filter(|s| !s.is_empty()),
             }),
         };
@@ -245,6 +247,7 @@ impl Engine {
             status: Box::new(status),
         });
         engine.resume_control();
+        engine.start_metrics();
         Ok(engine)
     }
 
@@ -464,6 +467,103 @@ impl Engine {
             .ok_or(EngineError::NoTunnel)?;
         device.set_peers(peers).await;
         Ok(())
+    }
+
+    /// Once a second: every peer's RTT, jitter, loss, traffic and quality, and the system's CPU,
+    /// memory and network, into bounded histories; sent to hosts as a `metrics` event.
+    fn start_metrics(&self) {
+        if !self.settings().map(|s| s.metrics).unwrap_or(true) {
+            tracing::info!("metrics are switched off in settings");
+            return;
+        }
+        let engine = self.clone();
+        let cancel = self.cancellation();
+        self.spawn(async move {
+            let mut sampler = lanrage_metrics::SystemSampler::new();
+            if let Ok(s) = engine.settings() {
+                // Tunnel traffic is counted per peer; counting the TUN too would double it.
+                sampler.exclude_interface(s.interface_name);
+            }
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let now = lanrage_metrics::unix_millis(std::time::SystemTime::now());
+                let inputs = engine.metrics_inputs();
+                let system = sampler.sample(now);
+                let snapshot = {
+                    let mut m = lock(&engine.inner.metrics);
+                    for ev in m.on_tick(now, &inputs, system) {
+                        tracing::debug!(?ev, "metrics");
+                    }
+                    m.snapshot_current()
+                };
+                engine.emit(EngineEvent::Metrics {
+                    snapshot: Box::new(snapshot),
+                });
+            }
+        });
+    }
+
+    /// What the metrics collector sees: party members (with names and connection state) or,
+    /// without a party (`wg-up`), the tunnel's peers.
+    fn metrics_inputs(&self) -> Vec<lanrage_metrics::PeerInput> {
+        let tunnel = self.tunnel_stats();
+        let find = |key: &str| {
+            tunnel
+                .as_ref()
+                .and_then(|t| t.peers.iter().find(|p| p.public_key == key).cloned())
+        };
+        let input = |key: &str, name: Option<String>, connection: &str| {
+            let t = find(key);
+            lanrage_metrics::PeerInput {
+                public_key: key.to_string(),
+                name,
+                connection: connection.to_string(),
+                rtt_ms: t.as_ref().and_then(|p| p.probe.srtt_ms.or(p.probe.rtt_ms)),
+                jitter_ms: t.as_ref().and_then(|p| p.probe.jitter_ms),
+                loss: t.as_ref().and_then(|p| p.probe.loss),
+                rx_bytes: t.as_ref().map_or(0, |p| p.rx_bytes),
+                tx_bytes: t.as_ref().map_or(0, |p| p.tx_bytes),
+                rx_packets: t.as_ref().map_or(0, |p| p.rx_packets),
+                tx_packets: t.as_ref().map_or(0, |p| p.tx_packets),
+            }
+        };
+        if let Some(party) = self.party_status() {
+            return party
+                .peers
+                .iter()
+                .map(|p| input(&p.public_key, Some(p.name.clone()), p.connection))
+                .collect();
+        }
+        tunnel
+            .as_ref()
+            .map(|t| {
+                t.peers
+                    .iter()
+                    .map(|p| {
+                        let state = if p.last_handshake_secs.is_some_and(|h| h < 180.0) {
+                            "direct"
+                        } else {
+                            "connecting"
+                        };
+                        input(&p.public_key, None, state)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The current metrics (peers, party and system) without histories.
+    pub fn metrics_snapshot(&self) -> lanrage_metrics::Snapshot {
+        lock(&self.inner.metrics).snapshot_current()
+    }
+
+    /// Histories for charts: the last minute at 1 s, or the last hour at 10 s.
+    pub fn metrics_history(&self, window: lanrage_metrics::Window) -> lanrage_metrics::HistoryView {
+        lock(&self.inner.metrics).history(window)
     }
 
     /// Removes the tunnel (device, routes) if one runs.

@@ -40,6 +40,10 @@ pub enum EngineEvent {
     ControlChanged {
         state: String,
     },
+    /// Every second: per-peer quality and traffic, party quality, system load.
+    Metrics {
+        snapshot: Box<lanrage_metrics::Snapshot>,
+    },
     /// Every second while the tunnel runs: traffic and in-tunnel RTT, jitter, loss per peer.
     TunnelStats {
         tunnel: Box<lanrage_tunnel::DeviceStats>,

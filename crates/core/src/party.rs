@@ -58,6 +58,10 @@ pub struct PeerStatus {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
     pub last_handshake_secs: Option<f64>,
+    /// 0 to 100 from RTT, jitter and loss (see `lanrage_metrics::quality`).
+    pub quality_score: Option<u8>,
+    /// A (great) to F (unplayable).
+    pub grade: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -540,7 +544,14 @@ impl Engine {
                 } else {
                     "connecting"
                 };
+                let q = lanrage_metrics::quality(
+                    t.and_then(|p| p.probe.srtt_ms.or(p.probe.rtt_ms)),
+                    t.and_then(|p| p.probe.jitter_ms),
+                    t.and_then(|p| p.probe.loss),
+                );
                 PeerStatus {
+                    quality_score: q.map(|q| q.score),
+                    grade: q.map(|q| q.grade.as_str().to_string()),
                     name: m.name.clone(),
                     public_key: m.public_key.clone(),
                     virtual_ip: m.virtual_ip,

@@ -465,6 +465,27 @@ fn status_kb(pid: &str, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// Busy clock ticks of the whole machine (all CPUs), from /proc/stat.
+fn machine_busy_ticks() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = s
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
+    Some(
+        f.iter()
+            .take(8)
+            .enumerate()
+            .filter(|(i, _)| *i != 3 && *i != 4)
+            .map(|(_, v)| v)
+            .sum(),
+    )
+}
+
 fn clk_tck() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
@@ -630,6 +651,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(args.warmup_s)).await;
     let cpu0 = server_pid.as_deref().and_then(cpu_ticks);
     let self_cpu0 = cpu_ticks("self");
+    let machine0 = machine_busy_ticks();
     let w0 = Instant::now();
     let mut rss_samples: Vec<u64> = Vec::new();
     let window_end = tokio::time::Instant::now() + Duration::from_secs(args.window_s);
@@ -645,12 +667,21 @@ async fn main() {
     let wsecs = w0.elapsed().as_secs_f64();
     let cpu1 = server_pid.as_deref().and_then(cpu_ticks);
     let self_cpu1 = cpu_ticks("self");
+    let machine1 = machine_busy_ticks();
     let server_cpu_pct = match (cpu0, cpu1) {
         (Some(a), Some(b)) => Some((b - a) as f64 / tck / wsecs * 100.0),
         _ => None,
     };
     let self_cpu_pct = match (self_cpu0, self_cpu1) {
         (Some(a), Some(b)) => Some((b - a) as f64 / tck / wsecs * 100.0),
+        _ => None,
+    };
+    // Everything else on the machine in the same window (builds, tests): noise to know about.
+    let others_cpu_pct = match (machine0, machine1, cpu0, cpu1, self_cpu0, self_cpu1) {
+        (Some(m0), Some(m1), Some(s0), Some(s1), Some(l0), Some(l1)) => {
+            let other = (m1 - m0) as f64 - (s1 - s0) as f64 - (l1 - l0) as f64;
+            Some((other.max(0.0)) / tck / wsecs * 100.0)
+        }
         _ => None,
     };
     let server_alive = server_pid
@@ -703,6 +734,8 @@ async fn main() {
         "server_rss_peak_mb": hwm_kb.map(|k| k as f64 / 1024.0),
         "server_cpu_pct": server_cpu_pct,
         "loadgen_cpu_pct": self_cpu_pct,
+        "others_cpu_pct": others_cpu_pct,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "server_alive": server_alive,
         "dropped_by_server": stats.dropped_by_server.load(Ordering::Relaxed),
         "server_errors": stats.server_errors.load(Ordering::Relaxed),
