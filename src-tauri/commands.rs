@@ -110,3 +110,16 @@ pub async fn close_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
 pub fn take_deep_link(links: State<'_, crate::PendingLink>) -> Option<String> {
     links.take()
 }
+
+/// Histories for the dashboard's charts: `minute` (1 s points) or `hour` (10 s points).
+#[tauri::command]
+pub fn get_metrics(
+    slot: State<'_, EngineSlot>,
+    window: Option<String>,
+) -> CmdResult<lanrage_metrics::HistoryView> {
+    let w = match window.as_deref() {
+        Some("hour") => lanrage_metrics::Window::Hour,
+        _ => lanrage_metrics::Window::Minute,
+    };
+    Ok(slot.get()?.metrics_history(w))
+}

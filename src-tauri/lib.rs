@@ -116,6 +116,7 @@ pub fn run() -> ExitCode {
             commands::kick,
             commands::close_party,
             commands::take_deep_link,
+            commands::get_metrics,
         ])
         .setup(move |app| {
             let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {
