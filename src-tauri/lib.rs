@@ -2,6 +2,7 @@
 //! commands and forwards engine events as the `engine-event` Tauri event.
 
 mod commands;
+mod discord;
 mod tray;
 
 use std::process::ExitCode;
@@ -182,6 +183,8 @@ pub fn run() -> ExitCode {
 fn forward_events(app: tauri::AppHandle, engine: &Engine) {
     let mut rx = engine.subscribe();
     let cancel = engine.cancellation();
+    let presence = discord::Presence::start(engine);
+    let engine = engine.clone();
     tauri::async_runtime::spawn(async move {
         loop {
             tokio::select! {
@@ -189,6 +192,9 @@ fn forward_events(app: tauri::AppHandle, engine: &Engine) {
                 ev = rx.recv() => match ev {
                     Ok(ev) => {
                         tray::on_event(&app, &ev);
+                        if let Some(p) = &presence {
+                            p.on_event(&engine, &ev);
+                        }
                         if let Err(e) = app.emit(EVENT_NAME, &ev) {
                             tracing::debug!(error = %e, "forwarding engine event");
                         }

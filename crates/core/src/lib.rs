@@ -11,6 +11,7 @@ pub mod identity;
 pub mod logging;
 pub mod party;
 pub mod paths;
+pub mod presence;
 pub mod secret_file;
 pub mod settings;
 
