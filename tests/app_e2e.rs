@@ -164,10 +164,25 @@ async fn settings_form_saves_validates_and_persists_across_restart() {
     assert_eq!(key.trim().len(), 44, "public key shown: {key}");
     wait_for_text(c, "#engine-state", "Running").await;
 
-    type_setting(c, "display_name", "E2E Tester").await;
+    // A fresh install greets the player and asks for a name first.
+    let name = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#first-run-name"))
+        .await
+        .unwrap();
+    screenshot(c, "app-first-run.png").await;
+    name.clear().await.unwrap();
+    name.send_keys("E2E Tester\u{E007}").await.unwrap();
     wait_for_text(c, "#device-name", "E2E Tester").await;
 
     // A bad value gets a clear message next to the field and is not saved.
+    c.find(Locator::Css("#nav-settings"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     type_setting(c, "mtu", "100").await;
     let err = wait_for_text(c, "#error-mtu", "1280").await;
     assert!(err.contains("9000"), "mtu error: {err}");

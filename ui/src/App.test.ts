@@ -4,6 +4,8 @@ import { flushSync, mount, tick, unmount } from "svelte";
 import App from "./App.svelte";
 import { createFakeBridge, type FakeBridge } from "./lib/fakeBridge";
 import { FAKE_SETTING_DEFS } from "./lib/fakeBridge";
+import { makeLink, randomCode } from "./lib/invite";
+import { PAGES } from "./lib/pages";
 
 let app: Record<string, unknown> | null = null;
 
@@ -38,10 +40,17 @@ async function click(sel: string) {
   await settle();
 }
 
+async function finishFirstRun() {
+  if ($("#first-run")) await click("#first-run-continue");
+  expect($("#first-run")).toBeNull();
+}
+
 afterEach(() => {
   if (app) unmount(app);
   app = null;
   vi.useRealTimers();
+  localStorage.clear();
+  history.replaceState(null, "", "#/");
 });
 
 describe("App with the fake bridge", () => {
@@ -55,6 +64,10 @@ describe("App with the fake bridge", () => {
     expect(text("#device-data-dir")).toContain("lanrage");
     expect(text("#party-state")).toBe("No party yet");
     expect($("#engine-status")).toBeTruthy();
+    for (const p of PAGES) expect($(`#nav-${p.id}`), p.id).toBeTruthy();
+    // a fresh device with the default name gets the first-run screen over the app
+    expect($("#first-run")).toBeTruthy();
+    expect($<HTMLInputElement>("#first-run-name").value).toBe("Player");
     for (const { key } of FAKE_SETTING_DEFS) {
       const input = $<HTMLInputElement>(`#setting-${key}`);
       expect(input, key).toBeTruthy();
@@ -73,6 +86,29 @@ describe("App with the fake bridge", () => {
     // groups in order
     const legends = [...document.querySelectorAll("legend")].map((l) => l.textContent);
     expect(legends).toEqual(["Profile", "Network", "Servers", "Features", "Discord", "App"]);
+  });
+
+  it("first run: a name is chosen once, saved as the display name, and the screen stays away", async () => {
+    const b = await start();
+    const spy = vi.spyOn(b, "setSetting");
+    expect(text("#first-run-about")).toContain("virtual LAN");
+    expect($(".shell").hasAttribute("inert")).toBe(true);
+    await change("#first-run-name", "   ");
+    $<HTMLFormElement>("#first-run-name").form!.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    await settle();
+    expect(text("#first-run-error")).toBe("Choose a name your friends will recognise.");
+    await change("#first-run-name", "Nova");
+    await click("#first-run-continue");
+    expect(spy).toHaveBeenLastCalledWith("display_name", "Nova");
+    expect($("#first-run")).toBeNull();
+    expect($(".shell").hasAttribute("inert")).toBe(false);
+    expect(text("#device-name")).toBe("Nova");
+    expect($<HTMLInputElement>("#party-name").value).toBe("Nova's party");
+    // the same device keeps Player after choosing it: no second first run
+    unmount(app!);
+    await b.setSetting("display_name", "Player");
+    await start(b);
+    expect($("#first-run")).toBeNull();
   });
 
   it("shows the engine's validation message next to the field, then clears it on a good value", async () => {
@@ -155,19 +191,222 @@ describe("App with the fake bridge", () => {
     expect($<HTMLInputElement>("#setting-relay_only").checked).toBe(true);
   });
 
-  it("party buttons show what the engine says", async () => {
+  it("party: create shows the invite code and copy buttons; leave goes back", async () => {
     const b = await start();
+    await finishFirstRun();
     const spy = vi.spyOn(b, "createParty");
-    expect(text("#party-error")).toBe("");
+    expect(text("#party-create-error")).toBe("");
+    expect($<HTMLInputElement>("#party-name").value).toBe("Player's party");
     await click("#party-create");
     expect(spy).toHaveBeenCalledWith("Player's party");
-    expect(text("#party-error")).toBe(
-      "Parties is not available yet: creating and joining parties arrives with the control server.",
-    );
-    await change("#party-code", "  ABC-123 ");
+    expect(text("#party-state")).toBe("In Player's party");
+    expect(text("#party-role")).toContain("You are the host");
+    expect(text("#party-virtual-ip")).toBe("10.66.0.1");
+    const code = text("#party-invite-code");
+    expect(code).toMatch(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}-[0-9A-Z]{2}$/);
+    expect(text("#party-invite-expiry")).toContain("Never expires");
+    await click("#copy-invite-code");
+    await click("#copy-invite-link");
+    expect(b.copied).toEqual([code, expect.stringMatching(/^lanrage:\/\/join\/.+\?server=ws%3A%2F%2F/)]);
+    expect(text("#copy-invite-code")).toBe("Copied");
+    await new Promise((r) => setTimeout(r, 80)); // the debounced status re-read
+    await settle();
+    expect(text("#peer-self")).toContain("Player");
+    expect(text("#peer-empty")).toContain("Nobody else here yet");
+    expect(text("#nav-party-line")).toContain("Player's party");
+
+    expect(text("#device-mode")).toContain("control server hosted on this machine");
+
+    await click("#party-leave");
+    expect(text("#party-state")).toBe("No party yet");
+    expect($("#party-create")).toBeTruthy();
+    // the status is re-read after party events: the embedded control server is gone
+    await new Promise((r) => setTimeout(r, 80));
+    await settle();
+    expect(text("#device-mode")).toContain("control server not configured");
+  });
+
+  it("join errors: the engine's sentence next to Join, and the setcap fix for no permission", async () => {
+    const b = await start();
+    await finishFirstRun();
     const join = vi.spyOn(b, "joinParty");
+    await change("#party-code", "  WRONG ");
     await click("#party-join");
-    expect(join).toHaveBeenCalledWith("ABC-123");
+    expect(join).toHaveBeenCalledWith("WRONG");
+    expect(text("#party-join-error")).toBe("This invite code does not match any party.");
+    expect($("#party-join-error").getAttribute("data-code")).toBe("wrong_code");
+
+    await change("#party-code", "ABCD-1234-EFGH");
+    expect(text("#party-code-hint")).toBe("12 of 22 characters so far.");
+    await click("#party-join");
+    expect(text("#party-join-error")).toBe("An invite code has 22 letters and digits (dashes optional); this one has 12.");
+
+    await change("#party-code", "noperm");
+    await click("#party-join");
+    expect(text("#party-join-error")).toContain("CAP_NET_ADMIN");
+    expect(text("#party-join-error-fix-command")).toBe("sudo setcap cap_net_admin+ep /usr/bin/lanrage-app");
+    await click("#party-join-error-fix-copy");
+    expect(b.copied).toEqual(["sudo setcap cap_net_admin+ep /usr/bin/lanrage-app"]);
+
+    // an empty field is caught before anything is sent
+    join.mockClear();
+    await change("#party-code", "");
+    await click("#party-join");
+    expect(join).not.toHaveBeenCalled();
+    expect(text("#party-join-error")).toBe("Paste the invite code or link first.");
+  });
+
+  it("join with a code lists the members with live RTT, grades and sparklines", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await change("#party-code", randomCode());
+    expect($("#party-code-hint").getAttribute("data-kind")).toBe("code");
+    await click("#party-join");
+    expect(text("#party-role")).toContain("Mira is the host");
+    expect(text("#party-invite-member")).toContain("Ask Mira");
+    expect($("#party-invite-code")).toBeNull();
+    const rows = () => [...document.querySelectorAll<HTMLElement>("#peer-list tr.peer[data-key]")];
+    expect(rows().map((r) => r.dataset.name)).toEqual(["Mira", "Dex", "Sol", "Kai"]);
+    expect(rows().map((r) => r.dataset.connection)).toEqual(["connecting", "relayed", "connecting", "offline"]);
+    for (let i = 0; i < 5; i++) b.tick();
+    await settle();
+    const mira = $('#peer-list tr[data-name="Mira"]');
+    expect(mira.dataset.connection).toBe("direct"); // first handshake seen in tunnel_stats
+    expect(mira.querySelector(".peer-rtt")!.textContent).toMatch(/^\d+ ms$/);
+    expect(mira.querySelector(".peer-grade")!.getAttribute("data-grade")).toBe("A");
+    expect(mira.querySelector(".peer-conn .tip-text")!.textContent).toContain("Peer to peer over the internet or LAN");
+    expect(Number(mira.querySelector(".peer-spark")!.getAttribute("data-points"))).toBeGreaterThan(0);
+    const dex = $('#peer-list tr[data-name="Dex"]');
+    expect(dex.querySelector(".peer-conn .tip-text")!.textContent).toContain("through the relay".replace("through", "Through"));
+    expect(dex.querySelector(".peer-grade")!.getAttribute("data-grade")).toMatch(/^[A-F]$/);
+    const kai = $('#peer-list tr[data-name="Kai"]');
+    expect(kai.querySelector(".peer-grade")!.getAttribute("data-grade")).toBe("");
+    expect(kai.querySelector(".peer-grade")!.textContent!.trim()).toMatch(/^– Not graded yet/);
+    expect(document.querySelectorAll(".peer-kick")).toHaveLength(0); // members cannot kick
+  });
+
+  it("host actions: new code, revoke, kick and close ask before they hurt", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#party-create");
+    const first = text("#party-invite-code");
+    $<HTMLSelectElement>("#party-invite-ttl").selectedIndex = 1;
+    $("#party-invite-ttl").dispatchEvent(new Event("change", { bubbles: true }));
+    const ni = vi.spyOn(b, "newInvite");
+    await click("#party-new-invite");
+    expect(ni).toHaveBeenCalledWith(3600);
+    expect(text("#party-invite-code")).not.toBe(first);
+    expect(text("#party-invite-expiry")).toMatch(/^Expires in 1 h \(at .+\)\.$/);
+    await click("#party-revoke-invite");
+    expect($("#party-invite-code")).toBeNull();
+    expect(text("#party-invite-none")).toContain("nobody new can join");
+
+    b.addMember("Dex");
+    await settle();
+    const kick = vi.spyOn(b, "kick");
+    await click('.peer-kick[data-name="Dex"]');
+    expect(kick).not.toHaveBeenCalled();
+    await click('.peer-kick-confirm[data-name="Dex"]');
+    expect(kick).toHaveBeenCalledWith(expect.stringMatching(/=$/));
+    expect(document.querySelector('#peer-list tr[data-name="Dex"]')).toBeNull();
+
+    const close = vi.spyOn(b, "closeParty");
+    await click("#party-close");
+    expect(close).not.toHaveBeenCalled();
+    await click("#party-close-cancel");
+    await click("#party-close");
+    await click("#party-close-confirm");
+    expect(close).toHaveBeenCalledTimes(1);
+    expect(text("#party-state")).toBe("No party yet");
+  });
+
+  it("toasts tell who joined and left, and go away by themselves", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#party-create");
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    b.addMember("Mira");
+    b.emit({ type: "member_left", name: "Mira" });
+    flushSync();
+    expect([...document.querySelectorAll(".toast")].map((t) => t.textContent)).toEqual([
+      expect.stringContaining("Mira joined the party"),
+      expect.stringContaining("Mira left the party"),
+    ]);
+    vi.advanceTimersByTime(7000);
+    flushSync();
+    expect(document.querySelectorAll(".toast")).toHaveLength(0);
+  });
+
+  it("a deep link fills the join field, shows the party page and focuses Join without joining", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#nav-settings");
+    const join = vi.spyOn(b, "joinParty");
+    const link = makeLink(randomCode(), "ws://203.0.113.1:7666");
+    b.emitDeepLink(link);
+    await settle();
+    expect($("#page-party").hidden).toBe(false);
+    expect($<HTMLInputElement>("#party-code").value).toBe(link);
+    expect($("#party-code-hint").getAttribute("data-kind")).toBe("link");
+    expect(document.activeElement?.id).toBe("party-join");
+    expect(join).not.toHaveBeenCalled();
+    b.emitNavigate("create");
+    await settle();
+    expect(document.activeElement?.id).toBe("party-name");
+  });
+
+  it("a link the app was started with is picked up once", async () => {
+    const link = makeLink(randomCode(), "ws://203.0.113.1:7666");
+    await start(createFakeBridge({ pendingLink: link }));
+    expect($<HTMLInputElement>("#party-code").value).toBe(link);
+  });
+
+  it("pages: nav buttons and arrow keys switch; every page keeps its content mounted", async () => {
+    await start();
+    await finishFirstRun();
+    const visible = () => PAGES.filter((p) => !$(`#page-${p.id}`).hidden).map((p) => p.id);
+    expect(visible()).toEqual(["party"]);
+    expect($("#nav-party").getAttribute("aria-current")).toBe("page");
+    await click("#nav-network");
+    expect(visible()).toEqual(["network"]);
+    expect(text("#net-virtual-ip")).toBe("None");
+    expect(text("#net-nat")).toBe("Not measured yet");
+    expect(text("#net-relay")).toBe("None");
+    $("#nav-network").dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
+    await settle();
+    expect(visible()).toEqual(["metrics"]);
+    expect(document.activeElement?.id).toBe("nav-metrics");
+    expect(text("#metrics-empty")).toContain("when you are in a party");
+    expect(text("#metrics-system")).toContain("arrive with the metrics work");
+    $("#nav-metrics").dispatchEvent(new KeyboardEvent("keydown", { key: "End", bubbles: true }));
+    await settle();
+    expect(visible()).toEqual(["settings"]);
+    await click("#nav-servers");
+    expect(text("#servers-empty")).toBe(
+      "Game servers announced by your party appear here once the server browser lands.",
+    );
+    // settings stay in the DOM on other pages (the WebDriver test reads them)
+    expect($("#setting-mtu")).toBeTruthy();
+    expect($("#device-public-key")).toBeTruthy();
+  });
+
+  it("network and metrics pages follow the party", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#party-create");
+    b.addMember("Mira");
+    for (let i = 0; i < 3; i++) b.tick();
+    b.emit({ type: "control_changed", state: "reconnecting" });
+    await settle();
+    await click("#nav-network");
+    expect(text("#net-virtual-ip")).toBe("10.66.0.1");
+    expect(text("#net-control-server")).toContain("hosted on this machine");
+    expect(text("#net-changes")).toContain("Control server reconnecting");
+    expect(text("#net-changes")).toContain("Mira: connecting → direct.");
+    expect(text("#net-paths")).toContain("Mira");
+    await click("#nav-metrics");
+    expect(text("#metrics-summary")).toContain("Mira");
+    expect($("#chart-rtt")).toBeTruthy();
   });
 
   it("shows notices as dismissible banners", async () => {

@@ -444,10 +444,32 @@ impl Engine {
         let cancel = self.cancellation();
         self.spawn(async move {
             let mut tick = tokio::time::interval(TUNNEL_STATS_INTERVAL);
+            let mut connections: Vec<(String, &'static str)> = Vec::new();
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tick.tick() => {}
+                }
+                // A peer's path changing (first handshake, going quiet) is a party change the
+                // UI shows, though the server's snapshot did not change.
+                if let Some(party) = engine.party_status() {
+                    let now: Vec<(String, &'static str)> = party
+                        .peers
+                        .iter()
+                        .map(|p| (p.public_key.clone(), p.connection))
+                        .collect();
+                    if now != connections {
+                        for (key, conn) in &now {
+                            let before = connections.iter().find(|(k, _)| k == key).map(|(_, c)| *c);
+                            if before.is_some() && before != Some(*conn) {
+                                tracing::info!(peer = %key.get(..8).unwrap_or(""), from = before.unwrap_or(""), to = conn, "path changed");
+                            }
+                        }
+                        connections = now;
+                        engine.emit(EngineEvent::PartyChanged {
+                            party: Some(Box::new(party)),
+                        });
+                    }
                 }
                 match engine.tunnel_stats() {
                     Some(tunnel) => engine.emit(EngineEvent::TunnelStats {

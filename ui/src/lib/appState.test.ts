@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { initialState, reduce, reloadsFor, type Action, type AppState } from "./appState";
+import { initialState, NET_LOG_LIMIT, reduce, reloadsFor, TOAST_LIMIT, type Action, type AppState } from "./appState";
+import { partyOf, peer, stats, statusOf } from "./testFixtures";
 import { LOG_LIMIT, describeEvent, pushLog, stateLabel } from "./eventLog";
 import type { EngineEvent, SettingView, Status } from "./types";
 
@@ -131,9 +132,12 @@ describe("reduce", () => {
 
 describe("reloadsFor", () => {
   it("reloads settings after a reset or config activation", () => {
-    expect(reloadsFor({ type: "settings_reset" })).toEqual({ settings: true, configs: false });
-    expect(reloadsFor({ type: "config_activated", name: "x" })).toEqual({ settings: true, configs: true });
-    expect(reloadsFor({ type: "state_changed", state: "running" })).toEqual({ settings: false, configs: false });
+    expect(reloadsFor({ type: "settings_reset" })).toEqual({ settings: true, configs: false, status: false });
+    expect(reloadsFor({ type: "config_activated", name: "x" })).toEqual({ settings: true, configs: true, status: false });
+    expect(reloadsFor({ type: "state_changed", state: "running" })).toEqual({ settings: false, configs: false, status: false });
+    expect(reloadsFor({ type: "party_changed", party: null }).status).toBe(true);
+    expect(reloadsFor({ type: "control_changed", state: "connected" }).status).toBe(true);
+    expect(reloadsFor({ type: "tunnel_stats", tunnel: stats([]) }).status).toBe(false);
   });
 });
 
@@ -147,9 +151,9 @@ describe("eventLog", () => {
 
   it("describes events as sentences", () => {
     expect(describeEvent({ type: "settings_reset" })).toEqual({ level: "warning", text: "All settings were reset to defaults." });
-    expect(describeEvent({ type: "state_changed", state: "stopping" }).text).toBe("Engine is stopping.");
-    expect(describeEvent({ type: "started", status: status() }).text).toBe("Engine started (version 1.2.3).");
-    expect(describeEvent({ type: "future_thing" } as unknown as EngineEvent).text).toBe("Engine event: future_thing.");
+    expect(describeEvent({ type: "state_changed", state: "stopping" })?.text).toBe("Engine is stopping.");
+    expect(describeEvent({ type: "started", status: status() })?.text).toBe("Engine started (version 1.2.3).");
+    expect(describeEvent({ type: "future_thing" } as unknown as EngineEvent)?.text).toBe("Engine event: future_thing.");
   });
 
   it("pushLog bounds and orders", () => {
@@ -157,5 +161,90 @@ describe("eventLog", () => {
     log = pushLog(log, { id: 2, at: "", level: "info", text: "b" }, 2);
     log = pushLog(log, { id: 3, at: "", level: "info", text: "c" }, 2);
     expect(log.map((e) => e.text)).toEqual(["c", "b"]);
+  });
+});
+
+describe("party events", () => {
+  const T0 = Date.parse("2024-01-01T00:00:00Z");
+  const at = (s: number) => new Date(T0 + s * 1000).toISOString();
+  const evAt = (event: EngineEvent, s: number): Action => ({ type: "event", event, at: at(s) });
+  const loaded = () => run([{ type: "status_loaded", status: statusOf() }]);
+
+  it("party_changed sets the party and my virtual IP, logs join and leave, and clears histories on leave", () => {
+    const party = partyOf([peer("Mira")]);
+    let s = run([evAt({ type: "party_changed", party }, 0)], loaded());
+    expect(s.status?.party?.name).toBe("Neo's party");
+    expect(s.status?.device.virtual_ip).toBe("10.66.0.1");
+    expect(s.netLog[0].text).toBe("Joined “Neo's party” as 10.66.0.1.");
+    expect(s.log).toEqual([]); // snapshots are not logged, leaving is
+
+    s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Mira-KEY=", rtt: 10 }]) }, 1)], s);
+    expect(Object.keys(s.histories)).toEqual(["Mira-KEY="]);
+
+    s = run([evAt({ type: "party_changed", party: null }, 2)], s);
+    expect(s.status?.party).toBeNull();
+    expect(s.status?.device.virtual_ip).toBeNull();
+    expect(s.status?.tunnel).toBeNull();
+    expect(s.histories).toEqual({});
+    expect(s.netLog[0].text).toBe("Left “Neo's party”.");
+    expect(s.log[0].text).toBe("You are no longer in a party.");
+  });
+
+  it("tunnel_stats fills histories and live numbers but never the activity log", () => {
+    let s = run([evAt({ type: "party_changed", party: partyOf([peer("Mira")]) }, 0)], loaded());
+    const logBefore = s.log.length;
+    for (let i = 1; i <= 5; i++)
+      s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Mira-KEY=", rtt: 10 + i, loss: 0 }]) }, i)], s);
+    expect(s.log.length).toBe(logBefore);
+    expect(s.histories["Mira-KEY="].map((x) => x.rtt)).toEqual([11, 12, 13, 14, 15]);
+    expect(s.histories["Mira-KEY="][4].t).toBe(T0 + 5000);
+    expect(s.status?.tunnel?.peers[0].probe.rtt_ms).toBe(15);
+  });
+
+  it("notes connection and path changes on the Network log", () => {
+    let s = run([evAt({ type: "party_changed", party: partyOf([peer("Sol")]) }, 0)], loaded());
+    s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Sol-KEY=", handshake: null, endpoint: null }]) }, 1)], s);
+    s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Sol-KEY=", handshake: 0.5 }]) }, 2)], s);
+    expect(s.netLog.slice(0, 2).map((e) => e.text)).toEqual(["Sol reached at 203.0.113.5:51820.", "Sol: connecting → direct."]);
+    s = run([evAt({ type: "control_changed", state: "reconnecting" }, 3)], s);
+    expect(s.netLog[0]).toMatchObject({ level: "warning", text: expect.stringContaining("Control server reconnecting") });
+    expect(s.status?.control.state).toBe("reconnecting");
+  });
+
+  it("member_joined / member_left become toasts, at most TOAST_LIMIT, dismissible", () => {
+    let s = loaded();
+    s = run([evAt({ type: "member_joined", name: "Mira" }, 0), evAt({ type: "member_left", name: "Dex" }, 1)], s);
+    expect(s.toasts.map((t) => [t.kind, t.text])).toEqual([
+      ["joined", "Mira joined the party"],
+      ["left", "Dex left the party"],
+    ]);
+    expect(s.log[0].text).toBe("Dex left the party.");
+    for (let i = 0; i < 10; i++) s = run([evAt({ type: "member_joined", name: `P${i}` }, 2 + i)], s);
+    expect(s.toasts).toHaveLength(TOAST_LIMIT);
+    expect(s.toasts[TOAST_LIMIT - 1].text).toBe("P9 joined the party");
+    s = reduce(s, { type: "dismiss_toast", id: s.toasts[0].id });
+    expect(s.toasts).toHaveLength(TOAST_LIMIT - 1);
+  });
+
+  it("a command's party result applies like the event, once", () => {
+    const party = partyOf([]);
+    let s = reduce(loaded(), { type: "party_result", party, at: at(0) });
+    s = run([evAt({ type: "party_changed", party }, 0)], s);
+    expect(s.netLog.filter((e) => e.text.startsWith("Joined"))).toHaveLength(1);
+    expect(reduce(s, { type: "party_result", party: null }).status?.party).toBeNull();
+  });
+
+  it("a different party starts with fresh histories and tunnel numbers", () => {
+    let s = run([evAt({ type: "party_changed", party: partyOf([peer("Mira")]) }, 0)], loaded());
+    s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Mira-KEY=", rtt: 10 }]) }, 1)], s);
+    s = run([evAt({ type: "party_changed", party: partyOf([peer("Mira")], { id: "OTHER" }) }, 2)], s);
+    expect(s.histories).toEqual({});
+    expect(s.status?.tunnel).toBeNull();
+  });
+
+  it("keeps at most NET_LOG_LIMIT network changes", () => {
+    let s = loaded();
+    for (let i = 0; i < NET_LOG_LIMIT + 5; i++) s = run([evAt({ type: "control_changed", state: i % 2 ? "connected" : "connecting" }, i)], s);
+    expect(s.netLog).toHaveLength(NET_LOG_LIMIT);
   });
 });

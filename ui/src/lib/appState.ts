@@ -1,11 +1,21 @@
 // The app's view state and a pure reducer over engine events and load results.
 // App.svelte owns one AppState and replaces it with reduce(state, action).
 
-import type { ConfigView, EngineEvent, EngineState, Notice, SettingView, Status } from "./types";
-import { describeEvent, pushLog, type LogEntry, LOG_LIMIT } from "./eventLog";
+import type { ConfigView, EngineEvent, EngineState, Notice, PartyStatus, SettingView, Status } from "./types";
+import { controlStateText, describeEvent, pushLog, type LogEntry, LOG_LIMIT } from "./eventLog";
 import { upsertSetting } from "./settingsModel";
+import { recordTunnelStats, type Histories } from "./history";
+import { pathChanges } from "./peers";
 
 export type NoticeItem = Notice & { id: number };
+
+/** A desktop-notification style message (member joined / left) that goes away by itself. */
+export type Toast = { id: number; kind: "joined" | "left"; text: string };
+
+/** How many toasts are on screen at most (older ones make room). */
+export const TOAST_LIMIT = 4;
+/** How many network changes the Network page keeps. */
+export const NET_LOG_LIMIT = 30;
 
 export type AppState = {
   status: Status | null;
@@ -19,6 +29,11 @@ export type AppState = {
   seenNotices: string[];
   /** engine-status log, newest first, at most LOG_LIMIT */
   log: LogEntry[];
+  /** path and control-server changes for the Network page, newest first, at most NET_LOG_LIMIT */
+  netLog: LogEntry[];
+  /** per-peer RTT/jitter/loss from tunnel_stats, by public key */
+  histories: Histories;
+  toasts: Toast[];
   nextId: number;
 };
 
@@ -29,6 +44,9 @@ export type Action =
   | { type: "setting_saved"; setting: SettingView }
   | { type: "configs_loaded"; configs: ConfigView[] }
   | { type: "dismiss_notice"; id: number }
+  | { type: "dismiss_toast"; id: number }
+  /** what a party command returned (create/join/new_invite: the party; leave/close: null) */
+  | { type: "party_result"; party: PartyStatus | null; at?: string }
   | { type: "local_notice"; level: Notice["level"]; message: string };
 
 export function initialState(): AppState {
@@ -40,6 +58,9 @@ export function initialState(): AppState {
     notices: [],
     seenNotices: [],
     log: [],
+    netLog: [],
+    histories: {},
+    toasts: [],
     nextId: 1,
   };
 }
@@ -74,7 +95,29 @@ function addLiveNotice(s: AppState, n: Notice): AppState {
   };
 }
 
-function applyEvent(s: AppState, e: EngineEvent): AppState {
+function addNet(s: AppState, at: string, level: LogEntry["level"], text: string): AppState {
+  const entry: LogEntry = { id: s.nextId, at, level, text };
+  return { ...s, netLog: pushLog(s.netLog, entry, NET_LOG_LIMIT), nextId: s.nextId + 1 };
+}
+
+function addToast(s: AppState, kind: Toast["kind"], text: string): AppState {
+  const toasts = [...s.toasts, { id: s.nextId, kind, text }];
+  return { ...s, toasts: toasts.slice(Math.max(0, toasts.length - TOAST_LIMIT)), nextId: s.nextId + 1 };
+}
+
+/** A new party snapshot and/or tunnel stats into the status, noting path changes. */
+function applyLive(s: AppState, at: string, next: Pick<Status, "party" | "tunnel">): AppState {
+  if (!s.status) return s;
+  const changes = pathChanges(
+    { party: s.status.party, tunnel: s.status.tunnel },
+    { party: next.party, tunnel: next.tunnel },
+  );
+  let out: AppState = { ...s, status: { ...s.status, ...next } };
+  for (const c of changes) out = addNet(out, at, "info", c);
+  return out;
+}
+
+function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
   switch (e.type) {
     case "started":
       return addStatusNotices({ ...s, status: e.status, engineState: e.status.state }, e.status.notices);
@@ -99,6 +142,37 @@ function applyEvent(s: AppState, e: EngineEvent): AppState {
       return { ...s, configs: s.configs.map((c) => ({ ...c, active: c.name === e.name })) };
     case "notice":
       return addLiveNotice(s, { level: e.level, message: e.message });
+    case "party_changed": {
+      const before = s.status?.party ?? null;
+      const party = e.party ?? null;
+      let out = s;
+      if (s.status) {
+        const device = { ...s.status.device, virtual_ip: party?.virtual_ip ?? null };
+        // a new party (or none) starts without the old party's tunnel numbers
+        const tunnel = party && before && before.id === party.id ? s.status.tunnel : null;
+        out = applyLive({ ...s, status: { ...s.status, device } }, at, { party, tunnel });
+      }
+      if (!before && party) out = addNet(out, at, "info", `Joined “${party.name}” as ${party.virtual_ip}.`);
+      else if (before && !party) {
+        out = addNet(out, at, "info", `Left “${before.name}”.`);
+        out = { ...out, histories: {} };
+      } else if (before && party && before.id !== party.id) out = { ...out, histories: {} };
+      return out;
+    }
+    case "member_joined":
+      return addToast(s, "joined", `${e.name} joined the party`);
+    case "member_left":
+      return addToast(s, "left", `${e.name} left the party`);
+    case "control_changed": {
+      const out = s.status ? { ...s, status: { ...s.status, control: { ...s.status.control, state: e.state } } } : s;
+      return addNet(out, at, e.state === "reconnecting" ? "warning" : "info", `Control server ${controlStateText(e.state)}.`);
+    }
+    case "tunnel_stats": {
+      const t = Date.parse(at);
+      const histories = recordTunnelStats(s.histories, e.tunnel, Number.isNaN(t) ? Date.now() : t);
+      const out = { ...s, histories };
+      return s.status ? applyLive(out, at, { party: s.status.party, tunnel: e.tunnel }) : out;
+    }
     default:
       return s;
   }
@@ -107,9 +181,11 @@ function applyEvent(s: AppState, e: EngineEvent): AppState {
 export function reduce(s: AppState, a: Action): AppState {
   switch (a.type) {
     case "event": {
-      const applied = applyEvent(s, a.event);
+      const at = a.at ?? new Date().toISOString();
+      const applied = applyEvent(s, a.event, at);
       const d = describeEvent(a.event);
-      const entry: LogEntry = { id: applied.nextId, at: a.at ?? new Date().toISOString(), ...d };
+      if (!d) return applied;
+      const entry: LogEntry = { id: applied.nextId, at, ...d };
       return { ...applied, log: pushLog(applied.log, entry, LOG_LIMIT), nextId: applied.nextId + 1 };
     }
     case "status_loaded":
@@ -117,11 +193,15 @@ export function reduce(s: AppState, a: Action): AppState {
     case "settings_loaded":
       return { ...s, settings: a.settings };
     case "setting_saved":
-      return applyEvent(s, { type: "setting_changed", setting: a.setting });
+      return applyEvent(s, { type: "setting_changed", setting: a.setting }, new Date().toISOString());
     case "configs_loaded":
       return { ...s, configs: a.configs };
     case "dismiss_notice":
       return { ...s, notices: s.notices.filter((n) => n.id !== a.id) };
+    case "party_result":
+      return applyEvent(s, { type: "party_changed", party: a.party }, a.at ?? new Date().toISOString());
+    case "dismiss_toast":
+      return { ...s, toasts: s.toasts.filter((n) => n.id !== a.id) };
     case "local_notice":
       return addLiveNotice(s, { level: a.level, message: a.message });
     default:
@@ -129,10 +209,16 @@ export function reduce(s: AppState, a: Action): AppState {
   }
 }
 
-/** Events after which the app must re-fetch from the engine (they carry no full data). */
-export function reloadsFor(e: EngineEvent): { settings: boolean; configs: boolean } {
+/**
+ * Events after which the app must re-fetch from the engine (they carry no full data).
+ * Party and control changes re-read the status: the control server's address and whether it
+ * runs on this machine are only in get_status, and leaving a party ends its control session
+ * without an event of its own.
+ */
+export function reloadsFor(e: EngineEvent): { settings: boolean; configs: boolean; status: boolean } {
   return {
     settings: e.type === "settings_reset" || e.type === "config_activated",
     configs: e.type === "config_activated",
+    status: e.type === "party_changed" || e.type === "control_changed",
   };
 }

@@ -29,6 +29,13 @@ describe("tauriBridge", () => {
     await tauriBridge.createParty("Neo's party");
     await tauriBridge.joinParty("CODE");
     await tauriBridge.leaveParty();
+    await tauriBridge.newInvite(3600);
+    await tauriBridge.newInvite(null);
+    await tauriBridge.revokeInvite();
+    await tauriBridge.kick("Mira");
+    await tauriBridge.closeParty();
+    await tauriBridge.takeDeepLink();
+    await tauriBridge.copyText("AAAA-BBBB");
     expect(invoke.mock.calls).toEqual([
       ["get_status"],
       ["list_settings"],
@@ -42,7 +49,38 @@ describe("tauriBridge", () => {
       ["create_party", { name: "Neo's party" }],
       ["join_party", { code: "CODE" }],
       ["leave_party"],
+      ["new_invite", { ttlSecs: 3600 }],
+      ["new_invite", { ttlSecs: null }],
+      ["revoke_invite"],
+      ["kick", { member: "Mira" }],
+      ["close_party"],
+      ["take_deep_link"],
+      ["plugin:clipboard-manager|write_text", { text: "AAAA-BBBB" }],
     ]);
+  });
+
+  it("take_deep_link: a link or null, never an error", async () => {
+    invoke.mockResolvedValueOnce("lanrage://join/ABC" as never);
+    expect(await tauriBridge.takeDeepLink()).toBe("lanrage://join/ABC");
+    invoke.mockResolvedValueOnce(null as never);
+    expect(await tauriBridge.takeDeepLink()).toBeNull();
+    invoke.mockRejectedValueOnce("command take_deep_link not found" as never);
+    expect(await tauriBridge.takeDeepLink()).toBeNull();
+  });
+
+  it("listens for deep links ({url}) and tray navigation ({page})", async () => {
+    const links: string[] = [];
+    const pages: string[] = [];
+    await tauriBridge.onDeepLink((u) => links.push(u));
+    await tauriBridge.onNavigate((p) => pages.push(p));
+    expect(listen.mock.calls.map((c) => c[0])).toEqual(["deep-link", "navigate"]);
+    listen.mock.calls[0][1]({ payload: { url: "lanrage://join/A" } });
+    listen.mock.calls[0][1]({ payload: "lanrage://join/B" });
+    listen.mock.calls[0][1]({ payload: {} });
+    listen.mock.calls[1][1]({ payload: { page: "join" } });
+    listen.mock.calls[1][1]({ payload: null });
+    expect(links).toEqual(["lanrage://join/A", "lanrage://join/B"]);
+    expect(pages).toEqual(["join"]);
   });
 
   it("listens on engine-event and hands over the payload", async () => {

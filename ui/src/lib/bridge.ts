@@ -1,7 +1,16 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import type { ConfigView, EngineEvent, SettingView, Status } from "./types";
+import type {
+  ConfigView,
+  DeepLinkPayload,
+  EngineEvent,
+  NavigatePayload,
+  PartyStatus,
+  SettingView,
+  Status,
+} from "./types";
 import { createFakeBridge } from "./fakeBridge";
+import { browserCopy } from "./clipboard";
 
 export type Unlisten = () => void;
 
@@ -28,17 +37,35 @@ export interface Bridge {
   activateConfig(name: string): Promise<ConfigView[]>;
   /** invoke("delete_config", { name }) */
   deleteConfig(name: string): Promise<ConfigView[]>;
-  /** invoke("create_party", { name }): rejects with code "not_available" until the control server exists. */
-  createParty(name: string): Promise<unknown>;
-  /** invoke("join_party", { code }): rejects with code "not_available" until the control server exists. */
-  joinParty(code: string): Promise<unknown>;
+  /** invoke("create_party", { name }) */
+  createParty(name: string): Promise<PartyStatus>;
+  /** invoke("join_party", { code }): a bare code or a lanrage://join/… link */
+  joinParty(code: string): Promise<PartyStatus>;
   /** invoke("leave_party") */
   leaveParty(): Promise<void>;
+  /** invoke("new_invite", { ttlSecs }): host only; null never expires */
+  newInvite(ttlSecs: number | null): Promise<PartyStatus>;
+  /** invoke("revoke_invite"): host only */
+  revokeInvite(): Promise<void>;
+  /** invoke("kick", { member }): host only; member = name, virtual IP or public key */
+  kick(member: string): Promise<void>;
+  /** invoke("close_party"): host only */
+  closeParty(): Promise<void>;
+  /** invoke("take_deep_link"): a lanrage:// link the app was started with, once; null when none */
+  takeDeepLink(): Promise<string | null>;
+  /** the clipboard plugin inside Tauri, the browser's clipboard otherwise */
+  copyText(text: string): Promise<void>;
   /** listen("engine-event"), payload is an EngineEvent. Resolves to an unsubscribe function. */
   onEngineEvent(handler: (event: EngineEvent) => void): Promise<Unlisten>;
+  /** listen("deep-link"), payload {url}: the app was opened with a lanrage://join/… link */
+  onDeepLink(handler: (url: string) => void): Promise<Unlisten>;
+  /** listen("navigate"), payload {page}: the tray asks for "create" or "join" */
+  onNavigate(handler: (page: string) => void): Promise<Unlisten>;
 }
 
 export const ENGINE_EVENT = "engine-event";
+export const DEEP_LINK_EVENT = "deep-link";
+export const NAVIGATE_EVENT = "navigate";
 
 export const tauriBridge: Bridge = {
   getStatus: () => invoke<Status>("get_status"),
@@ -50,10 +77,38 @@ export const tauriBridge: Bridge = {
   saveConfig: (name) => invoke<ConfigView[]>("save_config", { name }),
   activateConfig: (name) => invoke<ConfigView[]>("activate_config", { name }),
   deleteConfig: (name) => invoke<ConfigView[]>("delete_config", { name }),
-  createParty: (name) => invoke<unknown>("create_party", { name }),
-  joinParty: (code) => invoke<unknown>("join_party", { code }),
+  createParty: (name) => invoke<PartyStatus>("create_party", { name }),
+  joinParty: (code) => invoke<PartyStatus>("join_party", { code }),
   leaveParty: () => invoke<void>("leave_party"),
+  newInvite: (ttlSecs) => invoke<PartyStatus>("new_invite", { ttlSecs }),
+  revokeInvite: () => invoke<void>("revoke_invite"),
+  kick: (member) => invoke<void>("kick", { member }),
+  closeParty: () => invoke<void>("close_party"),
+  takeDeepLink: async () => {
+    try {
+      const link = await invoke<string | null>("take_deep_link");
+      return typeof link === "string" && link ? link : null;
+    } catch {
+      return null; // an app without the command: nothing pending
+    }
+  },
+  copyText: async (text) => {
+    try {
+      await invoke("plugin:clipboard-manager|write_text", { text });
+    } catch {
+      await browserCopy(text);
+    }
+  },
   onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
+  onDeepLink: (handler) =>
+    listen<DeepLinkPayload | string>(DEEP_LINK_EVENT, (e) => {
+      const url = typeof e.payload === "string" ? e.payload : e.payload?.url;
+      if (typeof url === "string" && url) handler(url);
+    }),
+  onNavigate: (handler) =>
+    listen<NavigatePayload>(NAVIGATE_EVENT, (e) => {
+      if (typeof e.payload?.page === "string") handler(e.payload.page);
+    }),
 };
 
 let fallback: Bridge | null = null;
@@ -65,10 +120,15 @@ export function isTauri(w: unknown = typeof window === "undefined" ? undefined :
 
 /**
  * The bridge the UI talks to: the real engine inside Tauri, an in-memory fake in a
- * plain browser (`npm run dev`, screenshots) and in tests.
+ * plain browser (`npm run dev`, screenshots, the browser test) and in tests. In a plain
+ * browser the fake is also `window.__LANRAGE_FAKE__`, so a test can emit events.
  */
 export function getBridge(): Bridge {
   if (isTauri()) return tauriBridge;
-  fallback ??= createFakeBridge({ demo: true, latencyMs: 120 });
+  if (!fallback) {
+    const fake = createFakeBridge({ demo: true, latencyMs: 120 });
+    fallback = fake;
+    if (typeof window === "object" && window) (window as unknown as Record<string, unknown>).__LANRAGE_FAKE__ = fake;
+  }
   return fallback;
 }

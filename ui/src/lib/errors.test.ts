@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorMessage, FALLBACK_MESSAGE, toBridgeError, toSentence } from "./errors";
+import { errorMessage, extractFix, FALLBACK_MESSAGE, toActionError, toBridgeError, toSentence } from "./errors";
 
 describe("toBridgeError", () => {
   it("keeps the contract's object as is", () => {
@@ -72,5 +72,66 @@ describe("toSentence", () => {
     expect(toSentence("Really?")).toBe("Really?");
     expect(toSentence("  two   spaces ")).toBe("Two spaces.");
     expect(toSentence("")).toBe("");
+  });
+});
+
+describe("party errors", () => {
+  const ENGINE_NO_PERMISSION =
+    "cannot create the network device `lanrage0`: permission denied. LANrage needs the CAP_NET_ADMIN capability: run `sudo setcap cap_net_admin+ep /usr/lib/lanrage/lanrage-app` (the installer does this), or run as root";
+
+  it("shows the engine's sentence for each party code", () => {
+    expect(errorMessage({ code: "wrong_code", message: "this invite code does not match any party" })).toBe(
+      "This invite code does not match any party.",
+    );
+    expect(errorMessage({ code: "party_full", message: "the party is full (8 of 8)" })).toBe("The party is full (8 of 8).");
+    expect(errorMessage({ code: "invalid_code", message: "`U` cannot appear in an invite code" })).toBe(
+      "“U” cannot appear in an invite code.",
+    );
+  });
+
+  it("has a sentence of its own for every party code whose message is missing", () => {
+    for (const code of [
+      "wrong_code",
+      "code_expired",
+      "code_revoked",
+      "party_full",
+      "rate_limited",
+      "already_in_party",
+      "not_in_party",
+      "not_host",
+      "server_unreachable",
+      "needs_server",
+      "invalid_code",
+      "no_permission",
+      "tunnel",
+    ]) {
+      const m = errorMessage({ code });
+      expect(m, code).not.toBe(FALLBACK_MESSAGE);
+      expect(m, code).toMatch(/^[A-Z].*\.$/);
+    }
+    expect(errorMessage({ code: "needs_server" })).toContain("whole invite link");
+  });
+
+  it("finds the fix command in a no_permission message", () => {
+    expect(extractFix(ENGINE_NO_PERMISSION)).toBe("sudo setcap cap_net_admin+ep /usr/lib/lanrage/lanrage-app");
+    expect(extractFix("run setcap cap_net_admin+ep /opt/LANrage/app, then restart")).toBe(
+      "setcap cap_net_admin+ep /opt/LANrage/app",
+    );
+    expect(extractFix("Run “sudo setcap cap_net_admin+ep /usr/bin/x” first.")).toBe("sudo setcap cap_net_admin+ep /usr/bin/x");
+    expect(extractFix("permission denied")).toBeNull();
+    // a quoted name that is not the command is skipped
+    expect(extractFix("device `lanrage0`: run `setcap cap_net_admin+ep /a/b`")).toBe("setcap cap_net_admin+ep /a/b");
+  });
+
+  it("toActionError adds the fix for no_permission only", () => {
+    const e = toActionError({ code: "no_permission", message: ENGINE_NO_PERMISSION });
+    expect(e.fix).toBe("sudo setcap cap_net_admin+ep /usr/lib/lanrage/lanrage-app");
+    expect(e.message).toMatch(/^Cannot create the network device “lanrage0”: permission denied\./);
+    expect(toActionError(JSON.stringify({ code: "no_permission", message: ENGINE_NO_PERMISSION })).fix).toBe(
+      "sudo setcap cap_net_admin+ep /usr/lib/lanrage/lanrage-app",
+    );
+    expect(toActionError({ code: "no_permission", message: "not allowed" }).fix).toBeUndefined();
+    expect(toActionError({ code: "tunnel", message: "run `setcap x y`" }).fix).toBeUndefined();
+    expect(toActionError(new Error("boom"))).toEqual({ code: "internal", message: "Boom." });
   });
 });

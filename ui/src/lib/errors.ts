@@ -10,6 +10,20 @@ const CODE_MESSAGES: Record<string, string> = {
   config_not_found: "That saved configuration no longer exists.",
   shutting_down: "The engine is shutting down.",
   internal: "The engine hit an internal error.",
+  wrong_code: "That invite code does not match any party. Check it with the host.",
+  code_expired: "That invite code has expired. Ask the host for a new one.",
+  code_revoked: "The host revoked that invite code. Ask for a new one.",
+  party_full: "That party is full.",
+  rate_limited: "Too many wrong invite codes. Wait a minute and try again.",
+  already_in_party: "You are already in a party. Leave it first.",
+  not_in_party: "You are not in a party.",
+  not_host: "Only the host can do that.",
+  unknown_member: "That member is no longer in the party.",
+  server_unreachable: "The control server cannot be reached. LANrage keeps trying.",
+  needs_server: "A bare invite code needs a control server. Paste the whole invite link (lanrage://join/…) instead.",
+  invalid_code: "That is not a valid invite code.",
+  no_permission: "LANrage is not allowed to create its network device.",
+  tunnel: "The network device could not be set up.",
 };
 
 /** Which setting a message is about, so "mtu: must be …" can read "MTU must be …". */
@@ -98,4 +112,30 @@ export function toBridgeError(err: unknown, ctx?: FieldContext): BridgeError {
 /** Just the human sentence for an invoke rejection. */
 export function errorMessage(err: unknown, ctx?: FieldContext): string {
   return toBridgeError(err, ctx).message;
+}
+
+/** An error for display next to an action: the sentence, and a command that fixes it, if any. */
+export type ActionError = BridgeError & { fix?: string };
+
+/**
+ * The command a no_permission message names, e.g. "sudo setcap cap_net_admin+ep /usr/bin/lanrage-app".
+ * The engine quotes it in backticks; an unquoted `setcap …` up to the end of the clause also works.
+ */
+export function extractFix(message: string): string | null {
+  const quoted = [...message.matchAll(/`([^`]+)`/g)].map((m) => m[1].trim());
+  const q = quoted.find((c) => /(^|\s)setcap\s/.test(c));
+  if (q) return q;
+  const m = message.match(/((?:sudo\s+)?setcap\s+[^\s“”"']+\s+[^\s,;()“”"']+)/);
+  return m ? m[1].replace(/[.]$/, "") : null;
+}
+
+/** toBridgeError plus, for no_permission, the fix command (from the raw message, before quoting changes it). */
+export function toActionError(err: unknown): ActionError {
+  const e = toBridgeError(err);
+  if (e.code !== "no_permission") return e;
+  let raw = "";
+  if (isRecord(err) && typeof err.message === "string") raw = err.message;
+  else if (typeof err === "string") raw = err;
+  const fix = extractFix(raw) ?? extractFix(e.message);
+  return fix ? { ...e, fix } : e;
 }

@@ -21,8 +21,24 @@ export function stateLabel(state: string | null | undefined): string {
   return STATE_WORDS[state] ?? state.charAt(0).toUpperCase() + state.slice(1).replace(/_/g, " ");
 }
 
-/** One human line for an engine event. */
-export function describeEvent(event: EngineEvent): { level: LogLevel; text: string } {
+const CONTROL_WORDS: Record<string, string> = {
+  not_configured: "not configured",
+  connecting: "connecting",
+  connected: "connected",
+  reconnecting: "reconnecting (the server went away; LANrage keeps trying)",
+};
+
+/** "connected", "reconnecting (…)"; unknown states with spaces for underscores. */
+export function controlStateText(state: string | null | undefined): string {
+  if (!state) return "unknown";
+  return CONTROL_WORDS[state] ?? state.replace(/_/g, " ");
+}
+
+/**
+ * One human line for an engine event, or null for events that are not worth a line
+ * (tunnel_stats arrives every second and is shown live instead).
+ */
+export function describeEvent(event: EngineEvent): { level: LogLevel; text: string } | null {
   switch (event.type) {
     case "started":
       return { level: "info", text: `Engine started (version ${event.status.version}).` };
@@ -36,6 +52,20 @@ export function describeEvent(event: EngineEvent): { level: LogLevel; text: stri
       return { level: "info", text: `Configuration “${event.name}” activated.` };
     case "notice":
       return { level: event.level, text: event.message };
+    case "party_changed":
+      // every snapshot (invite, online flags) would flood the log; joins and leaves have their own events
+      return event.party ? null : { level: "info", text: "You are no longer in a party." };
+    case "member_joined":
+      return { level: "info", text: `${event.name} joined the party.` };
+    case "member_left":
+      return { level: "info", text: `${event.name} left the party.` };
+    case "control_changed":
+      return {
+        level: event.state === "reconnecting" ? "warning" : "info",
+        text: `Control server ${controlStateText(event.state)}.`,
+      };
+    case "tunnel_stats":
+      return null;
     default: {
       const t = (event as { type?: unknown }).type;
       return { level: "info", text: `Engine event: ${typeof t === "string" ? t : "unknown"}.` };

@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createFakeBridge } from "./fakeBridge";
+import { FAKE_MEET_AT } from "./fakeParty";
+import { makeLink, parseCode, randomCode } from "./invite";
 import type { EngineEvent } from "./types";
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -77,11 +79,130 @@ describe("fakeBridge", () => {
     expect(await rejection(b.saveConfig("  "))).toMatchObject({ code: "invalid_request" });
   });
 
-  it("parties are not available yet", async () => {
+  it("creates a party with an invite code and link, and friends join with live stats", async () => {
     const b = createFakeBridge();
-    expect(await rejection(b.createParty("LAN night"))).toMatchObject({ code: "not_available" });
-    expect(await rejection(b.leaveParty())).toMatchObject({ code: "not_available" });
-    expect(await rejection(b.joinParty("ABC"))).toMatchObject({ code: "not_available" });
+    const seen: EngineEvent[] = [];
+    await b.onEngineEvent((e) => seen.push(e));
+    const p = await b.createParty("Neo's party");
+    expect(p).toMatchObject({ name: "Neo's party", is_host: true, virtual_ip: "10.66.0.1", peers: [] });
+    expect(parseCode(p.invite!.code)).toBe(p.invite!.code);
+    expect(p.invite!.link).toBe(makeLink(p.invite!.code, FAKE_MEET_AT));
+    expect((await b.getStatus()).control).toEqual({ state: "connected", server: "ws://127.0.0.1:7666", embedded: true });
+    expect((await b.getStatus()).device.virtual_ip).toBe("10.66.0.1");
+
+    b.addMember("Mira");
+    b.tick();
+    b.tick();
+    const st = (await b.getStatus()).tunnel!;
+    expect(st.peers).toHaveLength(1);
+    expect(st.peers[0].probe.rtt_ms).toBeGreaterThan(5);
+    expect(seen.map((e) => e.type)).toEqual([
+      "control_changed",
+      "control_changed",
+      "party_changed",
+      "member_joined",
+      "party_changed",
+      "tunnel_stats",
+      "tunnel_stats",
+    ]);
+    expect(await rejection(b.createParty("again"))).toMatchObject({ code: "already_in_party" });
+    expect(await rejection(b.joinParty(p.invite!.code))).toMatchObject({ code: "already_in_party" });
+  });
+
+  it("host actions: new code with expiry, revoke, kick, close", async () => {
+    const b = createFakeBridge();
+    const p = await b.createParty("LAN night");
+    const again = await b.newInvite(3600);
+    expect(again.invite!.code).not.toBe(p.invite!.code);
+    expect(again.invite!.expires_at).toBeGreaterThan(Date.now() / 1000 + 3500);
+    await b.revokeInvite();
+    expect((await b.getStatus()).party!.invite).toBeNull();
+    b.addMember("Dex");
+    expect(await rejection(b.kick("Nobody"))).toMatchObject({ code: "unknown_member", message: "no member called `Nobody` in the party" });
+    await b.kick("Dex");
+    expect((await b.getStatus()).party!.peers).toEqual([]);
+    await b.closeParty();
+    expect((await b.getStatus()).party).toBeNull();
+    expect(await rejection(b.leaveParty())).toMatchObject({ code: "not_in_party" });
+  });
+
+  it("joins with a valid code or link, as a member who cannot do host things", async () => {
+    const b = createFakeBridge();
+    const code = randomCode();
+    const p = await b.joinParty(code);
+    expect(p).toMatchObject({ name: "Mira's party", is_host: false, host_name: "Mira", invite: null });
+    expect(p.peers.map((x) => [x.name, x.connection])).toEqual([
+      ["Mira", "connecting"],
+      ["Dex", "relayed"],
+      ["Sol", "connecting"],
+      ["Kai", "offline"],
+    ]);
+    for (let i = 0; i < 4; i++) b.tick();
+    const t = (await b.getStatus()).tunnel!;
+    expect(t.peers.map((x) => x.last_handshake_secs !== null)).toEqual([true, true, true]);
+    expect(await rejection(b.newInvite(null))).toMatchObject({ code: "not_host" });
+    expect(await rejection(b.kick("Dex"))).toMatchObject({ code: "not_host" });
+    await b.leaveParty();
+    const viaLink = await b.joinParty(makeLink(code, "wss://party.example:443"));
+    expect(viaLink.name).toBe("Mira's party");
+    expect((await b.getStatus()).control.server).toBe("wss://party.example:443");
+  });
+
+  it("fails joins the way the engine does", async () => {
+    const b = createFakeBridge();
+    expect(await rejection(b.joinParty("wrong"))).toEqual({ code: "wrong_code", message: "this invite code does not match any party" });
+    expect(await rejection(b.joinParty("EXPIRED"))).toMatchObject({ code: "code_expired" });
+    expect(await rejection(b.joinParty("FULL"))).toMatchObject({ code: "party_full" });
+    expect(await rejection(b.joinParty("NOSERVER"))).toMatchObject({ code: "needs_server" });
+    expect(await rejection(b.joinParty("noperm"))).toMatchObject({ code: "no_permission", message: expect.stringContaining("`sudo setcap") });
+    expect(await rejection(b.joinParty("ABCD-1234"))).toEqual({
+      code: "invalid_code",
+      message: "an invite code has 22 letters and digits (dashes optional); this one has 8",
+    });
+    const code = randomCode();
+    const typo = code.slice(0, -1) + (code.endsWith("0") ? "1" : "0");
+    expect(await rejection(b.joinParty(typo))).toMatchObject({ code: "invalid_code", message: expect.stringContaining("typo") });
+    expect((await b.getStatus()).party).toBeNull();
+  });
+
+  it("the demo clock ticks every tickMs while in a party and stops after leaving", async () => {
+    vi.useFakeTimers();
+    try {
+      const b = createFakeBridge({ tickMs: 1000, demo: true });
+      const seen: string[] = [];
+      await b.onEngineEvent((e) => seen.push(e.type));
+      const p = b.createParty("Demo");
+      await vi.advanceTimersByTimeAsync(10);
+      await p;
+      await vi.advanceTimersByTimeAsync(6500);
+      expect(seen.filter((t) => t === "tunnel_stats").length).toBe(6);
+      expect(seen.filter((t) => t === "member_joined").length).toBe(3); // Mira, Dex, Sol arrive
+      await b.leaveParty();
+      const n = seen.length;
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(seen.slice(n).filter((t) => t === "tunnel_stats")).toEqual([]);
+      b.dispose();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("deep links, navigation and the pending link", async () => {
+    const b = createFakeBridge({ pendingLink: "lanrage://join/X" });
+    const links: string[] = [];
+    const pages: string[] = [];
+    const off = await b.onDeepLink((u) => links.push(u));
+    await b.onNavigate((p) => pages.push(p));
+    b.emitDeepLink("lanrage://join/Y");
+    b.emitNavigate("join");
+    off();
+    b.emitDeepLink("lanrage://join/Z");
+    expect(links).toEqual(["lanrage://join/Y"]);
+    expect(pages).toEqual(["join"]);
+    expect(await b.takeDeepLink()).toBe("lanrage://join/X");
+    expect(await b.takeDeepLink()).toBeNull();
+    await b.copyText("hello");
+    expect(b.copied).toEqual(["hello"]);
   });
 
   it("returns copies, not its internal state", async () => {

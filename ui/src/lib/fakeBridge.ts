@@ -4,6 +4,8 @@
 // The definitions below are illustrative: the Rust side is the source of truth.
 
 import type { Bridge, Unlisten } from "./bridge";
+import { browserCopy } from "./clipboard";
+import { FakeParty, seededRandom, type Profile } from "./fakeParty";
 import type {
   BridgeError,
   ConfigView,
@@ -87,13 +89,18 @@ export type FakeBridgeOptions = {
   initialState?: EngineState;
   /** notices carried by the status (e.g. a corrupt settings database moved aside) */
   notices?: Notice[];
-  /** demo mode for `npm run dev`: starts in "starting", emits "started" shortly after the first listener */
+  /**
+   * demo mode for `npm run dev` and the browser test: starts in "starting", emits "started"
+   * shortly after the first listener, and friends join a party you host
+   */
   demo?: boolean;
+  /** ms between simulated tunnel_stats events while in a party; 0 = only on tick() (default: 1000 in demo, else 0) */
+  tickMs?: number;
+  /** seed of the simulation's random numbers */
+  seed?: number;
+  /** what take_deep_link returns once */
+  pendingLink?: string | null;
 };
-
-/** The engine's message for party commands until the control server exists. */
-export const PARTIES_NOT_AVAILABLE =
-  "Parties is not available yet: creating and joining parties arrives with the control server";
 
 function clone<T>(v: T): T {
   return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
@@ -111,6 +118,18 @@ export type FakeBridge = Bridge & {
   listenerCount(): number;
   /** change the engine state and emit state_changed */
   setEngineState(next: EngineState): void;
+  /** one simulated second: arrivals, probes, a tunnel_stats event */
+  tick(): void;
+  /** a friend joins the party now */
+  addMember(name: string, profile?: Profile): void;
+  /** as if the app had been opened with this lanrage:// link */
+  emitDeepLink(url: string): void;
+  /** as if the tray asked for a page ("create" | "join") */
+  emitNavigate(page: string): void;
+  /** everything copyText was asked to copy, oldest first */
+  copied: string[];
+  /** stop the simulation timer */
+  dispose(): void;
 };
 
 export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
@@ -120,7 +139,13 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
   let activeConfig: string | null = null;
   let state: EngineState = opts.initialState ?? (opts.demo ? "starting" : "running");
   const listeners = new Set<(e: EngineEvent) => void>();
+  const linkListeners = new Set<(url: string) => void>();
+  const navListeners = new Set<(page: string) => void>();
+  let pendingLink = opts.pendingLink ?? null;
   let demoStarted = false;
+  const tickMs = opts.tickMs ?? (opts.demo ? 1000 : 0);
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const PUBLIC_KEY = "mB9sK2xq3Jw1vZ7pQ4cT8nR5yL0aE6dF2gH1iJ3kL4M=";
   const notices: Notice[] =
     opts.notices ??
     (opts.demo
@@ -145,22 +170,53 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     return clone({ ...def, value: def.secret ? null : value, is_set });
   }
 
+  const displayName = () => (values.has("display_name") ? String(values.get("display_name")) : "Player");
+
+  function emit(event: EngineEvent) {
+    for (const l of [...listeners]) l(clone(event));
+  }
+
+  const party = new FakeParty({
+    emit,
+    random: seededRandom(opts.seed ?? 7),
+    displayName,
+    ownKey: () => PUBLIC_KEY,
+    controlServer: () => String(values.get("control_server") ?? ""),
+    demo: opts.demo ?? false,
+  });
+
+  /** Run the simulation clock while in a party. */
+  function syncTimer() {
+    if (tickMs > 0 && party.inParty() && !timer) timer = setInterval(() => party.tick(), tickMs);
+    if ((!party.inParty() || tickMs <= 0) && timer) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  }
+
   function status(): Status {
-    const name = values.has("display_name") ? String(values.get("display_name")) : "Player";
+    const p = party.status();
     return clone({
       version: "0.1.0-fake",
       state,
-      device: { public_key: "mB9sK2xq3Jw1vZ7pQ4cT8nR5yL0aE6dF2gH1iJ3kL4M=", display_name: name },
+      device: { public_key: PUBLIC_KEY, display_name: displayName(), virtual_ip: p?.virtual_ip ?? null },
       data_dir: "/home/player/.local/share/lanrage",
       mode: String(values.get("mode") ?? "auto"),
-      control: { state: "not_configured", server: null },
-      party: null,
+      control: party.controlStatus(),
+      party: p,
+      tunnel: party.tunnel(),
       notices,
     });
   }
 
-  function emit(event: EngineEvent) {
-    for (const l of [...listeners]) l(clone(event));
+  /** Run a party operation like a command: errors reject, state changes restart or stop the clock. */
+  async function partyOp<T>(op: () => T): Promise<T> {
+    await delay();
+    try {
+      return clone(op());
+    } finally {
+      syncTimer();
+    }
   }
 
   /** Check and normalise a value like the engine does; messages read "key: reason". */
@@ -234,6 +290,21 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     emit,
     listenerCount: () => listeners.size,
     setEngineState: setState,
+    copied: [],
+    tick: () => party.tick(),
+    addMember: (name, profile) => {
+      party.addMember(name, profile);
+    },
+    emitDeepLink: (url) => {
+      for (const l of [...linkListeners]) l(url);
+    },
+    emitNavigate: (page) => {
+      for (const l of [...navListeners]) l(page);
+    },
+    dispose: () => {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
 
     async getStatus() {
       await delay();
@@ -298,17 +369,38 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       if (activeConfig === c.name) activeConfig = null;
       return configViews();
     },
-    async createParty() {
+    createParty: (name) => partyOp(() => party.create(name)),
+    joinParty: (code) => partyOp(() => party.join(code)),
+    leaveParty: () => partyOp(() => party.leave()),
+    newInvite: (ttlSecs) => partyOp(() => party.newInvite(ttlSecs)),
+    revokeInvite: () => partyOp(() => party.revokeInvite()),
+    kick: (member) => partyOp(() => party.kick(member)),
+    closeParty: () => partyOp(() => party.close()),
+    async takeDeepLink() {
       await delay();
-      fail("not_available", PARTIES_NOT_AVAILABLE);
+      const l = pendingLink;
+      pendingLink = null;
+      return l;
     },
-    async joinParty() {
-      await delay();
-      fail("not_available", PARTIES_NOT_AVAILABLE);
+    async copyText(text) {
+      bridge.copied.push(text);
+      try {
+        await browserCopy(text);
+      } catch {
+        // happy-dom and locked-down browsers: the fake records it anyway
+      }
     },
-    async leaveParty() {
-      await delay();
-      fail("not_available", PARTIES_NOT_AVAILABLE);
+    async onDeepLink(handler) {
+      linkListeners.add(handler);
+      return () => {
+        linkListeners.delete(handler);
+      };
+    },
+    async onNavigate(handler) {
+      navListeners.add(handler);
+      return () => {
+        navListeners.delete(handler);
+      };
     },
     async onEngineEvent(handler): Promise<Unlisten> {
       listeners.add(handler);

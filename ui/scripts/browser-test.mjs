@@ -1,0 +1,435 @@
+#!/usr/bin/env node
+// The front end alone in Debian's Chromium (playwright-core), against `vite preview` on
+// 127.0.0.1 with the in-memory fake engine: first run, create a party, the invite code and its
+// copy buttons, join errors, live peers with grades, every page. Screenshots go to
+// ui/test-results/. Nothing leaves 127.0.0.1: every other request is refused and fails the test.
+// The preview server and the browser are stopped on success, failure, timeout and Ctrl-C.
+//
+//   npm run test:browser            (builds ui/dist first)
+//   CHROMIUM=/path/to/chromium npm run test:browser
+
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const UI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const OUT = path.join(UI, "test-results");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const TOTAL_TIMEOUT_MS = 240_000;
+const STEP_TIMEOUT_MS = 20_000;
+
+let preview = null;
+let context = null;
+let userDataDir = null;
+let cleaning = null;
+
+function log(msg) {
+  process.stdout.write(`[browser] ${msg}\n`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startPreview(port) {
+  const vite = path.join(UI, "node_modules", "vite", "bin", "vite.js");
+  const child = spawn(process.execPath, [vite, "preview", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], {
+    cwd: UI,
+    detached: true, // its own process group, so the whole group can be stopped
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, BROWSER: "none" },
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  preview = child;
+  const url = `http://127.0.0.1:${port}/`;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`vite preview exited (${child.exitCode}):\n${output}`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return url;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`vite preview did not answer on ${url}:\n${output}`);
+}
+
+async function stopPreview() {
+  const child = preview;
+  preview = null;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    /* already gone */
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }, 3000);
+  await exited;
+  clearTimeout(t);
+}
+
+function cleanup() {
+  cleaning ??= (async () => {
+    try {
+      await context?.close();
+    } catch {
+      /* browser already gone */
+    }
+    context = null;
+    await stopPreview();
+    if (userDataDir) {
+      await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+      userDataDir = null;
+    }
+  })();
+  return cleaning;
+}
+
+// On exit, whatever the reason: nothing of ours outlives the process. Playwright's own exit
+// hook kills Chromium; this one (registered after the launch, so it runs after that) stops
+// the preview server's process group and removes the profile.
+function killLeftovers({ profile = true } = {}) {
+  if (preview && preview.exitCode === null) {
+    try {
+      process.kill(-preview.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  if (profile && userDataDir) {
+    // Chromium may still be writing for a moment after its SIGKILL: remove, wait, remove again
+    rmSync(userDataDir, { recursive: true, force: true, maxRetries: 3 });
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    rmSync(userDataDir, { recursive: true, force: true, maxRetries: 3 });
+    userDataDir = null;
+  }
+}
+
+// Signals end the run at once through process.exit, which runs the exit hooks above. (Handled
+// first and synchronously: playwright-core's signal-exit would otherwise re-raise the signal
+// and kill the process without running any exit hook.)
+const SIGNAL_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+for (const [sig, code] of Object.entries(SIGNAL_CODES)) {
+  process.prependListener(sig, () => {
+    log(`${sig}: stopping the preview server and the browser`);
+    process.exit(code);
+  });
+}
+process.on("exit", () => killLeftovers({ profile: false }));
+// ---------------------------------------------------------------- the checks
+
+const results = [];
+let page;
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false });
+    log(`FAIL ${name}: ${err?.stack ?? err}`);
+    await shot(`failure-${results.length}`).catch(() => {});
+    throw err;
+  }
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(OUT, `${name}.png`) });
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function textOf(sel) {
+  return ((await page.locator(sel).first().textContent({ timeout: STEP_TIMEOUT_MS })) ?? "").trim();
+}
+
+async function waitText(sel, needle) {
+  await page.waitForFunction(
+    ([s, n]) => (document.querySelector(s)?.textContent ?? "").includes(n),
+    [sel, needle],
+    { timeout: STEP_TIMEOUT_MS },
+  );
+}
+
+async function run(base) {
+  const external = [];
+  const problems = [];
+  context.on("request", (r) => {
+    const u = new URL(r.url());
+    if (!["127.0.0.1"].includes(u.hostname) && !["data:", "blob:"].includes(u.protocol)) external.push(r.url());
+  });
+  await context.route("**/*", (route) => {
+    const u = new URL(route.request().url());
+    return u.hostname === "127.0.0.1" ? route.continue() : route.abort();
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base.replace(/\/$/, "") });
+
+  await step("first-run screen asks for a name and explains LANrage", async () => {
+    await page.goto(base);
+    await page.locator("#first-run").waitFor();
+    await page.locator("#engine-state[data-state=running]").waitFor();
+    const about = await textOf("#first-run-about");
+    assert(/virtual LAN/.test(about) && about.split(/\.\s/).length >= 2, `about text: ${about}`);
+    assert((await page.locator("#first-run-name").inputValue()) === "Player", "name field starts as Player");
+    assert(await page.locator("#first-run-name").evaluate((el) => el === document.activeElement), "name field focused");
+    await shot("01-first-run");
+    await page.locator("#first-run-name").fill("Nova");
+    await page.keyboard.press("Enter");
+    await page.locator("#first-run").waitFor({ state: "detached" });
+    await waitText("#device-name", "Nova");
+    assert((await page.locator("#party-name").inputValue()) === "Nova's party", "party name follows the display name");
+  });
+
+  await step("join errors: wrong code, typo, no permission with the fix", async () => {
+    await page.locator("#party-code").fill("WRONG");
+    await page.locator("#party-join").click();
+    await waitText("#party-join-error", "This invite code does not match any party.");
+    await page.locator("#party-code").fill("7Z3K-Q9WD-4M2X-HPRA-8C5V-TA");
+    await page.locator("#party-join").click();
+    await waitText("#party-join-error", "typo");
+    await page.locator("#party-code").fill("NOPERM");
+    await page.locator("#party-join").click();
+    await page.locator("#party-join-error-fix-command").waitFor();
+    const fix = await textOf("#party-join-error-fix-command");
+    assert(fix === "sudo setcap cap_net_admin+ep /usr/bin/lanrage-app", `fix: ${fix}`);
+    assert(await page.locator("#party-join-error-fix-copy").isEnabled(), "fix copy button");
+    await shot("02-join-error");
+    await page.locator("#party-code").fill("WRONG");
+    await page.locator("#party-join").click();
+    await waitText("#party-join-error", "This invite code does not match any party.");
+    await page.locator("#party-code").fill("");
+  });
+
+  let code = "";
+  await step("create a party: the invite code, copy buttons", async () => {
+    await page.locator("#party-create").click();
+    await page.locator("#party-invite-code").waitFor();
+    code = await textOf("#party-invite-code");
+    assert(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}-[0-9A-Z]{2}$/.test(code), `invite code: ${code}`);
+    assert(await page.locator("#copy-invite-code").isEnabled(), "Copy code enabled");
+    assert(await page.locator("#copy-invite-link").isEnabled(), "Copy invite link enabled");
+    assert((await textOf("#party-virtual-ip")) === "10.66.0.1", "host address");
+    assert((await textOf("#party-role")).includes("You are the host"), "host role");
+    await page.locator("#copy-invite-code").click();
+    await waitText("#copy-invite-code", "Copied");
+    const copied = await page.evaluate(() => window.__LANRAGE_FAKE__.copied.at(-1));
+    assert(copied === code, `copied ${copied}`);
+    const clip = await page.evaluate(() => navigator.clipboard.readText().catch(() => null));
+    assert(clip === null || clip === code, `clipboard holds ${clip}`);
+    await page.locator("#copy-invite-link").click();
+    const link = await page.evaluate(() => window.__LANRAGE_FAKE__.copied.at(-1));
+    assert(link.startsWith(`lanrage://join/${code}?server=`), `link ${link}`);
+    await shot("03-party-created");
+  });
+
+  await step("friends arrive: peer rows with connection, RTT and grades; toasts", async () => {
+    await page.locator(".toast").first().waitFor();
+    assert((await textOf(".toast")).includes("joined the party"), "toast says who joined");
+    await page.locator('#peer-list tr[data-name="Sol"]').waitFor({ timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        ["Mira", "Dex", "Sol"].every((n) => {
+          const g = document.querySelector(`#peer-list tr[data-name="${n}"] .peer-grade`)?.getAttribute("data-grade");
+          return g && /^[A-F]$/.test(g);
+        }),
+      null,
+      { timeout: 30_000 },
+    );
+    const rows = await page.$$eval("#peer-list tr.peer[data-key]", (trs) =>
+      trs.map((tr) => ({
+        name: tr.dataset.name,
+        connection: tr.dataset.connection,
+        rtt: tr.querySelector(".peer-rtt")?.textContent?.trim(),
+        grade: tr.querySelector(".peer-grade")?.getAttribute("data-grade"),
+      })),
+    );
+    log(`peers: ${JSON.stringify(rows)}`);
+    const by = Object.fromEntries(rows.map((r) => [r.name, r]));
+    assert(by.Mira.connection === "direct" && by.Dex.connection === "relayed", "connection badges");
+    assert(/^\d+(\.\d)? ms$/.test(by.Mira.rtt), `Mira's RTT ${by.Mira.rtt}`);
+    assert(by.Mira.grade === "A", `Mira's grade ${by.Mira.grade}`);
+    await page.waitForFunction(
+      () => Number(document.querySelector('#peer-list tr[data-name="Mira"] .peer-spark')?.getAttribute("data-points")) >= 5,
+      null,
+      { timeout: 20_000 },
+    );
+    await shot("04-party-members");
+    // the connection tooltip opens on keyboard focus
+    await page.locator('#peer-list tr[data-name="Dex"] .peer-conn').focus();
+    const tip = page.locator('#peer-list tr[data-name="Dex"] .peer-conn .tip-text');
+    await page.waitForFunction(
+      (el) => getComputedStyle(el).visibility === "visible" && getComputedStyle(el).opacity === "1",
+      await tip.elementHandle(),
+    );
+    assert((await tip.textContent()).includes("relay"), "relayed tooltip");
+    await shot("05-tooltip");
+  });
+
+  await step("keyboard: arrow keys move through the pages", async () => {
+    await page.locator("#nav-party").focus();
+    await page.keyboard.press("ArrowDown");
+    await page.locator("#page-network").waitFor({ state: "visible" });
+    assert(await page.locator("#nav-network").evaluate((el) => el === document.activeElement), "focus follows");
+    const outline = await page.locator("#nav-network").evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert(outline !== "none", "visible focus on the nav");
+  });
+
+  await step("network page: my IP, hosted here, NAT and relay, recent changes", async () => {
+    await page.locator("#nav-network").click();
+    assert((await textOf("#net-virtual-ip")) === "10.66.0.1", "virtual IP");
+    await waitText("#net-control-server", "hosted on this machine");
+    assert((await textOf("#net-nat")) === "Not measured yet", "NAT");
+    assert((await textOf("#net-relay")).startsWith("In use for 1 member"), "relay used by Dex");
+    await waitText("#net-changes", "connecting → direct");
+    await shot("06-network");
+  });
+
+  await step("metrics page: charts per peer and an honest system placeholder", async () => {
+    await page.locator("#nav-metrics").click();
+    await page.locator("#chart-rtt canvas").waitFor();
+    await page.locator("#chart-loss canvas").waitFor();
+    assert((await textOf("#metrics-summary")).includes("Mira"), "summary table");
+    assert((await textOf("#metrics-system")).includes("arrive with the metrics work"), "system placeholder");
+    await page.waitForTimeout(1500);
+    await shot("07-metrics");
+  });
+
+  await step("servers and settings pages", async () => {
+    await page.locator("#nav-servers").click();
+    await waitText("#servers-empty", "appear here once the server browser lands");
+    await shot("08-servers");
+    await page.locator("#nav-settings").click();
+    await page.locator("#setting-mtu").waitFor({ state: "visible" });
+    await page.locator("#setting-mtu").fill("100");
+    await page.keyboard.press("Enter");
+    await waitText("#error-mtu", "1280");
+    await page.locator("#setting-mtu").fill("1420");
+    await page.keyboard.press("Enter");
+    await shot("09-settings");
+  });
+
+  await step("leave, then join with a code: the members are listed", async () => {
+    await page.locator("#nav-party").click();
+    await page.locator("#party-leave").click();
+    await waitText("#party-state", "No party yet");
+    await page.locator("#party-code").fill(code);
+    await page.locator('#party-code-hint[data-kind="code"]').waitFor();
+    await page.locator("#party-join").click();
+    await waitText("#party-role", "Mira is the host");
+    await page.waitForFunction(
+      () => document.querySelector('#peer-list tr[data-name="Mira"] .peer-grade')?.getAttribute("data-grade"),
+      null,
+      { timeout: 15_000 },
+    );
+    const names = await page.$$eval("#peer-list tr.peer[data-key]", (trs) => trs.map((t) => t.dataset.name));
+    assert(names.join() === "Mira,Dex,Sol,Kai", `members ${names}`);
+    assert((await page.locator("#party-invite-code").count()) === 0, "members see no invite code");
+    await page.waitForTimeout(2500);
+    await shot("10-joined");
+    // the app window's default size
+    await page.setViewportSize({ width: 1000, height: 700 });
+    await shot("10b-joined-1000x700");
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await step("a lanrage:// link fills the join field and focuses Join without joining", async () => {
+    await page.locator("#party-leave").click();
+    await waitText("#party-state", "No party yet");
+    await page.locator("#nav-metrics").click();
+    const link = `lanrage://join/${code}?server=ws%3A%2F%2F127.0.0.1%3A7666`;
+    await page.evaluate((l) => window.__LANRAGE_FAKE__.emitDeepLink(l), link);
+    await page.locator("#page-party").waitFor({ state: "visible" });
+    assert((await page.locator("#party-code").inputValue()) === link, "link in the field");
+    assert(await page.locator("#party-join").evaluate((el) => el === document.activeElement), "Join focused");
+    assert((await textOf("#party-state")) === "No party yet", "did not join by itself");
+    await shot("11-deep-link");
+  });
+
+  await step("nothing but 127.0.0.1 was contacted, and no page errors", async () => {
+    assert(external.length === 0, `external requests: ${external.join(", ")}`);
+    assert(problems.length === 0, problems.join("\n"));
+  });
+}
+
+async function main() {
+  const timer = setTimeout(() => {
+    log(`timed out after ${TOTAL_TIMEOUT_MS / 1000} s`);
+    void cleanup().finally(() => process.exit(1));
+  }, TOTAL_TIMEOUT_MS);
+  let failed = false;
+  try {
+    await mkdir(OUT, { recursive: true });
+    const base = await startPreview(await freePort());
+    log(`preview at ${base}`);
+    userDataDir = await mkdtemp(path.join(os.tmpdir(), "lanrage-chromium-"));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      // this script stops the browser itself, after the preview server, on any signal
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      viewport: { width: 1280, height: 800 },
+      colorScheme: "dark",
+      reducedMotion: "reduce",
+    });
+    process.on("exit", () => killLeftovers()); // after Playwright's hook, which kills Chromium
+    await run(base);
+  } catch (err) {
+    failed = true;
+    if (!results.some((r) => !r.ok)) log(`FAIL ${err?.stack ?? err}`);
+  } finally {
+    clearTimeout(timer);
+    await cleanup();
+  }
+  const passed = results.filter((r) => r.ok).length;
+  const nfailed = results.filter((r) => !r.ok).length + (failed && !results.some((r) => !r.ok) ? 1 : 0);
+  log(`screenshots in ${path.relative(process.cwd(), OUT) || OUT}`);
+  console.log(`browser: ${passed} passed, ${nfailed} failed`);
+  process.exit(nfailed ? 1 : 0);
+}
+
+await main();

@@ -1,0 +1,408 @@
+// The fake engine's parties: create, join, invites, kick, close, leave, and simulated friends
+// whose tunnel measurements arrive as `tunnel_stats` events, one a tick (a second in the demo).
+// Messages and error codes are the engine's and the control server's, word for word, so the UI
+// shows in a plain browser exactly what it shows in the app.
+//
+// Join-field inputs that make the fake fail the way the real engine would (any case):
+//   WRONG     wrong_code            EXPIRED   code_expired        REVOKED   code_revoked
+//   FULL      party_full            SLOW      rate_limited        OFFLINE   server_unreachable
+//   NOSERVER  needs_server          NOPERM    no_permission (with the setcap fix)
+// Anything else is parsed like the engine does (typos, length, bad links -> invalid_code);
+// a valid code or link joins "Mira's party". A party named NOPERM fails to create with no_permission.
+
+import type { BridgeError, ControlStatus, DeviceStats, EngineEvent, PartyStatus, PeerStatus } from "./types";
+import { InviteError, makeLink, parseInvite, randomCode } from "./invite";
+
+export const FAKE_MEET_AT = "ws://192.168.1.23:7666";
+export const FAKE_NO_PERMISSION =
+  "cannot create the network device `lanrage0`: permission denied. LANrage needs the CAP_NET_ADMIN capability: run `sudo setcap cap_net_admin+ep /usr/bin/lanrage-app` (the installer does this), or run as root";
+
+/** Magic join inputs and the error each one gives. */
+export const FAKE_JOIN_ERRORS: Record<string, BridgeError> = {
+  WRONG: { code: "wrong_code", message: "this invite code does not match any party" },
+  EXPIRED: { code: "code_expired", message: "this invite code has expired; ask the host for a new one" },
+  REVOKED: { code: "code_revoked", message: "this invite code was revoked by the host; ask for a new one" },
+  FULL: { code: "party_full", message: "the party is full (8 of 8)" },
+  SLOW: { code: "rate_limited", message: "too many wrong invite codes; try again in 60 s" },
+  OFFLINE: {
+    code: "server_unreachable",
+    message: `the control server ${FAKE_MEET_AT} cannot be reached; LANrage keeps trying`,
+  },
+  NOSERVER: {
+    code: "needs_server",
+    message:
+      "this is a bare invite code and no control server is set: paste the whole invite link (lanrage://join/...) instead",
+  },
+  NOPERM: { code: "no_permission", message: FAKE_NO_PERMISSION },
+};
+
+function fail(code: string, message: string): never {
+  const err: BridgeError = { code, message };
+  throw err;
+}
+
+/** Small deterministic PRNG (mulberry32), so simulated numbers are the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** How a simulated friend's link behaves. */
+export type Profile = {
+  rtt: number;
+  /** RTT wobble, ms */
+  spread: number;
+  /** chance a probe is lost, 0..1 */
+  lossChance: number;
+  relayed?: boolean;
+  /** ticks before the first handshake */
+  handshakeAfter?: number;
+  online?: boolean;
+};
+
+type Member = {
+  name: string;
+  public_key: string;
+  virtual_ip: string;
+  endpoint: string;
+  profile: Profile;
+  /** ticks since joining */
+  age: number;
+  /** last probe results, newest last, at most 30 */
+  probes: boolean[];
+  rtt: number | null;
+  srtt: number | null;
+  jitter: number | null;
+  rx: number;
+  tx: number;
+  sent: number;
+  answered: number;
+};
+
+type Party = {
+  id: string;
+  name: string;
+  is_host: boolean;
+  host_name: string;
+  max_members: number;
+  virtual_ip: string;
+  invite: { code: string; link: string | null; expires_at: number | null } | null;
+  members: Member[];
+  /** demo: friends who arrive after N ticks */
+  arrivals: { at: number; name: string; profile: Profile }[];
+  ticks: number;
+};
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+export const FRIENDS: Record<string, Profile> = {
+  Mira: { rtt: 14, spread: 3, lossChance: 0, handshakeAfter: 1 },
+  Dex: { rtt: 72, spread: 9, lossChance: 0.004, relayed: true, handshakeAfter: 1 },
+  Sol: { rtt: 38, spread: 12, lossChance: 0.02, handshakeAfter: 3 },
+  Kai: { rtt: 0, spread: 0, lossChance: 0, online: false },
+};
+
+export type FakePartyDeps = {
+  emit(e: EngineEvent): void;
+  random: () => number;
+  displayName(): string;
+  ownKey(): string;
+  /** the control_server setting ("" when none) */
+  controlServer(): string;
+  /** demo: friends arrive in a party you host */
+  demo: boolean;
+};
+
+export class FakeParty {
+  private party: Party | null = null;
+  private control: ControlStatus = { state: "not_configured", server: null, embedded: false };
+  private nextIp = 2;
+
+  constructor(private readonly deps: FakePartyDeps) {}
+
+  inParty(): boolean {
+    return this.party !== null;
+  }
+
+  controlStatus(): ControlStatus {
+    if (!this.party) {
+      const s = this.deps.controlServer();
+      return s ? { state: "connected", server: s, embedded: false } : { state: "not_configured", server: null, embedded: false };
+    }
+    return { ...this.control };
+  }
+
+  private key(): string {
+    let k = "";
+    for (let i = 0; i < 43; i++) k += B64[Math.floor(this.deps.random() * 64) % 64];
+    return k.slice(0, 42) + "A=";
+  }
+
+  private member(name: string, profile: Profile, ip?: string): Member {
+    const octet = ip ? Number(ip.split(".").pop()) : this.nextIp++;
+    return {
+      name,
+      public_key: this.key(),
+      virtual_ip: ip ?? `10.66.0.${octet}`,
+      endpoint: profile.relayed ? `198.51.100.7:${3478}` : `203.0.113.${20 + (octet % 200)}:${51820 + octet}`,
+      profile,
+      age: 0,
+      probes: [],
+      rtt: null,
+      srtt: null,
+      jitter: null,
+      rx: 0,
+      tx: 0,
+      sent: 0,
+      answered: 0,
+    };
+  }
+
+  private handshaken(m: Member): boolean {
+    return m.profile.online !== false && m.age >= (m.profile.handshakeAfter ?? 1);
+  }
+
+  private peerStatus(m: Member): PeerStatus {
+    const online = m.profile.online !== false;
+    const up = this.handshaken(m);
+    const loss = m.probes.length ? (m.probes.filter((x) => !x).length / m.probes.length) * 100 : null;
+    return {
+      name: m.name,
+      public_key: m.public_key,
+      virtual_ip: m.virtual_ip,
+      online,
+      // like the engine: relayed is known from the path chosen; direct only after a handshake
+      connection: !online ? "offline" : m.profile.relayed ? "relayed" : up ? "direct" : "connecting",
+      endpoint: up ? m.endpoint : null,
+      rtt_ms: m.rtt,
+      jitter_ms: m.jitter,
+      loss_pct: loss,
+      rx_bytes: m.rx,
+      tx_bytes: m.tx,
+      last_handshake_secs: up ? (m.age - (m.profile.handshakeAfter ?? 1)) % 120 : null,
+    };
+  }
+
+  status(): PartyStatus | null {
+    const p = this.party;
+    if (!p) return null;
+    return {
+      id: p.id,
+      name: p.name,
+      is_host: p.is_host,
+      host_name: p.host_name,
+      max_members: p.max_members,
+      virtual_ip: p.virtual_ip,
+      invite: p.is_host && p.invite ? { ...p.invite } : null,
+      peers: p.members.map((m) => this.peerStatus(m)),
+    };
+  }
+
+  tunnel(): DeviceStats | null {
+    const p = this.party;
+    if (!p) return null;
+    return {
+      interface: "lanrage0",
+      public_key: this.deps.ownKey(),
+      listen_port: 51820,
+      addresses: [`${p.virtual_ip}/16`],
+      mtu: 1420,
+      rx_invalid: 0,
+      rx_unknown_peer: 0,
+      rx_rejected: 0,
+      tx_no_route: 0,
+      tx_no_endpoint: p.members.filter((m) => !this.handshaken(m)).length,
+      peers: p.members
+        .filter((m) => m.profile.online !== false)
+        .map((m) => {
+          const up = this.handshaken(m);
+          const lost = m.probes.filter((x) => !x).length;
+          return {
+            public_key: m.public_key,
+            endpoint: up ? m.endpoint : null,
+            allowed_ips: [`${m.virtual_ip}/32`],
+            rx_bytes: m.rx,
+            tx_bytes: m.tx,
+            rx_packets: Math.floor(m.rx / 120),
+            tx_packets: Math.floor(m.tx / 120),
+            last_handshake_secs: up ? (m.age - (m.profile.handshakeAfter ?? 1)) % 120 : null,
+            dropped_spoofed: 0,
+            probe: {
+              rtt_ms: m.rtt,
+              srtt_ms: m.srtt,
+              jitter_ms: m.jitter,
+              loss: m.probes.length ? lost / m.probes.length : null,
+              sent: m.sent,
+              answered: m.answered,
+            },
+          };
+        }),
+    };
+  }
+
+  private changed() {
+    this.deps.emit({ type: "party_changed", party: this.status() });
+  }
+
+  private setControl(c: ControlStatus) {
+    this.control = c;
+    this.deps.emit({ type: "control_changed", state: "connecting" });
+    this.deps.emit({ type: "control_changed", state: c.state });
+  }
+
+  create(name: string): PartyStatus {
+    if (this.party) fail("already_in_party", "you are already in a party; leave it first");
+    const n = name.trim();
+    if (!n) fail("invalid", "the party needs a name");
+    if ([...n].length > 64) fail("invalid", "a party name has at most 64 characters");
+    if (n.toUpperCase() === "NOPERM") fail("no_permission", FAKE_NO_PERMISSION);
+    const code = randomCode(this.deps.random);
+    this.nextIp = 2;
+    this.party = {
+      id: code.replace(/-/g, "").slice(0, 8),
+      name: n,
+      is_host: true,
+      host_name: this.deps.displayName(),
+      max_members: 8,
+      virtual_ip: "10.66.0.1",
+      invite: { code, link: makeLink(code, FAKE_MEET_AT), expires_at: null },
+      members: [],
+      arrivals: this.deps.demo
+        ? [
+            { at: 2, name: "Mira", profile: FRIENDS.Mira },
+            { at: 4, name: "Dex", profile: FRIENDS.Dex },
+            { at: 6, name: "Sol", profile: FRIENDS.Sol },
+          ]
+        : [],
+      ticks: 0,
+    };
+    this.setControl({ state: "connected", server: "ws://127.0.0.1:7666", embedded: true });
+    this.changed();
+    return this.status()!;
+  }
+
+  join(text: string): PartyStatus {
+    const t = text.trim();
+    const magic = FAKE_JOIN_ERRORS[t.toUpperCase()];
+    if (magic) throw { ...magic };
+    if (this.party) fail("already_in_party", "you are already in a party; leave it first");
+    let server: string | null;
+    try {
+      server = parseInvite(t).server;
+    } catch (e) {
+      fail("invalid_code", e instanceof InviteError ? e.message : "this is not an invite code");
+    }
+    this.nextIp = 2;
+    const host = this.member("Mira", FRIENDS.Mira, "10.66.0.1");
+    const members = [host, this.member("Dex", FRIENDS.Dex), this.member("Sol", FRIENDS.Sol), this.member("Kai", FRIENDS.Kai)];
+    this.party = {
+      id: "MIRA0PTY",
+      name: "Mira's party",
+      is_host: false,
+      host_name: "Mira",
+      max_members: 8,
+      virtual_ip: `10.66.0.${this.nextIp++}`,
+      invite: null,
+      members,
+      arrivals: [],
+      ticks: 0,
+    };
+    this.setControl({ state: "connected", server: server ?? (this.deps.controlServer() || FAKE_MEET_AT), embedded: false });
+    this.changed();
+    return this.status()!;
+  }
+
+  leave(): void {
+    if (!this.party) fail("not_in_party", "you are not in a party");
+    this.party = null;
+    this.control = { state: "not_configured", server: null, embedded: false };
+    this.changed();
+  }
+
+  private host(): Party {
+    if (!this.party) fail("not_in_party", "you are not in a party");
+    if (!this.party.is_host) fail("not_host", "only the host can do that");
+    return this.party;
+  }
+
+  newInvite(ttlSecs: number | null): PartyStatus {
+    const p = this.host();
+    const code = randomCode(this.deps.random);
+    p.invite = {
+      code,
+      link: makeLink(code, FAKE_MEET_AT),
+      expires_at: ttlSecs ? Math.floor(Date.now() / 1000) + ttlSecs : null,
+    };
+    this.changed();
+    return this.status()!;
+  }
+
+  revokeInvite(): void {
+    this.host().invite = null;
+    this.changed();
+  }
+
+  kick(who: string): void {
+    const p = this.host();
+    const m = p.members.find((x) => x.name === who || x.virtual_ip === who || x.public_key === who);
+    if (!m) fail("unknown_member", `no member called \`${who}\` in the party`);
+    p.members = p.members.filter((x) => x !== m);
+    this.deps.emit({ type: "member_left", name: m.name });
+    this.changed();
+  }
+
+  close(): void {
+    this.host();
+    this.party = null;
+    this.control = { state: "not_configured", server: null, embedded: false };
+    this.changed();
+  }
+
+  /** A friend joins now (tests and the demo). */
+  addMember(name: string, profile: Profile = FRIENDS[name] ?? FRIENDS.Mira): PeerStatus {
+    if (!this.party) fail("not_in_party", "you are not in a party");
+    const m = this.member(name, profile);
+    this.party.members.push(m);
+    this.deps.emit({ type: "member_joined", name });
+    this.changed();
+    return this.peerStatus(m);
+  }
+
+  /** One second of simulated life: arrivals, probes, traffic; then a tunnel_stats event. */
+  tick(): void {
+    const p = this.party;
+    if (!p) return;
+    p.ticks++;
+    for (const a of p.arrivals.filter((x) => x.at === p.ticks)) this.addMember(a.name, a.profile);
+    const r = this.deps.random;
+    for (const m of p.members) {
+      m.age++;
+      if (!this.handshaken(m)) continue;
+      m.sent++;
+      // like a real link, the first few probes of a fresh session get through
+      const lost = m.probes.length >= 5 && r() < m.profile.lossChance;
+      m.probes.push(!lost);
+      if (m.probes.length > 30) m.probes.shift();
+      if (!lost) {
+        m.answered++;
+        const sample = Math.max(0.3, m.profile.rtt + (r() * 2 - 1) * m.profile.spread);
+        if (m.rtt !== null) {
+          const d = Math.abs(sample - m.rtt);
+          m.jitter = (m.jitter ?? 0) + (d - (m.jitter ?? 0)) / 16;
+        }
+        m.srtt = m.srtt === null ? sample : m.srtt + (sample - m.srtt) / 8;
+        m.rtt = sample;
+      }
+      m.rx += 1500 + Math.floor(r() * 60_000);
+      m.tx += 1500 + Math.floor(r() * 40_000);
+    }
+    const tunnel = this.tunnel();
+    if (tunnel) this.deps.emit({ type: "tunnel_stats", tunnel });
+  }
+}
