@@ -162,6 +162,14 @@ pub fn on_event(app: &AppHandle, event: &EngineEvent) {
 }
 
 fn notify(app: &AppHandle, text: &str) {
+    // With the window in front the UI shows its own toast; one message is enough.
+    let focused = app
+        .get_webview_window(crate::MAIN_WINDOW)
+        .and_then(|w| w.is_focused().ok())
+        .unwrap_or(false);
+    if focused {
+        return;
+    }
     if let Err(e) = app
         .notification()
         .builder()
