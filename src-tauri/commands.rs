@@ -123,3 +123,9 @@ pub fn get_metrics(
     };
     Ok(slot.get()?.metrics_history(w))
 }
+
+/// The settings page's "send a test message" button.
+#[tauri::command]
+pub async fn test_webhook(slot: State<'_, EngineSlot>) -> CmdResult<()> {
+    slot.get()?.test_webhook().await.map_err(report)
+}

@@ -118,6 +118,7 @@ pub fn run() -> ExitCode {
             commands::close_party,
             commands::take_deep_link,
             commands::get_metrics,
+            commands::test_webhook,
         ])
         .setup(move |app| {
             let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {

@@ -46,6 +46,7 @@ impl IntoResponse for ApiError {
             "server_unreachable" => StatusCode::BAD_GATEWAY,
             "unauthorized" => StatusCode::UNAUTHORIZED,
             "internal" | "tunnel" | "no_permission" => StatusCode::INTERNAL_SERVER_ERROR,
+            "webhook" => StatusCode::BAD_GATEWAY,
             // What the control server refused (wrong code, full party, not host, ...).
             _ => StatusCode::CONFLICT,
         };
@@ -78,6 +79,7 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route("/v1/party/invite", post(new_invite).delete(revoke_invite))
         .route("/v1/party/kick", post(kick))
         .route("/v1/party/close", post(close_party))
+        .route("/v1/discord/test", post(test_webhook))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -223,6 +225,11 @@ struct KickBody {
 async fn kick(State(st): State<AppState>, Json(b): Json<KickBody>) -> ApiResult<Value> {
     st.engine.kick(&b.member).await?;
     Ok(Json(json!({"kicked": b.member})))
+}
+
+async fn test_webhook(State(st): State<AppState>) -> ApiResult<Value> {
+    st.engine.test_webhook().await?;
+    Ok(Json(json!({"sent": true})))
 }
 
 async fn close_party(State(st): State<AppState>) -> ApiResult<Value> {

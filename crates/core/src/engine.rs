@@ -56,6 +56,8 @@ pub enum EngineError {
     UnknownMember(String),
     #[error("cannot start the party server on this machine: {0}")]
     Embedded(lanrage_server::ServerError),
+    #[error("Discord webhook: {0}")]
+    Webhook(String),
 }
 
 /// An error as hosts send it to a person or a program: a stable code, a sentence, and the
@@ -101,6 +103,7 @@ impl From<&EngineError> for ErrorReport {
             EngineError::AlreadyInParty => ("already_in_party", None),
             EngineError::NotInParty => ("not_in_party", None),
             EngineError::UnknownMember(_) => ("unknown_member", None),
+            EngineError::Webhook(_) => ("webhook", Some("discord_webhook_url".to_string())),
             _ => ("internal", None),
         };
         Self {
@@ -248,6 +251,7 @@ impl Engine {
         });
         engine.resume_control();
         engine.start_metrics();
+        engine.start_webhooks();
         Ok(engine)
     }
 

@@ -33,6 +33,10 @@ pub enum EngineEvent {
     MemberJoined {
         name: String,
     },
+    /// This device created a party.
+    PartyCreated {
+        name: String,
+    },
     MemberLeft {
         name: String,
     },

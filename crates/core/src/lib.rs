@@ -14,6 +14,7 @@ pub mod paths;
 pub mod presence;
 pub mod secret_file;
 pub mod settings;
+mod webhooks;
 
 pub use engine::{Engine, EngineError, EngineOptions, ErrorReport, Notice, NoticeLevel, Status};
 pub use events::EngineEvent;

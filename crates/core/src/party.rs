@@ -411,7 +411,11 @@ impl Engine {
             .await?;
         let id = data["party_id"].as_str().unwrap_or_default().to_string();
         self.wait_for_party(&id).await?;
-        self.party_status().ok_or(EngineError::NotInParty)
+        let status = self.party_status().ok_or(EngineError::NotInParty)?;
+        self.emit(EngineEvent::PartyCreated {
+            name: status.name.clone(),
+        });
+        Ok(status)
     }
 
     /// Joins with a code (using the configured server) or a `lanrage://join/...` link (using the

@@ -465,8 +465,9 @@ fn status_kb(pid: &str, field: &str) -> Option<u64> {
         .ok()
 }
 
-/// Busy clock ticks of the whole machine (all CPUs), from /proc/stat.
-fn machine_busy_ticks() -> Option<u64> {
+/// Clock ticks of the whole machine (all CPUs) from /proc/stat: (user+nice+system+steal,
+/// irq+softirq). Loopback traffic's softirq work is mostly not charged to any process.
+fn machine_ticks() -> Option<(u64, u64)> {
     let s = std::fs::read_to_string("/proc/stat").ok()?;
     let f: Vec<u64> = s
         .lines()
@@ -475,15 +476,9 @@ fn machine_busy_ticks() -> Option<u64> {
         .skip(1)
         .filter_map(|v| v.parse().ok())
         .collect();
-    // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
-    Some(
-        f.iter()
-            .take(8)
-            .enumerate()
-            .filter(|(i, _)| *i != 3 && *i != 4)
-            .map(|(_, v)| v)
-            .sum(),
-    )
+    // user nice system idle iowait irq softirq steal
+    let g = |i: usize| f.get(i).copied().unwrap_or(0);
+    Some((g(0) + g(1) + g(2) + g(7), g(5) + g(6)))
 }
 
 fn clk_tck() -> f64 {
@@ -651,7 +646,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(args.warmup_s)).await;
     let cpu0 = server_pid.as_deref().and_then(cpu_ticks);
     let self_cpu0 = cpu_ticks("self");
-    let machine0 = machine_busy_ticks();
+    let machine0 = machine_ticks();
     let w0 = Instant::now();
     let mut rss_samples: Vec<u64> = Vec::new();
     let window_end = tokio::time::Instant::now() + Duration::from_secs(args.window_s);
@@ -667,7 +662,7 @@ async fn main() {
     let wsecs = w0.elapsed().as_secs_f64();
     let cpu1 = server_pid.as_deref().and_then(cpu_ticks);
     let self_cpu1 = cpu_ticks("self");
-    let machine1 = machine_busy_ticks();
+    let machine1 = machine_ticks();
     let server_cpu_pct = match (cpu0, cpu1) {
         (Some(a), Some(b)) => Some((b - a) as f64 / tck / wsecs * 100.0),
         _ => None,
@@ -677,12 +672,17 @@ async fn main() {
         _ => None,
     };
     // Everything else on the machine in the same window (builds, tests): noise to know about.
-    let others_cpu_pct = match (machine0, machine1, cpu0, cpu1, self_cpu0, self_cpu1) {
+    let (others_cpu_pct, irq_cpu_pct) = match (machine0, machine1, cpu0, cpu1, self_cpu0, self_cpu1)
+    {
         (Some(m0), Some(m1), Some(s0), Some(s1), Some(l0), Some(l1)) => {
-            let other = (m1 - m0) as f64 - (s1 - s0) as f64 - (l1 - l0) as f64;
-            Some((other.max(0.0)) / tck / wsecs * 100.0)
+            let other = (m1.0 - m0.0) as f64 - (s1 - s0) as f64 - (l1 - l0) as f64;
+            let irq = (m1.1 - m0.1) as f64;
+            (
+                Some(other.max(0.0) / tck / wsecs * 100.0),
+                Some(irq / tck / wsecs * 100.0),
+            )
         }
-        _ => None,
+        _ => (None, None),
     };
     let server_alive = server_pid
         .as_deref()
@@ -728,6 +728,8 @@ async fn main() {
         "latency_p50_ms": pct(&lat, 50.0),
         "latency_p90_ms": pct(&lat, 90.0),
         "latency_p99_ms": pct(&lat, 99.0),
+        "latency_p999_ms": pct(&lat, 99.9),
+        "latency_over_25ms": lat.iter().filter(|&&v| v > 25_000).count(),
         "latency_max_ms": lat.last().map(|v| f64::from(*v) / 1000.0),
         "server_rss_connected_mb": rss_connected_kb.map(|k| k as f64 / 1024.0),
         "server_rss_steady_mb": rss_steady_kb.map(|k| k as f64 / 1024.0),
@@ -735,6 +737,7 @@ async fn main() {
         "server_cpu_pct": server_cpu_pct,
         "loadgen_cpu_pct": self_cpu_pct,
         "others_cpu_pct": others_cpu_pct,
+        "irq_cpu_pct": irq_cpu_pct,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "server_alive": server_alive,
         "dropped_by_server": stats.dropped_by_server.load(Ordering::Relaxed),

@@ -272,10 +272,9 @@ fn webhook_url(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Ok(());
     }
-    if !(s.starts_with("https://") || s.starts_with("http://")) {
-        return Err("must be an http(s) URL such as https://discord.com/api/webhooks/…".into());
-    }
-    Ok(())
+    lanrage_discord::WebhookUrl::parse(s)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn discord_app_id(s: &str) -> Result<(), String> {

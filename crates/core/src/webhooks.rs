@@ -1,0 +1,103 @@
+//! Discord webhook notifications for party events, from the `discord_webhook_url` setting.
+//! One task follows the engine's events: it (re)creates the notifier when the URL changes and
+//! forwards who joined, who left and which party was created.
+
+use std::time::Duration;
+
+use lanrage_discord::{Event, Notifier, NotifierConfig, WebhookUrl};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::engine::Engine;
+use crate::events::EngineEvent;
+
+fn notifier_for(engine: &Engine) -> Option<Notifier> {
+    let settings = engine.settings().ok()?;
+    let raw = settings.discord_webhook_url.expose();
+    if raw.is_empty() {
+        return None;
+    }
+    match WebhookUrl::parse(raw) {
+        Ok(url) => match Notifier::spawn(url, NotifierConfig::default()) {
+            Ok(n) => {
+                tracing::info!("Discord webhook notifications on");
+                Some(n)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Discord webhook notifications off");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "the Discord webhook URL setting is not usable");
+            None
+        }
+    }
+}
+
+impl Engine {
+    pub(crate) fn start_webhooks(&self) {
+        let engine = self.clone();
+        let mut rx = self.subscribe();
+        let cancel = self.cancellation();
+        self.spawn(async move {
+            let mut notifier = notifier_for(&engine);
+            loop {
+                let ev = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    ev = rx.recv() => match ev {
+                        Ok(ev) => ev,
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => break,
+                    },
+                };
+                let event = match ev {
+                    EngineEvent::SettingChanged { setting }
+                        if setting.key == "discord_webhook_url" =>
+                    {
+                        if let Some(old) = notifier.take() {
+                            old.shutdown(Duration::from_secs(2)).await;
+                        }
+                        notifier = notifier_for(&engine);
+                        continue;
+                    }
+                    EngineEvent::SettingsReset | EngineEvent::ConfigActivated { .. } => {
+                        if let Some(old) = notifier.take() {
+                            old.shutdown(Duration::from_secs(2)).await;
+                        }
+                        notifier = notifier_for(&engine);
+                        continue;
+                    }
+                    EngineEvent::MemberJoined { name } => Event::MemberJoined { name },
+                    EngineEvent::MemberLeft { name } => Event::MemberLeft { name },
+                    EngineEvent::PartyCreated { name } => Event::PartyCreated { name },
+                    _ => continue,
+                };
+                if let Some(n) = &notifier {
+                    if let Err(e) = n.notify(event) {
+                        tracing::debug!(error = %e, "webhook notification dropped");
+                    }
+                }
+            }
+            if let Some(n) = notifier {
+                // Pending events (a party closing as LANrage quits) still go out, briefly.
+                n.shutdown(Duration::from_secs(3)).await;
+            }
+        });
+    }
+
+    /// Sends a test message to the configured webhook, for the settings page's button.
+    pub async fn test_webhook(&self) -> Result<(), crate::engine::EngineError> {
+        let settings = self.settings()?;
+        let raw = settings.discord_webhook_url.expose();
+        if raw.is_empty() {
+            return Err(crate::engine::EngineError::Webhook(
+                "no Discord webhook URL is set".into(),
+            ));
+        }
+        let url = WebhookUrl::parse(raw)
+            .map_err(|e| crate::engine::EngineError::Webhook(e.to_string()))?;
+        lanrage_discord::send_test_message(&url)
+            .await
+            .map_err(|e| crate::engine::EngineError::Webhook(e.to_string()))
+    }
+}
