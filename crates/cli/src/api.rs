@@ -80,6 +80,9 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route("/v1/party/kick", post(kick))
         .route("/v1/party/close", post(close_party))
         .route("/v1/discord/test", post(test_webhook))
+        .route("/v1/servers", get(list_servers).post(announce_server))
+        .route("/v1/servers/favorite", post(set_favorite))
+        .route("/v1/servers/{id}", axum::routing::delete(remove_server))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -225,6 +228,37 @@ struct KickBody {
 async fn kick(State(st): State<AppState>, Json(b): Json<KickBody>) -> ApiResult<Value> {
     st.engine.kick(&b.member).await?;
     Ok(Json(json!({"kicked": b.member})))
+}
+
+async fn list_servers(
+    State(st): State<AppState>,
+    axum::extract::Query(f): axum::extract::Query<lanrage_core::browser::ServerFilter>,
+) -> ApiResult<Value> {
+    Ok(Json(json!(st.engine.list_servers(&f).await?)))
+}
+
+async fn announce_server(
+    State(st): State<AppState>,
+    Json(server): Json<lanrage_proto::message::GameServer>,
+) -> ApiResult<Value> {
+    st.engine.announce_server(server).await?;
+    Ok(Json(json!({"announced": true})))
+}
+
+async fn remove_server(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Value> {
+    st.engine.remove_server(&id).await?;
+    Ok(Json(json!({"removed": id})))
+}
+
+#[derive(Deserialize)]
+struct FavoriteBody {
+    key: String,
+    on: bool,
+}
+
+async fn set_favorite(State(st): State<AppState>, Json(b): Json<FavoriteBody>) -> ApiResult<Value> {
+    st.engine.set_favorite(&b.key, b.on)?;
+    Ok(Json(json!({"favorite": b.on})))
 }
 
 async fn test_webhook(State(st): State<AppState>) -> ApiResult<Value> {

@@ -10,7 +10,7 @@ use lanrage_core::settings::{SettingView, SettingsStore};
 use serde_json::{json, Value};
 
 use crate::client::{segment, ApiClient, ClientError};
-use crate::{Cli, Command, ConfigCmd, PartyCmd, SettingsCmd};
+use crate::{Cli, Command, ConfigCmd, PartyCmd, ServersCmd, SettingsCmd};
 
 /// Exit code when the daemon is not running (`status` on a stopped machine is not a failure of
 /// the command, but scripts want to tell it apart).
@@ -47,6 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Settings(cmd) => settings(&data_dir, cli.api, cmd).await,
         Command::Config(cmd) => config(&data_dir, cli.api, cmd).await,
         Command::Party(cmd) => party(&data_dir, cli.api, cmd).await,
+        Command::Servers(cmd) => servers(&data_dir, cli.api, cmd).await,
         Command::Server {
             listen,
             public_ip,
@@ -159,6 +160,113 @@ async fn party(
         PartyCmd::Close => {
             client.post("/v1/party/close", &json!({})).await?;
             println!("The party is closed.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn servers(
+    data_dir: &DataDir,
+    api: Option<SocketAddr>,
+    cmd: ServersCmd,
+) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(api_addr(data_dir, api)?, data_dir)?;
+    match cmd {
+        ServersCmd::Announce {
+            game,
+            name,
+            port,
+            map,
+            players,
+            max_players,
+            password,
+            id,
+        } => {
+            let id = id.unwrap_or_else(|| format!("{game}:{port}"));
+            client
+                .post(
+                    "/v1/servers",
+                    &json!({"id": id, "game": game, "name": name, "port": port, "map": map,
+                            "players": players, "max_players": max_players, "password": password}),
+                )
+                .await?;
+            println!("Announced \"{name}\" ({game}, port {port}) to your party as `{id}`.");
+        }
+        ServersCmd::List {
+            game,
+            has_players,
+            not_full,
+            max_latency,
+            json: as_json,
+        } => {
+            let mut q = vec![];
+            if let Some(g) = &game {
+                q.push(format!("game={}", segment(g)));
+            }
+            if has_players {
+                q.push("has_players=true".into());
+            }
+            if not_full {
+                q.push("not_full=true".into());
+            }
+            if let Some(m) = max_latency {
+                q.push(format!("max_latency_ms={m}"));
+            }
+            let list = client.get(&format!("/v1/servers?{}", q.join("&"))).await?;
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let items = list.as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                println!("No game servers announced in your party.");
+            }
+            for s in items {
+                let latency = s["latency_ms"]
+                    .as_f64()
+                    .map(|l| format!("{l:.1} ms"))
+                    .unwrap_or_else(|| "?".into());
+                println!(
+                    "{} {:<20} {:<12} {}:{}  {}/{} players  {}{}  (by {})",
+                    if s["favorite"].as_bool() == Some(true) {
+                        "*"
+                    } else {
+                        " "
+                    },
+                    s["name"].as_str().unwrap_or("?"),
+                    s["game"].as_str().unwrap_or("?"),
+                    s["host_ip"].as_str().unwrap_or("?"),
+                    s["port"],
+                    s["players"],
+                    s["max_players"],
+                    latency,
+                    if s["password"].as_bool() == Some(true) {
+                        ", password"
+                    } else {
+                        ""
+                    },
+                    s["host_name"].as_str().unwrap_or("?"),
+                );
+            }
+        }
+        ServersCmd::Remove { id } => {
+            client
+                .delete(&format!("/v1/servers/{}", segment(&id)))
+                .await?;
+            println!("No longer announcing `{id}`.");
+        }
+        ServersCmd::Favorite { key, off } => {
+            client
+                .post("/v1/servers/favorite", &json!({"key": key, "on": !off}))
+                .await?;
+            println!(
+                "{}",
+                if off {
+                    "Removed from favorites."
+                } else {
+                    "Added to favorites."
+                }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

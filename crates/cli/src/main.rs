@@ -48,6 +48,9 @@ enum Command {
     },
     /// Print the daemon's Prometheus metrics
     Metrics,
+    /// Game servers announced in your party
+    #[command(subcommand)]
+    Servers(ServersCmd),
     /// Read and change settings
     #[command(subcommand)]
     Settings(SettingsCmd),
@@ -106,6 +109,51 @@ pub enum SettingsCmd {
     Export,
     /// Apply settings from a JSON file made by `export` (all or nothing)
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum ServersCmd {
+    /// Announce a game server you host (kept announced while LANrage runs)
+    Announce {
+        #[arg(long)]
+        game: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        map: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        players: u32,
+        #[arg(long = "max", default_value_t = 0)]
+        max_players: u32,
+        #[arg(long)]
+        password: bool,
+        /// Identifies this server among yours [default: GAME:PORT]
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List your party's game servers, favorites and nearest first
+    List {
+        #[arg(long)]
+        game: Option<String>,
+        #[arg(long)]
+        has_players: bool,
+        #[arg(long)]
+        not_full: bool,
+        #[arg(long, value_name = "MS")]
+        max_latency: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop announcing one of your servers
+    Remove { id: String },
+    /// Mark a server (its key from `list --json`) as a favorite, or not with --off
+    Favorite {
+        key: String,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Subcommand)]

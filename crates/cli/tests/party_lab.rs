@@ -497,3 +497,77 @@ fn party_over_wss_with_a_self_made_certificate() {
     lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
     assert_eq!(w.players[1].status(lab)["control"]["state"], "connected");
 }
+
+#[test]
+fn server_browser_shows_a_partys_servers_to_that_party_only() {
+    if !ready() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world("browser", 3, true);
+    for (i, p) in w.players.iter_mut().enumerate() {
+        p.up(&mut w.lab, Some(SERVER_URL), &format!("P{i}"));
+    }
+    let lab = &w.lab;
+    let [a, b, c] = &w.players[..] else {
+        unreachable!()
+    };
+    let (code, _) = create(lab, a, &["mine"]);
+    b.ok(lab, &["party", "join", &code]);
+    create(lab, c, &["other"]);
+    lab.wait_ping(&b.ns, "10.66.0.1", Duration::from_secs(5));
+
+    a.ok(
+        lab,
+        &[
+            "servers",
+            "announce",
+            "--game",
+            "Minecraft",
+            "--name",
+            "Survival",
+            "--port",
+            "25565",
+            "--players",
+            "2",
+            "--max",
+            "8",
+        ],
+    );
+    // b sees it, with the latency measured through the tunnel once the probe has answered.
+    support::wait_for(Duration::from_secs(8), "latency to the server", || {
+        let list: serde_json::Value =
+            serde_json::from_str(&b.ok(lab, &["servers", "list", "--json"])).unwrap();
+        list[0]["latency_ms"].is_number()
+    });
+    let list: serde_json::Value =
+        serde_json::from_str(&b.ok(lab, &["servers", "list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], "Survival");
+    assert_eq!(list[0]["host_ip"], "10.66.0.1");
+    assert_eq!(list[0]["host_name"], "P0");
+    let text = b.ok(lab, &["servers", "list"]);
+    assert!(
+        text.contains("Survival") && text.contains("10.66.0.1:25565"),
+        "{text}"
+    );
+    // Filters.
+    let none: serde_json::Value =
+        serde_json::from_str(&b.ok(lab, &["servers", "list", "--json", "--game", "Factorio"]))
+            .unwrap();
+    assert!(none.as_array().unwrap().is_empty());
+    // Another party sees nothing.
+    let other: serde_json::Value =
+        serde_json::from_str(&c.ok(lab, &["servers", "list", "--json"])).unwrap();
+    assert!(other.as_array().unwrap().is_empty(), "{other}");
+    // Favorites stick, and removing the server takes it off the list.
+    let key = list[0]["key"].as_str().unwrap().to_string();
+    b.ok(lab, &["servers", "favorite", &key]);
+    let fav: serde_json::Value =
+        serde_json::from_str(&b.ok(lab, &["servers", "list", "--json"])).unwrap();
+    assert_eq!(fav[0]["favorite"], true);
+    a.ok(lab, &["servers", "remove", "Minecraft:25565"]);
+    let gone: serde_json::Value =
+        serde_json::from_str(&b.ok(lab, &["servers", "list", "--json"])).unwrap();
+    assert!(gone.as_array().unwrap().is_empty(), "{gone}");
+}

@@ -178,7 +178,7 @@ pub struct EngineOptions {
 
 pub(crate) struct Inner {
     data_dir: DataDir,
-    settings: Mutex<SettingsStore>,
+    pub(crate) settings: Mutex<SettingsStore>,
     identity: DeviceIdentity,
     events: broadcast::Sender<EngineEvent>,
     state: tokio::sync::watch::Sender<EngineState>,

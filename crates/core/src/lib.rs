@@ -4,6 +4,7 @@
 //! [`Engine`] handle's methods and forward its [`EngineEvent`]s; everything below it is
 //! host-agnostic.
 
+pub mod browser;
 pub mod control;
 pub mod engine;
 pub mod events;

@@ -34,6 +34,10 @@ pub(crate) struct PartyState {
     pub(crate) view: Option<PartyView>,
     /// The server in use came from an invite link, not from settings: drop it on leave.
     pub(crate) from_link: bool,
+    /// Game servers this device announced (re-announced every 30 s).
+    pub(crate) announced: Vec<lanrage_proto::message::GameServer>,
+    /// The re-announcing task runs.
+    pub(crate) reannouncing: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -303,7 +307,11 @@ impl Engine {
     }
 
     async fn drop_party(&self) {
-        let view = lock(&self.inner.party).view.take();
+        let view = {
+            let mut st = lock(&self.inner.party);
+            st.announced.clear();
+            st.view.take()
+        };
         self.stop_tunnel().await;
         if view.is_some() {
             self.emit(EngineEvent::PartyChanged { party: None });

@@ -64,6 +64,16 @@ pub enum Op {
     },
     /// Host only: the current code stops working; no new one until `new_invite`.
     RevokeInvite,
+    /// Announce (or refresh: same `id`) a game server this device hosts, visible to its party
+    /// for 90 s after the last announcement.
+    AnnounceServer {
+        server: GameServer,
+    },
+    RemoveServer {
+        id: String,
+    },
+    /// The game servers announced in this device's party.
+    ListServers,
     /// The device's display name changed.
     SetName {
         name: String,
@@ -109,6 +119,36 @@ pub enum ServerMsg {
     Error {
         error: ErrorBody,
     },
+}
+
+/// A game server a member hosts on its virtual address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GameServer {
+    /// Chosen by the announcer; announcing the same id again refreshes it.
+    pub id: String,
+    pub game: String,
+    pub name: String,
+    pub port: u16,
+    #[serde(default)]
+    pub map: Option<String>,
+    #[serde(default)]
+    pub players: u32,
+    #[serde(default)]
+    pub max_players: u32,
+    #[serde(default)]
+    pub password: bool,
+}
+
+/// A game server as the party sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerEntry {
+    #[serde(flatten)]
+    pub server: GameServer,
+    pub host_key: String,
+    pub host_name: String,
+    pub host_ip: Ipv4Addr,
+    /// Unix seconds.
+    pub expires_at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,10 @@ pub const WRONG_CODES_PER_PARTY: usize = 20;
 const WRONG_CODE_WINDOW_MS: u64 = 60_000;
 const MAX_NAME_CHARS: usize = 32;
 const MAX_ENDPOINTS: usize = 8;
+/// An announced game server disappears this long after its last announcement.
+pub const SERVER_TTL_MS: u64 = 90_000;
+const MAX_SERVERS_PER_MEMBER: usize = 16;
+const MAX_TEXT: usize = 64;
 
 pub type DeviceKey = String;
 
@@ -229,6 +233,8 @@ impl Window {
 
 #[derive(Debug, Default)]
 pub struct Registry {
+    /// Game servers per party (not persisted: announcers refresh them every 30 s).
+    servers: HashMap<String, Vec<(String, lanrage_proto::message::GameServer, u64)>>,
     parties: HashMap<String, Party>,
     /// Which party each device is in (at most one).
     member_of: HashMap<DeviceKey, String>,
@@ -577,11 +583,102 @@ impl Registry {
             }
         }
         changes.parties.retain(|p| self.parties.contains_key(p));
+        // Expired game servers, servers of members who left, and those of gone parties.
+        let (parties, member_of) = (&self.parties, &self.member_of);
+        self.servers.retain(|pid, list| {
+            list.retain(|(owner, _, seen)| {
+                now.saturating_sub(*seen) < SERVER_TTL_MS && member_of.get(owner) == Some(pid)
+            });
+            parties.contains_key(pid) && !list.is_empty()
+        });
         self.wrong_by_source.retain(|_, w| {
             w.prune(now);
             !w.times.is_empty()
         });
         changes
+    }
+
+    /// Announces or refreshes a game server hosted by `device`, visible to its party.
+    pub fn announce_server(
+        &mut self,
+        device: &str,
+        server: lanrage_proto::message::GameServer,
+        now: u64,
+    ) -> Result<(), PartyError> {
+        let id = self
+            .member_of
+            .get(device)
+            .cloned()
+            .ok_or(PartyError::NotInParty)?;
+        let clean = |s: &str| -> String {
+            s.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_TEXT)
+                .collect()
+        };
+        let mut server = server;
+        server.id = clean(&server.id);
+        server.game = clean(&server.game);
+        server.name = clean(&server.name);
+        server.map = server.map.as_deref().map(clean).filter(|m| !m.is_empty());
+        if server.id.is_empty()
+            || server.game.is_empty()
+            || server.name.is_empty()
+            || server.port == 0
+        {
+            return Err(PartyError::Invalid(
+                "a game server needs an id, a game, a name and a port".into(),
+            ));
+        }
+        let list = self.servers.entry(id).or_default();
+        list.retain(|(owner, s, _)| !(owner == device && s.id == server.id));
+        if list.iter().filter(|(owner, _, _)| owner == device).count() >= MAX_SERVERS_PER_MEMBER {
+            return Err(PartyError::Invalid(format!(
+                "at most {MAX_SERVERS_PER_MEMBER} servers per member"
+            )));
+        }
+        list.push((device.to_string(), server, now));
+        Ok(())
+    }
+
+    pub fn remove_server(&mut self, device: &str, server_id: &str) -> Result<(), PartyError> {
+        let id = self.member_of.get(device).ok_or(PartyError::NotInParty)?;
+        if let Some(list) = self.servers.get_mut(id) {
+            list.retain(|(owner, s, _)| !(owner == device && s.id == server_id));
+        }
+        Ok(())
+    }
+
+    /// The live game servers of `device`'s party.
+    pub fn list_servers(
+        &self,
+        device: &str,
+        now: u64,
+    ) -> Result<Vec<lanrage_proto::message::ServerEntry>, PartyError> {
+        let id = self.member_of.get(device).ok_or(PartyError::NotInParty)?;
+        let Some(party) = self.parties.get(id) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .servers
+            .get(id)
+            .map(|list| {
+                list.iter()
+                    .filter(|(_, _, seen)| now.saturating_sub(*seen) < SERVER_TTL_MS)
+                    .filter_map(|(owner, s, seen)| {
+                        let m = party.member(owner)?;
+                        Some(lanrage_proto::message::ServerEntry {
+                            server: s.clone(),
+                            host_key: owner.clone(),
+                            host_name: m.name.clone(),
+                            host_ip: m.ip,
+                            expires_at: (seen + SERVER_TTL_MS) / 1000,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Whether two devices are in the same party (signaling is only relayed then).
@@ -755,6 +852,60 @@ mod tests {
         assert_eq!(r.rename("A", "Anna").unwrap(), Changes::default());
         assert!(r.rename("A", " ").is_err());
         assert_eq!(r.rename("Z", "Zed").unwrap(), Changes::default());
+    }
+
+    fn server(id: &str) -> lanrage_proto::message::GameServer {
+        lanrage_proto::message::GameServer {
+            id: id.into(),
+            game: "Minecraft".into(),
+            name: "Survival".into(),
+            port: 25565,
+            map: None,
+            players: 1,
+            max_players: 8,
+            password: false,
+        }
+    }
+
+    #[test]
+    fn game_servers_are_visible_to_the_party_only_and_expire() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let c = code(&r, &id);
+        r.join("B", "Bo", &c, SRC, 0).unwrap();
+        r.create("X", "Xi", "other", None, None, 0).unwrap();
+        r.announce_server("A", server("mc"), 1_000).unwrap();
+        let seen = r.list_servers("B", 2_000).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].host_name, "Ana");
+        assert_eq!(seen[0].host_ip.to_string(), "10.66.0.1");
+        assert!(
+            r.list_servers("X", 2_000).unwrap().is_empty(),
+            "other parties see nothing"
+        );
+        // Re-announcing refreshes instead of duplicating.
+        r.announce_server("A", server("mc"), 60_000).unwrap();
+        assert_eq!(r.list_servers("B", 60_000).unwrap().len(), 1);
+        assert_eq!(
+            r.list_servers("B", 60_000 + SERVER_TTL_MS - 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(r
+            .list_servers("B", 60_000 + SERVER_TTL_MS)
+            .unwrap()
+            .is_empty());
+        // A member who leaves takes their servers along.
+        r.announce_server("B", server("b1"), 200_000).unwrap();
+        r.leave("B").unwrap();
+        r.seen("A", 200_000);
+        r.tick(200_001);
+        assert!(r.list_servers("A", 200_001).unwrap().is_empty());
+        assert!(r.announce_server("Z", server("z"), 0).is_err());
+        let mut bad = server("bad");
+        bad.port = 0;
+        assert!(r.announce_server("A", bad, 0).is_err());
     }
 
     #[test]

@@ -404,6 +404,28 @@ impl Shared {
                 .set_endpoints(device, endpoints)
                 .map(|ch| (json!({}), ch)),
             Op::SetName { name } => reg.rename(device, &name).map(|ch| (json!({}), ch)),
+            Op::AnnounceServer { server } => {
+                let first = reg
+                    .list_servers(device, now)
+                    .map(|l| {
+                        !l.iter()
+                            .any(|e| e.host_key == device && e.server.id == server.id)
+                    })
+                    .unwrap_or(false);
+                let game = server.game.clone();
+                reg.announce_server(device, server, now).map(|()| {
+                    if first {
+                        tracing::info!(host = short, %game, "game server announced");
+                    }
+                    (json!({}), Changes::default())
+                })
+            }
+            Op::RemoveServer { id } => reg
+                .remove_server(device, &id)
+                .map(|()| (json!({}), Changes::default())),
+            Op::ListServers => reg
+                .list_servers(device, now)
+                .map(|l| (json!(l), Changes::default())),
         };
         drop(reg);
         match result {

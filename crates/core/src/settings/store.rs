@@ -26,6 +26,11 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY NOT NULL,
         value TEXT NOT NULL
      );",
+    // 2: favorite game servers of the server browser.
+    "CREATE TABLE favorites (
+        key TEXT PRIMARY KEY NOT NULL,
+        added_at TEXT NOT NULL
+     );",
 ];
 
 /// Something the store had to repair while opening, to be told to the user.
@@ -149,9 +154,11 @@ impl SettingsStore {
             tracing::info!(version = i + 1, "settings database migrated");
         }
         // The tables must be what we expect, whatever user_version claims.
-        conn.query_row("SELECT count(*) FROM settings, configs, meta", [], |_| {
-            Ok(())
-        })
+        conn.query_row(
+            "SELECT count(*) FROM settings, configs, meta, favorites",
+            [],
+            |_| Ok(()),
+        )
         .map_err(|e| OpenFailure::Corrupt(format!("unexpected tables: {e}")))?;
         Ok(conn)
     }
@@ -362,6 +369,34 @@ impl SettingsStore {
         }
         tx.commit().map_err(db_err)?;
         self.list()
+    }
+
+    pub fn favorites(&self) -> Result<Vec<String>, SettingsError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key FROM favorites ORDER BY added_at")
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    pub fn set_favorite(&self, key: &str, on: bool) -> Result<(), SettingsError> {
+        if key.is_empty() || key.len() > 256 {
+            return Err(SettingsError::invalid("favorite", "not a server key"));
+        }
+        if on {
+            self.conn.execute(
+                "INSERT INTO favorites (key, added_at) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![key, now()],
+            )
+        } else {
+            self.conn
+                .execute("DELETE FROM favorites WHERE key = ?1", params![key])
+        }
+        .map_err(self.db_err())?;
+        Ok(())
     }
 
     // Saved configurations: named snapshots of every setting (secrets included: they stay in
@@ -653,6 +688,34 @@ mod tests {
         store.import(&exported).unwrap();
         assert_eq!(store.typed().unwrap().mtu, 1300);
         assert!(store.import(&json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn favorites_persist_and_version_one_databases_migrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.db");
+        // A database as the first release wrote it (schema 1) still opens, with its values.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES ('mtu', '1300', 'x')",
+                [],
+            )
+            .unwrap();
+        }
+        let (store, rec) = SettingsStore::open(&path).unwrap();
+        assert!(rec.is_empty(), "{rec:?}");
+        assert_eq!(store.typed().unwrap().mtu, 1300);
+        store.set_favorite("key/mc", true).unwrap();
+        store.set_favorite("key/mc", true).unwrap();
+        drop(store);
+        let (store, _) = SettingsStore::open(&path).unwrap();
+        assert_eq!(store.favorites().unwrap(), ["key/mc"]);
+        store.set_favorite("key/mc", false).unwrap();
+        assert!(store.favorites().unwrap().is_empty());
+        assert!(store.set_favorite("", true).is_err());
     }
 
     #[test]
