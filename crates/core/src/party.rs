@@ -334,7 +334,7 @@ impl Engine {
                     "the party's details did not arrive".into(),
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 

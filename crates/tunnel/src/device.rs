@@ -310,6 +310,10 @@ impl Device {
                     if let Some(ep) = cfg.endpoint {
                         if p.endpoint().is_none() {
                             *lock(&p.endpoint) = Some(ep);
+                            // Its address just became known: handshake now rather than at the
+                            // next timer tick (a joiner's first handshake may have arrived
+                            // before it was our peer and been dropped).
+                            started.push(p.clone());
                         }
                     }
                     next.push(p.clone());
