@@ -129,3 +129,33 @@ pub fn get_metrics(
 pub async fn test_webhook(slot: State<'_, EngineSlot>) -> CmdResult<()> {
     slot.get()?.test_webhook().await.map_err(report)
 }
+
+/// The server browser: the party's game servers, filtered and sorted by the engine.
+#[tauri::command]
+pub async fn list_servers(
+    slot: State<'_, EngineSlot>,
+    filter: Option<lanrage_core::browser::ServerFilter>,
+) -> CmdResult<Vec<lanrage_core::browser::ServerListing>> {
+    slot.get()?
+        .list_servers(&filter.unwrap_or_default())
+        .await
+        .map_err(report)
+}
+
+#[tauri::command]
+pub async fn announce_server(
+    slot: State<'_, EngineSlot>,
+    server: lanrage_core::browser::GameServer,
+) -> CmdResult<()> {
+    slot.get()?.announce_server(server).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn remove_server(slot: State<'_, EngineSlot>, id: String) -> CmdResult<()> {
+    slot.get()?.remove_server(&id).await.map_err(report)
+}
+
+#[tauri::command]
+pub fn set_favorite(slot: State<'_, EngineSlot>, key: String, on: bool) -> CmdResult<()> {
+    slot.get()?.set_favorite(&key, on).map_err(report)
+}

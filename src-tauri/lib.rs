@@ -119,6 +119,10 @@ pub fn run() -> ExitCode {
             commands::take_deep_link,
             commands::get_metrics,
             commands::test_webhook,
+            commands::list_servers,
+            commands::announce_server,
+            commands::remove_server,
+            commands::set_favorite,
         ])
         .setup(move |app| {
             let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {

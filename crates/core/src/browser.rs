@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use lanrage_proto::message::{GameServer, Op, ServerEntry};
+pub use lanrage_proto::message::GameServer;
+use lanrage_proto::message::{Op, ServerEntry};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{lock, Engine, EngineError};

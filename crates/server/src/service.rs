@@ -161,21 +161,9 @@ impl Server {
             // Any other path is a client connection: where it connects is the client's business.
             .fallback(upgrade)
             .with_state(shared.clone());
-        let c = cancel.clone();
         let tls = acceptor.is_some();
         match acceptor {
-            None => {
-                tasks.spawn(async move {
-                    let serve = axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<PeerAddr>(),
-                    )
-                    .with_graceful_shutdown(async move { c.cancelled().await });
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "control server stopped");
-                    }
-                });
-            }
+            None => serve(&tasks, listener, app, cancel.clone()),
             Some(acceptor) => {
                 let listener =
                     crate::tls::TlsListener::new(listener, acceptor).map_err(|source| {
@@ -184,16 +172,7 @@ impl Server {
                             source,
                         }
                     })?;
-                tasks.spawn(async move {
-                    let serve = axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<PeerAddr>(),
-                    )
-                    .with_graceful_shutdown(async move { c.cancelled().await });
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "control server stopped");
-                    }
-                });
+                serve(&tasks, listener, app, cancel.clone());
             }
         }
         let s = shared.clone();
@@ -239,6 +218,24 @@ impl Server {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
         tracing::info!("control server stopped");
     }
+}
+
+/// Serves `app` on `listener` (plain or TLS) until `cancel`.
+fn serve<L>(tasks: &TaskTracker, listener: L, app: Router, cancel: CancellationToken)
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    PeerAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    tasks.spawn(async move {
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<PeerAddr>(),
+        )
+        .with_graceful_shutdown(async move { cancel.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "control server stopped");
+        }
+    });
 }
 
 /// A listener with a deep accept queue: after a server restart every device reconnects at

@@ -5,15 +5,23 @@
 //! with only CAP_NET_ADMIN on the binary (a child `ip` process would not inherit it).
 
 #[cfg(target_os = "linux")]
+fn broadcast_route(if_index: u32) -> rtnetlink::packet_route::route::RouteMessage {
+    rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+        .destination_prefix(std::net::Ipv4Addr::BROADCAST, 32)
+        .output_interface(if_index)
+        .build()
+}
+
+#[cfg(target_os = "linux")]
 pub async fn add_limited_broadcast(if_index: u32) -> std::io::Result<()> {
-    use std::net::Ipv4Addr;
     let (conn, handle, _) = rtnetlink::new_connection()?;
     let task = tokio::spawn(conn);
-    let msg = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
-        .destination_prefix(Ipv4Addr::BROADCAST, 32)
-        .output_interface(if_index)
-        .build();
-    let result = handle.route().add(msg).replace().execute().await;
+    let result = handle
+        .route()
+        .add(broadcast_route(if_index))
+        .replace()
+        .execute()
+        .await;
     task.abort();
     result.map_err(std::io::Error::other)
 }
@@ -25,14 +33,13 @@ pub async fn add_limited_broadcast(_if_index: u32) -> std::io::Result<()> {
 
 #[cfg(target_os = "linux")]
 pub async fn remove_limited_broadcast(if_index: u32) -> std::io::Result<()> {
-    use std::net::Ipv4Addr;
     let (conn, handle, _) = rtnetlink::new_connection()?;
     let task = tokio::spawn(conn);
-    let msg = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
-        .destination_prefix(Ipv4Addr::BROADCAST, 32)
-        .output_interface(if_index)
-        .build();
-    let result = handle.route().del(msg).execute().await;
+    let result = handle
+        .route()
+        .del(broadcast_route(if_index))
+        .execute()
+        .await;
     task.abort();
     result.map_err(std::io::Error::other)
 }
