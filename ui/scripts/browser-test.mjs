@@ -327,10 +327,26 @@ async function run(base) {
     await shot("07-metrics");
   });
 
-  await step("servers and settings pages", async () => {
+  await step("servers page: the party's servers, announce one and see it", async () => {
     await page.locator("#nav-servers").click();
-    await waitText("#servers-empty", "appear here once the server browser lands");
+    await page.locator('#servers-list tr.server[data-key]').first().waitFor();
+    await page.waitForFunction(() => document.querySelectorAll("#servers-list tr.server[data-key]").length === 3, null, {
+      timeout: 15_000,
+    });
+    const hosts = await page.$$eval("#servers-list tr.server .server-host", (tds) => tds.map((t) => t.textContent));
+    assert(hosts.join() === "Mira,Sol,Dex", `servers by latency: ${hosts}`);
+    await page.locator("#announce-game").fill("Quake");
+    await page.locator("#announce-name").fill("Frag night");
+    await page.locator("#announce-port").fill("27960");
+    await page.locator("#announce-submit").click();
+    await page.locator('#servers-list tr.server[data-id="Quake:27960"]').waitFor();
+    assert((await textOf('#servers-list tr.server[data-id="Quake:27960"] .server-address')).includes("10.66.0.1:27960"), "own address");
+    assert((await textOf("#servers-own")).includes("Frag night"), "your servers");
+    assert((await textOf("#announce-error")) === "", "no announce error");
     await shot("08-servers");
+  });
+
+  await step("settings page", async () => {
     await page.locator("#nav-settings").click();
     await page.locator("#setting-mtu").waitFor({ state: "visible" });
     await page.locator("#setting-mtu").fill("100");

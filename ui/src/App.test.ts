@@ -382,12 +382,59 @@ describe("App with the fake bridge", () => {
     await settle();
     expect(visible()).toEqual(["settings"]);
     await click("#nav-servers");
-    expect(text("#servers-empty")).toBe(
-      "Game servers announced by your party appear here once the server browser lands.",
-    );
+    expect(text("#servers-empty")).toBe("Join or create a party to see its game servers.");
     // settings stay in the DOM on other pages (the WebDriver test reads them)
     expect($("#setting-mtu")).toBeTruthy();
     expect($("#device-public-key")).toBeTruthy();
+  });
+
+  it("servers page: lists the party's servers, filters, favorites, announces and removes", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#nav-servers");
+    expect(text("#servers-empty")).toBe("Join or create a party to see its game servers.");
+    // still on the servers page: join through the bridge, the party_changed event refreshes it
+    await b.joinParty(randomCode(Math.random));
+    for (let i = 0; i < 4; i++) b.tick();
+    b.emit({ type: "party_changed", party: (await b.getStatus()).party });
+    await settle();
+    await settle();
+    const rows = () => [...document.querySelectorAll<HTMLElement>("#servers-list tr.server[data-key]")];
+    expect(rows().map((r) => r.querySelector(".server-host")!.textContent)).toEqual(["Mira", "Sol", "Dex"]);
+    expect(rows()[0].querySelector(".server-address code")!.textContent).toBe("10.66.0.1:25565");
+    expect(rows()[0].querySelector(".server-latency")!.textContent).toMatch(/^\d+ ms$/);
+    expect(rows()[2].querySelector(".server-players")!.textContent).toBe("12/12");
+    expect(rows()[2].querySelector(".server-password")!.textContent).toContain("Password protected");
+    await click("#servers-list tr.server:last-child .server-copy");
+    expect(b.copied[b.copied.length - 1]).toMatch(/^10\.66\.0\.\d+:27015$/);
+    await click("#servers-list tr.server:last-child .server-favorite");
+    expect(rows()[0].dataset.favorite).toBe("true");
+    expect(rows()[0].querySelector(".server-host")!.textContent).toBe("Dex");
+    $<HTMLInputElement>("#servers-filter-not-full").click();
+    await settle();
+    expect(rows().map((r) => r.querySelector(".server-host")!.textContent)).toEqual(["Mira", "Sol"]);
+    await change("#servers-filter-game", "zzz");
+    expect(text("#servers-empty")).toBe("No server matches these filters.");
+    await change("#servers-filter-game", "");
+    $<HTMLInputElement>("#servers-filter-not-full").click();
+    await settle();
+    expect(rows()).toHaveLength(3);
+
+    await click("#announce-submit");
+    expect(text("#announce-error")).toBe("Say which game the server is for.");
+    await change("#announce-game", "Quake");
+    await change("#announce-name", "Frag");
+    await change("#announce-port", "27960");
+    const spy = vi.spyOn(b, "announceServer");
+    await click("#announce-submit");
+    expect(spy).toHaveBeenCalledWith(expect.objectContaining({ id: "Quake:27960", port: 27960, map: null }));
+    expect(text("#announce-error")).toBe("");
+    expect($<HTMLInputElement>("#announce-game").value).toBe("");
+    expect(rows().map((r) => r.dataset.id)).toContain("Quake:27960");
+    expect(text("#servers-own")).toContain("Frag");
+    await click('#servers-own .server-remove[data-id="Quake:27960"]');
+    expect(rows().map((r) => r.dataset.id)).not.toContain("Quake:27960");
+    expect(text("#servers-own-empty")).toBe("You have not announced a server.");
   });
 
   it("network and metrics pages follow the party", async () => {

@@ -16,6 +16,20 @@ afterEach(() => {
 });
 
 describe("tauriBridge", () => {
+  it("calls the server browser's commands with their arguments", async () => {
+    const server = { id: "mc:25565", game: "mc", name: "Mine", port: 25565, map: null, players: 0, max_players: 8, password: false };
+    await tauriBridge.listServers({ game: "mc", not_full: true });
+    await tauriBridge.announceServer(server);
+    await tauriBridge.removeServer("mc:25565");
+    await tauriBridge.setFavorite("k", true);
+    expect(invoke.mock.calls).toEqual([
+      ["list_servers", { filter: { game: "mc", not_full: true } }],
+      ["announce_server", { server }],
+      ["remove_server", { id: "mc:25565" }],
+      ["set_favorite", { key: "k", on: true }],
+    ]);
+  });
+
   it("calls exactly the contract's command names and arguments", async () => {
     await tauriBridge.getStatus();
     await tauriBridge.listSettings();

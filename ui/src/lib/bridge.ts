@@ -6,6 +6,9 @@ import type {
   EngineEvent,
   NavigatePayload,
   PartyStatus,
+  ServerAnnouncement,
+  ServerFilter,
+  ServerListing,
   SettingView,
   Status,
 } from "./types";
@@ -51,6 +54,14 @@ export interface Bridge {
   kick(member: string): Promise<void>;
   /** invoke("close_party"): host only */
   closeParty(): Promise<void>;
+  /** invoke("list_servers", { filter }): the party's servers, filtered and sorted by the engine */
+  listServers(filter: ServerFilter): Promise<ServerListing[]>;
+  /** invoke("announce_server", { server }): announce (or update) one of this device's servers */
+  announceServer(server: ServerAnnouncement): Promise<void>;
+  /** invoke("remove_server", { id }): withdraw one of this device's servers */
+  removeServer(id: string): Promise<void>;
+  /** invoke("set_favorite", { key, on }): key = ServerListing.key */
+  setFavorite(key: string, on: boolean): Promise<void>;
   /** invoke("take_deep_link"): a lanrage:// link the app was started with, once; null when none */
   takeDeepLink(): Promise<string | null>;
   /** the clipboard plugin inside Tauri, the browser's clipboard otherwise */
@@ -84,6 +95,16 @@ export const tauriBridge: Bridge = {
   revokeInvite: () => invoke<void>("revoke_invite"),
   kick: (member) => invoke<void>("kick", { member }),
   closeParty: () => invoke<void>("close_party"),
+  listServers: (filter) => invoke<ServerListing[]>("list_servers", { filter }),
+  announceServer: async (server) => {
+    await invoke("announce_server", { server });
+  },
+  removeServer: async (id) => {
+    await invoke("remove_server", { id });
+  },
+  setFavorite: async (key, on) => {
+    await invoke("set_favorite", { key, on });
+  },
   takeDeepLink: async () => {
     try {
       const link = await invoke<string | null>("take_deep_link");

@@ -205,6 +205,30 @@ describe("fakeBridge", () => {
     expect(b.copied).toEqual(["hello"]);
   });
 
+  it("server browser: friends' servers with latencies, announce, remove, favorites, filters", async () => {
+    const b = createFakeBridge();
+    expect(await rejection(b.listServers({}))).toEqual({ code: "not_in_party", message: "you are not in a party" });
+    await b.joinParty(randomCode(Math.random));
+    for (let i = 0; i < 4; i++) b.tick();
+    const list = await b.listServers({});
+    expect(list.map((s) => s.host_name)).toEqual(["Mira", "Sol", "Dex"]); // by latency
+    expect(list.every((s) => typeof s.latency_ms === "number")).toBe(true);
+    expect(list[0]).toMatchObject({ host_ip: "10.66.0.1", port: 25565, favorite: false });
+    await b.setFavorite(list[2].key, true);
+    expect((await b.listServers({}))[0]).toMatchObject({ host_name: "Dex", favorite: true });
+    expect((await b.listServers({ not_full: true })).map((s) => s.host_name)).toEqual(["Mira", "Sol"]);
+    expect((await b.listServers({ has_players: true, game: "mine" })).map((s) => s.host_name)).toEqual(["Mira"]);
+    expect((await b.listServers({ max_latency_ms: 20 })).map((s) => s.host_name)).toEqual(["Mira"]);
+    await b.announceServer({ id: "Quake:27960", game: "Quake", name: "Frag", port: 27960, players: 1, max_players: 8, password: false });
+    const own = (await b.listServers({ game: "quake" }))[0];
+    expect(own).toMatchObject({ id: "Quake:27960", map: null, host_ip: (await b.getStatus()).party!.virtual_ip });
+    expect(own.host_key).toBe((await b.getStatus()).device.public_key);
+    expect(await rejection(b.announceServer({ ...own, port: 0 }))).toMatchObject({ code: "invalid_request" });
+    await b.removeServer("Quake:27960");
+    expect(await b.listServers({ game: "quake" })).toEqual([]);
+    expect(await rejection(b.removeServer("Quake:27960"))).toMatchObject({ code: "unknown_server" });
+  });
+
   it("returns copies, not its internal state", async () => {
     const b = createFakeBridge();
     await b.setSetting("turn_servers", ["turn:relay.example:3478"]);

@@ -6,17 +6,27 @@
 import type { Bridge, Unlisten } from "./bridge";
 import { browserCopy } from "./clipboard";
 import { FakeParty, seededRandom, type Profile } from "./fakeParty";
+import { filterAndSort } from "./servers";
 import type {
   BridgeError,
   ConfigView,
   EngineEvent,
   EngineState,
   Notice,
+  ServerAnnouncement,
+  ServerListing,
   SettingView,
   Status,
 } from "./types";
 
 type Def = Omit<SettingView, "value" | "is_set">;
+
+/** Servers the fake's friends announce while they are online in your party. */
+export const FAKE_MEMBER_SERVERS: Record<string, ServerAnnouncement> = {
+  Mira: { id: "minecraft:25565", game: "Minecraft", name: "Mira's world", port: 25565, map: "Survival", players: 3, max_players: 10, password: false },
+  Dex: { id: "cs16:27015", game: "Counter-Strike 1.6", name: "Dex dust2 24/7", port: 27015, map: "de_dust2", players: 12, max_players: 12, password: true },
+  Sol: { id: "factorio:34197", game: "Factorio", name: "Sol's factory", port: 34197, map: null, players: 0, max_players: 4, password: false },
+};
 
 export const FAKE_SETTING_DEFS: Def[] = [
   { key: "display_name", group: "Profile", label: "Display name", description: "How other players see you in a party.", kind: "string", default: "Player", secret: false },
@@ -157,6 +167,32 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
           },
         ]
       : []);
+
+  /** this device's announced servers (by id) and the favorite listing keys */
+  const ownServers = new Map<string, ServerAnnouncement>();
+  const favorites = new Set<string>();
+
+  function inPartyOrFail() {
+    if (!party.inParty()) fail("not_in_party", "you are not in a party");
+  }
+
+  function serverListings(): ServerListing[] {
+    const p = party.status();
+    if (!p) return [];
+    const expires_at = Math.floor(Date.now() / 1000) + 60;
+    const listing = (s: ServerAnnouncement, host_key: string, host_name: string, host_ip: string, latency_ms: number | null) => {
+      const key = `${host_key}/${s.id}`;
+      return { map: null, ...s, host_key, host_name, host_ip, expires_at, latency_ms, favorite: favorites.has(key), key };
+    };
+    const out: ServerListing[] = [];
+    for (const peer of p.peers) {
+      const s = FAKE_MEMBER_SERVERS[peer.name];
+      if (s && peer.online)
+        out.push(listing(s, peer.public_key, peer.name, peer.virtual_ip, peer.rtt_ms === null ? null : Math.round(peer.rtt_ms)));
+    }
+    for (const s of ownServers.values()) out.push(listing(s, PUBLIC_KEY, displayName(), p.virtual_ip, 0));
+    return out;
+  }
 
   const defs = new Map(FAKE_SETTING_DEFS.map((d) => [d.key, d]));
 
@@ -371,11 +407,44 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     },
     createParty: (name) => partyOp(() => party.create(name)),
     joinParty: (code) => partyOp(() => party.join(code)),
-    leaveParty: () => partyOp(() => party.leave()),
+    leaveParty: () =>
+      partyOp(() => {
+        party.leave();
+        ownServers.clear();
+      }),
     newInvite: (ttlSecs) => partyOp(() => party.newInvite(ttlSecs)),
     revokeInvite: () => partyOp(() => party.revokeInvite()),
     kick: (member) => partyOp(() => party.kick(member)),
-    closeParty: () => partyOp(() => party.close()),
+    closeParty: () =>
+      partyOp(() => {
+        party.close();
+        ownServers.clear();
+      }),
+    async listServers(filter) {
+      await delay();
+      inPartyOrFail();
+      return clone(filterAndSort(serverListings(), filter ?? {}));
+    },
+    async announceServer(server) {
+      await delay();
+      inPartyOrFail();
+      const s = clone(server);
+      if (!s.game?.trim() || !s.name?.trim()) fail("invalid_request", "a server needs a game and a name");
+      if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) fail("invalid_request", `port ${s.port} is not from 1 to 65535`);
+      if (s.players < 0 || s.max_players < 1 || s.players > s.max_players)
+        fail("invalid_request", "players must be from 0 to max_players");
+      ownServers.set(s.id, { ...s, map: s.map ?? null });
+    },
+    async removeServer(id) {
+      await delay();
+      inPartyOrFail();
+      if (!ownServers.delete(id)) fail("unknown_server", `no server of yours with id \`${id}\``);
+    },
+    async setFavorite(key, on) {
+      await delay();
+      if (on) favorites.add(key);
+      else favorites.delete(key);
+    },
     async takeDeepLink() {
       await delay();
       const l = pendingLink;

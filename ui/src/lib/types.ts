@@ -172,3 +172,46 @@ export type DeepLinkPayload = { url: string };
 
 /** Payload of the `navigate` Tauri event (the tray's Create party / Join party). */
 export type NavigatePayload = { page: string };
+
+/** A game server announced in the party, as `list_servers` returns it (filtered and sorted by the engine). */
+export type ServerListing = {
+  id: string;
+  game: string;
+  name: string;
+  port: number;
+  map: string | null;
+  players: number;
+  max_players: number;
+  password: boolean;
+  /** public key of the member who announced it */
+  host_key: string;
+  host_name: string;
+  /** the host's virtual IP */
+  host_ip: string;
+  /** Unix seconds */
+  expires_at: number;
+  latency_ms: number | null;
+  favorite: boolean;
+  /** what set_favorite takes */
+  key: string;
+};
+
+/** `list_servers` filter; absent fields do not filter. */
+export type ServerFilter = {
+  game?: string;
+  has_players?: boolean;
+  not_full?: boolean;
+  max_latency_ms?: number;
+};
+
+/** `announce_server` payload: one of this device's servers. */
+export type ServerAnnouncement = {
+  id: string;
+  game: string;
+  name: string;
+  port: number;
+  map?: string | null;
+  players: number;
+  max_players: number;
+  password: boolean;
+};

@@ -1,0 +1,86 @@
+// View logic of the server browser: the filter form -> `list_servers` filter, the announce
+// form -> `announce_server` payload (with its checks), and the engine's filter and order,
+// which the fake engine applies the way the real one does.
+
+import type { ServerAnnouncement, ServerFilter, ServerListing } from "./types";
+
+/** What the filter controls hold (text inputs stay strings). */
+export type FilterForm = { game: string; hasPlayers: boolean; notFull: boolean; maxLatency: string };
+
+export const EMPTY_FILTER: FilterForm = { game: "", hasPlayers: false, notFull: false, maxLatency: "" };
+
+/** The `list_servers` filter for the form: empty or invalid fields are left out. */
+export function toFilter(f: FilterForm): ServerFilter {
+  const out: ServerFilter = {};
+  const game = f.game.trim();
+  if (game) out.game = game;
+  if (f.hasPlayers) out.has_players = true;
+  if (f.notFull) out.not_full = true;
+  const ms = Number(f.maxLatency.trim());
+  if (f.maxLatency.trim() !== "" && Number.isFinite(ms) && ms >= 0) out.max_latency_ms = Math.floor(ms);
+  return out;
+}
+
+/** The engine's rule: game matches case-insensitively as a substring; an unmeasured latency fails a latency limit. */
+export function matchesFilter(s: ServerListing, f: ServerFilter): boolean {
+  if (f.game && !s.game.toLowerCase().includes(f.game.toLowerCase())) return false;
+  if (f.has_players && s.players <= 0) return false;
+  if (f.not_full && s.players >= s.max_players) return false;
+  if (f.max_latency_ms !== undefined && (s.latency_ms === null || s.latency_ms > f.max_latency_ms)) return false;
+  return true;
+}
+
+/** The engine's order: favorites first, then latency (unmeasured last), then name. */
+export function compareServers(a: ServerListing, b: ServerListing): number {
+  if (a.favorite !== b.favorite) return a.favorite ? -1 : 1;
+  const la = a.latency_ms ?? Number.POSITIVE_INFINITY;
+  const lb = b.latency_ms ?? Number.POSITIVE_INFINITY;
+  if (la !== lb) return la < lb ? -1 : 1;
+  return a.name.localeCompare(b.name);
+}
+
+export function filterAndSort(list: ServerListing[], f: ServerFilter): ServerListing[] {
+  return list.filter((s) => matchesFilter(s, f)).sort(compareServers);
+}
+
+export const serverAddress = (s: Pick<ServerListing, "host_ip" | "port">) => `${s.host_ip}:${s.port}`;
+
+export const formatLatency = (ms: number | null) => (ms === null ? "–" : `${Math.round(ms)} ms`);
+
+/** What the announce form holds. */
+export type AnnounceForm = {
+  game: string;
+  name: string;
+  port: string;
+  map: string;
+  players: string;
+  maxPlayers: string;
+  password: boolean;
+};
+
+export const EMPTY_ANNOUNCE: AnnounceForm = { game: "", name: "", port: "", map: "", players: "0", maxPlayers: "8", password: false };
+
+export const defaultServerId = (game: string, port: number) => `${game}:${port}`;
+
+function whole(s: string): number | null {
+  const t = s.trim();
+  return /^\d+$/.test(t) ? Number(t) : null;
+}
+
+/** The payload for the form, or the sentence saying what to fix. */
+export function toAnnouncement(f: AnnounceForm): { ok: ServerAnnouncement } | { error: string } {
+  const game = f.game.trim();
+  const name = f.name.trim();
+  if (!game) return { error: "Say which game the server is for." };
+  if (!name) return { error: "Give the server a name." };
+  const port = whole(f.port);
+  if (port === null || port < 1 || port > 65535) return { error: "The port must be a number from 1 to 65535." };
+  const players = whole(f.players || "0");
+  const max = whole(f.maxPlayers);
+  if (max === null || max < 1) return { error: "Max players must be a whole number of at least 1." };
+  if (players === null || players > max) return { error: `Players must be a whole number from 0 to ${max}.` };
+  const map = f.map.trim();
+  return {
+    ok: { id: defaultServerId(game, port), game, name, port, map: map || null, players, max_players: max, password: f.password },
+  };
+}
