@@ -132,13 +132,25 @@ async fn input_value(c: &Client, css: &str) -> String {
 }
 
 /// Types into a settings field and commits it the way a person does (Enter).
+/// Waits until an element is on screen (pages and dialogs switch with a short transition).
+async fn displayed(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if el.is_displayed().await.unwrap_or(false) {
+                return el;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} never became visible"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn type_setting(c: &Client, key: &str, text: &str) {
-    let el = c
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(&format!("#setting-{key}")))
-        .await
-        .unwrap();
+    let el = displayed(c, &format!("#setting-{key}")).await;
     el.clear().await.unwrap();
     el.send_keys(&format!("{text}\u{E007}")).await.unwrap();
 }
@@ -165,24 +177,19 @@ async fn settings_form_saves_validates_and_persists_across_restart() {
     wait_for_text(c, "#engine-state", "Running").await;
 
     // A fresh install greets the player and asks for a name first.
-    let name = c
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#first-run-name"))
-        .await
-        .unwrap();
+    let name = displayed(c, "#first-run-name").await;
     screenshot(c, "app-first-run.png").await;
     name.clear().await.unwrap();
-    name.send_keys("E2E Tester\u{E007}").await.unwrap();
-    wait_for_text(c, "#device-name", "E2E Tester").await;
-
-    // A bad value gets a clear message next to the field and is not saved.
-    c.find(Locator::Css("#nav-settings"))
+    name.send_keys("E2E Tester").await.unwrap();
+    displayed(c, "#first-run-continue")
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
+    wait_for_text(c, "#device-name", "E2E Tester").await;
+
+    // A bad value gets a clear message next to the field and is not saved.
+    displayed(c, "#nav-settings").await.click().await.unwrap();
     type_setting(c, "mtu", "100").await;
     let err = wait_for_text(c, "#error-mtu", "1280").await;
     assert!(err.contains("9000"), "mtu error: {err}");
@@ -205,6 +212,7 @@ async fn corrupt_settings_file_is_reported_and_app_starts_with_defaults() {
     if !tools_present() {
         return;
     }
+    let _serial = SERIAL.lock().await;
     let data = tempfile::tempdir().unwrap();
     std::fs::write(
         data.path().join("settings.db"),
