@@ -45,14 +45,21 @@ impl ApiClient {
         })
     }
 
+    /// Nothing listening means the daemon is not running; anything else is a real failure.
+    fn transport_error(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() {
+            ClientError::NotRunning(self.addr)
+        } else {
+            ClientError::Http(e)
+        }
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
-            if e.is_connect() {
-                ClientError::NotRunning(self.addr)
-            } else {
-                ClientError::Http(e)
-            }
-        })?;
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let ok = resp.status().is_success();
         let body: Value = resp.json().await?;
         if ok {
@@ -79,13 +86,7 @@ impl ApiClient {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    ClientError::NotRunning(self.addr)
-                } else {
-                    ClientError::Http(e)
-                }
-            })?;
+            .map_err(|e| self.transport_error(e))?;
         Ok(resp.error_for_status()?.text().await?)
     }
 

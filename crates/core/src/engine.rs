@@ -570,11 +570,8 @@ impl Engine {
                 t.peers
                     .iter()
                     .map(|p| {
-                        let state = if p.last_handshake_secs.is_some_and(|h| h < 180.0) {
-                            "direct"
-                        } else {
-                            "connecting"
-                        };
+                        // Without a party there is no server to say a peer is offline.
+                        let state = crate::party::path_state(true, p.last_handshake_secs);
                         input(&p.public_key, None, state)
                     })
                     .collect()

@@ -549,13 +549,7 @@ impl Engine {
                     .as_ref()
                     .and_then(|t| t.peers.iter().find(|p| p.public_key == m.public_key));
                 let handshake = t.and_then(|p| p.last_handshake_secs);
-                let connection = if !m.online {
-                    "offline"
-                } else if handshake.is_some_and(|h| h < FRESH_HANDSHAKE_SECS) {
-                    "direct"
-                } else {
-                    "connecting"
-                };
+                let connection = path_state(m.online, handshake);
                 let q = lanrage_metrics::quality(
                     t.and_then(|p| p.probe.srtt_ms.or(p.probe.rtt_ms)),
                     t.and_then(|p| p.probe.jitter_ms),
@@ -642,6 +636,18 @@ impl Engine {
         if let Some(server) = embedded {
             server.shutdown().await;
         }
+    }
+}
+
+/// A peer's path as players see it: `offline` when the server says so, `direct` while its
+/// WireGuard handshake is fresh, `connecting` before that.
+pub(crate) fn path_state(online: bool, last_handshake_secs: Option<f64>) -> &'static str {
+    if !online {
+        "offline"
+    } else if last_handshake_secs.is_some_and(|h| h < FRESH_HANDSHAKE_SECS) {
+        "direct"
+    } else {
+        "connecting"
     }
 }
 
