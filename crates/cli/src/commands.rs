@@ -51,18 +51,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Server {
             listen,
             public_ip,
+            relay_port,
+            no_relay,
+            ice_urls,
+            turn_secret,
+            relay_max_allocations,
+            relay_allocations_per_device,
+            relay_mbps,
             tls_cert,
             tls_key,
         } => {
             let tls = tls_cert
                 .zip(tls_key)
                 .map(|(cert, key)| lanrage_server::TlsFiles { cert, key });
+            for url in &ice_urls {
+                if !(url.starts_with("stun:") || url.starts_with("turn:")) {
+                    anyhow::bail!("--ice-url {url}: expected stun:HOST:PORT or turn:HOST:PORT");
+                }
+            }
+            let public_ip = public_ip.or_else(|| crate::daemon::default_public_ip(listen.ip()));
+            let relay = match (no_relay, public_ip) {
+                (true, _) => None,
+                (false, Some(public_ip)) => Some(lanrage_server::RelayConfig {
+                    bind: listen.ip(),
+                    port: relay_port,
+                    public_ip,
+                    max_allocations: relay_max_allocations,
+                    allocations_per_device: relay_allocations_per_device,
+                    bandwidth_bytes_per_sec: relay_mbps.saturating_mul(125_000),
+                }),
+                (false, None) => {
+                    anyhow::bail!("the relay needs the address players reach it at: give --public-ip (or --no-relay)")
+                }
+            };
+            let ice = lanrage_server::IceConfig {
+                relay,
+                urls: ice_urls,
+                secret: turn_secret.unwrap_or_default(),
+                ..Default::default()
+            };
             data_dir
                 .ensure()
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run_server(data_dir, listen, public_ip, tls).await?;
+            crate::daemon::run_server(data_dir, listen, public_ip, tls, ice).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::WgUp { file, interface } => {

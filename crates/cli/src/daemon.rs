@@ -121,12 +121,14 @@ pub async fn run_server(
     listen: SocketAddr,
     public_ip: Option<std::net::IpAddr>,
     tls: Option<lanrage_server::TlsFiles>,
+    ice: lanrage_server::IceConfig,
 ) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let server = lanrage_server::Server::start(lanrage_server::ServerConfig {
         listen,
         data_dir: data_dir.root().to_path_buf(),
         tls,
+        ice,
     })
     .await?;
     let addr = server.local_addr();
@@ -139,6 +141,20 @@ pub async fn run_server(
     tracing::info!("stop requested");
     server.shutdown().await;
     Ok(())
+}
+
+/// The address to give out when the operator named none: the listen address, else this
+/// machine's first non-loopback IPv4 address.
+pub fn default_public_ip(listen: std::net::IpAddr) -> Option<std::net::IpAddr> {
+    if !listen.is_unspecified() {
+        return Some(listen);
+    }
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .map(|i| i.ip())
+        .find(|ip| ip.is_ipv4())
 }
 
 /// `kill -HUP`: re-read the file's peers (as `wg syncconf` does); a bad file is logged and

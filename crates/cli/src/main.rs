@@ -65,9 +65,39 @@ enum Command {
         /// Address and port for the control WebSocket
         #[arg(long, default_value = "0.0.0.0:8667", value_name = "ADDR:PORT")]
         listen: std::net::SocketAddr,
-        /// The address clients reach this server at (shown in logs; used by the relay later)
+        /// The address players reach this server at: shown in logs and given out as the STUN/TURN
+        /// address [default: the --listen address, or this machine's first IPv4 address]
         #[arg(long, value_name = "IP")]
         public_ip: Option<std::net::IpAddr>,
+        /// UDP port of the built-in STUN responder and TURN relay (STUN also answers on the next
+        /// port, so players can tell what kind of NAT they are behind)
+        #[arg(long, default_value_t = 3478, value_name = "PORT")]
+        relay_port: u16,
+        /// Run no STUN/TURN here (use --ice-url to point players at another server, e.g. coturn)
+        #[arg(long)]
+        no_relay: bool,
+        /// Another STUN or TURN server to give players, as stun:HOST:PORT or turn:HOST:PORT
+        /// (repeatable); TURN servers must share --turn-secret (coturn: use-auth-secret)
+        #[arg(long = "ice-url", value_name = "URL")]
+        ice_urls: Vec<String>,
+        /// Shared secret for TURN credentials (the TURN REST scheme) [default: random per run,
+        /// good for the built-in relay only]
+        #[arg(
+            long,
+            env = "LANRAGE_TURN_SECRET",
+            hide_env_values = true,
+            value_name = "SECRET"
+        )]
+        turn_secret: Option<String>,
+        /// Relay allocations in all
+        #[arg(long, default_value_t = 2000, value_name = "N")]
+        relay_max_allocations: usize,
+        /// Relay allocations per device (a player needs one per relayed friend)
+        #[arg(long, default_value_t = 64, value_name = "N")]
+        relay_allocations_per_device: usize,
+        /// Bandwidth per relay allocation in Mbit/s, both directions together (0: unlimited)
+        #[arg(long, default_value_t = 100, value_name = "MBIT")]
+        relay_mbps: u64,
         /// Serve wss:// with this PEM certificate chain (needs --tls-key)
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,

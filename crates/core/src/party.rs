@@ -381,6 +381,7 @@ impl Engine {
                 let server = Server::start(ServerConfig {
                     listen: SocketAddr::from(([0, 0, 0, 0], port)),
                     data_dir: self.data_dir().root().join("embedded-server"),
+                    ice: Default::default(),
                     tls: None,
                 })
                 .await

@@ -96,6 +96,12 @@ pub enum ServerMsg {
     },
     Welcome {
         public_key: String,
+        /// STUN and TURN servers for NAT traversal, TURN ones with credentials for this device.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
+        /// When the TURN credentials stop working (unix seconds); reconnecting renews them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ice_expires_at: Option<u64>,
     },
     Response {
         id: u64,
@@ -119,6 +125,16 @@ pub enum ServerMsg {
     Error {
         error: ErrorBody,
     },
+}
+
+/// A STUN (`stun:HOST:PORT`) or TURN (`turn:HOST:PORT`) server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// A game server a member hosts on its virtual address.

@@ -1,11 +1,14 @@
 //! The LANrage control server: authenticates devices, keeps parties, invite codes and virtual
-//! addresses (in SQLite), tracks presence and relays signaling between members of a party.
+//! addresses (in SQLite), tracks presence and relays signaling between members of a party; runs a STUN responder and
+//! TURN relay and issues TURN credentials.
 //! The same server runs inside a host's engine for LAN parties with no server ("embedded").
 
 pub mod db;
 pub mod registry;
+pub mod relay;
 mod service;
 pub mod tls;
 
+pub use relay::{IceConfig, RelayConfig};
 pub use service::{Server, ServerConfig, ServerError};
 pub use tls::TlsFiles;

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Serve wss:// with this certificate and key; plain ws:// without.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// STUN/TURN: the built-in relay and what clients are told.
+    pub ice: crate::relay::IceConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,8 @@ pub enum ServerError {
     Db(#[from] crate::db::DbError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Relay(#[from] crate::relay::RelayError),
 }
 
 #[derive(Default)]
@@ -95,6 +99,8 @@ struct Shared {
     public: PublicKey,
     next_conn: AtomicU64,
     counters: Counters,
+    ice: crate::relay::IceConfig,
+    relay: Option<crate::relay::Relay>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,6 +136,16 @@ impl Server {
         let public = PublicKey::from(&secret);
         let db = Db::open(&cfg.data_dir.join("server.db"))?;
         let registry = Registry::restore(db.load()?, now_ms());
+        let mut ice = cfg.ice.clone();
+        if ice.secret.is_empty() {
+            // Without a configured secret only the built-in relay checks the credentials, and
+            // it lives exactly as long as this process.
+            ice.secret = B64.encode(StaticSecret::random_from_rng(rand_core::OsRng).to_bytes());
+        }
+        let relay = match &ice.relay {
+            Some(r) => Some(crate::relay::Relay::start(r, &ice.secret).await?),
+            None => None,
+        };
         tracing::info!(
             parties = registry.party_count(),
             "control server state loaded"
@@ -142,6 +158,8 @@ impl Server {
             public,
             next_conn: AtomicU64::new(1),
             counters: Counters::default(),
+            ice,
+            relay,
         });
         let listener = bind(cfg.listen).map_err(|source| ServerError::Listen {
             addr: cfg.listen,
@@ -216,6 +234,9 @@ impl Server {
         }
         self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+        if let Some(r) = &self.shared.relay {
+            r.close().await;
+        }
         tracing::info!("control server stopped");
     }
 }
@@ -461,7 +482,8 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
          # TYPE lanrage_server_auth_failures_total counter\nlanrage_server_auth_failures_total {}\n\
          # TYPE lanrage_server_bad_frames_total counter\nlanrage_server_bad_frames_total {}\n\
          # TYPE lanrage_server_wrong_codes_total counter\nlanrage_server_wrong_codes_total {}\n\
-         # TYPE lanrage_server_signals_total counter\nlanrage_server_signals_total {}\n",
+         # TYPE lanrage_server_signals_total counter\nlanrage_server_signals_total {}\n\
+         # TYPE lanrage_server_relay_allocations gauge\nlanrage_server_relay_allocations {}\n",
         lock(&s.conns).len(),
         c.connections.load(Ordering::Relaxed),
         c.frames.load(Ordering::Relaxed),
@@ -469,6 +491,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         c.bad_frames.load(Ordering::Relaxed),
         c.wrong_codes.load(Ordering::Relaxed),
         c.signals.load(Ordering::Relaxed),
+        s.relay.as_ref().map_or(0, |r| r.allocations()),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
@@ -626,10 +649,13 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         return;
     };
     let short = key.get(..8).unwrap_or("").to_string();
+    let (ice_servers, expires) = s.ice.servers_for(&key);
     if !send_now(
         &mut socket,
         &ServerMsg::Welcome {
             public_key: key.clone(),
+            ice_expires_at: (!ice_servers.is_empty()).then_some(expires),
+            ice_servers,
         },
     )
     .await

@@ -22,6 +22,7 @@ async fn server() -> (Server, tempfile::TempDir) {
     let s = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
+        ice: Default::default(),
         tls: None,
     })
     .await
@@ -292,6 +293,7 @@ async fn wss_with_a_certificate() {
     let srv = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("state"),
+        ice: Default::default(),
         tls: Some(lanrage_server::TlsFiles {
             cert: cert_path.clone(),
             key: key_path,
@@ -346,6 +348,7 @@ async fn bad_tls_files_are_clear_errors() {
     let err = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("state"),
+        ice: Default::default(),
         tls: Some(lanrage_server::TlsFiles {
             cert: cert.clone(),
             key: dir.path().join("missing.pem"),

@@ -9,6 +9,11 @@
 //!
 //! Peers sit in an immutable table swapped on change (copy on write), so adding or removing
 //! one never pauses or touches the others.
+//!
+//! A peer's datagrams go either through the device's own UDP socket (static endpoints, LAN
+//! parties, `wg-up`) or through a connection someone else established and hands in as an
+//! [`Endpoint::Conn`]: an ICE connection, direct or through a TURN relay. One code path encrypts
+//! and decrypts for both; only the last hop differs.
 
 use std::collections::HashMap;
 use std::io::IoSliceMut;
@@ -25,6 +30,7 @@ use quinn_udp::RecvMeta;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use webrtc_util::Conn;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::allowed_ips::{AllowedIps, IpNet};
@@ -61,6 +67,48 @@ pub enum DeviceError {
     },
 }
 
+/// A connection that carries one peer's WireGuard datagrams (see [`Device::set_endpoint`]).
+pub type PeerConn = Arc<dyn Conn + Send + Sync>;
+
+/// Where a peer's datagrams go.
+#[derive(Clone)]
+pub enum Endpoint {
+    /// The device's own UDP socket, to this address.
+    Udp(SocketAddr),
+    /// A connection established outside the tunnel (ICE, direct or relayed).
+    Conn(PeerConn),
+}
+
+impl Endpoint {
+    /// The network address the datagrams go to, as far as it is known.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Endpoint::Udp(a) => Some(*a),
+            Endpoint::Conn(c) => c.remote_addr(),
+        }
+    }
+
+    fn same(&self, other: &Endpoint) -> bool {
+        match (self, other) {
+            (Endpoint::Udp(a), Endpoint::Udp(b)) => a == b,
+            (Endpoint::Conn(a), Endpoint::Conn(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Udp(a) => write!(f, "udp:{a}"),
+            Endpoint::Conn(c) => match c.remote_addr() {
+                Some(a) => write!(f, "conn:{a}"),
+                None => f.write_str("conn"),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     rx_invalid: AtomicU64,
@@ -74,7 +122,7 @@ struct Peer {
     public_key: Key,
     index: u32,
     tunn: Mutex<Tunn>,
-    endpoint: Mutex<Option<SocketAddr>>,
+    endpoint: Mutex<Option<Endpoint>>,
     allowed_ips: Vec<IpNet>,
     keepalive_secs: Option<u16>,
     preshared_key: Option<Key>,
@@ -95,16 +143,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Peer {
-    fn endpoint(&self) -> Option<SocketAddr> {
-        *lock(&self.endpoint)
+    fn endpoint(&self) -> Option<Endpoint> {
+        lock(&self.endpoint).clone()
     }
 
-    /// Roaming: an authenticated packet from a new address moves the peer there.
-    fn roam(&self, src: SocketAddr) {
+    fn udp_endpoint(&self) -> Option<SocketAddr> {
+        match &*lock(&self.endpoint) {
+            Some(Endpoint::Udp(a)) => Some(*a),
+            _ => None,
+        }
+    }
+
+    /// Roaming: an authenticated packet from a new UDP address moves the peer there. A peer
+    /// whose path was handed in as a connection stays on it: whoever manages that connection
+    /// decides where the peer's traffic goes, and both ends following each other's last packet
+    /// could swap paths forever.
+    fn roam(&self, src: &Endpoint) {
+        let Endpoint::Udp(src) = src else { return };
         let mut ep = lock(&self.endpoint);
-        if *ep != Some(src) {
-            tracing::info!(peer = %self.public_key, from = ?*ep, to = %src, "peer endpoint changed");
-            *ep = Some(src);
+        match &*ep {
+            Some(Endpoint::Conn(_)) => {}
+            Some(Endpoint::Udp(a)) if a == src => {}
+            old => {
+                tracing::info!(peer = %self.public_key, from = ?old, to = %src, "peer endpoint changed");
+                *ep = Some(Endpoint::Udp(*src));
+            }
         }
     }
 
@@ -170,6 +233,8 @@ struct Shared {
 pub struct PeerStats {
     pub public_key: String,
     pub endpoint: Option<SocketAddr>,
+    /// `udp` (the device's socket), `conn` (an ICE connection) or `none`.
+    pub via: &'static str,
     pub allowed_ips: Vec<String>,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
@@ -309,7 +374,7 @@ impl Device {
                 {
                     if let Some(ep) = cfg.endpoint {
                         if p.endpoint().is_none() {
-                            *lock(&p.endpoint) = Some(ep);
+                            *lock(&p.endpoint) = Some(Endpoint::Udp(ep));
                             // Its address just became known: handshake now rather than at the
                             // next timer tick (a joiner's first handshake may have arrived
                             // before it was our peer and been dropped).
@@ -365,10 +430,46 @@ impl Device {
                 public_key: p.public_key,
                 preshared_key: p.preshared_key,
                 allowed_ips: p.allowed_ips.clone(),
-                endpoint: p.endpoint(),
+                endpoint: p.udp_endpoint(),
                 keepalive_secs: p.keepalive_secs,
             })
             .collect()
+    }
+
+    /// Sends `key`'s datagrams to `endpoint` from now on (or nowhere: `None`), keeping the
+    /// WireGuard session: a path change costs no handshake. Returns whether the peer exists.
+    pub async fn set_endpoint(&self, key: &Key, endpoint: Option<Endpoint>) -> bool {
+        let Some(peer) = self.shared.table().by_key.get(&key.0).cloned() else {
+            return false;
+        };
+        let handshake = {
+            let mut ep = lock(&peer.endpoint);
+            let changed = match (&*ep, &endpoint) {
+                (Some(a), Some(b)) => !a.same(b),
+                (None, None) => false,
+                _ => true,
+            };
+            if changed {
+                tracing::debug!(peer = %peer.public_key, from = ?*ep, to = ?endpoint, "peer path set");
+            }
+            let was_none = ep.is_none();
+            *ep = endpoint;
+            // A first path: handshake now rather than at the next timer tick.
+            changed && was_none && ep.is_some()
+        };
+        if handshake {
+            self.shared.force_handshake(&peer).await;
+        }
+        true
+    }
+
+    /// Reads `conn` until it closes (or the device stops) and handles what arrives like
+    /// datagrams from the UDP socket: decrypted, checked against allowed IPs, written to the TUN.
+    pub fn spawn_conn_reader(&self, conn: PeerConn) {
+        let shared = self.shared.clone();
+        let cancel = self.cancel.clone();
+        self.tasks
+            .spawn(async move { shared.read_conn(conn, cancel).await });
     }
 
     pub fn stats(&self) -> DeviceStats {
@@ -379,9 +480,15 @@ impl Device {
             .iter()
             .map(|p| {
                 let (since, ..) = lock(&p.tunn).stats();
+                let endpoint = p.endpoint();
                 PeerStats {
                     public_key: p.public_key.to_string(),
-                    endpoint: p.endpoint(),
+                    endpoint: endpoint.as_ref().and_then(Endpoint::addr),
+                    via: match endpoint {
+                        Some(Endpoint::Udp(_)) => "udp",
+                        Some(Endpoint::Conn(_)) => "conn",
+                        None => "none",
+                    },
                     allowed_ips: p.allowed_ips.iter().map(ToString::to_string).collect(),
                     rx_bytes: p.rx_bytes.load(Ordering::Relaxed),
                     tx_bytes: p.tx_bytes.load(Ordering::Relaxed),
@@ -471,6 +578,8 @@ struct OutQueue {
     data: Vec<u8>,
     len: usize,
     runs: Vec<Run>,
+    /// Datagrams for peers on a connection: sent one by one (ICE connections have no GSO).
+    conn_sends: Vec<(PeerConn, Vec<u8>)>,
     max_segments: usize,
     slot: usize,
 }
@@ -492,6 +601,7 @@ impl OutQueue {
             data: vec![0; slot * 256],
             len: 0,
             runs: Vec::new(),
+            conn_sends: Vec::new(),
             max_segments: max_segments.max(1),
             slot,
         }
@@ -542,10 +652,32 @@ impl OutQueue {
             }
         }
         self.len = 0;
+        for (conn, msg) in self.conn_sends.drain(..) {
+            send_conn(&conn, &msg).await;
+        }
+    }
+}
+
+async fn send_conn(conn: &PeerConn, msg: &[u8]) {
+    match conn.send(msg).await {
+        Ok(0) => tracing::trace!("connection not ready; datagram dropped"),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "sending on a peer connection"),
     }
 }
 
 impl Shared {
+    async fn send_to(&self, ep: &Endpoint, msg: &[u8]) {
+        match ep {
+            Endpoint::Udp(a) => {
+                if let Err(e) = self.udp.send(*a, msg, None).await {
+                    tracing::debug!(dest = %a, error = %e, "sending a datagram");
+                }
+            }
+            Endpoint::Conn(c) => send_conn(c, msg).await,
+        }
+    }
+
     fn table(&self) -> Arc<PeerTable> {
         self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -575,7 +707,7 @@ impl Shared {
             public_key: cfg.public_key,
             index,
             tunn: Mutex::new(tunn),
-            endpoint: Mutex::new(cfg.endpoint),
+            endpoint: Mutex::new(cfg.endpoint.map(Endpoint::Udp)),
             allowed_ips: cfg.allowed_ips,
             keepalive_secs: cfg.keepalive_secs,
             preshared_key: cfg.preshared_key,
@@ -598,9 +730,7 @@ impl Shared {
             TunnResult::WriteToNetwork(b) => b.to_vec(),
             _ => return,
         };
-        if let Err(e) = self.udp.send(ep, &msg, None).await {
-            tracing::debug!(peer = %peer.public_key, error = %e, "sending handshake");
-        }
+        self.send_to(&ep, &msg).await;
     }
 
     /// Encrypts one packet for `peer` into the out queue (flushing it first when full).
@@ -622,7 +752,13 @@ impl Shared {
         };
         peer.tx_bytes.fetch_add(pkt.len() as u64, Ordering::Relaxed);
         peer.tx_packets.fetch_add(1, Ordering::Relaxed);
-        out.commit(ep, n);
+        match ep {
+            Endpoint::Udp(a) => out.commit(a, n),
+            Endpoint::Conn(c) => {
+                let msg = out.slot()[..n].to_vec();
+                out.conn_sends.push((c, msg));
+            }
+        }
     }
 
     async fn route_outgoing(&self, pkt: &[u8], table: &PeerTable, out: &mut OutQueue) {
@@ -684,7 +820,7 @@ impl Shared {
         let full = TUN_OFFSET + self.mtu + 128;
         let mut tun_bufs: Vec<Vec<u8>> = (0..tun_batch).map(|_| vec![0u8; full]).collect();
         let mut gro = tun_rs::GROTable::default();
-        let mut replies: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         loop {
             let n = {
                 let mut slices: Vec<IoSliceMut<'_>> =
@@ -715,8 +851,9 @@ impl Shared {
                         k = 0;
                     }
                     let dst = &mut tun_bufs[k][TUN_OFFSET..];
+                    let src = Endpoint::Udp(m.addr);
                     if let Some(len) =
-                        self.handle_datagram(m.addr, dgram, dst, &table, &mut replies, now)
+                        self.handle_datagram(&src, dgram, dst, &table, &mut replies, now)
                     {
                         tun_bufs[k].truncate(TUN_OFFSET + len);
                         k += 1;
@@ -725,9 +862,40 @@ impl Shared {
             }
             self.write_tun(&mut tun_bufs, k, &mut gro).await;
             for (dest, msg) in replies.drain(..) {
-                if let Err(e) = self.udp.send(dest, &msg, None).await {
-                    tracing::debug!(%dest, error = %e, "sending reply");
-                }
+                self.send_to(&dest, &msg).await;
+            }
+        }
+    }
+
+    async fn read_conn(self: Arc<Self>, conn: PeerConn, cancel: CancellationToken) {
+        let mut dgram = vec![0u8; 65_535];
+        let full = TUN_OFFSET + self.mtu + 128;
+        let mut tun_bufs = vec![vec![0u8; full]];
+        let mut gro = tun_rs::GROTable::default();
+        let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
+        let src = Endpoint::Conn(conn.clone());
+        loop {
+            let n = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = conn.recv(&mut dgram) => match r {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "peer connection closed");
+                        break;
+                    }
+                },
+            };
+            let table = self.table();
+            let dst = &mut tun_bufs[0][TUN_OFFSET..];
+            let data = &dgram[..n.min(dgram.len())];
+            if let Some(len) =
+                self.handle_datagram(&src, data, dst, &table, &mut replies, Instant::now())
+            {
+                tun_bufs[0].truncate(TUN_OFFSET + len);
+                self.write_tun(&mut tun_bufs, 1, &mut gro).await;
+            }
+            for (dest, msg) in replies.drain(..) {
+                self.send_to(&dest, &msg).await;
             }
         }
     }
@@ -756,18 +924,19 @@ impl Shared {
     /// from boringtun's checked parsing.
     fn handle_datagram(
         &self,
-        src: SocketAddr,
+        src: &Endpoint,
         dgram: &[u8],
         dst: &mut [u8],
         table: &PeerTable,
-        replies: &mut Vec<(SocketAddr, Vec<u8>)>,
+        replies: &mut Vec<(Endpoint, Vec<u8>)>,
         now: Instant,
     ) -> Option<usize> {
+        let src_ip = src.addr().map(|a| a.ip());
         let parsed = match Tunn::parse_incoming_packet(dgram) {
             Ok(p) => p,
             Err(_) => {
                 self.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(%src, len = dgram.len(), "not a WireGuard datagram");
+                tracing::trace!(?src, len = dgram.len(), "not a WireGuard datagram");
                 return None;
             }
         };
@@ -775,13 +944,10 @@ impl Shared {
             Packet::HandshakeInit(ref init) => {
                 // Check MACs (and demand a cookie under load) before spending a DH on a stranger.
                 let mut cookie = [0u8; 64];
-                match self
-                    .rate_limiter
-                    .verify_packet(Some(src.ip()), dgram, &mut cookie)
-                {
+                match self.rate_limiter.verify_packet(src_ip, dgram, &mut cookie) {
                     Ok(_) => {}
                     Err(TunnResult::WriteToNetwork(c)) => {
-                        replies.push((src, c.to_vec()));
+                        replies.push((src.clone(), c.to_vec()));
                         return None;
                     }
                     Err(_) => {
@@ -802,11 +968,11 @@ impl Shared {
             self.counters
                 .rx_unknown_peer
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::trace!(%src, "datagram for no known peer");
+            tracing::trace!(?src, "datagram for no known peer");
             return None;
         };
         let mut tunn = lock(&peer.tunn);
-        let (len, inner_src) = match tunn.decapsulate(Some(src.ip()), dgram, dst) {
+        let (len, inner_src) = match tunn.decapsulate(src_ip, dgram, dst) {
             TunnResult::Done => {
                 drop(tunn);
                 peer.roam(src);
@@ -823,12 +989,12 @@ impl Shared {
                 return None;
             }
             TunnResult::WriteToNetwork(b) => {
-                replies.push((src, b.to_vec()));
+                replies.push((src.clone(), b.to_vec()));
                 // Packets queued while the handshake was in flight go out now.
                 let mut scratch = vec![0u8; self.mtu + WG_OVERHEAD + 64];
                 while let TunnResult::WriteToNetwork(b) = tunn.decapsulate(None, &[], &mut scratch)
                 {
-                    replies.push((src, b.to_vec()));
+                    replies.push((src.clone(), b.to_vec()));
                 }
                 drop(tunn);
                 peer.roam(src);
@@ -861,8 +1027,8 @@ impl Shared {
         peer: &Peer,
         from: Ipv4Addr,
         probe: Probe,
-        endpoint: SocketAddr,
-        replies: &mut Vec<(SocketAddr, Vec<u8>)>,
+        endpoint: &Endpoint,
+        replies: &mut Vec<(Endpoint, Vec<u8>)>,
         now: Instant,
     ) {
         match probe.kind {
@@ -881,7 +1047,7 @@ impl Shared {
                 if let TunnResult::WriteToNetwork(b) =
                     lock(&peer.tunn).encapsulate(&pkt[..n], &mut out)
                 {
-                    replies.push((endpoint, b.to_vec()));
+                    replies.push((endpoint.clone(), b.to_vec()));
                 }
             }
         }
@@ -934,9 +1100,7 @@ impl Shared {
                     continue;
                 };
                 for msg in sends.drain(..) {
-                    if let Err(e) = self.udp.send(ep, &msg, None).await {
-                        tracing::trace!(dest = %ep, error = %e, "timer send");
-                    }
+                    self.send_to(&ep, &msg).await;
                 }
             }
         }

@@ -20,5 +20,5 @@ mod udp;
 
 pub use allowed_ips::IpNet;
 pub use config::{DeviceConfig, PeerConfig, WgConfigError};
-pub use device::{Device, DeviceError, DeviceStats, PeerStats};
+pub use device::{Device, DeviceError, DeviceStats, Endpoint, PeerConn, PeerStats};
 pub use key::{Key, KeyError};

@@ -1,0 +1,533 @@
+//! NAT traversal services: the STUN responder and TURN relay built on the webrtc-rs `turn`
+//! crate, and the short-lived TURN credentials the control server hands each device.
+//!
+//! Credentials follow the TURN REST API scheme that coturn also implements
+//! (`--use-auth-secret`): the username is `<expiry unix secs>:<device key>` and the password is
+//! base64(HMAC-SHA1(shared secret, username)). Anyone holding the secret can check them without
+//! asking us, so an operator can run coturn instead of (or beside) the built-in relay.
+//!
+//! The built-in relay only relays for authenticated allocations, limits how many allocations
+//! exist in all and per device, and polices each allocation's bandwidth.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use lanrage_proto::message::IceServer;
+use turn::auth::{generate_auth_key, AuthHandler};
+use turn::relay::RelayAddressGenerator;
+use turn::server::config::{ConnConfig, ServerConfig as TurnConfig};
+use webrtc_util::Conn;
+
+const REALM: &str = "lanrage";
+/// A device's client address counts towards its allocation limit until idle this long (the
+/// default TURN allocation lifetime).
+const ALLOCATION_IDLE: Duration = Duration::from_secs(600);
+
+/// What the control server tells clients about STUN and TURN.
+#[derive(Debug, Clone)]
+pub struct IceConfig {
+    /// The built-in STUN responder and TURN relay; `None` runs none.
+    pub relay: Option<RelayConfig>,
+    /// Further servers handed to clients as they are: `stun:HOST:PORT` or `turn:HOST:PORT`
+    /// (TURN ones get credentials made with `secret`, e.g. coturn's `static-auth-secret`).
+    pub urls: Vec<String>,
+    /// The TURN REST shared secret.
+    pub secret: String,
+    /// How long issued credentials stay valid.
+    pub credential_ttl: Duration,
+}
+
+impl Default for IceConfig {
+    fn default() -> Self {
+        Self {
+            relay: None,
+            urls: Vec::new(),
+            secret: String::new(),
+            credential_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The local address the UDP sockets bind to.
+    pub bind: IpAddr,
+    /// STUN and TURN; a second STUN-only responder answers on `port + 1` so clients can tell a
+    /// cone NAT from a symmetric one.
+    pub port: u16,
+    /// The address clients and relayed peers reach this machine at.
+    pub public_ip: IpAddr,
+    pub max_allocations: usize,
+    pub allocations_per_device: usize,
+    /// Per allocation, both directions together; 0: unlimited.
+    pub bandwidth_bytes_per_sec: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("cannot listen for STUN/TURN on UDP {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the TURN relay: {0}")]
+    Turn(#[from] turn::Error),
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The TURN REST password for `username`.
+pub fn rest_password(secret: &str, username: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, username.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
+}
+
+impl IceConfig {
+    /// The STUN and TURN servers for `device`, with credentials valid until the returned time.
+    pub fn servers_for(&self, device: &str) -> (Vec<IceServer>, u64) {
+        let expires = unix_now() + self.credential_ttl.as_secs();
+        let username = format!("{expires}:{device}");
+        let password = rest_password(&self.secret, &username);
+        let mut urls = Vec::new();
+        if let Some(r) = &self.relay {
+            let host = SocketAddr::new(r.public_ip, r.port);
+            let alt = SocketAddr::new(r.public_ip, r.port.wrapping_add(1));
+            urls.push(format!("stun:{host}"));
+            urls.push(format!("stun:{alt}"));
+            urls.push(format!("turn:{host}"));
+        }
+        urls.extend(self.urls.iter().cloned());
+        let servers = urls
+            .into_iter()
+            .map(|url| {
+                let turn = url.starts_with("turn:") || url.starts_with("turns:");
+                IceServer {
+                    username: turn.then(|| username.clone()),
+                    credential: turn.then(|| password.clone()),
+                    url,
+                }
+            })
+            .collect();
+        (servers, expires)
+    }
+}
+
+/// Checks TURN REST credentials and holds each device to its allocation limit.
+struct RestAuth {
+    secret: String,
+    per_device: usize,
+    /// Device -> client transport addresses seen recently (one per allocation).
+    seen: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
+}
+
+impl AuthHandler for RestAuth {
+    fn auth_handle(
+        &self,
+        username: &str,
+        realm: &str,
+        src_addr: SocketAddr,
+    ) -> Result<Vec<u8>, turn::Error> {
+        let refuse = |why: &str| {
+            tracing::debug!(%src_addr, why, "TURN request refused");
+            Err(turn::Error::Other(why.to_string()))
+        };
+        let Some((expiry, device)) = username.split_once(':') else {
+            return refuse("username is not <expiry>:<device>");
+        };
+        let Ok(expiry) = expiry.parse::<u64>() else {
+            return refuse("username does not start with an expiry time");
+        };
+        if expiry < unix_now() {
+            return refuse("credentials expired");
+        }
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            seen.retain(|_, addrs| {
+                addrs.retain(|_, t| now.duration_since(*t) < ALLOCATION_IDLE);
+                !addrs.is_empty()
+            });
+            let addrs = seen.entry(device.to_string()).or_default();
+            if !addrs.contains_key(&src_addr) && addrs.len() >= self.per_device {
+                return refuse("too many relay allocations for this device");
+            }
+            addrs.insert(src_addr, now);
+        }
+        let password = rest_password(&self.secret, username);
+        Ok(generate_auth_key(username, realm, &password))
+    }
+}
+
+/// Relay sockets: bound on demand, counted against the global limit, policed.
+struct PolicedRelays {
+    bind: IpAddr,
+    public_ip: IpAddr,
+    max: usize,
+    active: Arc<AtomicUsize>,
+    bytes_per_sec: u64,
+}
+
+#[async_trait]
+impl RelayAddressGenerator for PolicedRelays {
+    fn validate(&self) -> Result<(), turn::Error> {
+        Ok(())
+    }
+
+    async fn allocate_conn(
+        &self,
+        use_ipv4: bool,
+        requested_port: u16,
+    ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
+        if !use_ipv4 || !self.bind.is_ipv4() {
+            return Err(turn::Error::Other("only IPv4 relaying".into()));
+        }
+        let slot = Slot::take(&self.active, self.max)
+            .ok_or_else(|| turn::Error::Other("relay allocation limit reached".into()))?;
+        let socket = tokio::net::UdpSocket::bind((self.bind, requested_port)).await?;
+        let mut relay_addr = socket.local_addr()?;
+        relay_addr.set_ip(self.public_ip);
+        tracing::info!(relay = %relay_addr, active = self.active.load(Ordering::Relaxed), "relay allocation");
+        let conn = PolicedConn {
+            socket,
+            bucket: Mutex::new(Bucket::new(self.bytes_per_sec)),
+            _slot: slot,
+        };
+        Ok((Arc::new(conn), relay_addr))
+    }
+}
+
+/// One place in the global allocation count, given back when the allocation's socket drops.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(active.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A token bucket over bytes: traffic beyond the rate is dropped, as a policer does (the
+/// endpoints' congestion control sees loss and slows down).
+#[derive(Debug)]
+struct Bucket {
+    rate: u64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u64) -> Self {
+        // A quarter second of traffic (at least 64 KiB) may come at once.
+        let burst = (rate as f64 / 4.0).max(65_536.0);
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    fn admit(&mut self, bytes: usize, now: Instant) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate as f64).min(self.burst);
+        if self.tokens >= bytes as f64 {
+            self.tokens -= bytes as f64;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct PolicedConn {
+    socket: tokio::net::UdpSocket,
+    bucket: Mutex<Bucket>,
+    _slot: Slot,
+}
+
+impl PolicedConn {
+    fn admit(&self, bytes: usize) -> bool {
+        let ok = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit(bytes, Instant::now());
+        if !ok {
+            tracing::trace!(bytes, "relay bandwidth limit: datagram dropped");
+        }
+        ok
+    }
+}
+
+#[async_trait]
+impl Conn for PolicedConn {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        Ok(self.socket.connect(addr).await?)
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        loop {
+            let n = self.socket.recv(buf).await?;
+            if self.admit(n) {
+                return Ok(n);
+            }
+        }
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.socket.recv_from(buf).await?;
+            if self.admit(n) {
+                return Ok((n, from));
+            }
+        }
+    }
+
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        if !self.admit(buf.len()) {
+            return Ok(buf.len());
+        }
+        Ok(self.socket.send(buf).await?)
+    }
+
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        if !self.admit(buf.len()) {
+            return Ok(buf.len());
+        }
+        Ok(self.socket.send_to(buf, target).await?)
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.socket.peer_addr().ok()
+    }
+
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+/// The running STUN responder and TURN relay.
+pub struct Relay {
+    server: turn::server::Server,
+    active: Arc<AtomicUsize>,
+    addr: SocketAddr,
+}
+
+impl Relay {
+    pub async fn start(cfg: &RelayConfig, secret: &str) -> Result<Relay, RelayError> {
+        let active = Arc::new(AtomicUsize::new(0));
+        let mut conn_configs = Vec::new();
+        let mut addr = SocketAddr::new(cfg.bind, cfg.port);
+        for (i, port) in [cfg.port, cfg.port.wrapping_add(1)].into_iter().enumerate() {
+            let want = SocketAddr::new(cfg.bind, port);
+            let socket = tokio::net::UdpSocket::bind(want)
+                .await
+                .map_err(|source| RelayError::Bind { addr: want, source })?;
+            if i == 0 {
+                addr = socket.local_addr().unwrap_or(want);
+            }
+            conn_configs.push(ConnConfig {
+                conn: Arc::new(socket),
+                relay_addr_generator: Box::new(PolicedRelays {
+                    bind: cfg.bind,
+                    public_ip: cfg.public_ip,
+                    max: cfg.max_allocations,
+                    active: active.clone(),
+                    bytes_per_sec: cfg.bandwidth_bytes_per_sec,
+                }),
+            });
+        }
+        let (closed_tx, mut closed_rx) =
+            tokio::sync::mpsc::channel::<turn::allocation::AllocationInfo>(64);
+        tokio::spawn(async move {
+            while let Some(info) = closed_rx.recv().await {
+                let device = info
+                    .username
+                    .split_once(':')
+                    .map(|(_, d)| d.get(..8).unwrap_or(d).to_string())
+                    .unwrap_or_default();
+                tracing::info!(client = %info.five_tuple.src_addr, relay = %info.relay_addr, %device, "relay allocation closed");
+            }
+        });
+        let server = turn::server::Server::new(TurnConfig {
+            conn_configs,
+            realm: REALM.into(),
+            auth_handler: Arc::new(RestAuth {
+                secret: secret.to_string(),
+                per_device: cfg.allocations_per_device,
+                seen: Mutex::new(HashMap::new()),
+            }),
+            channel_bind_timeout: Duration::from_secs(0),
+            alloc_close_notify: Some(closed_tx),
+        })
+        .await?;
+        tracing::info!(%addr, public_ip = %cfg.public_ip, "STUN/TURN relay listening (STUN also on the next port)");
+        Ok(Relay {
+            server,
+            active,
+            addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn allocations(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub async fn close(&self) {
+        if let Err(e) = self.server.close().await {
+            tracing::debug!(error = %e, "closing the relay");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_password_matches_the_published_scheme() {
+        // base64(HMAC-SHA1("secret", "1700000000:dev")) computed independently with openssl:
+        // printf '1700000000:dev' | openssl dgst -sha1 -hmac secret -binary | base64
+        assert_eq!(
+            rest_password("secret", "1700000000:dev"),
+            "XmI+qxgIGXGp2UISH7mSOlXDeWs="
+        );
+    }
+
+    #[test]
+    fn credentials_are_checked_and_expire() {
+        let auth = RestAuth {
+            secret: "s3cret".into(),
+            per_device: 2,
+            seen: Mutex::new(HashMap::new()),
+        };
+        let src: SocketAddr = "198.51.100.7:4000".parse().unwrap();
+        let user = format!("{}:devA", unix_now() + 60);
+        let key = auth.auth_handle(&user, REALM, src).unwrap();
+        assert_eq!(
+            key,
+            generate_auth_key(&user, REALM, &rest_password("s3cret", &user))
+        );
+        let old = format!("{}:devA", unix_now() - 1);
+        assert!(auth.auth_handle(&old, REALM, src).is_err());
+        assert!(auth.auth_handle("devA", REALM, src).is_err());
+        assert!(auth.auth_handle("soon:devA", REALM, src).is_err());
+    }
+
+    #[test]
+    fn a_device_is_held_to_its_allocation_limit() {
+        let auth = RestAuth {
+            secret: "s".into(),
+            per_device: 2,
+            seen: Mutex::new(HashMap::new()),
+        };
+        let user = format!("{}:devA", unix_now() + 60);
+        let other = format!("{}:devB", unix_now() + 60);
+        let a: SocketAddr = "198.51.100.7:1".parse().unwrap();
+        let b: SocketAddr = "198.51.100.7:2".parse().unwrap();
+        let c: SocketAddr = "198.51.100.7:3".parse().unwrap();
+        assert!(auth.auth_handle(&user, REALM, a).is_ok());
+        assert!(auth.auth_handle(&user, REALM, b).is_ok());
+        // Refreshes of existing allocations still pass; a third allocation does not.
+        assert!(auth.auth_handle(&user, REALM, a).is_ok());
+        assert!(auth.auth_handle(&user, REALM, c).is_err());
+        assert!(auth.auth_handle(&other, REALM, c).is_ok());
+    }
+
+    #[test]
+    fn the_bucket_polices_to_its_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(100_000);
+        let mut sent = 0;
+        // One second of offered load at 10x the rate: about the burst plus the rate gets through.
+        for i in 0..1000 {
+            if b.admit(1000, t0 + Duration::from_millis(i)) {
+                sent += 1000;
+            }
+        }
+        assert!((150_000..=175_000).contains(&sent), "{sent}");
+        assert!(Bucket::new(0).admit(usize::MAX, t0));
+    }
+
+    #[test]
+    fn the_global_allocation_limit_frees_on_drop() {
+        let active = Arc::new(AtomicUsize::new(0));
+        let a = Slot::take(&active, 2).unwrap();
+        let _b = Slot::take(&active, 2).unwrap();
+        assert!(Slot::take(&active, 2).is_none());
+        drop(a);
+        assert!(Slot::take(&active, 2).is_some());
+    }
+
+    #[test]
+    fn servers_for_a_device_carry_credentials_only_for_turn() {
+        let cfg = IceConfig {
+            relay: Some(RelayConfig {
+                bind: "0.0.0.0".parse().unwrap(),
+                port: 3478,
+                public_ip: "203.0.113.2".parse().unwrap(),
+                max_allocations: 10,
+                allocations_per_device: 10,
+                bandwidth_bytes_per_sec: 0,
+            }),
+            urls: vec!["turn:203.0.113.3:3478".into()],
+            secret: "x".into(),
+            credential_ttl: Duration::from_secs(60),
+        };
+        let (servers, expires) = cfg.servers_for("devA");
+        let urls: Vec<&str> = servers.iter().map(|s| s.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "stun:203.0.113.2:3478",
+                "stun:203.0.113.2:3479",
+                "turn:203.0.113.2:3478",
+                "turn:203.0.113.3:3478"
+            ]
+        );
+        assert!(servers[0].username.is_none());
+        let t = &servers[3];
+        let user = t.username.clone().unwrap();
+        assert_eq!(user, format!("{expires}:devA"));
+        assert_eq!(t.credential.clone().unwrap(), rest_password("x", &user));
+    }
+}
