@@ -5,6 +5,7 @@
 //! host-agnostic.
 
 pub mod browser;
+pub mod connection;
 pub mod control;
 pub mod engine;
 pub mod events;
