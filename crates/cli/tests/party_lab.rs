@@ -10,7 +10,11 @@ use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use players::{create, Player};
 use support::lab::{Lab, ProcId};
+
+#[path = "players/mod.rs"]
+mod players;
 
 const LANRAGE: &str = env!("CARGO_BIN_EXE_lanrage");
 const SERVER_IP: &str = "198.51.100.10";
@@ -23,90 +27,6 @@ fn ready() -> bool {
         support::is_root(),
         "party labs need root (network namespaces, TUN devices)",
     )
-}
-
-struct Player {
-    ns: String,
-    dir: tempfile::TempDir,
-    proc: Option<ProcId>,
-}
-
-impl Player {
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn cli(&self, lab: &Lab, args: &[&str]) -> Output {
-        let data = self.data();
-        let mut full = vec![LANRAGE, "--data-dir", data.as_str()];
-        full.extend_from_slice(args);
-        lab.try_run(&self.ns, &full)
-    }
-
-    fn ok(&self, lab: &Lab, args: &[&str]) -> String {
-        let out = self.cli(lab, args);
-        assert!(
-            out.status.success(),
-            "`lanrage {}` in {} failed: {}{}",
-            args.join(" "),
-            self.ns,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn fails(&self, lab: &Lab, args: &[&str]) -> String {
-        let out = self.cli(lab, args);
-        assert!(
-            !out.status.success(),
-            "`lanrage {}` should have failed",
-            args.join(" ")
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    fn status(&self, lab: &Lab) -> serde_json::Value {
-        serde_json::from_str(&self.ok(lab, &["status", "--json"])).unwrap()
-    }
-
-    fn ip(&self, lab: &Lab) -> String {
-        self.status(lab)["device"]["virtual_ip"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// Starts `lanrage up` (with `server`, if any) in the player's namespace.
-    fn up(&mut self, lab: &mut Lab, server: Option<&str>, name: &str) {
-        self.up_with(lab, server, name, &[]);
-    }
-
-    fn up_with(&mut self, lab: &mut Lab, server: Option<&str>, name: &str, envs: &[(&str, &str)]) {
-        let data = self.data();
-        let mut args = vec![LANRAGE, "--data-dir", data.as_str(), "up"];
-        if let Some(s) = server {
-            args.extend_from_slice(&["--server", s]);
-        }
-        let mut env = vec![("RUST_LOG", "info")];
-        env.extend_from_slice(envs);
-        self.proc = Some(lab.spawn(&self.ns, &format!("up-{}", self.ns), &args, &env));
-        lab.wait_listening(&self.ns, "tcp", 8666, Duration::from_secs(15));
-        self.ok(lab, &["settings", "set", "display_name", name]);
-    }
-}
-
-/// The last line of `party create`'s output is the invite code; the link line says where.
-fn create(lab: &Lab, p: &Player, args: &[&str]) -> (String, Option<String>) {
-    let mut full = vec!["party", "create"];
-    full.extend_from_slice(args);
-    let out = p.ok(lab, &full);
-    let code = out.lines().last().unwrap().trim().to_string();
-    let link = out
-        .lines()
-        .find_map(|l| l.strip_prefix("Invite link: "))
-        .map(str::to_string);
-    (code, link)
 }
 
 struct World {

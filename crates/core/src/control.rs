@@ -40,8 +40,16 @@ pub enum ControlState {
 pub enum ControlEvent {
     State(ControlState),
     Party(PartyView),
-    PartyGone { party_id: String, reason: String },
-    Signal { from: String, payload: Value },
+    PartyGone {
+        party_id: String,
+        reason: String,
+    },
+    Signal {
+        from: String,
+        payload: Value,
+    },
+    /// STUN and TURN servers (with fresh TURN credentials) from the server's welcome.
+    IceServers(Vec<lanrage_proto::message::IceServer>),
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -287,7 +295,10 @@ impl Session {
         let proof = auth::prove(&self.secret, &PublicKey::from(server_key), &nonce);
         write(&mut ws, &ClientMsg::Auth { proof }).await?;
         match read(&mut ws).await? {
-            ServerMsg::Welcome { .. } => Ok(ws),
+            ServerMsg::Welcome { ice_servers, .. } => {
+                let _ = self.events.try_send(ControlEvent::IceServers(ice_servers));
+                Ok(ws)
+            }
             ServerMsg::Error { error } => Err(error.message),
             other => Err(format!("expected welcome, got {other:?}")),
         }

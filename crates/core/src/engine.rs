@@ -165,6 +165,8 @@ pub struct Status {
     pub control: ControlStatus,
     /// `None` while not in a party.
     pub party: Option<crate::party::PartyStatus>,
+    /// The NAT this device is behind, while NAT traversal runs.
+    pub nat: Option<crate::nat::NatStatus>,
     /// The data plane and every peer's traffic and in-tunnel measurements, while it runs.
     pub tunnel: Option<lanrage_tunnel::DeviceStats>,
     pub notices: Vec<Notice>,
@@ -318,6 +320,7 @@ impl Engine {
                 embedded,
             },
             party,
+            nat: self.nat_status(),
             tunnel: self.tunnel_stats(),
             notices: lock(&self.inner.notices).clone(),
         }
@@ -591,10 +594,23 @@ impl Engine {
 
     /// Removes the tunnel (device, routes) if one runs.
     pub async fn stop_tunnel(&self) {
+        // Traversal feeds this device's peers; a new tunnel gets a new one.
+        self.stop_traversal();
         let device = lock(&self.inner.tunnel).take();
         if let Some(d) = device {
             d.shutdown().await;
         }
+    }
+
+    pub(crate) fn tunnel_device(&self) -> Option<Device> {
+        lock(&self.inner.tunnel).clone()
+    }
+
+    pub(crate) fn control_client(&self) -> Option<crate::control::ControlClient> {
+        lock(&self.inner.party)
+            .control
+            .as_ref()
+            .map(|(c, _)| c.clone())
     }
 
     pub fn tunnel_stats(&self) -> Option<lanrage_tunnel::DeviceStats> {

@@ -44,6 +44,18 @@ pub enum EngineEvent {
     ControlChanged {
         state: String,
     },
+    /// A peer's path changed (one event per change; the same line is logged).
+    PathChanged {
+        peer: String,
+        name: String,
+        from: String,
+        to: String,
+        reason: String,
+    },
+    /// What kind of NAT this device is behind (at start and after a network change).
+    NatChanged {
+        nat: crate::nat::NatStatus,
+    },
     /// Every second: per-peer quality and traffic, party quality, system load.
     Metrics {
         snapshot: Box<lanrage_metrics::Snapshot>,

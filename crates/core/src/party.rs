@@ -38,6 +38,10 @@ pub(crate) struct PartyState {
     pub(crate) announced: Vec<lanrage_proto::message::GameServer>,
     /// The re-announcing task runs.
     pub(crate) reannouncing: bool,
+    /// STUN/TURN servers from the control server's welcome (empty: plain UDP endpoints).
+    pub(crate) ice_servers: Vec<lanrage_proto::message::IceServer>,
+    /// NAT traversal for the running tunnel's peers.
+    pub(crate) traversal: Option<crate::ice::Traversal>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,8 +57,11 @@ pub struct PeerStatus {
     pub public_key: String,
     pub virtual_ip: Ipv4Addr,
     pub online: bool,
-    /// `connecting`, `direct`, `relayed` or `offline`.
+    /// `connecting`, `direct`, `relayed`, `failed` or `offline`.
     pub connection: &'static str,
+    /// The path as NAT traversal sees it (state, candidate types, relay, why); `None` without
+    /// NAT traversal (LAN parties, servers without STUN/TURN).
+    pub path: Option<crate::ice::PathInfo>,
     pub endpoint: Option<SocketAddr>,
     pub rtt_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
@@ -185,11 +192,19 @@ impl Engine {
                         }
                     }
                 }
-                ControlEvent::Signal { from, .. } => {
-                    tracing::debug!(
-                        from = from.get(..8).unwrap_or(""),
-                        "signal (used by NAT traversal)"
-                    );
+                ControlEvent::Signal { from, payload } => {
+                    let traversal = lock(&self.inner.party).traversal.clone();
+                    match traversal {
+                        Some(t) => t.signal(from, payload),
+                        None => tracing::debug!(
+                            from = from.get(..8).unwrap_or(""),
+                            "signal while not traversing NATs: ignored"
+                        ),
+                    }
+                }
+                ControlEvent::IceServers(servers) => {
+                    let servers = self.with_configured_ice(servers);
+                    lock(&self.inner.party).ice_servers = servers;
                 }
             }
         }
@@ -205,6 +220,8 @@ impl Engine {
             return;
         };
         let keepalive = (settings.keepalive_secs > 0).then_some(settings.keepalive_secs);
+        // With STUN/TURN, ICE finds each peer's path; without, the addresses members report.
+        let ice = !lock(&self.inner.party).ice_servers.is_empty();
         let peers: Vec<PeerConfig> = view
             .members
             .iter()
@@ -218,7 +235,11 @@ impl Engine {
                         addr: IpAddr::V4(m.virtual_ip),
                         prefix: 32,
                     }],
-                    endpoint: m.endpoints.first().copied(),
+                    endpoint: if ice {
+                        None
+                    } else {
+                        m.endpoints.first().copied()
+                    },
                     keepalive_secs: keepalive,
                 })
             })
@@ -261,6 +282,9 @@ impl Engine {
                     );
                 }
             }
+        }
+        if ice {
+            self.traverse(&view, &settings);
         }
         if let Some(prev) = previous {
             for m in &view.members {
@@ -306,7 +330,96 @@ impl Engine {
         });
     }
 
+    /// Starts NAT traversal for the running tunnel (once per tunnel) and gives it the online
+    /// members.
+    fn traverse(&self, view: &PartyView, settings: &crate::settings::Settings) {
+        let Some(device) = self.tunnel_device() else {
+            return;
+        };
+        let me = self.own_key();
+        let peers: Vec<(String, String)> = view
+            .members
+            .iter()
+            .filter(|m| m.public_key != me && m.online)
+            .map(|m| (m.public_key.clone(), m.name.clone()))
+            .collect();
+        let mut st = lock(&self.inner.party);
+        let traversal = match &st.traversal {
+            Some(t) => t.clone(),
+            None => {
+                let subnet = view.subnet.parse::<IpNet>().ok();
+                let t = crate::ice::Traversal::start(
+                    self.clone(),
+                    device.clone(),
+                    crate::ice::TraversalConfig {
+                        own_key: me,
+                        servers: st.ice_servers.clone(),
+                        relay_only: settings.relay_only,
+                        tun_name: device.interface_name().to_string(),
+                        party_subnet: subnet,
+                    },
+                );
+                st.traversal = Some(t.clone());
+                t
+            }
+        };
+        drop(st);
+        traversal.set_peers(peers);
+    }
+
+    /// The control server's STUN/TURN servers plus those in settings. Extra TURN servers get
+    /// the control server's credentials (they share its secret, as coturn with
+    /// `use-auth-secret` does).
+    fn with_configured_ice(
+        &self,
+        mut servers: Vec<lanrage_proto::message::IceServer>,
+    ) -> Vec<lanrage_proto::message::IceServer> {
+        let Ok(settings) = self.settings() else {
+            return servers;
+        };
+        let creds = servers
+            .iter()
+            .find(|s| s.username.is_some())
+            .map(|s| (s.username.clone(), s.credential.clone()));
+        for s in &settings.stun_servers {
+            let url = if s.starts_with("stun:") {
+                s.clone()
+            } else {
+                format!("stun:{s}")
+            };
+            servers.push(lanrage_proto::message::IceServer {
+                url,
+                username: None,
+                credential: None,
+            });
+        }
+        for t in &settings.turn_servers {
+            let (username, credential) = creds.clone().unwrap_or_default();
+            servers.push(lanrage_proto::message::IceServer {
+                url: t.clone(),
+                username,
+                credential,
+            });
+        }
+        servers
+    }
+
+    pub(crate) fn stop_traversal(&self) {
+        if let Some(t) = lock(&self.inner.party).traversal.take() {
+            t.stop();
+        }
+    }
+
+    /// NAT type as last detected, while traversing NATs.
+    pub fn nat_status(&self) -> Option<crate::nat::NatStatus> {
+        lock(&self.inner.party)
+            .traversal
+            .as_ref()
+            .and_then(|t| t.nat())
+    }
+
     async fn drop_party(&self) {
+        self.stop_traversal();
         let view = {
             let mut st = lock(&self.inner.party);
             st.announced.clear();
@@ -541,6 +654,7 @@ impl Engine {
         let me = self.own_key();
         let mine = view.members.iter().find(|m| m.public_key == me)?;
         let tunnel = self.tunnel_stats();
+        let traversal = lock(&self.inner.party).traversal.clone();
         let peers = view
             .members
             .iter()
@@ -550,7 +664,11 @@ impl Engine {
                     .as_ref()
                     .and_then(|t| t.peers.iter().find(|p| p.public_key == m.public_key));
                 let handshake = t.and_then(|p| p.last_handshake_secs);
-                let connection = path_state(m.online, handshake);
+                let path = traversal.as_ref().and_then(|tr| tr.path(&m.public_key));
+                let connection = match &path {
+                    Some(p) if m.online => connection_of(p),
+                    _ => path_state(m.online, handshake),
+                };
                 let q = lanrage_metrics::quality(
                     t.and_then(|p| p.probe.srtt_ms.or(p.probe.rtt_ms)),
                     t.and_then(|p| p.probe.jitter_ms),
@@ -564,6 +682,7 @@ impl Engine {
                     virtual_ip: m.virtual_ip,
                     online: m.online,
                     connection,
+                    path,
                     endpoint: t.and_then(|p| p.endpoint),
                     rtt_ms: t.and_then(|p| p.probe.rtt_ms),
                     jitter_ms: t.and_then(|p| p.probe.jitter_ms),
@@ -649,6 +768,23 @@ pub(crate) fn path_state(online: bool, last_handshake_secs: Option<f64>) -> &'st
         "direct"
     } else {
         "connecting"
+    }
+}
+
+/// What status calls a peer's connection under NAT traversal: the leg carrying its traffic
+/// (never a guess), `connecting` before any works, `failed` when none does.
+fn connection_of(p: &crate::ice::PathInfo) -> &'static str {
+    use crate::connection::PathState;
+    match p.state {
+        PathState::Direct => "direct",
+        PathState::Relayed => "relayed",
+        PathState::Degraded => match p.local_candidate.as_deref() {
+            Some("relay") => "relayed",
+            Some(_) => "direct",
+            None => "connecting",
+        },
+        PathState::Failed => "failed",
+        PathState::Connecting | PathState::Reconnecting => "connecting",
     }
 }
 

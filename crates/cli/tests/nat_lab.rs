@@ -1,0 +1,401 @@
+//! NAT traversal across a small internet: a public bridge (203.0.113.0/24) with the control
+//! server (and, for the coturn runs, coturn) on it, and homes each behind its own NAT router
+//! namespace (nftables cone or symmetric NAT, or none). Players run `lanrage up` and are driven
+//! by the CLI; the tests check what a player would: ping and a TCP transfer through the tunnel,
+//! and what status says about the path. Needs root; skipped with a reason elsewhere.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+#[path = "players/mod.rs"]
+mod players;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use players::{create, Player, LANRAGE};
+use support::lab::{Lab, Nat, ProcId};
+
+const SERVER_IP: &str = "203.0.113.2";
+const COTURN_IP: &str = "203.0.113.3";
+const SERVER_URL: &str = "ws://203.0.113.2:8667";
+const SECRET: &str = "lab-shared-secret";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn ready() -> bool {
+    support::require(
+        support::is_root(),
+        "NAT labs need root (network namespaces, TUN devices, nftables)",
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Home {
+    /// On the public bridge itself.
+    Open,
+    Behind(Nat),
+    /// Behind a cone NAT whose router drops all UDP.
+    UdpBlocked,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Relay {
+    BuiltIn,
+    Coturn,
+}
+
+struct World {
+    lab: Lab,
+    players: Vec<Player>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// Player `i` lives in `h{i}`; behind a router `r{i}` (WAN 203.0.113.1{i}, LAN 192.168.{i+1}.1)
+/// unless open (then at 203.0.113.2{i} on the bridge).
+fn world(tag: &str, homes: &[Home], relay: Relay) -> World {
+    let mut lab = Lab::new(tag);
+    lab.bridge("wan");
+    lab.ns("srv");
+    lab.attach("wan", "srv", &format!("{SERVER_IP}/24"));
+    let server_dir = tempfile::tempdir().unwrap();
+    let dir = server_dir.path().display().to_string();
+    let mut args = vec![
+        LANRAGE,
+        "--data-dir",
+        dir.as_str(),
+        "server",
+        "--listen",
+        "0.0.0.0:8667",
+        "--public-ip",
+        SERVER_IP,
+    ];
+    let ice_stun = format!("stun:{COTURN_IP}:3478");
+    let ice_turn = format!("turn:{COTURN_IP}:3478");
+    if relay == Relay::Coturn {
+        lab.ns("turn");
+        lab.attach("wan", "turn", &format!("{COTURN_IP}/24"));
+        start_coturn(&mut lab);
+        args.extend_from_slice(&[
+            "--no-relay",
+            "--ice-url",
+            &ice_stun,
+            "--ice-url",
+            &ice_turn,
+            "--turn-secret",
+            SECRET,
+        ]);
+    }
+    lab.spawn("srv", "server", &args, &[("RUST_LOG", "info")]);
+    lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+    if relay == Relay::BuiltIn {
+        lab.wait_listening("srv", "udp", 3478, Duration::from_secs(10));
+    }
+    let mut players = Vec::new();
+    for (i, home) in homes.iter().enumerate() {
+        let h = format!("h{i}");
+        lab.ns(&h);
+        match home {
+            Home::Open => {
+                lab.attach("wan", &h, &format!("203.0.113.2{i}/24"));
+            }
+            Home::Behind(_) | Home::UdpBlocked => {
+                let r = format!("r{i}");
+                lab.ns(&r);
+                let wan = lab.attach("wan", &r, &format!("203.0.113.1{i}/24"));
+                lab.link(
+                    &r,
+                    &format!("192.168.{}.1/24", i + 1),
+                    &h,
+                    &format!("192.168.{}.2/24", i + 1),
+                );
+                lab.route_default(&h, &format!("192.168.{}.1", i + 1));
+                let kind = match home {
+                    Home::Behind(k) => *k,
+                    _ => Nat::Cone,
+                };
+                lab.nat(&r, &wan, kind);
+                if *home == Home::UdpBlocked {
+                    lab.nft(
+                        &r,
+                        "table ip lanrage_block { chain forward { type filter hook forward priority -10; meta l4proto udp drop; } }\n",
+                    );
+                }
+            }
+        }
+        players.push(Player {
+            ns: h,
+            dir: tempfile::tempdir().unwrap(),
+            proc: None,
+        });
+    }
+    World {
+        lab,
+        players,
+        _dirs: vec![server_dir],
+    }
+}
+
+fn start_coturn(lab: &mut Lab) -> ProcId {
+    let id = lab.spawn(
+        "turn",
+        "coturn",
+        &[
+            "turnserver",
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--listening-ip",
+            COTURN_IP,
+            "--relay-ip",
+            COTURN_IP,
+            "--listening-port",
+            "3478",
+            "--use-auth-secret",
+            "--static-auth-secret",
+            SECRET,
+            "--realm",
+            "lanrage",
+            "--fingerprint",
+            "--log-file",
+            "stdout",
+            "--simple-log",
+            "--pidfile",
+            "/dev/null",
+        ],
+        &[],
+    );
+    lab.wait_listening("turn", "udp", 3478, Duration::from_secs(10));
+    id
+}
+
+/// Status of `p`'s only peer once its connection is no longer `connecting`.
+fn settled_peer(w: &World, p: usize, timeout: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let st = w.players[p].status(&w.lab);
+        let peer = st["party"]["peers"][0].clone();
+        let c = peer["connection"].as_str().unwrap_or("");
+        if c != "connecting" && !c.is_empty() && peer["path"].is_object() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{}: peer still {c:?} after {timeout:?}: {st:#}\n--- log ---\n{}",
+                w.players[p].ns,
+                w.lab.log(w.players[p].proc.unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Two players form a party; returns their virtual IPs.
+fn party_of_two(w: &mut World) -> (String, String) {
+    let lab = &mut w.lab;
+    for (i, p) in w.players.iter_mut().enumerate() {
+        p.up(lab, Some(SERVER_URL), &format!("player{i}"));
+    }
+    let (code, _) = create(lab, &w.players[0], &["NAT lab"]);
+    w.players[1].ok(lab, &["party", "join", &code]);
+    (w.players[0].ip(lab), w.players[1].ip(lab))
+}
+
+/// A TCP transfer through the tunnel: iperf3 for 2 MB from player 0 to player 1.
+fn tcp_transfer(w: &mut World, to_ip: &str) {
+    let srv = w.lab.spawn(
+        &w.players[1].ns.clone(),
+        "iperf3-s",
+        &["iperf3", "-s", "-1", "-p", "5201"],
+        &[],
+    );
+    w.lab
+        .wait_listening(&w.players[1].ns, "tcp", 5201, Duration::from_secs(5));
+    let out = w.lab.try_run(
+        &w.players[0].ns,
+        &["iperf3", "-c", to_ip, "-p", "5201", "-n", "2M", "-J"],
+    );
+    assert!(
+        out.status.success(),
+        "TCP transfer through the tunnel failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    w.lab.wait_exit(srv, Duration::from_secs(10));
+}
+
+fn check_case(tag: &str, a: Home, b: Home, relay: Relay, want: &str) {
+    if !ready() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world(tag, &[a, b], relay);
+    let (ip0, ip1) = party_of_two(&mut w);
+    for (p, other) in [(0, &ip1), (1, &ip0)] {
+        let st = settled_peer(&w, p, Duration::from_secs(15));
+        let peer = &st["party"]["peers"][0];
+        assert_eq!(
+            peer["connection"], want,
+            "{a:?}/{b:?}: player {p} sees {peer:#}"
+        );
+        let path = &peer["path"];
+        eprintln!("{tag} player {p}: {} via {path}", peer["connection"]);
+        if want == "relayed" {
+            assert_eq!(path["local_candidate"], "relay", "{path:#}");
+            let relay_addr = path["relay"].as_str().unwrap_or_default();
+            let expect = if relay == Relay::Coturn {
+                COTURN_IP
+            } else {
+                SERVER_IP
+            };
+            assert!(
+                relay_addr.starts_with(expect),
+                "relay {relay_addr:?}: {path:#}"
+            );
+        } else {
+            assert_ne!(path["local_candidate"], "relay", "{path:#}");
+            assert!(path["relay"].is_null(), "{path:#}");
+        }
+        w.lab
+            .wait_ping(&w.players[p].ns, other, Duration::from_secs(5));
+    }
+    tcp_transfer(&mut w, &ip1);
+    // The path is stable: the same answer after the transfer.
+    let st = w.players[0].status(&w.lab);
+    assert_eq!(st["party"]["peers"][0]["connection"], want);
+}
+
+#[test]
+fn no_nat_both_sides_connects_directly() {
+    check_case("nn", Home::Open, Home::Open, Relay::BuiltIn, "direct");
+}
+
+#[test]
+fn cone_and_cone_connect_directly() {
+    check_case(
+        "cc",
+        Home::Behind(Nat::Cone),
+        Home::Behind(Nat::Cone),
+        Relay::BuiltIn,
+        "direct",
+    );
+}
+
+#[test]
+fn cone_and_symmetric_are_relayed() {
+    check_case(
+        "cs",
+        Home::Behind(Nat::Cone),
+        Home::Behind(Nat::Symmetric),
+        Relay::BuiltIn,
+        "relayed",
+    );
+}
+
+#[test]
+fn symmetric_and_symmetric_are_relayed() {
+    check_case(
+        "ss",
+        Home::Behind(Nat::Symmetric),
+        Home::Behind(Nat::Symmetric),
+        Relay::BuiltIn,
+        "relayed",
+    );
+}
+
+#[test]
+fn coturn_no_nat_both_sides_connects_directly() {
+    check_case("tnn", Home::Open, Home::Open, Relay::Coturn, "direct");
+}
+
+#[test]
+fn coturn_cone_and_cone_connect_directly() {
+    check_case(
+        "tcc",
+        Home::Behind(Nat::Cone),
+        Home::Behind(Nat::Cone),
+        Relay::Coturn,
+        "direct",
+    );
+}
+
+#[test]
+fn coturn_cone_and_symmetric_are_relayed() {
+    check_case(
+        "tcs",
+        Home::Behind(Nat::Cone),
+        Home::Behind(Nat::Symmetric),
+        Relay::Coturn,
+        "relayed",
+    );
+}
+
+#[test]
+fn coturn_symmetric_and_symmetric_are_relayed() {
+    check_case(
+        "tss",
+        Home::Behind(Nat::Symmetric),
+        Home::Behind(Nat::Symmetric),
+        Relay::Coturn,
+        "relayed",
+    );
+}
+
+#[test]
+fn status_tells_the_nat_type() {
+    if !ready() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world(
+        "nt",
+        &[Home::Behind(Nat::Cone), Home::Behind(Nat::Symmetric)],
+        Relay::BuiltIn,
+    );
+    party_of_two(&mut w);
+    for (p, kind) in [(0, "cone"), (1, "symmetric")] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = w.players[p].status(&w.lab);
+            if st["nat"]["kind"] == kind {
+                assert!(st["nat"]["public_addr"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("203.0.113.1{p}:")));
+                break;
+            }
+            assert!(Instant::now() < deadline, "player {p}: {:#}", st["nat"]);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn udp_blocked_says_so_instead_of_spinning() {
+    if !ready() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world(
+        "ub",
+        &[Home::UdpBlocked, Home::Behind(Nat::Cone)],
+        Relay::BuiltIn,
+    );
+    party_of_two(&mut w);
+    let st = settled_peer(&w, 0, Duration::from_secs(20));
+    assert_eq!(st["nat"]["kind"], "udp_blocked", "{:#}", st["nat"]);
+    assert!(st["nat"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("blocks UDP"));
+    let peer = &st["party"]["peers"][0];
+    assert_eq!(peer["connection"], "failed", "{peer:#}");
+    assert!(
+        peer["path"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("UDP blocked"),
+        "{peer:#}"
+    );
+}

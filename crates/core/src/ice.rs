@@ -1,0 +1,859 @@
+//! NAT traversal's I/O shell: ICE agents (webrtc-ice) per peer and leg, their signaling through
+//! the control server, and the tunnel endpoints they feed. Decisions are made by
+//! [`crate::connection::Connection`]; this module only runs agents and carries out its actions.
+//!
+//! One task owns every peer's state, so there are no locks between events: commands from the
+//! engine (membership, signals from peers, network changes), agent callbacks and a timer tick all
+//! arrive on one channel.
+//!
+//! Signaling: each leg's agent is identified by a generation number. A side that restarts an
+//! agent bumps the generation and sends its credentials; the other side, seeing a newer
+//! generation, restarts its own agent to match, and answers an older one with its current
+//! credentials so a peer that restarted from scratch catches up.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lanrage_proto::message::IceServer;
+use lanrage_tunnel::{Device, Endpoint, IpNet, Key, PeerConn};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use webrtc_ice::agent::agent_config::AgentConfig;
+use webrtc_ice::agent::Agent;
+use webrtc_ice::candidate::candidate_base::unmarshal_candidate;
+use webrtc_ice::candidate::{Candidate, CandidateType};
+use webrtc_ice::mdns::MulticastDnsMode;
+use webrtc_ice::network_type::NetworkType;
+use webrtc_ice::state::ConnectionState;
+use webrtc_ice::url::Url;
+
+use crate::connection::{Action, Connection, Event, Leg, PathState};
+use crate::events::EngineEvent;
+use crate::nat::{self, NatStatus};
+use crate::Engine;
+
+const TICK: Duration = Duration::from_millis(200);
+/// Signals that arrive before the peer is in our party snapshot wait this many per peer.
+const EARLY_SIGNALS: usize = 64;
+/// Interfaces whose addresses are never offered as candidates: our own tunnel and other
+/// virtual adapters (VPNs, containers, VMs), which other players cannot reach.
+const VIRTUAL_PREFIXES: [&str; 11] = [
+    "lo", "wg", "tun", "tap", "utun", "docker", "br-", "virbr", "vmnet", "vboxnet", "zt",
+];
+/// Probes unanswered this long on a path ICE calls up: the path does not carry the tunnel.
+const PROBE_SILENCE: Duration = Duration::from_secs(3);
+const NETWORK_CHECK: Duration = Duration::from_secs(3);
+
+/// What status shows about one peer's path.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathInfo {
+    pub state: PathState,
+    /// Candidate types of the pair in use: `host`, `srflx`, `prflx` or `relay`.
+    pub local_candidate: Option<String>,
+    pub remote_candidate: Option<String>,
+    /// The TURN server carrying the traffic, when relayed.
+    pub relay: Option<String>,
+    pub reason: String,
+    pub since_secs: f64,
+}
+
+/// The signaling messages between two peers' agents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Signal {
+    Creds {
+        leg: Leg,
+        gen: u32,
+        ufrag: String,
+        pwd: String,
+    },
+    Cand {
+        leg: Leg,
+        gen: u32,
+        c: String,
+    },
+}
+
+/// What the engine knows when traversal starts.
+pub(crate) struct TraversalConfig {
+    pub own_key: String,
+    pub servers: Vec<IceServer>,
+    pub relay_only: bool,
+    pub tun_name: String,
+    pub party_subnet: Option<IpNet>,
+}
+
+enum Cmd {
+    Peers(Vec<(String, String)>),
+    Signal { from: String, payload: Value },
+}
+
+enum AgentEv {
+    Candidate(String),
+    State(ConnectionState),
+    Selected { local: String, remote: String },
+    Connected(PeerConn),
+}
+
+/// Handle to the traversal task (cheap to clone). Stops with its cancellation token.
+#[derive(Clone)]
+pub(crate) struct Traversal {
+    cmds: mpsc::Sender<Cmd>,
+    paths: Arc<Mutex<HashMap<String, PathInfo>>>,
+    nat: Arc<Mutex<Option<NatStatus>>>,
+    cancel: CancellationToken,
+}
+
+impl Traversal {
+    pub(crate) fn start(engine: Engine, device: Device, cfg: TraversalConfig) -> Traversal {
+        let (tx, rx) = mpsc::channel(256);
+        let (ev_tx, ev_rx) = mpsc::channel(1024);
+        let cancel = engine.cancellation().child_token();
+        let t = Traversal {
+            cmds: tx,
+            paths: Arc::default(),
+            nat: Arc::default(),
+            cancel: cancel.clone(),
+        };
+        let stun: Vec<String> = cfg
+            .servers
+            .iter()
+            .filter(|s| s.url.starts_with("stun:"))
+            .map(|s| s.url.clone())
+            .collect();
+        let turn: Vec<IceServer> = cfg
+            .servers
+            .iter()
+            .filter(|s| s.url.starts_with("turn:"))
+            .cloned()
+            .collect();
+        let task = Task {
+            engine: engine.clone(),
+            device,
+            own_key: cfg.own_key,
+            stun,
+            turn,
+            relay_only: cfg.relay_only,
+            tun_name: cfg.tun_name,
+            party_subnet: cfg.party_subnet,
+            peers: HashMap::new(),
+            early: HashMap::new(),
+            ev_tx,
+            paths: t.paths.clone(),
+            nat: t.nat.clone(),
+            addresses: local_addresses(""),
+        };
+        engine.spawn(task.run(rx, ev_rx, cancel));
+        t
+    }
+
+    pub(crate) fn set_peers(&self, peers: Vec<(String, String)>) {
+        let _ = self.cmds.try_send(Cmd::Peers(peers));
+    }
+
+    pub(crate) fn signal(&self, from: String, payload: Value) {
+        if self.cmds.try_send(Cmd::Signal { from, payload }).is_err() {
+            tracing::debug!("traversal busy: signal dropped (the peer resends on restart)");
+        }
+    }
+
+    pub(crate) fn path(&self, key: &str) -> Option<PathInfo> {
+        self.paths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub(crate) fn nat(&self) -> Option<NatStatus> {
+        self.nat.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn stop(&self) {
+        self.cancel.cancel();
+    }
+}
+
+/// One leg's running agent.
+struct LegRun {
+    gen: u32,
+    agent: Option<Arc<Agent>>,
+    /// Hands the remote credentials to the waiting dial/accept task; dropping cancels it.
+    creds_tx: Option<tokio::sync::oneshot::Sender<(String, String)>>,
+    cancel_tx: Option<mpsc::Sender<()>>,
+    remote_ufrag: Option<String>,
+    local_creds: Option<(String, String)>,
+    local_cands: Vec<String>,
+    conn: Option<PeerConn>,
+    pair: Option<(String, String)>,
+}
+
+impl LegRun {
+    fn idle() -> Self {
+        Self {
+            gen: 0,
+            agent: None,
+            creds_tx: None,
+            cancel_tx: None,
+            remote_ufrag: None,
+            local_creds: None,
+            local_cands: Vec::new(),
+            conn: None,
+            pair: None,
+        }
+    }
+
+    fn close(&mut self) {
+        self.creds_tx = None;
+        self.cancel_tx = None;
+        self.conn = None;
+        self.pair = None;
+        self.remote_ufrag = None;
+        self.local_creds = None;
+        self.local_cands.clear();
+        if let Some(agent) = self.agent.take() {
+            tokio::spawn(async move {
+                let _ = agent.close().await;
+            });
+        }
+    }
+}
+
+struct PeerLink {
+    name: String,
+    wg_key: Key,
+    conn: Connection,
+    direct: LegRun,
+    relay: LegRun,
+    /// The TURN server the relay leg uses.
+    relay_server: Option<String>,
+    probe_answered: u64,
+    probe_progress: Instant,
+}
+
+impl PeerLink {
+    fn leg(&mut self, leg: Leg) -> &mut LegRun {
+        match leg {
+            Leg::Direct => &mut self.direct,
+            Leg::Relay => &mut self.relay,
+        }
+    }
+}
+
+struct Task {
+    engine: Engine,
+    device: Device,
+    own_key: String,
+    stun: Vec<String>,
+    turn: Vec<IceServer>,
+    relay_only: bool,
+    tun_name: String,
+    party_subnet: Option<IpNet>,
+    peers: HashMap<String, PeerLink>,
+    early: HashMap<String, Vec<Value>>,
+    ev_tx: mpsc::Sender<(String, Leg, u32, AgentEv)>,
+    paths: Arc<Mutex<HashMap<String, PathInfo>>>,
+    nat: Arc<Mutex<Option<NatStatus>>>,
+    addresses: Vec<IpAddr>,
+}
+
+fn local_addresses(skip: &str) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.name != skip && !i.is_loopback())
+        .map(|i| i.ip())
+        .filter(IpAddr::is_ipv4)
+        .collect();
+    v.sort();
+    v
+}
+
+fn host_port(url: &str) -> Option<SocketAddr> {
+    let rest = url.split_once(':')?.1;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    rest.parse().ok()
+}
+
+fn cand_type(t: CandidateType) -> String {
+    match t {
+        CandidateType::Host => "host",
+        CandidateType::ServerReflexive => "srflx",
+        CandidateType::PeerReflexive => "prflx",
+        CandidateType::Relay => "relay",
+        CandidateType::Unspecified => "unknown",
+    }
+    .to_string()
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Cmd>,
+        mut events: mpsc::Receiver<(String, Leg, u32, AgentEv)>,
+        cancel: CancellationToken,
+    ) {
+        self.detect_nat().await;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_network_check = Instant::now();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(cmd) = cmds.recv() => match cmd {
+                    Cmd::Peers(p) => self.set_peers(p).await,
+                    Cmd::Signal { from, payload } => self.on_signal(from, payload).await,
+                },
+                Some((peer, leg, gen, ev)) = events.recv() => self.on_agent(peer, leg, gen, ev).await,
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    self.watch_probes(now).await;
+                    let keys: Vec<String> = self.peers.keys().cloned().collect();
+                    for k in keys {
+                        let actions = match self.peers.get_mut(&k) {
+                            Some(p) => p.conn.poll(now),
+                            None => continue,
+                        };
+                        self.act(&k, actions).await;
+                    }
+                    if now.duration_since(last_network_check) >= NETWORK_CHECK {
+                        last_network_check = now;
+                        self.check_network().await;
+                    }
+                }
+            }
+        }
+        for (_, mut p) in self.peers.drain() {
+            p.direct.close();
+            p.relay.close();
+        }
+        self.paths.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    async fn detect_nat(&mut self) {
+        let mut servers: Vec<SocketAddr> = self.stun.iter().filter_map(|u| host_port(u)).collect();
+        servers.dedup();
+        let status = nat::detect(&servers).await;
+        let changed = {
+            let mut n = self.nat.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = n.as_ref() != Some(&status);
+            *n = Some(status.clone());
+            changed
+        };
+        if changed {
+            self.engine.emit(EngineEvent::NatChanged {
+                nat: status.clone(),
+            });
+        }
+    }
+
+    async fn check_network(&mut self) {
+        let now = local_addresses(&self.tun_name);
+        if now == self.addresses {
+            return;
+        }
+        tracing::info!(from = ?self.addresses, to = ?now, "network changed: finding paths again");
+        self.addresses = now;
+        let keys: Vec<String> = self.peers.keys().cloned().collect();
+        let t = Instant::now();
+        for k in keys {
+            let actions = match self.peers.get_mut(&k) {
+                Some(p) => p.conn.handle(Event::NetworkChanged, t),
+                None => continue,
+            };
+            self.act(&k, actions).await;
+        }
+        self.detect_nat().await;
+    }
+
+    /// A path ICE calls up whose in-tunnel probes stopped being answered does not carry the
+    /// tunnel: the manager moves the peer to its other path.
+    async fn watch_probes(&mut self, now: Instant) {
+        let Some(stats) = self.engine.tunnel_stats() else {
+            return;
+        };
+        let mut todo = Vec::new();
+        for (key, link) in self.peers.iter_mut() {
+            let Some(p) = stats.peers.iter().find(|p| &p.public_key == key) else {
+                continue;
+            };
+            if p.probe.answered != link.probe_answered || link.conn.using().is_none() {
+                link.probe_answered = p.probe.answered;
+                link.probe_progress = now;
+            } else if now.duration_since(link.probe_progress) >= PROBE_SILENCE {
+                link.probe_progress = now;
+                let actions = link.conn.handle(Event::ProbeSilent, now);
+                if !actions.is_empty() {
+                    tracing::info!(peer = %short(key), "in-tunnel probes unanswered on the path in use");
+                    todo.push((key.clone(), actions));
+                }
+            }
+        }
+        for (key, actions) in todo {
+            self.act(&key, actions).await;
+        }
+    }
+
+    async fn set_peers(&mut self, peers: Vec<(String, String)>) {
+        let gone: Vec<String> = self
+            .peers
+            .keys()
+            .filter(|k| !peers.iter().any(|(p, _)| p == *k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(mut link) = self.peers.remove(&k) {
+                link.direct.close();
+                link.relay.close();
+                tracing::debug!(peer = %short(&k), "no longer a peer: agents closed");
+            }
+            self.paths
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&k);
+        }
+        for (key, name) in peers {
+            if let Some(link) = self.peers.get_mut(&key) {
+                link.name = name;
+                continue;
+            }
+            let Ok(wg_key) = key.parse::<Key>() else {
+                continue;
+            };
+            let now = Instant::now();
+            let relay_server = self.turn.first().map(|t| t.url.clone());
+            let conn = Connection::new(now, !self.relay_only, relay_server.is_some());
+            let link = PeerLink {
+                name,
+                wg_key,
+                conn,
+                direct: LegRun::idle(),
+                relay: LegRun::idle(),
+                relay_server,
+                probe_answered: 0,
+                probe_progress: now,
+            };
+            let runs = [Leg::Direct, Leg::Relay].map(|l| link.conn.runs(l));
+            self.peers.insert(key.clone(), link);
+            for (leg, run) in [Leg::Direct, Leg::Relay].into_iter().zip(runs) {
+                if run {
+                    self.start_leg(&key, leg, 1).await;
+                }
+            }
+            self.publish(&key);
+            for payload in self.early.remove(&key).unwrap_or_default() {
+                self.on_signal(key.clone(), payload).await;
+            }
+        }
+    }
+
+    fn agent_config(&self, leg: Leg, controlling: bool) -> AgentConfig {
+        let mut urls = Vec::new();
+        match leg {
+            Leg::Direct => {
+                for u in &self.stun {
+                    if let Ok(url) = Url::parse_url(u) {
+                        urls.push(url);
+                    }
+                }
+            }
+            Leg::Relay => {
+                if let Some(t) = self.turn.first() {
+                    if let Ok(mut url) = Url::parse_url(&t.url) {
+                        url.username = t.username.clone().unwrap_or_default();
+                        url.password = t.credential.clone().unwrap_or_default();
+                        urls.push(url);
+                    }
+                }
+            }
+        }
+        let tun = self.tun_name.clone();
+        let subnet = self.party_subnet;
+        AgentConfig {
+            urls,
+            network_types: vec![NetworkType::Udp4],
+            candidate_types: match leg {
+                Leg::Direct => vec![CandidateType::Host, CandidateType::ServerReflexive],
+                Leg::Relay => vec![CandidateType::Relay],
+            },
+            // mDNS would send to 224.0.0.251 on every interface: never.
+            multicast_dns_mode: MulticastDnsMode::Disabled,
+            is_controlling: controlling,
+            // Tuned for speed (DESIGN.md): accept the first working pair at once, check every
+            // 50 ms, notice a dead path within a second.
+            check_interval: Duration::from_millis(50),
+            host_acceptance_min_wait: Some(Duration::ZERO),
+            srflx_acceptance_min_wait: Some(Duration::ZERO),
+            prflx_acceptance_min_wait: Some(Duration::ZERO),
+            relay_acceptance_min_wait: Some(Duration::ZERO),
+            keepalive_interval: Some(Duration::from_millis(250)),
+            disconnected_timeout: Some(Duration::from_secs(1)),
+            failed_timeout: Some(Duration::from_secs(4)),
+            interface_filter: Arc::new(Some(Box::new(move |name: &str| {
+                name != tun && !VIRTUAL_PREFIXES.iter().any(|p| name.starts_with(p))
+            }))),
+            ip_filter: Arc::new(Some(Box::new(move |ip: IpAddr| {
+                let virtual_ip = subnet.is_some_and(|n| n.contains(ip));
+                let link_local = matches!(ip, IpAddr::V4(v4) if v4.is_link_local());
+                !virtual_ip && !link_local && !ip.is_loopback()
+            }))),
+            ..Default::default()
+        }
+    }
+
+    /// Replaces `leg`'s agent for `key` with a new one of generation `gen` and sends its
+    /// credentials; candidates follow as they are gathered.
+    async fn start_leg(&mut self, key: &str, leg: Leg, gen: u32) {
+        let controlling = self.own_key.as_str() < key;
+        let config = self.agent_config(leg, controlling);
+        let Some(link) = self.peers.get_mut(key) else {
+            return;
+        };
+        let run = link.leg(leg);
+        run.close();
+        run.gen = gen;
+        let agent = match Agent::new(config).await {
+            Ok(a) => Arc::new(a),
+            Err(e) => {
+                tracing::warn!(peer = %short(key), leg = leg.as_str(), error = %e, "cannot start an ICE agent");
+                let actions = link.conn.handle(Event::Failed(leg), Instant::now());
+                Box::pin(self.act(key, actions)).await;
+                return;
+            }
+        };
+        let tag = (key.to_string(), leg, gen);
+        let tx = self.ev_tx.clone();
+        let t = tag.clone();
+        agent.on_candidate(Box::new(
+            move |c: Option<Arc<dyn Candidate + Send + Sync>>| {
+                let tx = tx.clone();
+                let t = t.clone();
+                Box::pin(async move {
+                    if let Some(c) = c {
+                        let _ = tx
+                            .send((t.0, t.1, t.2, AgentEv::Candidate(c.marshal())))
+                            .await;
+                    }
+                })
+            },
+        ));
+        let tx = self.ev_tx.clone();
+        let t = tag.clone();
+        agent.on_connection_state_change(Box::new(move |s: ConnectionState| {
+            let tx = tx.clone();
+            let t = t.clone();
+            Box::pin(async move {
+                let _ = tx.send((t.0, t.1, t.2, AgentEv::State(s))).await;
+            })
+        }));
+        let tx = self.ev_tx.clone();
+        let t = tag.clone();
+        agent.on_selected_candidate_pair_change(Box::new(
+            move |l: &Arc<dyn Candidate + Send + Sync>, r: &Arc<dyn Candidate + Send + Sync>| {
+                let tx = tx.clone();
+                let t = t.clone();
+                let (local, remote) =
+                    (cand_type(l.candidate_type()), cand_type(r.candidate_type()));
+                Box::pin(async move {
+                    let _ = tx
+                        .send((t.0, t.1, t.2, AgentEv::Selected { local, remote }))
+                        .await;
+                })
+            },
+        ));
+        let (ufrag, pwd) = agent.get_local_user_credentials().await;
+        let (creds_tx, creds_rx) = tokio::sync::oneshot::channel::<(String, String)>();
+        let (cancel_tx, cancel_rx) = mpsc::channel::<()>(1);
+        let a = agent.clone();
+        let tx = self.ev_tx.clone();
+        tokio::spawn(async move {
+            let Ok((ufrag, pwd)) = creds_rx.await else {
+                return;
+            };
+            let conn: Result<PeerConn, _> = if controlling {
+                a.dial(cancel_rx, ufrag, pwd).await.map(|c| c as PeerConn)
+            } else {
+                a.accept(cancel_rx, ufrag, pwd).await.map(|c| c as PeerConn)
+            };
+            match conn {
+                Ok(c) => {
+                    let _ = tx.send((tag.0, tag.1, tag.2, AgentEv::Connected(c))).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "ICE connect ended"),
+            }
+        });
+        if let Err(e) = agent.gather_candidates() {
+            tracing::warn!(peer = %short(key), leg = leg.as_str(), error = %e, "gathering candidates");
+        }
+        let run = link.leg(leg);
+        run.agent = Some(agent);
+        run.creds_tx = Some(creds_tx);
+        run.cancel_tx = Some(cancel_tx);
+        run.local_creds = Some((ufrag.clone(), pwd.clone()));
+        tracing::debug!(peer = %short(key), leg = leg.as_str(), gen, "ICE agent started");
+        send(
+            &self.engine,
+            key,
+            &Signal::Creds {
+                leg,
+                gen,
+                ufrag,
+                pwd,
+            },
+        );
+    }
+
+    async fn on_signal(&mut self, from: String, payload: Value) {
+        if !self.peers.contains_key(&from) {
+            // The peer is in a snapshot we have not applied yet: keep it for a moment.
+            let q = self.early.entry(from).or_default();
+            if q.len() < EARLY_SIGNALS {
+                q.push(payload);
+            }
+            return;
+        }
+        let signal: Signal = match serde_json::from_value(payload) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(peer = %short(&from), error = %e, "malformed signal ignored");
+                return;
+            }
+        };
+        let (leg, gen) = match &signal {
+            Signal::Creds { leg, gen, .. } | Signal::Cand { leg, gen, .. } => (*leg, *gen),
+        };
+        let Some(link) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if !link.conn.runs(leg) {
+            return;
+        }
+        let ours = link.leg(leg).gen;
+        if gen > ours {
+            // The peer restarted this leg: follow it.
+            self.start_leg(&from, leg, gen).await;
+            let actions = match self.peers.get_mut(&from) {
+                Some(l) => l.conn.handle(Event::Restarted(leg), Instant::now()),
+                None => return,
+            };
+            self.act(&from, actions).await;
+        } else if gen < ours {
+            if matches!(signal, Signal::Creds { .. }) {
+                self.resend(&from, leg);
+            }
+            return;
+        }
+        let Some(link) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let run = link.leg(leg);
+        match signal {
+            Signal::Creds { ufrag, pwd, .. } => {
+                let fresh = match &run.remote_ufrag {
+                    None => {
+                        run.remote_ufrag = Some(ufrag.clone());
+                        if let Some(tx) = run.creds_tx.take() {
+                            let _ = tx.send((ufrag, pwd));
+                        }
+                        false
+                    }
+                    Some(u) => *u != ufrag,
+                };
+                if fresh {
+                    // Same generation, new credentials: the peer started over from scratch.
+                    let next = run.gen + 1;
+                    Box::pin(self.start_leg(&from, leg, next)).await;
+                }
+            }
+            Signal::Cand { c, .. } => {
+                let Some(agent) = run.agent.clone() else {
+                    return;
+                };
+                match unmarshal_candidate(&c) {
+                    Ok(cand) => {
+                        let cand: Arc<dyn Candidate + Send + Sync> = Arc::new(cand);
+                        if let Err(e) = agent.add_remote_candidate(&cand) {
+                            tracing::debug!(peer = %short(&from), error = %e, "remote candidate refused");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %short(&from), error = %e, "malformed candidate ignored")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends our current credentials and candidates again (the peer is behind).
+    fn resend(&mut self, key: &str, leg: Leg) {
+        let Some(link) = self.peers.get_mut(key) else {
+            return;
+        };
+        let run = link.leg(leg);
+        let gen = run.gen;
+        let Some((ufrag, pwd)) = run.local_creds.clone() else {
+            return;
+        };
+        let cands = run.local_cands.clone();
+        send(
+            &self.engine,
+            key,
+            &Signal::Creds {
+                leg,
+                gen,
+                ufrag,
+                pwd,
+            },
+        );
+        for c in cands {
+            send(&self.engine, key, &Signal::Cand { leg, gen, c });
+        }
+    }
+
+    async fn on_agent(&mut self, key: String, leg: Leg, gen: u32, ev: AgentEv) {
+        let Some(link) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if link.leg(leg).gen != gen {
+            return;
+        }
+        let now = Instant::now();
+        let event = match ev {
+            AgentEv::Candidate(c) => {
+                link.leg(leg).local_cands.push(c.clone());
+                send(&self.engine, &key, &Signal::Cand { leg, gen, c });
+                return;
+            }
+            AgentEv::Selected { local, remote } => {
+                link.leg(leg).pair = Some((local, remote));
+                self.publish(&key);
+                return;
+            }
+            AgentEv::Connected(conn) => {
+                self.device.spawn_conn_reader(conn.clone());
+                link.leg(leg).conn = Some(conn);
+                Some(Event::Up(leg))
+            }
+            AgentEv::State(s) => match s {
+                ConnectionState::Connected if link.leg(leg).conn.is_some() => Some(Event::Up(leg)),
+                ConnectionState::Disconnected => Some(Event::Down(leg)),
+                ConnectionState::Failed => {
+                    // dial/accept never return on failure: cancel them.
+                    link.leg(leg).cancel_tx = None;
+                    link.leg(leg).creds_tx = None;
+                    Some(Event::Failed(leg))
+                }
+                _ => None,
+            },
+        };
+        if let Some(e) = event {
+            let actions = link.conn.handle(e, now);
+            self.act(&key, actions).await;
+        }
+    }
+
+    async fn act(&mut self, key: &str, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Use(leg) => {
+                    let Some(link) = self.peers.get_mut(key) else {
+                        return;
+                    };
+                    let endpoint = leg
+                        .and_then(|l| link.leg(l).conn.clone())
+                        .map(Endpoint::Conn);
+                    let wg_key = link.wg_key;
+                    self.device.set_endpoint(&wg_key, endpoint).await;
+                }
+                Action::Restart(leg) => {
+                    let gen = match self.peers.get_mut(key) {
+                        Some(l) => l.leg(leg).gen + 1,
+                        None => return,
+                    };
+                    tracing::debug!(peer = %short(key), leg = leg.as_str(), gen, "restarting ICE");
+                    self.start_leg(key, leg, gen).await;
+                }
+                Action::Changed { from, to, reason } => {
+                    let Some(link) = self.peers.get(key) else {
+                        return;
+                    };
+                    let pair = match link.conn.using() {
+                        Some(l) => match l {
+                            Leg::Direct => link.direct.pair.clone(),
+                            Leg::Relay => link.relay.pair.clone(),
+                        },
+                        None => None,
+                    };
+                    tracing::info!(
+                        peer = %short(key),
+                        name = %link.name,
+                        from = from.as_str(),
+                        to = to.as_str(),
+                        pair = ?pair,
+                        %reason,
+                        "path changed"
+                    );
+                    self.engine.emit(EngineEvent::PathChanged {
+                        peer: key.to_string(),
+                        name: link.name.clone(),
+                        from: from.as_str().to_string(),
+                        to: to.as_str().to_string(),
+                        reason,
+                    });
+                }
+            }
+        }
+        self.publish(key);
+    }
+
+    /// Refreshes what status shows for `key`.
+    fn publish(&self, key: &str) {
+        let Some(link) = self.peers.get(key) else {
+            return;
+        };
+        let using = link.conn.using();
+        let pair = match using {
+            Some(Leg::Direct) => link.direct.pair.clone(),
+            Some(Leg::Relay) => link.relay.pair.clone(),
+            None => None,
+        };
+        let info = PathInfo {
+            state: link.conn.state(),
+            local_candidate: pair.as_ref().map(|p| p.0.clone()),
+            remote_candidate: pair.as_ref().map(|p| p.1.clone()),
+            relay: match using {
+                Some(Leg::Relay) => link
+                    .relay_server
+                    .as_deref()
+                    .and_then(host_port)
+                    .map(|a| a.to_string()),
+                _ => None,
+            },
+            reason: link.conn.reason().to_string(),
+            since_secs: link.conn.since().elapsed().as_secs_f64(),
+        };
+        self.paths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), info);
+    }
+}
+
+fn send(engine: &Engine, key: &str, signal: &Signal) {
+    let Some(control) = engine.control_client() else {
+        return;
+    };
+    let Ok(payload) = serde_json::to_value(signal) else {
+        return;
+    };
+    let key = key.to_string();
+    tokio::spawn(async move { control.signal(key, payload).await });
+}
+
+fn short(key: &str) -> &str {
+    key.get(..8).unwrap_or(key)
+}
