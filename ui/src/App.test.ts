@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { flushSync, mount, tick, unmount } from "svelte";
 import App from "./App.svelte";
-import { createFakeBridge, type FakeBridge } from "./lib/fakeBridge";
+import { createFakeBridge, FAKE_NAT, type FakeBridge } from "./lib/fakeBridge";
 import { FAKE_SETTING_DEFS } from "./lib/fakeBridge";
 import { makeLink, randomCode } from "./lib/invite";
 import { PAGES } from "./lib/pages";
@@ -267,17 +267,24 @@ describe("App with the fake bridge", () => {
     expect($("#party-invite-code")).toBeNull();
     const rows = () => [...document.querySelectorAll<HTMLElement>("#peer-list tr.peer[data-key]")];
     expect(rows().map((r) => r.dataset.name)).toEqual(["Mira", "Dex", "Sol", "Kai"]);
-    expect(rows().map((r) => r.dataset.connection)).toEqual(["connecting", "relayed", "connecting", "offline"]);
+    expect(rows().map((r) => r.dataset.connection)).toEqual(["connecting", "connecting", "connecting", "offline"]);
+    expect(text('#peer-list tr[data-name="Sol"] .peer-conn .tip-text')).toContain("Trying Sol's addresses");
     for (let i = 0; i < 5; i++) b.tick();
     await settle();
+    expect(rows().map((r) => r.dataset.connection)).toEqual(["direct", "relayed", "direct", "offline"]);
     const mira = $('#peer-list tr[data-name="Mira"]');
-    expect(mira.dataset.connection).toBe("direct"); // first handshake seen in tunnel_stats
     expect(mira.querySelector(".peer-rtt")!.textContent).toMatch(/^\d+ ms$/);
     expect(mira.querySelector(".peer-grade")!.getAttribute("data-grade")).toBe("A");
-    expect(mira.querySelector(".peer-conn .tip-text")!.textContent).toContain("Peer to peer over the internet or LAN");
+    // the badge explains the engine's path: its reason and the candidate types
+    const miraTip = mira.querySelector(".peer-conn .tip-text")!.textContent!;
+    expect(miraTip).toContain("Mira is on your local network");
+    expect(miraTip).toContain("Your side: LAN; Mira's side: LAN.");
     expect(Number(mira.querySelector(".peer-spark")!.getAttribute("data-points"))).toBeGreaterThan(0);
     const dex = $('#peer-list tr[data-name="Dex"]');
-    expect(dex.querySelector(".peer-conn .tip-text")!.textContent).toContain("through the relay".replace("through", "Through"));
+    const dexTip = dex.querySelector(".peer-conn .tip-text")!.textContent!;
+    expect(dexTip).toMatch(/^Relayed\. Hole punching timed out/);
+    expect(dexTip).toContain("Your side: internet (hole punched); Dex's side: relay. Relay: 203.0.113.2:3478.");
+    expect(text('#peer-list tr[data-name="Sol"] .peer-conn .tip-text')).toContain("Sol's side: internet (hole punched)");
     expect(dex.querySelector(".peer-grade")!.getAttribute("data-grade")).toMatch(/^[A-F]$/);
     const kai = $('#peer-list tr[data-name="Kai"]');
     expect(kai.querySelector(".peer-grade")!.getAttribute("data-grade")).toBe("");
@@ -377,7 +384,7 @@ describe("App with the fake bridge", () => {
     expect(visible()).toEqual(["metrics"]);
     expect(document.activeElement?.id).toBe("nav-metrics");
     expect(text("#metrics-empty")).toContain("when you are in a party");
-    expect(text("#metrics-system")).toContain("arrive with the metrics work");
+    expect(text("#metrics-system-empty")).toContain("Waiting for the first reading");
     $("#nav-metrics").dispatchEvent(new KeyboardEvent("keydown", { key: "End", bubbles: true }));
     await settle();
     expect(visible()).toEqual(["settings"]);
@@ -449,11 +456,140 @@ describe("App with the fake bridge", () => {
     expect(text("#net-virtual-ip")).toBe("10.66.0.1");
     expect(text("#net-control-server")).toContain("hosted on this machine");
     expect(text("#net-changes")).toContain("Control server reconnecting");
-    expect(text("#net-changes")).toContain("Mira: connecting → direct.");
-    expect(text("#net-paths")).toContain("Mira");
+    const change = $('#net-path-changes li[data-peer="Mira"]');
+    expect(change.dataset.to).toBe("direct");
+    expect(change.querySelector(".path-change-states")!.textContent).toBe("Connecting → Direct");
+    expect(change.querySelector(".path-change-reason")!.textContent).toContain("local network");
+    expect(change.querySelector("time")!.textContent).not.toBe("");
+    const row = $('#net-paths tr[data-name="Mira"]');
+    expect(row.dataset.path).toBe("direct");
+    expect(row.querySelector(".path-local")!.textContent).toBe("You: LAN");
+    expect(row.querySelector(".path-remote")!.textContent).toBe("Mira: LAN");
+    expect(row.querySelector(".path-reason")!.textContent).toContain("local network");
+    expect(row.querySelector(".path-since")!.textContent).toMatch(/^since /);
+    expect($("#net-relay-servers")).toBeNull();
     await click("#nav-metrics");
     expect(text("#metrics-summary")).toContain("Mira");
     expect($("#chart-rtt")).toBeTruthy();
+  });
+
+  it("network page: relays in use, a failed path, newest path changes first", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await b.joinParty(randomCode(Math.random));
+    for (let i = 0; i < 4; i++) b.tick();
+    b.setPath("Sol", { state: "failed", reason: "No candidate pair answered and the relay refused the allocation." });
+    await settle();
+    await click("#nav-network");
+    expect(text("#net-relay")).toBe("In use for 1 member");
+    expect(text("#net-relay-servers")).toBe("203.0.113.2:3478 for Dex");
+    const dex = $('#net-paths tr[data-name="Dex"]');
+    expect(dex.querySelector(".path-relay")!.textContent).toBe("Relay 203.0.113.2:3478");
+    expect(dex.querySelector(".path-remote")!.getAttribute("data-candidate")).toBe("relay");
+    expect(dex.querySelector(".path-local")!.textContent).toBe("You: internet (hole punched)");
+    const changes = [...document.querySelectorAll<HTMLElement>("#net-path-changes li")];
+    expect(changes[0].dataset.peer).toBe("Sol");
+    expect(changes[0].dataset.to).toBe("failed");
+    expect(changes[0].classList.contains("log-warning")).toBe(true);
+    expect(changes.map((c) => c.dataset.peer)).toEqual(["Sol", "Sol", "Dex", "Mira"]);
+    expect($('#peer-list tr[data-name="Sol"]').dataset.connection).toBe("failed");
+    expect(text('#peer-list tr[data-name="Sol"] .peer-conn .tip-text')).toContain("the relay refused the allocation");
+    expect(text("#engine-status")).toContain("No path to Sol");
+  });
+
+  it("NAT type: not measured, cone, and UDP blocked said plainly (relay only, what to check)", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#nav-network");
+    expect(text("#net-nat")).toBe("Not measured yet");
+    expect(text("#net-nat-meaning")).toContain("measures it with STUN");
+    expect($("#net-nat-check")).toBeNull();
+    b.setNat("cone");
+    await settle();
+    expect(text("#net-nat")).toBe("Cone NAT");
+    expect(text("#net-nat-summary")).toBe(FAKE_NAT.cone.summary);
+    expect(text("#net-nat-public")).toContain("198.51.100.23:51820");
+    expect(text("#net-nat-meaning")).toContain("Direct connections work");
+    b.setNat("udp_blocked");
+    await settle();
+    expect($("#net-nat-card").dataset.kind).toBe("udp_blocked");
+    expect(text("#net-nat")).toBe("UDP blocked");
+    expect(text("#net-nat-meaning")).toMatch(/cannot connect to anyone directly from this network: it can only reach players through a relay/);
+    expect(text("#net-nat-check")).toMatch(/firewall/);
+    expect($("#net-nat-public")).toBeNull();
+    expect(text("#net-changes")).toContain("NAT type: UDP blocked.");
+    // no spinner, no "measuring…": a plain statement
+    expect($("#net-nat-card .pill-busy, #net-nat-card [aria-busy]")).toBeNull();
+  });
+
+  it("an engine without paths: the badge and the Network page keep the old wording", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await b.joinParty(randomCode(Math.random));
+    const old = (await b.getStatus()).party!;
+    for (const p of old.peers) delete p.path;
+    old.peers[1].connection = "relayed";
+    b.emit({ type: "party_changed", party: old });
+    b.emit({ type: "tunnel_stats", tunnel: (await b.getStatus()).tunnel! }); // no handshakes yet
+    await settle();
+    const dex = $('#peer-list tr[data-name="Dex"]');
+    expect(dex.dataset.connection).toBe("relayed");
+    expect(text('#peer-list tr[data-name="Dex"] .peer-conn .tip-text')).toBe(
+      "Through the relay, because a direct path between your networks could not be opened.",
+    );
+    expect(text('#peer-list tr[data-name="Mira"] .peer-conn .tip-text')).toContain("first WireGuard handshake");
+    await click("#nav-network");
+    expect(text("#net-paths-legacy")).toContain("does not report how each path was chosen");
+    expect(text('#net-paths tr[data-name="Dex"] .path-route')).toBe("–");
+  });
+
+  it("metrics page: the machine's CPU, memory and network from metrics events", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#nav-metrics");
+    b.metricsTick(); // the baseline: no reading yet
+    await settle();
+    expect(text("#metrics-system-empty")).toContain("Waiting for the first reading");
+    b.metricsTick();
+    b.metricsTick();
+    await settle();
+    expect($("#metrics-system-empty")).toBeNull();
+    expect(text("#metrics-cpu-now")).toMatch(/^\d+(\.\d)?%$/);
+    expect(text("#metrics-memory-now")).toMatch(/GiB of 16 GiB$/);
+    expect(text("#metrics-network-now")).toMatch(/^↓ .+bit\/s · ↑ .+bit\/s$/);
+    expect(text("#metrics-app-now")).toMatch(/of one core · \d+ MiB$/);
+    for (const id of ["chart-cpu", "chart-memory", "chart-network"]) expect($(`#${id}`), id).toBeTruthy();
+    expect(text("#engine-status")).not.toContain("metrics");
+  });
+
+  it("idle: repeated numbers and a repeated reading change nothing on screen", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await b.joinParty(randomCode(Math.random));
+    for (let i = 0; i < 4; i++) b.tick();
+    b.metricsTick();
+    b.metricsTick();
+    await settle();
+    const tunnel = (await b.getStatus()).tunnel!;
+    b.emit({ type: "tunnel_stats", tunnel });
+    await new Promise((r) => setTimeout(r, 80)); // the status reload the join asked for
+    await settle();
+    const seen: MutationRecord[] = [];
+    const mo = new MutationObserver((m) => seen.push(...m));
+    // everything but the member table's sparklines and the live charts, which move with time
+    for (const sel of ["#nav-party-line", "#device-card", "#engine-status", "#party-card", "#page-network", "#metrics-system", "#notices"])
+      mo.observe($(sel), { subtree: true, childList: true, attributes: true, characterData: true });
+    const status = await b.getStatus();
+    b.emit({ type: "tunnel_stats", tunnel }); // the same numbers again
+    b.emit({ type: "party_changed", party: status.party }); // the same snapshot again
+    b.emit({ type: "nat_changed", nat: status.nat ?? null }); // the same NAT
+    const last = { type: "metrics" as const, snapshot: { t_ms: 1, peers: [], party: null, system: null, system_minute: [] } };
+    b.emit(last); // a tick without a new reading
+    await settle();
+    await new Promise((r) => setTimeout(r, 80)); // the debounced status reload after party_changed
+    await settle();
+    mo.disconnect();
+    expect(seen.map((m) => `${m.type} in ${m.target.parentElement?.outerHTML.slice(0, 120)}`)).toEqual([]);
   });
 
   it("shows notices as dismissible banners", async () => {

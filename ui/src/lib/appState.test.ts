@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { initialState, NET_LOG_LIMIT, reduce, reloadsFor, TOAST_LIMIT, type Action, type AppState } from "./appState";
 import { partyOf, peer, stats, statusOf } from "./testFixtures";
 import { LOG_LIMIT, describeEvent, pushLog, stateLabel } from "./eventLog";
-import type { EngineEvent, SettingView, Status } from "./types";
+import type { EngineEvent, MetricsSnapshot, PathStatus, SettingView, Status } from "./types";
+import { PATH_LOG_LIMIT } from "./paths";
 
 const status = (over: Partial<Status> = {}): Status => ({
   version: "1.2.3",
@@ -154,6 +155,11 @@ describe("eventLog", () => {
     expect(describeEvent({ type: "state_changed", state: "stopping" })?.text).toBe("Engine is stopping.");
     expect(describeEvent({ type: "started", status: status() })?.text).toBe("Engine started (version 1.2.3).");
     expect(describeEvent({ type: "future_thing" } as unknown as EngineEvent)?.text).toBe("Engine event: future_thing.");
+    // per-second events are never logged
+    expect(describeEvent({ type: "metrics", snapshot: { t_ms: 1, peers: [], party: null, system: null, system_minute: [] } })).toBeNull();
+    expect(describeEvent({ type: "tunnel_stats", tunnel: stats([]) })).toBeNull();
+    expect(describeEvent({ type: "path_changed", peer: "K", name: "Sol", from: "connecting", to: "direct", reason: "" })).toBeNull();
+    expect(describeEvent({ type: "party_created", name: "LAN night" })?.text).toBe("Party “LAN night” created.");
   });
 
   it("pushLog bounds and orders", () => {
@@ -205,7 +211,9 @@ describe("party events", () => {
     let s = run([evAt({ type: "party_changed", party: partyOf([peer("Sol")]) }, 0)], loaded());
     s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Sol-KEY=", handshake: null, endpoint: null }]) }, 1)], s);
     s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Sol-KEY=", handshake: 0.5 }]) }, 2)], s);
-    expect(s.netLog.slice(0, 2).map((e) => e.text)).toEqual(["Sol reached at 203.0.113.5:51820.", "Sol: connecting → direct."]);
+    // an engine without paths: the change seen in the tunnel statistics, without a reason
+    expect(s.pathLog.map((c) => [c.name, c.from, c.to, c.reason])).toEqual([["Sol", "connecting", "direct", ""]]);
+    expect(s.netLog[0].text).toBe("Sol reached at 203.0.113.5:51820.");
     s = run([evAt({ type: "control_changed", state: "reconnecting" }, 3)], s);
     expect(s.netLog[0]).toMatchObject({ level: "warning", text: expect.stringContaining("Control server reconnecting") });
     expect(s.status?.control.state).toBe("reconnecting");
@@ -240,6 +248,120 @@ describe("party events", () => {
     s = run([evAt({ type: "party_changed", party: partyOf([peer("Mira")], { id: "OTHER" }) }, 2)], s);
     expect(s.histories).toEqual({});
     expect(s.status?.tunnel).toBeNull();
+  });
+
+  const pathOf = (state: string, over: Partial<PathStatus> = {}): PathStatus => ({
+    state,
+    local_candidate: "srflx",
+    remote_candidate: "host",
+    relay: null,
+    reason: "Hole punching worked.",
+    since_secs: 12,
+    ...over,
+  });
+
+  it("path_changed: logged newest first with its reason, laid over the party, no inferred changes after it", () => {
+    const sol = peer("Sol", { path: pathOf("connecting", { local_candidate: null, remote_candidate: null }) });
+    let s = run([evAt({ type: "party_changed", party: partyOf([sol]) }, 0)], loaded());
+    expect(s.enginePaths).toBe(true);
+    expect(s.pathSince["Sol-KEY="]).toEqual({ state: "connecting", at: T0 - 12_000 });
+    s = run(
+      [evAt({ type: "path_changed", peer: "Sol-KEY=", name: "Sol", from: "connecting", to: "relayed", reason: "Punching timed out." }, 5)],
+      s,
+    );
+    expect(s.pathLog[0]).toMatchObject({ key: "Sol-KEY=", name: "Sol", from: "connecting", to: "relayed", reason: "Punching timed out." });
+    // the badge follows at once, before the party snapshot that comes after it
+    const p = s.status!.party!.peers[0];
+    expect(p.path).toMatchObject({ state: "relayed", reason: "Punching timed out.", since_secs: 0 });
+    expect(s.pathSince["Sol-KEY="]).toEqual({ state: "relayed", at: T0 + 5000 });
+    expect(s.log).toEqual([]); // only failures reach the activity log
+    s = run([evAt({ type: "path_changed", peer: "Sol-KEY=", name: "Sol", from: "relayed", to: "failed", reason: "The relay refused us" }, 6)], s);
+    expect(s.log[0]).toMatchObject({ level: "warning", text: "No path to Sol: The relay refused us." });
+    expect(s.pathLog.map((c) => c.to)).toEqual(["failed", "relayed"]);
+    // a fresh handshake in the tunnel numbers is not taken for a path change any more
+    s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Sol-KEY=", handshake: 1 }]) }, 7)], s);
+    expect(s.pathLog).toHaveLength(2);
+    for (let i = 0; i < PATH_LOG_LIMIT + 3; i++)
+      s = run([evAt({ type: "path_changed", peer: "X=", name: "X", from: "direct", to: "degraded", reason: "" }, 10 + i)], s);
+    expect(s.pathLog).toHaveLength(PATH_LOG_LIMIT);
+    expect(s.pathLog[0].at > s.pathLog[1].at).toBe(true);
+  });
+
+  it("a path keeps its start time while its state stays the same", () => {
+    const party = (state: string, since: number) => partyOf([peer("Mira", { path: pathOf(state, { since_secs: since }) })]);
+    let s = run([evAt({ type: "party_changed", party: party("direct", 30) }, 0)], loaded());
+    const first = s.pathSince;
+    s = run([evAt({ type: "party_changed", party: party("direct", 41) }, 10)], s);
+    expect(s.pathSince).toBe(first); // 41 s later by the engine's rounding: the same start
+    s = run([evAt({ type: "party_changed", party: party("relayed", 2) }, 20)], s);
+    expect(s.pathSince["Mira-KEY="]).toEqual({ state: "relayed", at: T0 + 18_000 });
+  });
+
+  it("nat_changed sets the NAT, notes it once, and warns when UDP is blocked", () => {
+    let s = loaded();
+    const cone = { kind: "cone", public_addr: "198.51.100.4:51820", summary: "Cone." };
+    s = run([evAt({ type: "nat_changed", nat: cone }, 0)], s);
+    expect(s.status?.nat).toEqual(cone);
+    expect(s.netLog[0]).toMatchObject({ level: "info", text: "NAT type: Cone NAT." });
+    const same = run([evAt({ type: "nat_changed", nat: { ...cone } }, 1)], s);
+    expect(same).toBe(s);
+    s = run([evAt({ type: "nat_changed", nat: { kind: "udp_blocked", public_addr: null, summary: "No answer." } }, 2)], s);
+    expect(s.netLog[0]).toMatchObject({ level: "warning", text: "NAT type: UDP blocked." });
+    expect(s.log[0]).toMatchObject({ level: "warning", text: expect.stringContaining("only reach players through a relay") });
+  });
+
+  it("metrics events fill the system history; a repeated reading changes nothing", () => {
+    const snap = (t: number | null, cpu = 0.25): MetricsSnapshot => ({
+      t_ms: t,
+      peers: [],
+      party: null,
+      system:
+        t === null
+          ? null
+          : {
+              t_ms: t,
+              cpu_ratio: cpu,
+              memory_used_bytes: 4e9,
+              memory_total_bytes: 16e9,
+              net_rx_bytes_per_sec: 1000,
+              net_tx_bytes_per_sec: 500,
+              process_cpu_cores: 0.02,
+              process_memory_bytes: 9e7,
+            },
+      system_minute: [],
+    });
+    let s = loaded();
+    expect(run([evAt({ type: "metrics", snapshot: snap(null) }, 0)], s)).toBe(s);
+    s = run([evAt({ type: "metrics", snapshot: snap(T0) }, 0)], s);
+    s = run([evAt({ type: "metrics", snapshot: snap(T0 + 1000, 0.5) }, 1)], s);
+    expect(s.system.map((x) => [x.t, x.cpu, x.appCpu])).toEqual([
+      [T0, 25, 2],
+      [T0 + 1000, 50, 2],
+    ]);
+    // the engine repeats its last reading when a tick has none: same state, nothing re-renders
+    expect(run([evAt({ type: "metrics", snapshot: snap(T0 + 1000, 0.5) }, 2)], s)).toBe(s);
+    expect(s.log).toEqual([]);
+  });
+
+  it("shares what did not change: equal snapshots, stats and statuses keep their objects", () => {
+    let s = run([evAt({ type: "party_changed", party: partyOf([peer("Mira")]) }, 0)], loaded());
+    const party = s.status!.party;
+    s = run([evAt({ type: "party_changed", party: partyOf([peer("Mira")]) }, 1)], s);
+    expect(s.status!.party).toBe(party);
+    s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Mira-KEY=", rtt: 10 }]) }, 2)], s);
+    const status = s.status;
+    s = run([evAt({ type: "tunnel_stats", tunnel: stats([{ key: "Mira-KEY=", rtt: 10 }]) }, 3)], s);
+    expect(s.status).toBe(status); // only the history grew
+    expect(s.histories["Mira-KEY="]).toHaveLength(2);
+    const again = reduce(s, { type: "status_loaded", status: JSON.parse(JSON.stringify(s.status)) });
+    expect(again.status).toBe(s.status);
+    const renamed = reduce(s, {
+      type: "status_loaded",
+      status: { ...JSON.parse(JSON.stringify(s.status)), device: { ...s.status!.device, display_name: "Zed" } },
+    });
+    expect(renamed.status).not.toBe(s.status);
+    expect(renamed.status!.party).toBe(s.status!.party);
+    expect(renamed.status!.control).toBe(s.status!.control);
   });
 
   it("keeps at most NET_LOG_LIMIT network changes", () => {

@@ -4,8 +4,10 @@
 import type { ConfigView, EngineEvent, EngineState, Notice, PartyStatus, SettingView, Status } from "./types";
 import { controlStateText, describeEvent, pushLog, type LogEntry, LOG_LIMIT } from "./eventLog";
 import { upsertSetting } from "./settingsModel";
-import { recordTunnelStats, type Histories } from "./history";
+import { recordSystem, recordTunnelStats, type Histories, type SystemRecord } from "./history";
 import { pathChanges } from "./peers";
+import { deepEqual, keepIfEqual } from "./equal";
+import { natView, PATH_LOG_LIMIT, updatePathSince, type PathChange, type PathSince } from "./paths";
 
 export type NoticeItem = Notice & { id: number };
 
@@ -33,6 +35,17 @@ export type AppState = {
   netLog: LogEntry[];
   /** per-peer RTT/jitter/loss from tunnel_stats, by public key */
   histories: Histories;
+  /** path changes for the Network page, newest first, at most PATH_LOG_LIMIT */
+  pathLog: PathChange[];
+  /**
+   * the engine reports paths (a path_changed event or a peer with a path was seen): the UI then
+   * stops inferring connection changes from tunnel statistics
+   */
+  enginePaths: boolean;
+  /** when each peer's current path state began */
+  pathSince: PathSince;
+  /** the machine's CPU, memory and network from `metrics` events, oldest first */
+  system: readonly SystemRecord[];
   toasts: Toast[];
   nextId: number;
 };
@@ -60,8 +73,47 @@ export function initialState(): AppState {
     log: [],
     netLog: [],
     histories: {},
+    pathLog: [],
+    enginePaths: false,
+    pathSince: {},
+    system: [],
     toasts: [],
     nextId: 1,
+  };
+}
+
+const partyHasPaths = (p: PartyStatus | null | undefined) => !!p?.peers.some((x) => x.path);
+
+const atMs = (at: string) => {
+  const t = Date.parse(at);
+  return Number.isNaN(t) ? Date.now() : t;
+};
+
+/**
+ * A new status from the engine, sharing every part that did not change with the previous one
+ * (the previous status itself when nothing changed), so what shows those parts stays as it is.
+ */
+export function shareStatus(prev: Status | null, next: Status): Status {
+  if (!prev) return next;
+  const out = { ...next } as Record<string, unknown>;
+  const old = prev as unknown as Record<string, unknown>;
+  let same = Object.keys(old).length === Object.keys(out).length;
+  for (const k of Object.keys(out)) {
+    out[k] = keepIfEqual(old[k], out[k]);
+    if (out[k] !== old[k]) same = false;
+  }
+  return same ? prev : (out as unknown as Status);
+}
+
+/** A status (get_status or started) into the state: shared parts, path start times. */
+function loadStatus(s: AppState, status: Status, at: string): AppState {
+  const next = shareStatus(s.status, status);
+  return {
+    ...s,
+    status: next,
+    engineState: next.state,
+    enginePaths: s.enginePaths || partyHasPaths(next.party),
+    pathSince: updatePathSince(s.pathSince, next.party?.peers, atMs(at)),
   };
 }
 
@@ -100,27 +152,65 @@ function addNet(s: AppState, at: string, level: LogEntry["level"], text: string)
   return { ...s, netLog: pushLog(s.netLog, entry, NET_LOG_LIMIT), nextId: s.nextId + 1 };
 }
 
+function addPath(s: AppState, change: Omit<PathChange, "id">): AppState {
+  const entry: PathChange = { id: s.nextId, ...change };
+  return { ...s, pathLog: [entry, ...s.pathLog].slice(0, PATH_LOG_LIMIT), nextId: s.nextId + 1 };
+}
+
 function addToast(s: AppState, kind: Toast["kind"], text: string): AppState {
   const toasts = [...s.toasts, { id: s.nextId, kind, text }];
   return { ...s, toasts: toasts.slice(Math.max(0, toasts.length - TOAST_LIMIT)), nextId: s.nextId + 1 };
 }
 
-/** A new party snapshot and/or tunnel stats into the status, noting path changes. */
+/**
+ * A new party snapshot and/or tunnel stats into the status. With an engine that does not
+ * report paths, connection changes and endpoint moves seen between two views are noted.
+ */
 function applyLive(s: AppState, at: string, next: Pick<Status, "party" | "tunnel">): AppState {
   if (!s.status) return s;
-  const changes = pathChanges(
-    { party: s.status.party, tunnel: s.status.tunnel },
-    { party: next.party, tunnel: next.tunnel },
-  );
-  let out: AppState = { ...s, status: { ...s.status, ...next } };
-  for (const c of changes) out = addNet(out, at, "info", c);
+  if (next.party === s.status.party && next.tunnel === s.status.tunnel) return s;
+  const enginePaths = s.enginePaths || partyHasPaths(next.party);
+  let out: AppState = { ...s, status: { ...s.status, ...next }, enginePaths };
+  if (!enginePaths) {
+    const { connections, endpoints } = pathChanges(
+      { party: s.status.party, tunnel: s.status.tunnel },
+      { party: next.party, tunnel: next.tunnel },
+    );
+    for (const c of connections) out = addPath(out, { at, key: c.key, name: c.name, from: c.from, to: c.to, reason: "" });
+    for (const line of endpoints) out = addNet(out, at, "info", line);
+  }
   return out;
+}
+
+/** A path_changed event: logged, and laid over the party until its next snapshot arrives. */
+function applyPathChanged(s: AppState, e: Extract<EngineEvent, { type: "path_changed" }>, at: string): AppState {
+  let out = addPath(s, { at, key: e.peer, name: e.name, from: e.from, to: e.to, reason: e.reason ?? "" });
+  out = { ...out, enginePaths: true, pathSince: { ...out.pathSince, [e.peer]: { state: e.to, at: atMs(at) } } };
+  const party = s.status?.party;
+  if (!s.status || !party || !party.peers.some((p) => p.public_key === e.peer)) return out;
+  const peers = party.peers.map((p) =>
+    p.public_key !== e.peer
+      ? p
+      : {
+          ...p,
+          path: {
+            local_candidate: null,
+            remote_candidate: null,
+            relay: null,
+            ...(p.path ?? {}),
+            state: e.to,
+            reason: e.reason ?? "",
+            since_secs: 0,
+          },
+        },
+  );
+  return { ...out, status: { ...s.status, party: { ...party, peers } } };
 }
 
 function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
   switch (e.type) {
     case "started":
-      return addStatusNotices({ ...s, status: e.status, engineState: e.status.state }, e.status.notices);
+      return addStatusNotices(loadStatus(s, e.status, at), e.status.notices);
     case "state_changed":
       return {
         ...s,
@@ -144,13 +234,16 @@ function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
       return addLiveNotice(s, { level: e.level, message: e.message });
     case "party_changed": {
       const before = s.status?.party ?? null;
-      const party = e.party ?? null;
+      const party = keepIfEqual(before ?? undefined, e.party ?? null);
       let out = s;
       if (s.status) {
-        const device = { ...s.status.device, virtual_ip: party?.virtual_ip ?? null };
+        const vip = party?.virtual_ip ?? null;
+        const device = s.status.device.virtual_ip === vip ? s.status.device : { ...s.status.device, virtual_ip: vip };
         // a new party (or none) starts without the old party's tunnel numbers
         const tunnel = party && before && before.id === party.id ? s.status.tunnel : null;
-        out = applyLive({ ...s, status: { ...s.status, device } }, at, { party, tunnel });
+        out = applyLive(device === s.status.device ? s : { ...s, status: { ...s.status, device } }, at, { party, tunnel });
+        const pathSince = updatePathSince(out.pathSince, party?.peers, atMs(at));
+        if (pathSince !== out.pathSince) out = { ...out, pathSince };
       }
       if (!before && party) out = addNet(out, at, "info", `Joined “${party.name}” as ${party.virtual_ip}.`);
       else if (before && !party) {
@@ -168,11 +261,25 @@ function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
       return addNet(out, at, e.state === "reconnecting" ? "warning" : "info", `Control server ${controlStateText(e.state)}.`);
     }
     case "tunnel_stats": {
-      const t = Date.parse(at);
-      const histories = recordTunnelStats(s.histories, e.tunnel, Number.isNaN(t) ? Date.now() : t);
+      const histories = recordTunnelStats(s.histories, e.tunnel, atMs(at));
       const out = { ...s, histories };
-      return s.status ? applyLive(out, at, { party: s.status.party, tunnel: e.tunnel }) : out;
+      if (!s.status) return out;
+      // equal numbers keep the same object: the counters and paths shown from it stay as they are
+      return applyLive(out, at, { party: s.status.party, tunnel: keepIfEqual(s.status.tunnel ?? undefined, e.tunnel) });
     }
+    case "metrics": {
+      const system = recordSystem(s.system, e.snapshot);
+      return system === s.system ? s : { ...s, system };
+    }
+    case "nat_changed": {
+      if (!s.status || deepEqual(s.status.nat, e.nat)) return s;
+      const out = { ...s, status: { ...s.status, nat: e.nat ?? null } };
+      if (!e.nat) return out;
+      const v = natView(e.nat);
+      return addNet(out, at, e.nat.kind === "udp_blocked" ? "warning" : "info", `NAT type: ${v.title}.`);
+    }
+    case "path_changed":
+      return applyPathChanged(s, e, at);
     default:
       return s;
   }
@@ -189,7 +296,7 @@ export function reduce(s: AppState, a: Action): AppState {
       return { ...applied, log: pushLog(applied.log, entry, LOG_LIMIT), nextId: applied.nextId + 1 };
     }
     case "status_loaded":
-      return addStatusNotices({ ...s, status: a.status, engineState: a.status.state }, a.status.notices);
+      return addStatusNotices(loadStatus(s, a.status, new Date().toISOString()), a.status.notices);
     case "settings_loaded":
       return { ...s, settings: a.settings };
     case "setting_saved":

@@ -36,7 +36,8 @@ export function controlStateText(state: string | null | undefined): string {
 
 /**
  * One human line for an engine event, or null for events that are not worth a line
- * (tunnel_stats arrives every second and is shown live instead).
+ * (tunnel_stats and metrics arrive every second and are shown live instead; path and NAT
+ * changes have their own lists on the Network page, and only failures are repeated here).
  */
 export function describeEvent(event: EngineEvent): { level: LogLevel; text: string } | null {
   switch (event.type) {
@@ -65,7 +66,18 @@ export function describeEvent(event: EngineEvent): { level: LogLevel; text: stri
         text: `Control server ${controlStateText(event.state)}.`,
       };
     case "tunnel_stats":
+    case "metrics":
       return null;
+    case "party_created":
+      return { level: "info", text: `Party “${event.name}” created.` };
+    case "path_changed":
+      return event.to === "failed"
+        ? { level: "warning", text: `No path to ${event.name}${event.reason ? `: ${event.reason.trim().replace(/\.$/, "")}` : ""}.` }
+        : null;
+    case "nat_changed":
+      return event.nat?.kind === "udp_blocked"
+        ? { level: "warning", text: "UDP is blocked on this network: LANrage can only reach players through a relay." }
+        : null;
     default: {
       const t = (event as { type?: unknown }).type;
       return { level: "info", text: `Engine event: ${typeof t === "string" ? t : "unknown"}.` };

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { createFakeBridge } from "./fakeBridge";
-import { FAKE_MEET_AT } from "./fakeParty";
+import { createFakeBridge, FAKE_NAT } from "./fakeBridge";
+import { FAKE_MEET_AT, FAKE_RELAY } from "./fakeParty";
 import { makeLink, parseCode, randomCode } from "./invite";
 import type { EngineEvent } from "./types";
 
@@ -102,9 +102,20 @@ describe("fakeBridge", () => {
       "party_changed",
       "member_joined",
       "party_changed",
+      "path_changed", // Mira's first handshake: the connection manager picks the LAN path
+      "party_changed",
       "tunnel_stats",
       "tunnel_stats",
     ]);
+    const changed = seen.find((e) => e.type === "path_changed");
+    expect(changed).toMatchObject({ name: "Mira", from: "connecting", to: "direct", reason: expect.stringContaining("local network") });
+    expect((await b.getStatus()).party!.peers[0].path).toMatchObject({
+      state: "direct",
+      local_candidate: "host",
+      remote_candidate: "host",
+      relay: null,
+      since_secs: 1,
+    });
     expect(await rejection(b.createParty("again"))).toMatchObject({ code: "already_in_party" });
     expect(await rejection(b.joinParty(p.invite!.code))).toMatchObject({ code: "already_in_party" });
   });
@@ -131,15 +142,24 @@ describe("fakeBridge", () => {
     const code = randomCode();
     const p = await b.joinParty(code);
     expect(p).toMatchObject({ name: "Mira's party", is_host: false, host_name: "Mira", invite: null });
-    expect(p.peers.map((x) => [x.name, x.connection])).toEqual([
-      ["Mira", "connecting"],
-      ["Dex", "relayed"],
-      ["Sol", "connecting"],
-      ["Kai", "offline"],
+    expect(p.peers.map((x) => [x.name, x.connection, x.path?.state ?? null])).toEqual([
+      ["Mira", "connecting", "connecting"],
+      ["Dex", "connecting", "connecting"],
+      ["Sol", "connecting", "connecting"],
+      ["Kai", "offline", null],
     ]);
     for (let i = 0; i < 4; i++) b.tick();
     const t = (await b.getStatus()).tunnel!;
     expect(t.peers.map((x) => x.last_handshake_secs !== null)).toEqual([true, true, true]);
+    const peers = (await b.getStatus()).party!.peers;
+    expect(peers.map((x) => [x.name, x.connection, x.path?.local_candidate, x.path?.remote_candidate, x.path?.relay])).toEqual([
+      ["Mira", "direct", "host", "host", null],
+      ["Dex", "relayed", "srflx", "relay", FAKE_RELAY],
+      ["Sol", "direct", "srflx", "srflx", null],
+      ["Kai", "offline", undefined, undefined, undefined],
+    ]);
+    expect(peers[1].path!.reason).toContain("Dex is behind a symmetric NAT");
+    expect(peers[1].endpoint).toBe(FAKE_RELAY);
     expect(await rejection(b.newInvite(null))).toMatchObject({ code: "not_host" });
     expect(await rejection(b.kick("Dex"))).toMatchObject({ code: "not_host" });
     await b.leaveParty();
@@ -185,6 +205,63 @@ describe("fakeBridge", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("NAT: not measured at first, then what the STUN test found", async () => {
+    const b = createFakeBridge();
+    const seen: EngineEvent[] = [];
+    await b.onEngineEvent((e) => seen.push(e));
+    expect((await b.getStatus()).nat).toBeNull();
+    b.setNat("udp_blocked");
+    expect(seen[0]).toEqual({ type: "nat_changed", nat: { kind: "udp_blocked", public_addr: null, summary: expect.stringContaining("UDP") } });
+    expect((await b.getStatus()).nat?.kind).toBe("udp_blocked");
+    await expect(createFakeBridge({ nat: FAKE_NAT.cone }).getStatus()).resolves.toMatchObject({ nat: { kind: "cone" } });
+  });
+
+  it("demo: the engine starts, measures a cone NAT and sends metrics every second", async () => {
+    vi.useFakeTimers();
+    try {
+      const b = createFakeBridge({ demo: true, tickMs: 1000 });
+      const seen: EngineEvent[] = [];
+      await b.onEngineEvent((e) => seen.push(e));
+      await vi.advanceTimersByTimeAsync(3500);
+      expect(seen.map((e) => e.type).filter((t) => t !== "metrics")).toEqual(["started", "nat_changed"]);
+      expect(seen.find((e) => e.type === "nat_changed")).toMatchObject({ nat: { kind: "cone", public_addr: expect.any(String) } });
+      const metrics = seen.flatMap((e) => (e.type === "metrics" ? [e.snapshot] : []));
+      expect(metrics).toHaveLength(3);
+      expect(metrics[0].system).toBeNull(); // the sampler's baseline
+      const sys = metrics[2].system!;
+      expect(sys.cpu_ratio).toBeGreaterThan(0);
+      expect(sys.cpu_ratio).toBeLessThanOrEqual(1);
+      expect(sys.memory_used_bytes).toBeLessThan(sys.memory_total_bytes);
+      expect(sys.net_rx_bytes_per_sec).toBeGreaterThan(0);
+      expect(metrics[2].system_minute).toEqual([]);
+      b.dispose();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("metrics carry the party's members with quality, and setPath moves a path like the engine", async () => {
+    const b = createFakeBridge();
+    const seen: EngineEvent[] = [];
+    await b.onEngineEvent((e) => seen.push(e));
+    await b.createParty("LAN night");
+    b.addMember("Sol");
+    for (let i = 0; i < 6; i++) b.tick();
+    b.metricsTick();
+    b.metricsTick();
+    const snap = seen.filter((e) => e.type === "metrics").pop()!;
+    if (snap.type !== "metrics") throw new Error("metrics");
+    expect(snap.snapshot.peers).toHaveLength(1);
+    expect(snap.snapshot.peers[0]).toMatchObject({ name: "Sol", connection: "direct", quality: { grade: expect.stringMatching(/^[A-F]$/) } });
+    expect(snap.snapshot.party?.worst_peer).toBe(snap.snapshot.peers[0].public_key);
+    seen.length = 0;
+    b.setPath("Sol", { state: "failed", reason: "No candidate pair answered and the relay refused the allocation." });
+    expect(seen.map((e) => e.type)).toEqual(["path_changed", "party_changed"]);
+    expect(seen[0]).toMatchObject({ name: "Sol", from: "direct", to: "failed" });
+    const sol = (await b.getStatus()).party!.peers[0];
+    expect(sol).toMatchObject({ connection: "failed", path: { state: "failed", local_candidate: "srflx", since_secs: 0 } });
   });
 
   it("deep links, navigation and the pending link", async () => {

@@ -12,7 +12,11 @@ import type {
   ConfigView,
   EngineEvent,
   EngineState,
+  MetricsSnapshot,
+  NatKind,
+  NatStatus,
   Notice,
+  PathStatus,
   ServerAnnouncement,
   ServerListing,
   SettingView,
@@ -20,6 +24,37 @@ import type {
 } from "./types";
 
 type Def = Omit<SettingView, "value" | "is_set">;
+
+/** What the engine's STUN test says for each NAT type (`summary` is the engine's sentence). */
+export const FAKE_NAT: Record<NatKind, NatStatus> = {
+  open: {
+    kind: "open",
+    public_addr: "198.51.100.23:51820",
+    summary: "Your computer has a public address with no NAT in front of it: other players can connect straight to you.",
+  },
+  cone: {
+    kind: "cone",
+    public_addr: "198.51.100.23:51820",
+    summary:
+      "Your router keeps the same public port for every destination (cone NAT): direct connections work with most players.",
+  },
+  symmetric: {
+    kind: "symmetric",
+    public_addr: "198.51.100.23:40213",
+    summary:
+      "Your router gives every destination a different public port (symmetric NAT): direct connections work only with players whose NAT is open or cone.",
+  },
+  udp_blocked: {
+    kind: "udp_blocked",
+    public_addr: null,
+    summary: "No STUN server answered over UDP (3 servers, 2 tries each): this network blocks or drops outgoing UDP.",
+  },
+  unknown: {
+    kind: "unknown",
+    public_addr: "198.51.100.23:51820",
+    summary: "Only one STUN server answered, so the mapping behaviour could not be compared between destinations.",
+  },
+};
 
 /** Servers the fake's friends announce while they are online in your party. */
 export const FAKE_MEMBER_SERVERS: Record<string, ServerAnnouncement> = {
@@ -110,6 +145,10 @@ export type FakeBridgeOptions = {
   seed?: number;
   /** what take_deep_link returns once */
   pendingLink?: string | null;
+  /** the NAT the status reports at first (default null: not measured; the demo measures cone after 1.5 s) */
+  nat?: NatStatus | null;
+  /** ms between `metrics` events, from the first listener on; 0 = only on metricsTick() (default: tickMs in demo, else 0) */
+  metricsMs?: number;
 };
 
 function clone<T>(v: T): T {
@@ -130,6 +169,12 @@ export type FakeBridge = Bridge & {
   setEngineState(next: EngineState): void;
   /** one simulated second: arrivals, probes, a tunnel_stats event */
   tick(): void;
+  /** one `metrics` event (the engine's per-second snapshot with a system reading) */
+  metricsTick(): void;
+  /** the NAT test found this (emits nat_changed) */
+  setNat(nat: NatKind | NatStatus | null): void;
+  /** the connection manager moved a member's path (emits path_changed and party_changed) */
+  setPath(member: string, path: Partial<PathStatus> & { state: string; reason: string }): void;
   /** a friend joins the party now */
   addMember(name: string, profile?: Profile): void;
   /** as if the app had been opened with this lanrage:// link */
@@ -155,6 +200,10 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
   let demoStarted = false;
   const tickMs = opts.tickMs ?? (opts.demo ? 1000 : 0);
   let timer: ReturnType<typeof setInterval> | undefined;
+  const metricsMs = opts.metricsMs ?? (opts.demo ? tickMs : 0);
+  let metricsTimer: ReturnType<typeof setInterval> | undefined;
+  let natTimer: ReturnType<typeof setTimeout> | undefined;
+  let nat: NatStatus | null = opts.nat ?? null;
   const PUBLIC_KEY = "mB9sK2xq3Jw1vZ7pQ4cT8nR5yL0aE6dF2gH1iJ3kL4M=";
   const notices: Notice[] =
     opts.notices ??
@@ -221,6 +270,54 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     demo: opts.demo ?? false,
   });
 
+  // The machine: a slow random walk from its own generator, so the party's numbers stay the same.
+  const sysRandom = seededRandom((opts.seed ?? 7) + 101);
+  const MEM_TOTAL = 16 * 1024 ** 3;
+  const sys = { first: true, cpu: 0.12, mem: 6.1 * 1024 ** 3, rx: 30_000, tx: 9_000, appCpu: 0.012, appMem: 86 * 1024 ** 2 };
+  const walk = (v: number, step: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v + (sysRandom() * 2 - 1) * step));
+
+  function metricsSnapshot(): MetricsSnapshot {
+    const now = Date.now();
+    const party_ = party.metricsPeers(now);
+    let system: MetricsSnapshot["system"] = null;
+    // like the engine's sampler, the first tick only takes the baseline
+    if (sys.first) sys.first = false;
+    else {
+      const traffic = party.trafficRates();
+      sys.cpu = walk(sys.cpu, 0.03, 0.04, 0.6);
+      sys.mem = walk(sys.mem, 24 * 1024 ** 2, 5.5 * 1024 ** 3, 7.5 * 1024 ** 3);
+      sys.rx = walk(sys.rx, 6_000, 2_000, 120_000);
+      sys.tx = walk(sys.tx, 2_000, 800, 40_000);
+      sys.appCpu = walk(sys.appCpu, 0.004, 0.004, 0.05);
+      system = {
+        t_ms: now,
+        cpu_ratio: Math.round(sys.cpu * 1000) / 1000,
+        memory_used_bytes: Math.round(sys.mem),
+        memory_total_bytes: MEM_TOTAL,
+        net_rx_bytes_per_sec: Math.round(sys.rx + traffic.rx * 1.05),
+        net_tx_bytes_per_sec: Math.round(sys.tx + traffic.tx * 1.05),
+        process_cpu_cores: Math.round(sys.appCpu * 1000) / 1000,
+        process_memory_bytes: sys.appMem,
+      };
+    }
+    const scored = party_.filter((p) => p.quality);
+    const worst = scored.reduce<(typeof scored)[number] | null>((w, p) => (!w || p.quality!.score < w.quality!.score ? p : w), null);
+    return {
+      t_ms: now,
+      peers: party_,
+      party: worst
+        ? { score: worst.quality!.score, grade: worst.quality!.grade, worst_peer: worst.public_key, peers_scored: scored.length }
+        : null,
+      system,
+      system_minute: [],
+    };
+  }
+
+  function setNat(next: NatKind | NatStatus | null) {
+    nat = typeof next === "string" ? { ...FAKE_NAT[next] } : next;
+    emit({ type: "nat_changed", nat });
+  }
+
   /** Run the simulation clock while in a party. */
   function syncTimer() {
     if (tickMs > 0 && party.inParty() && !timer) timer = setInterval(() => party.tick(), tickMs);
@@ -242,6 +339,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       party: p,
       tunnel: party.tunnel(),
       notices,
+      nat,
     });
   }
 
@@ -328,6 +426,9 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     setEngineState: setState,
     copied: [],
     tick: () => party.tick(),
+    metricsTick: () => emit({ type: "metrics", snapshot: metricsSnapshot() }),
+    setNat,
+    setPath: (member, path) => party.setPath(member, path),
     addMember: (name, profile) => {
       party.addMember(name, profile);
     },
@@ -340,6 +441,9 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     dispose: () => {
       if (timer) clearInterval(timer);
       timer = undefined;
+      clearInterval(metricsTimer);
+      metricsTimer = undefined;
+      clearTimeout(natTimer);
     },
 
     async getStatus() {
@@ -473,11 +577,14 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     },
     async onEngineEvent(handler): Promise<Unlisten> {
       listeners.add(handler);
+      if (metricsMs > 0 && !metricsTimer) metricsTimer = setInterval(() => bridge.metricsTick(), metricsMs);
       if (opts.demo && !demoStarted) {
         demoStarted = true;
         setTimeout(() => {
           state = "running";
           emit({ type: "started", status: status() });
+          // the engine's STUN test answers a moment after it starts
+          if (nat === null && opts.nat === undefined) natTimer = setTimeout(() => setNat("cone"), 800);
         }, 700);
       }
       return () => {

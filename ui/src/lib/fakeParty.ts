@@ -10,10 +10,23 @@
 // Anything else is parsed like the engine does (typos, length, bad links -> invalid_code);
 // a valid code or link joins "Mira's party". A party named NOPERM fails to create with no_permission.
 
-import type { BridgeError, ControlStatus, DeviceStats, EngineEvent, PartyStatus, PeerStatus } from "./types";
+import type {
+  BridgeError,
+  CandidateType,
+  ControlStatus,
+  DeviceStats,
+  EngineEvent,
+  MetricsPeer,
+  PartyStatus,
+  PathStatus,
+  PeerStatus,
+} from "./types";
 import { InviteError, makeLink, parseInvite, randomCode } from "./invite";
+import { quality } from "./quality";
 
 export const FAKE_MEET_AT = "ws://192.168.1.23:7666";
+/** The TURN relay the fake's relayed friends go through. */
+export const FAKE_RELAY = "203.0.113.2:3478";
 export const FAKE_NO_PERMISSION =
   "cannot create the network device `lanrage0`: permission denied. LANrage needs the CAP_NET_ADMIN capability: run `sudo setcap cap_net_admin+ep /usr/bin/lanrage-app` (the installer does this), or run as root";
 
@@ -61,9 +74,18 @@ export type Profile = {
   /** chance a probe is lost, 0..1 */
   lossChance: number;
   relayed?: boolean;
-  /** ticks before the first handshake */
+  /** ticks before the first handshake (the path is chosen then) */
   handshakeAfter?: number;
   online?: boolean;
+  /** the candidate pair the connection manager ends up with (default: hole punched both sides) */
+  local?: CandidateType;
+  remote?: CandidateType;
+  /** the connection manager's sentence for the chosen path */
+  reason?: string;
+  /** the friend's address on the path (default: a public address) */
+  endpoint?: string;
+  /** demo: the path degrades after this many ticks of age, and recovers 3 ticks later */
+  degradeAt?: number;
 };
 
 type Member = {
@@ -83,6 +105,13 @@ type Member = {
   tx: number;
   sent: number;
   answered: number;
+  /** bytes this tick */
+  rxRate: number;
+  txRate: number;
+  /** the connection manager's path (null while offline) */
+  path: PathStatus | null;
+  /** age at which the path entered its state */
+  pathAt: number;
 };
 
 type Party = {
@@ -102,11 +131,54 @@ type Party = {
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 export const FRIENDS: Record<string, Profile> = {
-  Mira: { rtt: 14, spread: 3, lossChance: 0, handshakeAfter: 1 },
-  Dex: { rtt: 72, spread: 9, lossChance: 0.004, relayed: true, handshakeAfter: 1 },
-  Sol: { rtt: 38, spread: 12, lossChance: 0.02, handshakeAfter: 3 },
+  Mira: {
+    rtt: 14,
+    spread: 3,
+    lossChance: 0,
+    handshakeAfter: 1,
+    local: "host",
+    remote: "host",
+    endpoint: "192.168.1.42:51820",
+    reason: "{name} is on your local network (192.168.1.0/24), so packets go straight across the LAN.",
+  },
+  Dex: {
+    rtt: 72,
+    spread: 9,
+    lossChance: 0.004,
+    relayed: true,
+    handshakeAfter: 2,
+    local: "srflx",
+    remote: "relay",
+    reason:
+      "Hole punching timed out after 5 s: {name} is behind a symmetric NAT that gives every destination a new port, so traffic goes through the relay.",
+  },
+  Sol: {
+    rtt: 38,
+    spread: 12,
+    lossChance: 0.02,
+    handshakeAfter: 3,
+    local: "srflx",
+    remote: "srflx",
+    reason: "Hole punching worked: both routers kept the port LANrage opened, so traffic goes straight over the internet.",
+    degradeAt: 25,
+  },
   Kai: { rtt: 0, spread: 0, lossChance: 0, online: false },
 };
+
+/** What the connection manager calls a member with this path (the engine's `connection`). */
+function connectionOf(path: PathStatus | null, online: boolean): string {
+  if (!online || !path) return online ? "connecting" : "offline";
+  switch (path.state) {
+    case "direct":
+    case "relayed":
+    case "failed":
+      return path.state;
+    case "degraded":
+      return path.relay ? "relayed" : "direct";
+    default:
+      return "connecting";
+  }
+}
 
 export type FakePartyDeps = {
   emit(e: EngineEvent): void;
@@ -146,11 +218,12 @@ export class FakeParty {
 
   private member(name: string, profile: Profile, ip?: string): Member {
     const octet = ip ? Number(ip.split(".").pop()) : this.nextIp++;
+    const online = profile.online !== false;
     return {
       name,
       public_key: this.key(),
       virtual_ip: ip ?? `10.66.0.${octet}`,
-      endpoint: profile.relayed ? `198.51.100.7:${3478}` : `203.0.113.${20 + (octet % 200)}:${51820 + octet}`,
+      endpoint: profile.relayed ? FAKE_RELAY : (profile.endpoint ?? `198.51.100.${20 + (octet % 200)}:${51820 + octet}`),
       profile,
       age: 0,
       probes: [],
@@ -161,6 +234,19 @@ export class FakeParty {
       tx: 0,
       sent: 0,
       answered: 0,
+      rxRate: 0,
+      txRate: 0,
+      path: online
+        ? {
+            state: "connecting",
+            local_candidate: null,
+            remote_candidate: null,
+            relay: null,
+            reason: `Trying ${name}'s addresses (LAN, internet, relay) to find a path.`,
+            since_secs: 0,
+          }
+        : null,
+      pathAt: 0,
     };
   }
 
@@ -177,8 +263,7 @@ export class FakeParty {
       public_key: m.public_key,
       virtual_ip: m.virtual_ip,
       online,
-      // like the engine: relayed is known from the path chosen; direct only after a handshake
-      connection: !online ? "offline" : m.profile.relayed ? "relayed" : up ? "direct" : "connecting",
+      connection: connectionOf(m.path, online),
       endpoint: up ? m.endpoint : null,
       rtt_ms: m.rtt,
       jitter_ms: m.jitter,
@@ -186,7 +271,47 @@ export class FakeParty {
       rx_bytes: m.rx,
       tx_bytes: m.tx,
       last_handshake_secs: up ? (m.age - (m.profile.handshakeAfter ?? 1)) % 120 : null,
+      path: m.path ? { ...m.path, since_secs: Math.max(0, m.age - m.pathAt) } : null,
     };
+  }
+
+  /** Move a member's path to a new state: path_changed, then the party (as the engine does). */
+  private movePath(m: Member, next: Partial<PathStatus> & { state: string; reason: string }, emit = true) {
+    const from = m.path?.state ?? "connecting";
+    m.path = {
+      local_candidate: null,
+      remote_candidate: null,
+      relay: null,
+      ...(m.path ?? {}),
+      ...next,
+      since_secs: 0,
+    };
+    m.pathAt = m.age;
+    if (emit) {
+      this.deps.emit({ type: "path_changed", peer: m.public_key, name: m.name, from, to: next.state, reason: next.reason });
+      this.changed();
+    }
+  }
+
+  /** The path each simulated friend ends up with after its first handshake. */
+  private chosenPath(m: Member): Partial<PathStatus> & { state: string; reason: string } {
+    const pr = m.profile;
+    const local = pr.local ?? "srflx";
+    const remote = pr.remote ?? "srflx";
+    return {
+      state: pr.relayed ? "relayed" : "direct",
+      local_candidate: local,
+      remote_candidate: remote,
+      relay: pr.relayed ? FAKE_RELAY : null,
+      reason: (pr.reason ?? "").replace(/\{name\}/g, m.name) || (pr.relayed ? "A direct path could not be opened, so traffic goes through the relay." : "Hole punching worked."),
+    };
+  }
+
+  /** Tests: set a member's path now (emits path_changed and party_changed). */
+  setPath(who: string, next: Partial<PathStatus> & { state: string; reason: string }): void {
+    const m = this.party?.members.find((x) => x.name === who || x.public_key === who);
+    if (!m) fail("unknown_member", `no member called \`${who}\` in the party`);
+    this.movePath(m, next);
   }
 
   status(): PartyStatus | null {
@@ -374,6 +499,76 @@ export class FakeParty {
     return this.peerStatus(m);
   }
 
+  /** The members as the metrics collector sees them (`metrics` event peers, without the minute series). */
+  metricsPeers(nowMs: number): MetricsPeer[] {
+    const p = this.party;
+    if (!p) return [];
+    return p.members
+      .map((m) => {
+        const st = this.peerStatus(m);
+        const q = st.connection === "offline" ? null : quality(m.srtt ?? m.rtt, m.jitter, st.loss_pct);
+        const since = nowMs - Math.max(0, m.age - m.pathAt) * 1000;
+        return {
+          public_key: m.public_key,
+          name: m.name,
+          connection: st.connection,
+          connection_since_ms: since,
+          first_seen_ms: nowMs - m.age * 1000,
+          time_in_state_ms: { [st.connection]: Math.max(0, m.age - m.pathAt) * 1000 },
+          rtt_ms: m.srtt ?? m.rtt,
+          jitter_ms: m.jitter,
+          loss: st.loss_pct === null ? null : st.loss_pct / 100,
+          rx_bytes_total: m.rx,
+          tx_bytes_total: m.tx,
+          rx_packets_total: Math.floor(m.rx / 120),
+          tx_packets_total: Math.floor(m.tx / 120),
+          rx_bytes_per_sec: this.handshaken(m) ? m.rxRate : null,
+          tx_bytes_per_sec: this.handshaken(m) ? m.txRate : null,
+          rx_packets_per_sec: this.handshaken(m) ? Math.floor(m.rxRate / 120) : null,
+          tx_packets_per_sec: this.handshaken(m) ? Math.floor(m.txRate / 120) : null,
+          quality: q
+            ? {
+                score: q.score,
+                grade: q.grade,
+                latency: q.components.latency,
+                jitter: q.components.jitter,
+                loss: q.components.loss,
+                limited_by: q.limitedBy,
+              }
+            : null,
+          minute: [],
+        };
+      })
+      .sort((a, b) => (a.public_key < b.public_key ? -1 : 1));
+  }
+
+  /** Bytes a second the party's traffic adds to the machine's network (received, sent). */
+  trafficRates(): { rx: number; tx: number } {
+    let rx = 0;
+    let tx = 0;
+    for (const m of this.party?.members ?? []) {
+      if (!this.handshaken(m)) continue;
+      rx += m.rxRate;
+      tx += m.txRate;
+    }
+    return { rx, tx };
+  }
+
+  /** The connection manager's decisions for one member in this tick. */
+  private pathTick(m: Member) {
+    if (!m.path) return;
+    const pr = m.profile;
+    const up = pr.handshakeAfter ?? 1;
+    if (m.path.state === "connecting" && m.age >= up) this.movePath(m, this.chosenPath(m));
+    else if (this.deps.demo && pr.degradeAt && m.age === pr.degradeAt && m.path.state === "direct")
+      this.movePath(m, {
+        state: "degraded",
+        reason: "3 keepalives in a row went unanswered on the hole-punched path; LANrage is checking it and the relay.",
+      });
+    else if (this.deps.demo && pr.degradeAt && m.age === pr.degradeAt + 3 && m.path.state === "degraded")
+      this.movePath(m, { ...this.chosenPath(m), reason: "Keepalives are answered again on the hole-punched path, so it stays direct." });
+  }
+
   /** One second of simulated life: arrivals, probes, traffic; then a tunnel_stats event. */
   tick(): void {
     const p = this.party;
@@ -383,6 +578,7 @@ export class FakeParty {
     const r = this.deps.random;
     for (const m of p.members) {
       m.age++;
+      this.pathTick(m);
       if (!this.handshaken(m)) continue;
       m.sent++;
       // like a real link, the first few probes of a fresh session get through
@@ -399,8 +595,10 @@ export class FakeParty {
         m.srtt = m.srtt === null ? sample : m.srtt + (sample - m.srtt) / 8;
         m.rtt = sample;
       }
-      m.rx += 1500 + Math.floor(r() * 60_000);
-      m.tx += 1500 + Math.floor(r() * 40_000);
+      m.rxRate = 1500 + Math.floor(r() * 60_000);
+      m.txRate = 1500 + Math.floor(r() * 40_000);
+      m.rx += m.rxRate;
+      m.tx += m.txRate;
     }
     const tunnel = this.tunnel();
     if (tunnel) this.deps.emit({ type: "tunnel_stats", tunnel });

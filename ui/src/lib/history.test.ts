@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
   alignSeries,
+  alignSystem,
+  formatBitrate,
+  formatPercent,
+  recordSystem,
+  sameAligned,
   HISTORY_MAX_SAMPLES,
   HISTORY_WINDOW_MS,
   pushSample,
@@ -11,6 +16,27 @@ import {
   type Sample,
 } from "./history";
 import { stats } from "./testFixtures";
+import type { MetricsSnapshot, SystemSample } from "./types";
+
+const reading = (t: number, over: Partial<SystemSample> = {}): SystemSample => ({
+  t_ms: t,
+  cpu_ratio: 0.1,
+  memory_used_bytes: 4 * 1024 ** 3,
+  memory_total_bytes: 16 * 1024 ** 3,
+  net_rx_bytes_per_sec: 125_000,
+  net_tx_bytes_per_sec: 1000,
+  process_cpu_cores: 0.015,
+  process_memory_bytes: 80 * 1024 ** 2,
+  ...over,
+});
+const snap = (system: SystemSample | null, over: Partial<MetricsSnapshot> = {}): MetricsSnapshot => ({
+  t_ms: system?.t_ms ?? null,
+  peers: [],
+  party: null,
+  system,
+  system_minute: [],
+  ...over,
+});
 
 const s = (t: number, rtt: number | null = 10, jitter: number | null = 1, loss: number | null = 0): Sample => ({
   t,
@@ -111,5 +137,67 @@ describe("sparkline", () => {
     const ys = lines[0].split(" ").map((p) => Number(p.split(",")[1]));
     expect(Math.min(...ys)).toBe(1); // the top value touches the top (1 px margin)
     expect(sparkLines([], now, 100, 20).lines).toEqual([]);
+  });
+});
+
+describe("system history", () => {
+  it("records readings from metrics snapshots, skipping repeats and missing readings", () => {
+    let h = recordSystem([], snap(null));
+    expect(h).toEqual([]);
+    h = recordSystem(h, snap(reading(1000)));
+    h = recordSystem(h, snap(reading(2000, { cpu_ratio: 0.5, process_cpu_cores: null })));
+    expect(h.map((r) => [r.t, r.cpu, r.appCpu])).toEqual([
+      [1000, 10, 1.5],
+      [2000, 50, null],
+    ]);
+    expect(recordSystem(h, snap(reading(2000)))).toBe(h);
+    expect(recordSystem(h, null)).toBe(h);
+  });
+
+  it("takes the minute series of a full snapshot first", () => {
+    const point = (t: number, cpu: number | null) => ({
+      t_ms: t,
+      cpu_ratio: cpu,
+      memory_used_bytes: cpu === null ? null : 1e9,
+      net_rx_bytes_per_sec: 10,
+      net_tx_bytes_per_sec: 20,
+      process_cpu_cores: null,
+      party_quality: null,
+      peers: 0,
+    });
+    const h = recordSystem([], snap(reading(4000), { system_minute: [point(1000, 0.2), point(2000, null), point(3000, 0.3)] }));
+    expect(h.map((r) => [r.t, r.cpu])).toEqual([
+      [1000, 20],
+      [3000, 30],
+      [4000, 10],
+    ]);
+    expect(h[0].memTotal).toBe(16 * 1024 ** 3);
+  });
+
+  it("aligns fields on one axis with a scale", () => {
+    let h = recordSystem([], snap(reading(1000)));
+    h = recordSystem(h, snap(reading(2000, { net_rx_bytes_per_sec: 250_000 })));
+    expect(alignSystem(h, ["rx", "tx"], 0, 8)).toEqual([
+      [1, 2],
+      [1_000_000, 2_000_000],
+      [8000, 8000],
+    ]);
+    expect(alignSystem(h, ["cpu"], 1500)).toEqual([[2], [10]]);
+  });
+
+  it("sameAligned: a chart skips a redraw when nothing changed", () => {
+    expect(sameAligned([[1, 2], [3, null]], [[1, 2], [3, null]])).toBe(true);
+    expect(sameAligned([[1, 2], [3, null]], [[1, 2], [3, 4]])).toBe(false);
+    expect(sameAligned([[1], [3]], [[1], [3], [4]])).toBe(false);
+    expect(sameAligned(null, [[1]])).toBe(false);
+  });
+
+  it("formats rates as bits and percentages", () => {
+    expect(formatBitrate(125_000)).toBe("1 Mbit/s");
+    expect(formatBitrate(1_550_000)).toBe("12.4 Mbit/s");
+    expect(formatBitrate(100)).toBe("800 bit/s");
+    expect(formatBitrate(null)).toBe("–");
+    expect(formatPercent(3.14)).toBe("3.1%");
+    expect(formatPercent(42.4)).toBe("42%");
   });
 });

@@ -2,7 +2,7 @@
 // by public key. The sparkline reads the last minute, the metrics dashboard the whole window.
 // Everything is immutable: recording returns new arrays, so the reducer stays pure.
 
-import type { DeviceStats } from "./types";
+import type { DeviceStats, MetricsSnapshot, SystemPoint, SystemSample } from "./types";
 
 export type Sample = {
   /** ms since the epoch (when the UI received the measurement) */
@@ -30,14 +30,14 @@ const finite = (v: number | null | undefined): number | null =>
  * Append a sample and drop what is older than `windowMs` before it or beyond `max` entries.
  * A sample not newer than the last one is ignored (out of order or duplicate).
  */
-export function pushSample(
-  h: readonly Sample[],
-  s: Sample,
+export function pushSample<T extends { t: number }>(
+  h: readonly T[],
+  s: T,
   windowMs = HISTORY_WINDOW_MS,
   max = HISTORY_MAX_SAMPLES,
-): Sample[] {
+): T[] {
   const last = h.length ? h[h.length - 1] : null;
-  if (last && s.t <= last.t) return h as Sample[];
+  if (last && s.t <= last.t) return h as T[];
   const cutoff = s.t - windowMs;
   let start = 0;
   while (start < h.length && h[start].t < cutoff) start++;
@@ -47,7 +47,7 @@ export function pushSample(
 }
 
 /** Samples at or after `from`. */
-export function since(h: readonly Sample[], from: number): Sample[] {
+export function since<T extends { t: number }>(h: readonly T[], from: number): T[] {
   let i = h.length;
   while (i > 0 && h[i - 1].t >= from) i--;
   return h.slice(i);
@@ -135,6 +135,128 @@ export function sparkLines(
 const round1 = (v: number) => Math.round(v * 10) / 10;
 
 export type Summary = { last: number | null; avg: number | null; max: number | null; count: number };
+
+/** Same xs and ys: a chart fed this does not need to redraw. */
+export function sameAligned(a: Aligned | null | undefined, b: Aligned | null | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (!Object.is(x[j], y[j])) return false;
+  }
+  return true;
+}
+
+// ---- the machine: CPU, memory and network from the `metrics` event
+
+/** One system reading as the dashboard keeps it. */
+export type SystemRecord = {
+  /** ms since the epoch (the engine's reading time) */
+  t: number;
+  /** whole machine, percent 0..100 */
+  cpu: number | null;
+  memUsed: number | null;
+  memTotal: number | null;
+  /** bytes per second */
+  rx: number | null;
+  tx: number | null;
+  /** LANrage itself: percent of one core, and resident bytes */
+  appCpu: number | null;
+  appMem: number | null;
+};
+
+export type SystemField = "cpu" | "memUsed" | "rx" | "tx" | "appCpu";
+
+const fromSample = (s: SystemSample): SystemRecord => {
+  const cpu = finite(s.cpu_ratio);
+  const app = finite(s.process_cpu_cores);
+  return {
+    t: s.t_ms,
+    cpu: cpu === null ? null : cpu * 100,
+    memUsed: finite(s.memory_used_bytes),
+    memTotal: finite(s.memory_total_bytes),
+    rx: finite(s.net_rx_bytes_per_sec),
+    tx: finite(s.net_tx_bytes_per_sec),
+    appCpu: app === null ? null : app * 100,
+    appMem: finite(s.process_memory_bytes),
+  };
+};
+
+const fromPoint = (p: SystemPoint, memTotal: number | null): SystemRecord => {
+  const cpu = finite(p.cpu_ratio);
+  const app = finite(p.process_cpu_cores);
+  return {
+    t: p.t_ms,
+    cpu: cpu === null ? null : cpu * 100,
+    memUsed: finite(p.memory_used_bytes),
+    memTotal,
+    rx: finite(p.net_rx_bytes_per_sec),
+    tx: finite(p.net_tx_bytes_per_sec),
+    appCpu: app === null ? null : app * 100,
+    appMem: null,
+  };
+};
+
+/**
+ * A `metrics` snapshot into the system history: the minute series when it has one (a full
+ * snapshot), then the latest reading. The engine repeats its last reading when a tick has none,
+ * so a reading not newer than the last one is skipped: the same array comes back, and nothing
+ * that shows it has to change.
+ */
+export function recordSystem(h: readonly SystemRecord[], snap: MetricsSnapshot | null | undefined): readonly SystemRecord[] {
+  if (!snap) return h;
+  let out = h;
+  const total = finite(snap.system?.memory_total_bytes);
+  for (const p of snap.system_minute ?? []) {
+    if (typeof p?.t_ms !== "number" || (p.cpu_ratio === null && p.memory_used_bytes === null)) continue;
+    out = pushSample(out, fromPoint(p, total));
+  }
+  if (snap.system && typeof snap.system.t_ms === "number") out = pushSample(out, fromSample(snap.system));
+  return out;
+}
+
+/** System series on one time axis (seconds), from `from` on, each value times `scale`. */
+export function alignSystem(h: readonly SystemRecord[], fields: readonly SystemField[], from: number, scale = 1): Aligned {
+  const pts = since(h, from);
+  return [
+    pts.map((p) => p.t / 1000),
+    ...fields.map((f) =>
+      pts.map((p) => {
+        const v = p[f];
+        return v === null ? null : v * scale;
+      }),
+    ),
+  ];
+}
+
+/** "12%"; "–" */
+export function formatPercent(v: number | null | undefined): string {
+  if (typeof v !== "number" || !Number.isFinite(v)) return "–";
+  return v < 10 ? `${v.toFixed(1)}%` : `${Math.round(v)}%`;
+}
+
+/** Bytes per second as bits, the way speed tests say it: "850 kbit/s", "12.4 Mbit/s". */
+export function formatBitrate(bytesPerSec: number | null | undefined): string {
+  if (typeof bytesPerSec !== "number" || !Number.isFinite(bytesPerSec)) return "–";
+  return formatBits(bytesPerSec * 8);
+}
+
+/** Bits per second: "0 bit/s", "850 kbit/s", "12.4 Mbit/s". */
+export function formatBits(bitsPerSec: number): string {
+  if (!Number.isFinite(bitsPerSec)) return "–";
+  const bits = Math.max(0, bitsPerSec);
+  const units = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s"];
+  let v = bits;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  const n = i === 0 || v >= 100 ? Math.round(v) : v >= 10 ? Math.round(v * 10) / 10 : Math.round(v * 100) / 100;
+  return `${n} ${units[i]}`;
+}
 
 /** Latest, mean and highest of one field from `from` on, over the samples that measured it. */
 export function summarize(h: readonly Sample[], from: number, field: "rtt" | "jitter" | "loss"): Summary {

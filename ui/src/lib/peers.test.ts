@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { connectionLabel, connectionWhy, formatBytes, formatMs, formatPct, livePeer, livePeers, pathChanges } from "./peers";
+import { connectionLabel, connectionWhy, formatBytes, formatMs, formatPct, livePeer, livePeers, pathChanges, peerBadge } from "./peers";
+import type { PathStatus } from "./types";
 import { partyOf, peer, stats } from "./testFixtures";
 
 describe("live peers", () => {
@@ -32,13 +33,67 @@ describe("live peers", () => {
   it("notes connection and path changes between two views", () => {
     const before = { party: partyOf([peer("Sol")]), tunnel: stats([{ key: "Sol-KEY=", handshake: null, endpoint: null }]) };
     const after = { party: before.party, tunnel: stats([{ key: "Sol-KEY=", handshake: 1, endpoint: "203.0.113.9:1" }]) };
-    expect(pathChanges(before, after)).toEqual(["Sol: connecting → direct.", "Sol reached at 203.0.113.9:1."]);
+    expect(pathChanges(before, after)).toEqual({
+      connections: [{ key: "Sol-KEY=", name: "Sol", from: "connecting", to: "direct" }],
+      endpoints: ["Sol reached at 203.0.113.9:1."],
+    });
     const moved = { party: before.party, tunnel: stats([{ key: "Sol-KEY=", handshake: 1, endpoint: "198.51.100.2:7" }]) };
-    expect(pathChanges(after, moved)).toEqual(["Sol's path moved from 203.0.113.9:1 to 198.51.100.2:7."]);
-    expect(pathChanges(after, after)).toEqual([]);
+    expect(pathChanges(after, moved)).toEqual({ connections: [], endpoints: ["Sol's path moved from 203.0.113.9:1 to 198.51.100.2:7."] });
+    const none = { connections: [], endpoints: [] };
+    expect(pathChanges(after, after)).toEqual(none);
     // another party or none: nothing to compare
-    expect(pathChanges(after, { party: partyOf([], { id: "OTHER" }), tunnel: null })).toEqual([]);
-    expect(pathChanges({ party: null, tunnel: null }, after)).toEqual([]);
+    expect(pathChanges(after, { party: partyOf([], { id: "OTHER" }), tunnel: null })).toEqual(none);
+    expect(pathChanges({ party: null, tunnel: null }, after)).toEqual(none);
+  });
+
+  const path = (state: string, over: Partial<PathStatus> = {}): PathStatus => ({
+    state,
+    local_candidate: "srflx",
+    remote_candidate: "host",
+    relay: null,
+    reason: "hole punching worked",
+    since_secs: 3,
+    ...over,
+  });
+
+  it("with the engine's path, the badge follows the path, not the handshake rule", () => {
+    const tunnel = stats([{ key: "Dex-KEY=", handshake: 1 }]);
+    const relayed = path("relayed", { local_candidate: "srflx", remote_candidate: "relay", relay: "203.0.113.2:3478" });
+    expect(livePeer(peer("Dex", { connection: "connecting", path: path("connecting") }), tunnel).connection).toBe("connecting");
+    expect(livePeer(peer("Dex", { connection: "relayed", path: relayed }), tunnel).connection).toBe("relayed");
+    expect(livePeer(peer("Dex", { connection: "direct", path: path("failed") }), tunnel).connection).toBe("failed");
+    expect(livePeer(peer("Dex", { path: path("reconnecting") }), tunnel).connection).toBe("connecting");
+    // degraded keeps the kind of path it degrades
+    expect(livePeer(peer("Dex", { path: path("degraded") }), tunnel).connection).toBe("direct");
+    expect(livePeer(peer("Dex", { path: { ...relayed, state: "degraded" } }), tunnel).connection).toBe("relayed");
+    // an unknown state keeps the engine's connection; offline wins over any path
+    expect(livePeer(peer("Dex", { connection: "relayed", path: path("warp") }), null).connection).toBe("relayed");
+    expect(livePeer(peer("Dex", { online: false, path: path("direct") }), tunnel).connection).toBe("offline");
+  });
+
+  it("badge tooltip: from the path's reason and candidates, else the connection as before", () => {
+    const dex = livePeer(
+      peer("Dex", {
+        connection: "relayed",
+        path: path("relayed", { local_candidate: "srflx", remote_candidate: "relay", relay: "203.0.113.2:3478", reason: "Punching timed out" }),
+      }),
+      null,
+    );
+    expect(peerBadge(dex)).toEqual({
+      connection: "relayed",
+      label: "Relayed",
+      tip: "Relayed. Punching timed out. Your side: internet (hole punched); Dex's side: relay. Relay: 203.0.113.2:3478.",
+      degraded: false,
+    });
+    const mira = peerBadge(livePeer(peer("Mira", { path: path("degraded", { local_candidate: "host" }) }), null));
+    expect(mira).toMatchObject({ connection: "direct", label: "Degraded", degraded: true });
+    expect(mira.tip).toContain("Your side: LAN; Mira's side: LAN.");
+    // no path: exactly the old badge
+    const sol = peerBadge(livePeer(peer("Sol", { connection: "relayed" }), null));
+    expect(sol).toEqual({ connection: "relayed", label: "Relayed", tip: connectionWhy("relayed"), degraded: false });
+    expect(peerBadge(livePeer(peer("Sol", { path: null }), null)).tip).toBe(connectionWhy("connecting"));
+    expect(connectionLabel("failed")).toBe("Failed");
+    expect(connectionWhy("failed")).toContain("could not open a path");
   });
 
   it("labels, tooltips and number formats", () => {

@@ -1,6 +1,7 @@
 // The party's members as the UI shows them: the last party snapshot (party_changed) with the
 // live numbers of the last tunnel_stats event laid over it, matched by public key.
 
+import { connectionOfPath, pathStateLabel, pathTooltip } from "./paths";
 import { quality, type Quality } from "./quality";
 import type { Connection, DeviceStats, PartyStatus, PeerStatus } from "./types";
 
@@ -13,10 +14,12 @@ export const FRESH_HANDSHAKE_SECS = 180;
 export type PeerView = PeerStatus & { quality: Quality | null };
 
 /**
- * A party peer with the latest tunnel numbers. The engine only re-sends the party when its
- * membership changes, so between snapshots a first handshake would otherwise go unseen: the
- * engine's own rule (online + fresh handshake = direct) is applied to the live stats. A peer
- * the engine calls `relayed` or `offline` keeps that.
+ * A party peer with the latest tunnel numbers. When the engine reports the peer's `path` (NAT
+ * traversal), the badge follows the path's state. Without one (an older engine, or no path
+ * known yet) the engine only re-sends the party when its membership changes, so between
+ * snapshots a first handshake would otherwise go unseen: the engine's own rule (online + fresh
+ * handshake = direct) is applied to the live stats. A peer the engine calls `relayed`,
+ * `failed` or `offline` keeps that.
  */
 export function livePeer(p: PeerStatus, tunnel: DeviceStats | null | undefined): PeerView {
   const t = tunnel?.peers.find((x) => x.public_key === p.public_key);
@@ -33,12 +36,16 @@ export function livePeer(p: PeerStatus, tunnel: DeviceStats | null | undefined):
       tx_bytes: t.tx_bytes,
       last_handshake_secs: t.last_handshake_secs,
     };
-    if (p.online && (p.connection === "connecting" || p.connection === "direct")) {
+    if (!p.path && p.online && (p.connection === "connecting" || p.connection === "direct")) {
       const fresh = t.last_handshake_secs !== null && t.last_handshake_secs < FRESH_HANDSHAKE_SECS;
       out.connection = fresh ? "direct" : "connecting";
     }
   }
   if (!out.online) out = { ...out, connection: "offline" };
+  else if (out.path) {
+    const c = connectionOfPath(out.path);
+    if (c && c !== out.connection) out = { ...out, connection: c };
+  }
   const q = out.connection === "offline" ? null : quality(out.rtt_ms, out.jitter_ms, out.loss_pct);
   return { ...out, quality: q };
 }
@@ -51,6 +58,7 @@ export const CONNECTION_LABEL: Record<Connection, string> = {
   direct: "Direct",
   relayed: "Relayed",
   connecting: "Connecting",
+  failed: "Failed",
   offline: "Offline",
 };
 
@@ -59,6 +67,7 @@ export const CONNECTION_WHY: Record<Connection, string> = {
   direct: "Peer to peer over the internet or LAN: your traffic goes straight to this player.",
   relayed: "Through the relay, because a direct path between your networks could not be opened.",
   connecting: "Waiting for the first WireGuard handshake with this player.",
+  failed: "LANrage could not open a path to this player, neither directly nor through a relay.",
   offline: "This player is not connected to the party right now.",
 };
 
@@ -68,6 +77,22 @@ export function connectionLabel(c: string): string {
 
 export function connectionWhy(c: string): string {
   return CONNECTION_WHY[c as Connection] ?? "The engine reported an unknown connection state.";
+}
+
+/**
+ * The member table's connection badge: its class (direct, relayed, connecting, failed,
+ * offline), its words and its tooltip. From the engine's path when there is one (the reason and
+ * candidate types), else the connection alone, as before NAT traversal.
+ */
+export function peerBadge(p: PeerView): { connection: string; label: string; tip: string; degraded: boolean } {
+  if (p.connection === "offline" || !p.path)
+    return { connection: p.connection, label: connectionLabel(p.connection), tip: connectionWhy(p.connection), degraded: false };
+  return {
+    connection: p.connection,
+    label: pathStateLabel(p.path.state),
+    tip: pathTooltip(p.path, p.name),
+    degraded: p.path.state === "degraded",
+  };
 }
 
 /** "12 ms", "0.4 ms", "–" */
@@ -94,21 +119,28 @@ export function formatBytes(n: number | null | undefined): string {
   return i === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
-/** Human lines for what changed on the paths between two views of the party (for the Network page). */
+/** A connection change the UI saw between two views (for engines that do not send path_changed). */
+export type ConnectionChange = { key: string; name: string; from: string; to: string };
+
+/**
+ * What changed on the paths between two views of the party: connection changes, and lines for
+ * endpoint moves (for the Network page).
+ */
 export function pathChanges(
   before: { party: PartyStatus | null; tunnel: DeviceStats | null | undefined },
   after: { party: PartyStatus | null; tunnel: DeviceStats | null | undefined },
-): string[] {
-  if (!before.party || !after.party || before.party.id !== after.party.id) return [];
+): { connections: ConnectionChange[]; endpoints: string[] } {
+  const out = { connections: [] as ConnectionChange[], endpoints: [] as string[] };
+  if (!before.party || !after.party || before.party.id !== after.party.id) return out;
   const prev = new Map(livePeers(before.party, before.tunnel).map((p) => [p.public_key, p]));
-  const out: string[] = [];
   for (const p of livePeers(after.party, after.tunnel)) {
     const q = prev.get(p.public_key);
     if (!q) continue; // joins are told by member_joined
-    if (q.connection !== p.connection)
-      out.push(`${p.name}: ${connectionLabel(q.connection).toLowerCase()} → ${connectionLabel(p.connection).toLowerCase()}.`);
+    if (q.connection !== p.connection) out.connections.push({ key: p.public_key, name: p.name, from: q.connection, to: p.connection });
     if (p.endpoint && q.endpoint !== p.endpoint)
-      out.push(q.endpoint ? `${p.name}'s path moved from ${q.endpoint} to ${p.endpoint}.` : `${p.name} reached at ${p.endpoint}.`);
+      out.endpoints.push(
+        q.endpoint ? `${p.name}'s path moved from ${q.endpoint} to ${p.endpoint}.` : `${p.name} reached at ${p.endpoint}.`,
+      );
   }
   return out;
 }

@@ -29,9 +29,46 @@ export type Status = {
   /** the data plane while it runs */
   tunnel?: DeviceStats | null;
   notices: Notice[];
+  /**
+   * What the engine measured about this network's NAT (STUN). null: not measured yet;
+   * absent (undefined): an engine from before NAT traversal.
+   */
+  nat?: NatStatus | null;
 };
 
-export type Connection = "connecting" | "direct" | "relayed" | "offline";
+/** How this network's router treats UDP, as the engine's STUN test classified it. */
+export type NatKind = "open" | "cone" | "symmetric" | "udp_blocked" | "unknown";
+
+export type NatStatus = {
+  /** NatKind; kept a string so an unknown future kind still renders */
+  kind: NatKind | string;
+  /** the public address STUN saw ("198.51.100.4:51820"), when known */
+  public_addr: string | null;
+  /** a sentence the engine writes about what it found */
+  summary: string;
+};
+
+/** The connection manager's state of the path to one peer. */
+export type PathState = "connecting" | "direct" | "relayed" | "degraded" | "failed" | "reconnecting";
+
+/** ICE candidate type: host (a local address), srflx (the NAT's public mapping, from STUN),
+ * prflx (a mapping learnt from the peer's packets), relay (a TURN allocation). */
+export type CandidateType = "host" | "srflx" | "prflx" | "relay";
+
+export type PathStatus = {
+  /** PathState; kept a string so an unknown future state still renders */
+  state: PathState | string;
+  local_candidate: CandidateType | string | null;
+  remote_candidate: CandidateType | string | null;
+  /** the relay carrying the traffic ("203.0.113.2:3478"), when relayed */
+  relay: string | null;
+  /** a sentence: why this path */
+  reason: string;
+  /** seconds in this state */
+  since_secs: number;
+};
+
+export type Connection = "connecting" | "direct" | "relayed" | "failed" | "offline";
 
 export type InviteStatus = {
   /** XXXX-XXXX-XXXX-XXXX-XXXX-XX */
@@ -56,6 +93,8 @@ export type PeerStatus = {
   rx_bytes: number;
   tx_bytes: number;
   last_handshake_secs: number | null;
+  /** the path the connection manager chose; null: not known (yet); absent: an older engine */
+  path?: PathStatus | null;
 };
 
 export type PartyStatus = {
@@ -142,7 +181,99 @@ export type EngineEvent =
   | { type: "member_joined"; name: string }
   | { type: "member_left"; name: string }
   | { type: "control_changed"; state: string }
-  | { type: "tunnel_stats"; tunnel: DeviceStats };
+  | { type: "tunnel_stats"; tunnel: DeviceStats }
+  /** this device created a party (the full party follows as party_changed) */
+  | { type: "party_created"; name: string }
+  /** every second: per-peer quality and traffic, party quality, system load */
+  | { type: "metrics"; snapshot: MetricsSnapshot }
+  /** the path to a peer changed state (from/to are PathStates); party_changed follows */
+  | { type: "path_changed"; peer: string; name: string; from: string; to: string; reason: string }
+  | { type: "nat_changed"; nat: NatStatus | null };
+
+// ---- metrics (crates/metrics/src: collector.rs, system.rs, quality.rs), as serde writes them
+
+/** One system reading (`SystemSample`). */
+export type SystemSample = {
+  /** Unix ms */
+  t_ms: number;
+  /** whole machine, 0..1 (all cores together) */
+  cpu_ratio: number;
+  memory_used_bytes: number;
+  memory_total_bytes: number;
+  /** all interfaces but loopback and LANrage's own */
+  net_rx_bytes_per_sec: number;
+  net_tx_bytes_per_sec: number;
+  /** LANrage itself, in cores (0.05 = 5 % of one core) */
+  process_cpu_cores: number | null;
+  process_memory_bytes: number | null;
+};
+
+/** A point of the system chart (`SystemPoint`); empty in the per-second event. */
+export type SystemPoint = {
+  t_ms: number;
+  cpu_ratio: number | null;
+  memory_used_bytes: number | null;
+  net_rx_bytes_per_sec: number | null;
+  net_tx_bytes_per_sec: number | null;
+  process_cpu_cores: number | null;
+  party_quality: number | null;
+  peers: number | null;
+};
+
+export type MetricsQuality = {
+  score: number;
+  grade: string;
+  latency: number | null;
+  jitter: number | null;
+  loss: number | null;
+  limited_by: string;
+};
+
+export type MetricsPartyQuality = { score: number; grade: string; worst_peer: string; peers_scored: number };
+
+export type MetricsPeerPoint = {
+  t_ms: number;
+  rtt_ms: number | null;
+  jitter_ms: number | null;
+  loss: number | null;
+  rx_bytes_per_sec: number | null;
+  tx_bytes_per_sec: number | null;
+  quality: number | null;
+};
+
+/** A peer in the metrics snapshot (`PeerSnapshot`). */
+export type MetricsPeer = {
+  public_key: string;
+  name: string | null;
+  connection: string;
+  connection_since_ms: number;
+  first_seen_ms: number;
+  time_in_state_ms: Record<string, number>;
+  rtt_ms: number | null;
+  jitter_ms: number | null;
+  /** 0..1 */
+  loss: number | null;
+  rx_bytes_total: number;
+  tx_bytes_total: number;
+  rx_packets_total: number;
+  tx_packets_total: number;
+  rx_bytes_per_sec: number | null;
+  tx_bytes_per_sec: number | null;
+  rx_packets_per_sec: number | null;
+  tx_packets_per_sec: number | null;
+  quality: MetricsQuality | null;
+  minute: MetricsPeerPoint[];
+};
+
+/** The `metrics` event's snapshot (`Snapshot`; the engine sends it without the minute series). */
+export type MetricsSnapshot = {
+  t_ms: number | null;
+  peers: MetricsPeer[];
+  party: MetricsPartyQuality | null;
+  /** the latest system reading; null before the second tick or with metrics off */
+  system: SystemSample | null;
+  system_minute: SystemPoint[];
+};
 
 export type ErrorCode =
   | "invalid_setting"
