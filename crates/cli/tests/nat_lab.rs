@@ -119,7 +119,7 @@ fn world(tag: &str, homes: &[Home], relay: Relay) -> World {
                 if *home == Home::UdpBlocked {
                     lab.nft(
                         &r,
-                        "table ip lanrage_block { chain forward { type filter hook forward priority -10; meta l4proto udp drop; } }\n",
+                        "table ip lanrage_block {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    meta l4proto udp drop\n  }\n}\n",
                     );
                 }
             }

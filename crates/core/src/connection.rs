@@ -261,6 +261,7 @@ impl Connection {
                     }
                 }
                 self.network_changed = true;
+                self.started = now;
             }
             // Events for a leg that does not run are stale news from a closed agent.
             _ => {}
@@ -286,7 +287,8 @@ impl Connection {
 
     /// The next time [`Connection::poll`] has something to do.
     pub fn next_timer(&self) -> Option<Instant> {
-        let deadline = (!self.ever_up).then_some(self.started + CONNECT_DEADLINE);
+        let deadline =
+            (!self.ever_up || self.network_changed).then_some(self.started + CONNECT_DEADLINE);
         [self.direct_retry.at, self.relay_retry.at, deadline]
             .into_iter()
             .flatten()
@@ -306,10 +308,11 @@ impl Connection {
             let all_failed = [self.direct, self.relay]
                 .iter()
                 .all(|s| matches!(s, LegState::Failed | LegState::Off));
-            let state = if self.network_changed {
-                PathState::Reconnecting
-            } else if all_failed || (!self.ever_up && now >= self.started + CONNECT_DEADLINE) {
+            let waiting = !self.ever_up || self.network_changed;
+            let state = if all_failed || (waiting && now >= self.started + CONNECT_DEADLINE) {
                 PathState::Failed
+            } else if self.network_changed {
+                PathState::Reconnecting
             } else if self.ever_up {
                 PathState::Reconnecting
             } else {
@@ -561,6 +564,12 @@ mod tests {
         assert_eq!(changes(&a), [(PathState::Direct, PathState::Reconnecting)]);
         let a = c.handle(Event::Up(Leg::Relay), t0 + Duration::from_secs(61));
         assert_eq!(changes(&a), [(PathState::Reconnecting, PathState::Relayed)]);
+        // A network change after which nothing works ends failed, not reconnecting forever.
+        let t1 = t0 + Duration::from_secs(100);
+        c.handle(Event::NetworkChanged, t1);
+        c.handle(Event::Failed(Leg::Relay), t1 + Duration::from_secs(5));
+        let a = c.poll(t1 + CONNECT_DEADLINE);
+        assert_eq!(changes(&a), [(PathState::Reconnecting, PathState::Failed)]);
     }
 
     #[test]

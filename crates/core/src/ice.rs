@@ -145,7 +145,7 @@ impl Traversal {
             ev_tx,
             paths: t.paths.clone(),
             nat: t.nat.clone(),
-            addresses: local_addresses(""),
+            addresses: Vec::new(),
         };
         engine.spawn(task.run(rx, ev_rx, cancel));
         t
@@ -297,7 +297,8 @@ impl Task {
         mut events: mpsc::Receiver<(String, Leg, u32, AgentEv)>,
         cancel: CancellationToken,
     ) {
-        self.detect_nat().await;
+        self.addresses = local_addresses(&self.tun_name);
+        self.detect_nat();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_network_check = Instant::now();
@@ -334,21 +335,25 @@ impl Task {
         self.paths.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    async fn detect_nat(&mut self) {
+    /// Detects the NAT in the background (it can take seconds when servers do not answer;
+    /// agents start meanwhile) and publishes the result.
+    fn detect_nat(&self) {
         let mut servers: Vec<SocketAddr> = self.stun.iter().filter_map(|u| host_port(u)).collect();
         servers.dedup();
-        let status = nat::detect(&servers).await;
-        let changed = {
-            let mut n = self.nat.lock().unwrap_or_else(|e| e.into_inner());
-            let changed = n.as_ref() != Some(&status);
-            *n = Some(status.clone());
-            changed
-        };
-        if changed {
-            self.engine.emit(EngineEvent::NatChanged {
-                nat: status.clone(),
-            });
-        }
+        let nat = self.nat.clone();
+        let engine = self.engine.clone();
+        self.engine.spawn(async move {
+            let status = nat::detect(&servers).await;
+            let changed = {
+                let mut n = nat.lock().unwrap_or_else(|e| e.into_inner());
+                let changed = n.as_ref() != Some(&status);
+                *n = Some(status.clone());
+                changed
+            };
+            if changed {
+                engine.emit(EngineEvent::NatChanged { nat: status });
+            }
+        });
     }
 
     async fn check_network(&mut self) {
@@ -367,7 +372,7 @@ impl Task {
             };
             self.act(&k, actions).await;
         }
-        self.detect_nat().await;
+        self.detect_nat();
     }
 
     /// A path ICE calls up whose in-tunnel probes stopped being answered does not carry the

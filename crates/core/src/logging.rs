@@ -26,10 +26,28 @@ pub enum LogError {
 /// Starts logging. `level` (from a `--log-level` flag) wins over `RUST_LOG`; the default is
 /// `info`. With `log_dir`, logs also go to `lanrage.<date>.log` there, seven files kept.
 pub fn init(level: Option<&str>, log_dir: Option<&Path>) -> Result<LogGuard, LogError> {
-    let filter = match level {
-        Some(l) => EnvFilter::try_new(l).map_err(|_| LogError::BadLevel(l.to_string()))?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    let (mut filter, text) = match level {
+        Some(l) => (
+            EnvFilter::try_new(l).map_err(|_| LogError::BadLevel(l.to_string()))?,
+            l.to_string(),
+        ),
+        None => {
+            let text = std::env::var("RUST_LOG").unwrap_or_default();
+            (
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+                text,
+            )
+        }
     };
+    // The ICE and TURN crates narrate every state change at info; ours says what matters (one
+    // line per path change). Asking for them by name still gets their detail.
+    for noisy in ["webrtc_ice", "turn", "webrtc_util", "stun"] {
+        if !text.contains(noisy) {
+            if let Ok(d) = format!("{noisy}=warn").parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
     use std::io::IsTerminal;
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
