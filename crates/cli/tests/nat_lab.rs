@@ -399,3 +399,117 @@ fn udp_blocked_says_so_instead_of_spinning() {
         "{peer:#}"
     );
 }
+
+/// Largest gap between consecutive echo replies in `ping -D` output, and how many came back.
+fn reply_gaps(out: &str) -> (f64, usize) {
+    let stamps: Vec<f64> = out
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    let gap = stamps
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(0.0f64, f64::max);
+    (gap, stamps.len())
+}
+
+fn wait_connection(w: &World, p: usize, want: &str, timeout: Duration) -> f64 {
+    let start = Instant::now();
+    loop {
+        let st = w.players[p].status(&w.lab);
+        if st["party"]["peers"][0]["connection"] == want {
+            return start.elapsed().as_secs_f64();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "player {p} not {want} after {timeout:?}: {:#}",
+            st["party"]["peers"][0]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_cut_direct_path_fails_over_to_the_relay_within_two_seconds_and_comes_back() {
+    if !ready() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world(
+        "fo",
+        &[Home::Behind(Nat::Cone), Home::Behind(Nat::Cone)],
+        Relay::BuiltIn,
+    );
+    let (_, ip1) = party_of_two(&mut w);
+    for p in 0..2 {
+        let st = settled_peer(&w, p, Duration::from_secs(15));
+        assert_eq!(st["party"]["peers"][0]["connection"], "direct");
+    }
+    // Let the relay leg come up too, as it would in a party that has been running.
+    std::thread::sleep(Duration::from_secs(2));
+    let ns0 = w.players[0].ns.clone();
+    let ping = w.lab.spawn(
+        &ns0,
+        "ping",
+        &["ping", "-D", "-n", "-i", "0.05", "-c", "200", &ip1],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // Cut the direct path between the two homes' routers; the server stays reachable.
+    w.lab.nft(
+        "r0",
+        "table ip lanrage_cut {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    meta l4proto udp ip daddr 203.0.113.11 drop\n    meta l4proto udp ip saddr 203.0.113.11 drop\n  }\n}\n",
+    );
+    let took = wait_connection(&w, 0, "relayed", Duration::from_secs(5));
+    eprintln!("status says relayed {took:.2} s after the cut");
+    w.lab.wait_exit(ping, Duration::from_secs(20));
+    let (gap, replies) = reply_gaps(&w.lab.log(ping));
+    eprintln!("ping during failover: {replies}/200 replies, longest gap {gap:.2} s");
+    assert!(gap <= 2.0, "traffic stopped for {gap:.2} s");
+    assert!(replies >= 150, "{replies}/200 replies");
+    // Heal the path: traffic goes back to direct (after the direct leg's retry).
+    w.lab
+        .run("r0", &["nft", "delete", "table", "ip", "lanrage_cut"]);
+    let back = wait_connection(&w, 0, "direct", Duration::from_secs(45));
+    eprintln!("direct again {back:.2} s after the path healed");
+    w.lab.wait_ping(&ns0, &ip1, Duration::from_secs(5));
+}
+
+#[test]
+fn five_percent_loss_on_the_wan_links_the_party_forms_and_stays_up() {
+    if !ready() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world(
+        "ls",
+        &[Home::Behind(Nat::Cone), Home::Behind(Nat::Cone)],
+        Relay::BuiltIn,
+    );
+    // Both directions of both WAN links: what the router sends out, and what it forwards in.
+    for r in ["r0", "r1"] {
+        let ifaces = w.lab.run_stdout(r, &["ls", "/sys/class/net"]);
+        for iface in ifaces.split_whitespace().filter(|i| *i != "lo") {
+            w.lab.loss(r, iface, 5.0);
+        }
+    }
+    let (_, ip1) = party_of_two(&mut w);
+    let st = settled_peer(&w, 0, Duration::from_secs(20));
+    let c = st["party"]["peers"][0]["connection"].clone();
+    assert!(c == "direct" || c == "relayed", "{c}");
+    let ns0 = w.players[0].ns.clone();
+    let out = w
+        .lab
+        .try_run(&ns0, &["ping", "-D", "-n", "-i", "0.1", "-c", "100", &ip1]);
+    let (_, replies) = reply_gaps(&String::from_utf8_lossy(&out.stdout));
+    // Four lossy hops each way at 5 %: about 81 % of echoes come back.
+    assert!(replies >= 65, "{replies}/100 replies");
+    tcp_transfer(&mut w, &ip1);
+    let st = w.players[0].status(&w.lab);
+    let c2 = st["party"]["peers"][0]["connection"].clone();
+    assert!(
+        c2 == "direct" || c2 == "relayed",
+        "the party fell apart: {c2}"
+    );
+}
