@@ -55,6 +55,10 @@ struct World {
 /// Player `i` lives in `h{i}`; behind a router `r{i}` (WAN 203.0.113.1{i}, LAN 192.168.{i+1}.1)
 /// unless open (then at 203.0.113.2{i} on the bridge).
 fn world(tag: &str, homes: &[Home], relay: Relay) -> World {
+    world_with(tag, homes, relay, &[])
+}
+
+fn world_with(tag: &str, homes: &[Home], relay: Relay, server_args: &[&str]) -> World {
     let mut lab = Lab::new(tag);
     lab.bridge("wan");
     lab.ns("srv");
@@ -87,6 +91,7 @@ fn world(tag: &str, homes: &[Home], relay: Relay) -> World {
             SECRET,
         ]);
     }
+    args.extend_from_slice(server_args);
     lab.spawn("srv", "server", &args, &[("RUST_LOG", "info")]);
     lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
     if relay == Relay::BuiltIn {
@@ -511,5 +516,174 @@ fn five_percent_loss_on_the_wan_links_the_party_forms_and_stays_up() {
     assert!(
         c2 == "direct" || c2 == "relayed",
         "the party fell apart: {c2}"
+    );
+}
+
+// ---- Benchmark (scripts/bench-nat runs these with --ignored, in release) ----
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn runs() -> usize {
+    std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+}
+
+/// Milliseconds from just before `party join` to the first echo reply through the tunnel.
+fn join_to_first_packet(tag: &str, nat: Nat) -> Vec<f64> {
+    let mut w = world(tag, &[Home::Behind(nat), Home::Behind(nat)], Relay::BuiltIn);
+    let lab = &mut w.lab;
+    for (i, p) in w.players.iter_mut().enumerate() {
+        p.up(lab, Some(SERVER_URL), &format!("player{i}"));
+    }
+    let (code, _) = create(&w.lab, &w.players[0], &["bench"]);
+    let host_ip = w.players[0].ip(&w.lab);
+    let mut samples = Vec::new();
+    for _ in 0..runs() {
+        let start = Instant::now();
+        w.players[1].ok(&w.lab, &["party", "join", &code]);
+        loop {
+            let out = w.lab.try_run(
+                &w.players[1].ns,
+                &["ping", "-c", "1", "-W", "0.01", &host_ip],
+            );
+            if out.status.success() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no first packet");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        w.players[1].ok(&w.lab, &["party", "leave"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.players[0].status(&w.lab)["party"]["peers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            assert!(Instant::now() < deadline, "the friend never left");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    samples
+}
+
+/// Seconds without echo replies when the direct path between two cone NATs is cut.
+fn failover_gap() -> f64 {
+    let mut w = world(
+        "bf",
+        &[Home::Behind(Nat::Cone), Home::Behind(Nat::Cone)],
+        Relay::BuiltIn,
+    );
+    let (_, ip1) = party_of_two(&mut w);
+    settled_peer(&w, 0, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(2));
+    let ns0 = w.players[0].ns.clone();
+    let ping = w.lab.spawn(
+        &ns0,
+        "ping",
+        &["ping", "-D", "-n", "-i", "0.02", "-c", "250", &ip1],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    w.lab.nft(
+        "r0",
+        "table ip lanrage_cut {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    meta l4proto udp ip daddr 203.0.113.11 drop\n    meta l4proto udp ip saddr 203.0.113.11 drop\n  }\n}\n",
+    );
+    w.lab.wait_exit(ping, Duration::from_secs(20));
+    reply_gaps(&w.lab.log(ping)).0
+}
+
+/// iperf3 Gbit/s (5 s, one stream) and ping p50 ms between two symmetric NATs through a relay.
+fn relay_path(tag: &str, relay: Relay) -> (f64, f64) {
+    let mut w = world_with(
+        tag,
+        &[Home::Behind(Nat::Symmetric), Home::Behind(Nat::Symmetric)],
+        relay,
+        &["--relay-mbps", "0"],
+    );
+    let (_, ip1) = party_of_two(&mut w);
+    let st = settled_peer(&w, 0, Duration::from_secs(15));
+    assert_eq!(st["party"]["peers"][0]["connection"], "relayed");
+    let ns0 = w.players[0].ns.clone();
+    let ns1 = w.players[1].ns.clone();
+    let ping = w
+        .lab
+        .try_run(&ns0, &["ping", "-n", "-i", "0.02", "-c", "100", &ip1]);
+    let mut rtts: Vec<f64> = String::from_utf8_lossy(&ping.stdout)
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    let srv = w
+        .lab
+        .spawn(&ns1, "iperf3-s", &["iperf3", "-s", "-1", "-p", "5201"], &[]);
+    w.lab
+        .wait_listening(&ns1, "tcp", 5201, Duration::from_secs(5));
+    let out = w
+        .lab
+        .try_run(&ns0, &["iperf3", "-c", &ip1, "-p", "5201", "-t", "5", "-J"]);
+    w.lab.wait_exit(srv, Duration::from_secs(10));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bps = j["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0);
+    (bps / 1e9, median(&mut rtts))
+}
+
+#[test]
+#[ignore = "benchmark: scripts/bench-nat"]
+fn bench_nat() {
+    if !ready() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = runs();
+    let mut direct = join_to_first_packet("bd", Nat::Cone);
+    let mut relayed = join_to_first_packet("br", Nat::Symmetric);
+    let mut failover: Vec<f64> = (0..n.min(3)).map(|_| failover_gap()).collect();
+    let mut ours = Vec::new();
+    let mut coturn = Vec::new();
+    for i in 0..n.min(3) {
+        ours.push(relay_path(&format!("bo{i}"), Relay::BuiltIn));
+        coturn.push(relay_path(&format!("bc{i}"), Relay::Coturn));
+    }
+    let mut ours_tp: Vec<f64> = ours.iter().map(|r| r.0).collect();
+    let mut ours_rtt: Vec<f64> = ours.iter().map(|r| r.1).collect();
+    let mut co_tp: Vec<f64> = coturn.iter().map(|r| r.0).collect();
+    let mut co_rtt: Vec<f64> = coturn.iter().map(|r| r.1).collect();
+    let (otp, ortt, ctp, crtt) = (
+        median(&mut ours_tp),
+        median(&mut ours_rtt),
+        median(&mut co_tp),
+        median(&mut co_rtt),
+    );
+    println!(
+        "\nNAT traversal benchmark, medians ({n} joins each; {} failovers and relay runs)",
+        n.min(3)
+    );
+    println!("| measure | value | target |");
+    println!("|---|---|---|");
+    println!(
+        "| join to first packet, cone/cone (direct) | {:.0} ms | < 200 ms |",
+        median(&mut direct)
+    );
+    println!(
+        "| join to first packet, symmetric/symmetric (relayed) | {:.0} ms | < 800 ms |",
+        median(&mut relayed)
+    );
+    println!(
+        "| failover: longest silence after the direct path is cut | {:.2} s | < 2 s |",
+        median(&mut failover)
+    );
+    println!(
+        "| relay throughput: built-in / coturn | {otp:.3} / {ctp:.3} Gbit/s (ratio {:.2}) | >= 1 |",
+        otp / ctp.max(1e-9)
+    );
+    println!(
+        "| relay RTT p50: built-in / coturn | {ortt:.3} / {crtt:.3} ms (ratio {:.2}) | <= 1 |",
+        ortt / crtt.max(1e-9)
     );
 }

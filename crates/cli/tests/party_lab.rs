@@ -6,7 +6,6 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
-use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
