@@ -225,10 +225,8 @@ impl Connection {
                 self.direct_worked |= leg == Leg::Direct;
                 self.network_changed = false;
             }
-            Event::Down(leg) if self.runs(leg) => {
-                if self.leg(leg) == LegState::Up {
-                    self.set(leg, LegState::Down);
-                }
+            Event::Down(leg) if self.leg(leg) == LegState::Up => {
+                self.set(leg, LegState::Down);
             }
             Event::Failed(leg) if self.runs(leg) => {
                 self.set(leg, LegState::Failed);
@@ -311,9 +309,7 @@ impl Connection {
             let waiting = !self.ever_up || self.network_changed;
             let state = if all_failed || (waiting && now >= self.started + CONNECT_DEADLINE) {
                 PathState::Failed
-            } else if self.network_changed {
-                PathState::Reconnecting
-            } else if self.ever_up {
+            } else if self.network_changed || self.ever_up {
                 PathState::Reconnecting
             } else {
                 PathState::Connecting
