@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The front end alone in Debian's Chromium (playwright-core), against `vite preview` on
 // 127.0.0.1 with the in-memory fake engine: first run, create a party, the invite code and its
-// copy buttons, join errors, live peers with grades, every page. Screenshots go to
+// copy buttons, join errors, live peers with grades and path tooltips, an idle check, the NAT
+// type and paths, system charts updated in place, every page. Screenshots go to
 // ui/test-results/. Nothing leaves 127.0.0.1: every other request is refused and fails the test.
 // The preview server and the browser are stopped on success, failure, timeout and Ctrl-C.
 //
@@ -294,8 +295,29 @@ async function run(base) {
       (el) => getComputedStyle(el).visibility === "visible" && getComputedStyle(el).opacity === "1",
       await tip.elementHandle(),
     );
-    assert((await tip.textContent()).includes("relay"), "relayed tooltip");
+    const dexTip = await tip.textContent();
+    assert(/^Relayed\. Hole punching timed out/.test(dexTip) && dexTip.includes("Relay: 203.0.113.2:3478."), `relayed tooltip: ${dexTip}`);
+    const miraTip = await textOf('#peer-list tr[data-name="Mira"] .peer-conn .tip-text');
+    assert(miraTip.includes("Your side: LAN; Mira's side: LAN."), `Mira's tooltip: ${miraTip}`);
     await shot("05-tooltip");
+  });
+
+  await step("idle: parts of the page whose data did not change are not touched for 3 s", async () => {
+    const mutations = await page.evaluate(async () => {
+      const seen = [];
+      const mo = new MutationObserver((ms) => {
+        for (const m of ms) seen.push(`${m.type} in ${(m.target.parentElement ?? m.target).outerHTML?.slice(0, 100)}`);
+      });
+      const watch = ["#device-card", "#nav-party-line", "#engine-status", "#party-invite", "#net-nat-card", "#net-control-card", ".header"];
+      for (const sel of watch) {
+        const el = document.querySelector(sel);
+        if (el) mo.observe(el, { subtree: true, childList: true, attributes: true, characterData: true });
+      }
+      await new Promise((r) => setTimeout(r, 3000));
+      mo.disconnect();
+      return seen;
+    });
+    assert(mutations.length === 0, `re-rendered while nothing changed:\n${mutations.join("\n")}`);
   });
 
   await step("keyboard: arrow keys move through the pages", async () => {
@@ -307,24 +329,82 @@ async function run(base) {
     assert(outline !== "none", "visible focus on the nav");
   });
 
-  await step("network page: my IP, hosted here, NAT and relay, recent changes", async () => {
+  await step("network page: my IP, hosted here, NAT type, relay, paths and recent path changes", async () => {
     await page.locator("#nav-network").click();
     assert((await textOf("#net-virtual-ip")) === "10.66.0.1", "virtual IP");
     await waitText("#net-control-server", "hosted on this machine");
-    assert((await textOf("#net-nat")) === "Not measured yet", "NAT");
+    // the demo engine's STUN test found a cone NAT
+    assert((await textOf("#net-nat")) === "Cone NAT", `NAT: ${await textOf("#net-nat")}`);
+    assert((await textOf("#net-nat-summary")).includes("(cone NAT)"), "the engine's summary");
+    assert((await textOf("#net-nat-meaning")).includes("Direct connections work"), "what it means");
     assert((await textOf("#net-relay")).startsWith("In use for 1 member"), "relay used by Dex");
-    await waitText("#net-changes", "connecting → direct");
+    assert((await textOf("#net-relay-servers")) === "203.0.113.2:3478 for Dex", "which relay");
+    const dex = '#net-paths tr[data-name="Dex"]';
+    assert((await page.locator(dex).getAttribute("data-path")) === "relayed", "Dex's path");
+    assert((await textOf(`${dex} .path-local`)) === "You: relay", "Dex: our relay candidate");
+    assert((await textOf(`${dex} .path-remote`)) === "Dex: internet (hole punched)", "Dex's side");
+    assert((await textOf(`${dex} .path-relay`)) === "Relay 203.0.113.2:3478", "Dex's relay");
+    assert((await textOf('#net-paths tr[data-name="Mira"] .path-local')) === "You: LAN", "Mira on the LAN");
+    assert(/^since \d/.test(await textOf('#net-paths tr[data-name="Mira"] .path-since')), "since when");
+    await waitText('#net-path-changes li[data-peer="Sol"]', "Connecting → Direct");
+    const changes = await page.$$eval("#net-path-changes li", (lis) =>
+      lis.map((li) => ({ peer: li.dataset.peer, to: li.dataset.to, time: li.querySelector("time")?.textContent, text: li.textContent })),
+    );
+    log(`path changes: ${JSON.stringify(changes.map((c) => [c.time, c.peer, c.to]))}`);
+    assert(changes[0].peer === "Sol", "newest first");
+    assert(changes.some((c) => c.peer === "Dex" && c.to === "relayed" && c.text.includes("symmetric NAT")), "Dex relayed, with the reason");
+    assert(changes.every((c) => c.time), "each change has a time");
     await shot("06-network");
+    await page.evaluate(() => window.__LANRAGE_FAKE__.setNat("udp_blocked"));
+    await waitText("#net-nat", "UDP blocked");
+    const meaning = await textOf("#net-nat-meaning");
+    assert(/cannot connect to anyone directly/.test(meaning) && /only reach players through a relay/.test(meaning), meaning);
+    assert((await textOf("#net-nat-check")).includes("firewall"), "what to check");
+    assert((await page.locator("#net-nat-card .pill-busy").count()) === 0, "no spinner");
+    await page.locator("#net-nat-card").scrollIntoViewIfNeeded();
+    await shot("06b-network-udp-blocked");
+    await page.evaluate(() => window.__LANRAGE_FAKE__.setNat("cone"));
+    await waitText("#net-nat", "Cone NAT");
   });
 
-  await step("metrics page: charts per peer and an honest system placeholder", async () => {
+  await step("metrics page: charts per peer and of the machine, updated in place", async () => {
     await page.locator("#nav-metrics").click();
     await page.locator("#chart-rtt canvas").waitFor();
     await page.locator("#chart-loss canvas").waitFor();
     assert((await textOf("#metrics-summary")).includes("Mira"), "summary table");
-    assert((await textOf("#metrics-system")).includes("arrive with the metrics work"), "system placeholder");
-    await page.waitForTimeout(1500);
+    for (const id of ["chart-cpu", "chart-memory", "chart-network"]) await page.locator(`#${id} canvas`).waitFor();
+    assert(/^\d+(\.\d)?%$/.test(await textOf("#metrics-cpu-now")), "CPU now");
+    assert(/ of 16 GiB$/.test(await textOf("#metrics-memory-now")), "memory now");
+    assert(/^↓ .*bit\/s · ↑ .*bit\/s$/.test(await textOf("#metrics-network-now")), "network now");
+    // the charts take new points without being made again
+    const charts = ["chart-rtt", "chart-cpu", "chart-network"];
+    const before = await page.evaluate((ids) => {
+      const out = {};
+      for (const id of ids) {
+        const el = document.getElementById(id);
+        el.querySelector("canvas").dataset.mark = "kept";
+        out[id] = { plots: el.dataset.plots };
+      }
+      return out;
+    }, charts);
+    const cpuNow = await textOf("#metrics-cpu-now");
+    await page.waitForTimeout(2500);
+    for (const id of charts) {
+      const after = await page.evaluate((i) => {
+        const el = document.getElementById(i);
+        return { plots: el.dataset.plots, mark: el.querySelector("canvas")?.dataset.mark ?? null };
+      }, id);
+      assert(after.mark === "kept" && after.plots === before[id].plots, `${id} was made again: ${JSON.stringify(after)}`);
+    }
+    log(`CPU ${cpuNow} -> ${await textOf("#metrics-cpu-now")}`);
     await shot("07-metrics");
+    await page.locator("#metrics-system").scrollIntoViewIfNeeded();
+    await shot("07b-metrics-system");
+    // leaving and coming back keeps the charts too
+    await page.locator("#nav-party").click();
+    await page.locator("#nav-metrics").click();
+    await page.waitForTimeout(300);
+    assert((await page.locator("#chart-cpu canvas").getAttribute("data-mark")) === "kept", "chart kept across pages");
   });
 
   await step("servers page: the party's servers, announce one and see it", async () => {
@@ -378,6 +458,10 @@ async function run(base) {
     // the app window's default size
     await page.setViewportSize({ width: 1000, height: 700 });
     await shot("10b-joined-1000x700");
+    await page.locator("#nav-network").click();
+    await page.locator("#net-paths-card").scrollIntoViewIfNeeded();
+    await shot("10c-network-1000x700");
+    await page.locator("#nav-party").click();
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 

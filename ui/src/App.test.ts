@@ -283,7 +283,7 @@ describe("App with the fake bridge", () => {
     const dex = $('#peer-list tr[data-name="Dex"]');
     const dexTip = dex.querySelector(".peer-conn .tip-text")!.textContent!;
     expect(dexTip).toMatch(/^Relayed\. Hole punching timed out/);
-    expect(dexTip).toContain("Your side: internet (hole punched); Dex's side: relay. Relay: 203.0.113.2:3478.");
+    expect(dexTip).toContain("Your side: relay; Dex's side: internet (hole punched). Relay: 203.0.113.2:3478.");
     expect(text('#peer-list tr[data-name="Sol"] .peer-conn .tip-text')).toContain("Sol's side: internet (hole punched)");
     expect(dex.querySelector(".peer-grade")!.getAttribute("data-grade")).toMatch(/^[A-F]$/);
     const kai = $('#peer-list tr[data-name="Kai"]');
@@ -485,8 +485,8 @@ describe("App with the fake bridge", () => {
     expect(text("#net-relay-servers")).toBe("203.0.113.2:3478 for Dex");
     const dex = $('#net-paths tr[data-name="Dex"]');
     expect(dex.querySelector(".path-relay")!.textContent).toBe("Relay 203.0.113.2:3478");
-    expect(dex.querySelector(".path-remote")!.getAttribute("data-candidate")).toBe("relay");
-    expect(dex.querySelector(".path-local")!.textContent).toBe("You: internet (hole punched)");
+    expect(dex.querySelector(".path-local")!.getAttribute("data-candidate")).toBe("relay");
+    expect(dex.querySelector(".path-remote")!.textContent).toBe("Dex: internet (hole punched)");
     const changes = [...document.querySelectorAll<HTMLElement>("#net-path-changes li")];
     expect(changes[0].dataset.peer).toBe("Sol");
     expect(changes[0].dataset.to).toBe("failed");
@@ -495,6 +495,15 @@ describe("App with the fake bridge", () => {
     expect($('#peer-list tr[data-name="Sol"]').dataset.connection).toBe("failed");
     expect(text('#peer-list tr[data-name="Sol"] .peer-conn .tip-text')).toContain("the relay refused the allocation");
     expect(text("#engine-status")).toContain("No path to Sol");
+    // degraded: the engine sends only path_changed (the connection stays direct); the badge follows it
+    b.setPath("Sol", { state: "direct", reason: "Hole punching worked." });
+    b.setPath("Sol", { state: "degraded", reason: "3 keepalives in a row went unanswered." });
+    await settle();
+    const sol = $('#peer-list tr[data-name="Sol"]');
+    expect(sol.dataset.connection).toBe("direct");
+    expect(sol.querySelector(".peer-conn")!.classList.contains("conn-degraded")).toBe(true);
+    expect(text('#peer-list tr[data-name="Sol"] .peer-conn')).toMatch(/^Degraded/);
+    expect(text('#peer-list tr[data-name="Sol"] .peer-conn .tip-text')).toContain("3 keepalives in a row went unanswered.");
   });
 
   it("NAT type: not measured, cone, and UDP blocked said plainly (relay only, what to check)", async () => {

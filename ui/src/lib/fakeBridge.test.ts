@@ -154,7 +154,7 @@ describe("fakeBridge", () => {
     const peers = (await b.getStatus()).party!.peers;
     expect(peers.map((x) => [x.name, x.connection, x.path?.local_candidate, x.path?.remote_candidate, x.path?.relay])).toEqual([
       ["Mira", "direct", "host", "host", null],
-      ["Dex", "relayed", "srflx", "relay", FAKE_RELAY],
+      ["Dex", "relayed", "relay", "srflx", FAKE_RELAY],
       ["Sol", "direct", "srflx", "srflx", null],
       ["Kai", "offline", undefined, undefined, undefined],
     ]);
@@ -262,6 +262,11 @@ describe("fakeBridge", () => {
     expect(seen[0]).toMatchObject({ name: "Sol", from: "direct", to: "failed" });
     const sol = (await b.getStatus()).party!.peers[0];
     expect(sol).toMatchObject({ connection: "failed", path: { state: "failed", local_candidate: "srflx", since_secs: 0 } });
+    // degraded keeps the connection: only path_changed, as the engine does
+    seen.length = 0;
+    b.setPath("Sol", { state: "direct", reason: "Back." });
+    b.setPath("Sol", { state: "degraded", reason: "Keepalives unanswered." });
+    expect(seen.map((e) => e.type)).toEqual(["path_changed", "party_changed", "path_changed"]);
   });
 
   it("deep links, navigation and the pending link", async () => {

@@ -173,7 +173,7 @@ export type FakeBridge = Bridge & {
   metricsTick(): void;
   /** the NAT test found this (emits nat_changed) */
   setNat(nat: NatKind | NatStatus | null): void;
-  /** the connection manager moved a member's path (emits path_changed and party_changed) */
+  /** the connection manager moved a member's path (emits path_changed, and party_changed when the connection changes) */
   setPath(member: string, path: Partial<PathStatus> & { state: string; reason: string }): void;
   /** a friend joins the party now */
   addMember(name: string, profile?: Profile): void;

@@ -147,8 +147,8 @@ export const FRIENDS: Record<string, Profile> = {
     lossChance: 0.004,
     relayed: true,
     handshakeAfter: 2,
-    local: "srflx",
-    remote: "relay",
+    local: "relay",
+    remote: "srflx",
     reason:
       "Hole punching timed out after 5 s: {name} is behind a symmetric NAT that gives every destination a new port, so traffic goes through the relay.",
   },
@@ -174,7 +174,7 @@ function connectionOf(path: PathStatus | null, online: boolean): string {
     case "failed":
       return path.state;
     case "degraded":
-      return path.relay ? "relayed" : "direct";
+      return path.local_candidate === "relay" ? "relayed" : path.local_candidate ? "direct" : "connecting";
     default:
       return "connecting";
   }
@@ -275,9 +275,14 @@ export class FakeParty {
     };
   }
 
-  /** Move a member's path to a new state: path_changed, then the party (as the engine does). */
+  /**
+   * Move a member's path to a new state: path_changed, then the party when the member's
+   * connection changed with it (the engine re-sends the party on a connection change only).
+   */
   private movePath(m: Member, next: Partial<PathStatus> & { state: string; reason: string }, emit = true) {
     const from = m.path?.state ?? "connecting";
+    const online = m.profile.online !== false;
+    const before = connectionOf(m.path, online);
     m.path = {
       local_candidate: null,
       remote_candidate: null,
@@ -289,7 +294,7 @@ export class FakeParty {
     m.pathAt = m.age;
     if (emit) {
       this.deps.emit({ type: "path_changed", peer: m.public_key, name: m.name, from, to: next.state, reason: next.reason });
-      this.changed();
+      if (connectionOf(m.path, online) !== before) this.changed();
     }
   }
 
@@ -307,7 +312,7 @@ export class FakeParty {
     };
   }
 
-  /** Tests: set a member's path now (emits path_changed and party_changed). */
+  /** Tests: set a member's path now (emits path_changed, and party_changed when the connection changes). */
   setPath(who: string, next: Partial<PathStatus> & { state: string; reason: string }): void {
     const m = this.party?.members.find((x) => x.name === who || x.public_key === who);
     if (!m) fail("unknown_member", `no member called \`${who}\` in the party`);

@@ -72,6 +72,7 @@ describe("paths in words", () => {
     expect(connectionOfPath(path("degraded", { relay: "203.0.113.2:3478" }))).toBe("relayed");
     expect(connectionOfPath(path("degraded", { local_candidate: "relay" }))).toBe("relayed");
     expect(connectionOfPath(path("degraded", { local_candidate: "host" }))).toBe("direct");
+    expect(connectionOfPath(path("degraded"))).toBe("connecting"); // no pair ever chosen
     expect(connectionOfPath(path("failed"))).toBe("failed");
     expect(connectionOfPath(path("warp"))).toBeNull();
     expect(routeText(path("connecting"), "Sol")).toBe("");

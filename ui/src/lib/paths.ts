@@ -126,12 +126,12 @@ export function pathStateLabel(state: string | null | undefined): string {
   return PATH_WORDS[state] ?? state.charAt(0).toUpperCase() + state.slice(1).replace(/_/g, " ");
 }
 
-const usesRelay = (p: PathStatus) => p.local_candidate === "relay" || p.remote_candidate === "relay" || !!p.relay;
-
 /**
- * The badge (one of direct, relayed, connecting, failed) for a path state. Degraded keeps the
- * kind of path it degrades (relayed when a relay carries it); reconnecting counts as connecting.
- * null for a state this app does not know (callers keep the engine's `connection`).
+ * The badge (one of direct, relayed, connecting, failed) for a path state, by the engine's rule
+ * (crates/core/src/party.rs `connection_of`): degraded keeps the kind of path it degrades
+ * (relayed when our side is a relay candidate, connecting when no pair was ever chosen);
+ * reconnecting counts as connecting. null for a state this app does not know (callers keep the
+ * engine's `connection`).
  */
 export function connectionOfPath(p: PathStatus): "direct" | "relayed" | "connecting" | "failed" | null {
   switch (p.state) {
@@ -145,7 +145,8 @@ export function connectionOfPath(p: PathStatus): "direct" | "relayed" | "connect
     case "failed":
       return "failed";
     case "degraded":
-      return usesRelay(p) ? "relayed" : "direct";
+      if (p.local_candidate === "relay" || p.relay) return "relayed";
+      return p.local_candidate ? "direct" : "connecting";
     default:
       return null;
   }

@@ -58,7 +58,7 @@ describe("live peers", () => {
 
   it("with the engine's path, the badge follows the path, not the handshake rule", () => {
     const tunnel = stats([{ key: "Dex-KEY=", handshake: 1 }]);
-    const relayed = path("relayed", { local_candidate: "srflx", remote_candidate: "relay", relay: "203.0.113.2:3478" });
+    const relayed = path("relayed", { local_candidate: "relay", remote_candidate: "srflx", relay: "203.0.113.2:3478" });
     expect(livePeer(peer("Dex", { connection: "connecting", path: path("connecting") }), tunnel).connection).toBe("connecting");
     expect(livePeer(peer("Dex", { connection: "relayed", path: relayed }), tunnel).connection).toBe("relayed");
     expect(livePeer(peer("Dex", { connection: "direct", path: path("failed") }), tunnel).connection).toBe("failed");
@@ -75,14 +75,14 @@ describe("live peers", () => {
     const dex = livePeer(
       peer("Dex", {
         connection: "relayed",
-        path: path("relayed", { local_candidate: "srflx", remote_candidate: "relay", relay: "203.0.113.2:3478", reason: "Punching timed out" }),
+        path: path("relayed", { local_candidate: "relay", remote_candidate: "srflx", relay: "203.0.113.2:3478", reason: "Punching timed out" }),
       }),
       null,
     );
     expect(peerBadge(dex)).toEqual({
       connection: "relayed",
       label: "Relayed",
-      tip: "Relayed. Punching timed out. Your side: internet (hole punched); Dex's side: relay. Relay: 203.0.113.2:3478.",
+      tip: "Relayed. Punching timed out. Your side: relay; Dex's side: internet (hole punched). Relay: 203.0.113.2:3478.",
       degraded: false,
     });
     const mira = peerBadge(livePeer(peer("Mira", { path: path("degraded", { local_candidate: "host" }) }), null));
