@@ -81,6 +81,7 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route("/v1/party/close", post(close_party))
         .route("/v1/discord/test", post(test_webhook))
         .route("/v1/servers", get(list_servers).post(announce_server))
+        .route("/v1/session-log", get(session_log))
         .route("/v1/servers/favorite", post(set_favorite))
         .route("/v1/servers/{id}", axum::routing::delete(remove_server))
         .route("/v1/events", get(events))
@@ -228,6 +229,20 @@ struct KickBody {
 async fn kick(State(st): State<AppState>, Json(b): Json<KickBody>) -> ApiResult<Value> {
     st.engine.kick(&b.member).await?;
     Ok(Json(json!({"kicked": b.member})))
+}
+
+#[derive(serde::Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn session_log(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<LogQuery>,
+) -> ApiResult<Value> {
+    let limit = q.limit.unwrap_or(100).min(5_000);
+    Ok(Json(json!(st.engine.session_log(limit)?)))
 }
 
 async fn list_servers(

@@ -44,6 +44,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", client.get_text("/metrics").await?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Log { limit, json } => {
+            let client = ApiClient::new(api_addr(&data_dir, cli.api)?, &data_dir)?;
+            let log = client
+                .get(&format!("/v1/session-log?limit={limit}"))
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&log)?);
+            } else {
+                let entries = log.as_array().cloned().unwrap_or_default();
+                if entries.is_empty() {
+                    println!("Nothing yet: join or create a party.");
+                }
+                for e in entries.iter().rev() {
+                    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                    let what = match s("kind").as_str() {
+                        "party_created" => format!("created the party {}", s("name")),
+                        "joined" => format!("{} joined", s("name")),
+                        "left" => format!("{} left", s("name")),
+                        _ => format!("{}: {}", s("name"), s("detail")),
+                    };
+                    println!("{}  {what}", s("at"));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Settings(cmd) => settings(&data_dir, cli.api, cmd).await,
         Command::Config(cmd) => config(&data_dir, cli.api, cmd).await,
         Command::Party(cmd) => party(&data_dir, cli.api, cmd).await,

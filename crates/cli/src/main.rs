@@ -48,6 +48,14 @@ enum Command {
     },
     /// Print the daemon's Prometheus metrics
     Metrics,
+    /// What happened in your parties: who joined and left, and every path change
+    Log {
+        /// How many entries, newest first
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Game servers announced in your party
     #[command(subcommand)]
     Servers(ServersCmd),

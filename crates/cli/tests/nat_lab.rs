@@ -479,6 +479,29 @@ fn a_cut_direct_path_fails_over_to_the_relay_within_two_seconds_and_comes_back()
     let back = wait_connection(&w, 0, "direct", Duration::from_secs(45));
     eprintln!("direct again {back:.2} s after the path healed");
     w.lab.wait_ping(&ns0, &ip1, Duration::from_secs(5));
+    // Every path change is in the session log (SQLite), with the member and the reason.
+    let log: serde_json::Value =
+        serde_json::from_str(&w.players[0].ok(&w.lab, &["log", "--json"])).unwrap();
+    let changes: Vec<String> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "path_changed" && e["name"] == "player1")
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        changes.iter().any(|d| d.starts_with("direct -> relayed: ")),
+        "{log:#}"
+    );
+    assert!(
+        changes.iter().any(|d| d.starts_with("relayed -> direct: ")),
+        "{log:#}"
+    );
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "joined" && e["name"] == "player1"));
 }
 
 #[test]

@@ -254,6 +254,7 @@ impl Engine {
         engine.resume_control();
         engine.start_metrics();
         engine.start_webhooks();
+        engine.start_session_log();
         Ok(engine)
     }
 

@@ -17,6 +17,7 @@ pub mod party;
 pub mod paths;
 pub mod presence;
 pub mod secret_file;
+pub mod session_log;
 pub mod settings;
 mod webhooks;
 

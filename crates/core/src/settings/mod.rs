@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use spec::{Kind, KindName, Spec, SPECS};
-pub use store::{ConfigView, Recovery, SettingsStore};
+pub use store::{ConfigView, Recovery, SessionEntry, SettingsStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {

@@ -31,7 +31,30 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY NOT NULL,
         added_at TEXT NOT NULL
      );",
+    // 3: the session log: who joined and left, and every path change.
+    "CREATE TABLE session_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        detail TEXT NOT NULL
+     );",
 ];
+
+/// Entries kept in the session log; older ones go.
+const SESSION_LOG_MAX: i64 = 5_000;
+
+/// One line of the session log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionEntry {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `party_created`, `joined`, `left` or `path_changed`.
+    pub kind: String,
+    /// The member it is about.
+    pub name: String,
+    pub detail: String,
+}
 
 /// Something the store had to repair while opening, to be told to the user.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -155,7 +178,7 @@ impl SettingsStore {
         }
         // The tables must be what we expect, whatever user_version claims.
         conn.query_row(
-            "SELECT count(*) FROM settings, configs, meta, favorites",
+            "SELECT count(*) FROM settings, configs, meta, favorites, session_log",
             [],
             |_| Ok(()),
         )
@@ -378,6 +401,42 @@ impl SettingsStore {
             .map_err(self.db_err())?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// Appends to the session log, keeping the newest [`SESSION_LOG_MAX`] entries.
+    pub fn log_session(&self, kind: &str, name: &str, detail: &str) -> Result<(), SettingsError> {
+        self.conn
+            .execute(
+                "INSERT INTO session_log (at, kind, name, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![now(), kind, name, detail],
+            )
+            .map_err(self.db_err())?;
+        self.conn
+            .execute(
+                "DELETE FROM session_log WHERE id <= (SELECT max(id) FROM session_log) - ?1",
+                params![SESSION_LOG_MAX],
+            )
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// The newest `limit` session log entries, newest first.
+    pub fn session_log(&self, limit: usize) -> Result<Vec<SessionEntry>, SettingsError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, kind, name, detail FROM session_log ORDER BY id DESC LIMIT ?1")
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok(SessionEntry {
+                    at: r.get(0)?,
+                    kind: r.get(1)?,
+                    name: r.get(2)?,
+                    detail: r.get(3)?,
+                })
+            })
             .map_err(self.db_err())?;
         rows.collect::<Result<_, _>>().map_err(self.db_err())
     }
@@ -716,6 +775,33 @@ mod tests {
         store.set_favorite("key/mc", false).unwrap();
         assert!(store.favorites().unwrap().is_empty());
         assert!(store.set_favorite("", true).is_err());
+    }
+
+    #[test]
+    fn the_session_log_keeps_order_survives_reopening_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.db");
+        let (store, _) = SettingsStore::open(&path).unwrap();
+        store.log_session("joined", "Ana", "10.66.0.2").unwrap();
+        store
+            .log_session(
+                "path_changed",
+                "Ana",
+                "connecting -> direct: connected directly",
+            )
+            .unwrap();
+        drop(store);
+        let (store, _) = SettingsStore::open(&path).unwrap();
+        let log = store.session_log(10).unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].kind, "path_changed");
+        assert_eq!(log[1].name, "Ana");
+        for i in 0..(SESSION_LOG_MAX + 20) {
+            store.log_session("left", &format!("p{i}"), "").unwrap();
+        }
+        let all = store.session_log(usize::MAX >> 1).unwrap();
+        assert_eq!(all.len() as i64, SESSION_LOG_MAX);
+        assert_eq!(all[0].name, format!("p{}", SESSION_LOG_MAX + 19));
     }
 
     #[test]
