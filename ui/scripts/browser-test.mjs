@@ -434,7 +434,22 @@ async function run(base) {
     await waitText("#error-mtu", "1280");
     await page.locator("#setting-mtu").fill("1420");
     await page.keyboard.press("Enter");
+    await waitText("#saved-mtu", "Saved");
     await shot("09-settings");
+    await page.waitForTimeout(300); // the "MTU changed." line in the engine activity
+    // the hidden pages hold still while numbers keep arriving every second
+    const mutations = await page.evaluate(async () => {
+      const n = [];
+      const mo = new MutationObserver((ms) => {
+        for (const m of ms) n.push(`${m.type} in ${(m.target.parentElement ?? m.target).outerHTML?.slice(0, 160)}`);
+      });
+      for (const id of ["page-party", "page-network", "page-metrics"])
+        mo.observe(document.getElementById(id), { subtree: true, childList: true, attributes: true, characterData: true });
+      await new Promise((r) => setTimeout(r, 2500));
+      mo.disconnect();
+      return n;
+    });
+    assert(mutations.length === 0, `changes on hidden pages:\n${mutations.join("\n")}`);
   });
 
   await step("leave, then join with a code: the members are listed", async () => {

@@ -571,6 +571,50 @@ describe("App with the fake bridge", () => {
     expect(text("#engine-status")).not.toContain("metrics");
   });
 
+  it("live numbers flow only into the page on screen, and nowhere while the window is hidden", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await b.joinParty(randomCode(Math.random));
+    await click("#nav-network");
+    for (let i = 0; i < 4; i++) b.tick();
+    await new Promise((r) => setTimeout(r, 80));
+    await settle();
+    const rx = () => text('#net-paths tr[data-name="Mira"] .net-rx');
+    const first = rx();
+    expect(first).toMatch(/KiB$/);
+    await click("#nav-settings");
+    const seen: MutationRecord[] = [];
+    const mo = new MutationObserver((m) => seen.push(...m));
+    for (const sel of ["#page-party", "#page-network", "#page-metrics"])
+      mo.observe($(sel), { subtree: true, childList: true, attributes: true, characterData: true });
+    for (let i = 0; i < 3; i++) {
+      b.tick();
+      b.metricsTick();
+      await settle();
+    }
+    mo.disconnect();
+    expect(seen).toHaveLength(0);
+    expect(rx()).toBe(first);
+    await click("#nav-network");
+    const second = rx();
+    expect(second).not.toBe(first); // caught up when shown
+    const setHidden = (hidden: boolean) => {
+      Object.defineProperty(document, "visibilityState", { value: hidden ? "hidden" : "visible", configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    };
+    try {
+      setHidden(true);
+      await settle();
+      for (let i = 0; i < 3; i++) b.tick();
+      await settle();
+      expect(rx()).toBe(second);
+    } finally {
+      setHidden(false);
+      await settle();
+    }
+    expect(rx()).not.toBe(second);
+  });
+
   it("idle: repeated numbers and a repeated reading change nothing on screen", async () => {
     const b = await start();
     await finishFirstRun();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deepEqual, keepIfEqual, reuseItems, sameFieldsExcept } from "./equal";
+import { deepEqual, holder, keepIfEqual, reuseItems, sameFieldsExcept } from "./equal";
 
 describe("structural sharing", () => {
   it("deepEqual compares JSON-like values", () => {
@@ -43,5 +43,16 @@ describe("structural sharing", () => {
     expect(sameFieldsExcept({ d, t: 1 }, { d, t: 2 }, ["t"])).toBe(true);
     expect(sameFieldsExcept({ d, t: 1 }, { d: { n: 1 }, t: 1 }, ["t"])).toBe(false);
     expect(sameFieldsExcept(null, { d }, [])).toBe(false);
+  });
+
+  it("holder follows the value while active and holds the last one otherwise", () => {
+    const hold = holder<number>();
+    let reads = 0;
+    const get = (v: number) => () => (reads++, v);
+    expect(hold(false, get(1))).toBe(1); // the first value is always read
+    expect(hold(false, get(2))).toBe(1);
+    expect(hold(true, get(3))).toBe(3);
+    expect(hold(false, get(4))).toBe(3);
+    expect(reads).toBe(2);
   });
 });

@@ -53,3 +53,21 @@ export function sameFieldsExcept<T extends object>(a: T | null | undefined, b: T
   for (const k of keys) if (!ignore.includes(k) && a[k] !== b[k]) return false;
   return true;
 }
+
+/**
+ * A gate for live values: the returned function gives `get()` while `active` (and the first
+ * time), and the last value it gave otherwise. Inside a `$derived`, an inactive gate reads
+ * nothing but `active`, so a hidden page holds still while numbers keep arriving, and catches
+ * up the moment it is shown.
+ */
+export function holder<T>(): (active: boolean, get: () => T) => T {
+  let last: T;
+  let has = false;
+  return (active, get) => {
+    if (active || !has) {
+      last = get();
+      has = true;
+    }
+    return last;
+  };
+}
