@@ -443,7 +443,9 @@ fn interop(kind: Other, lanrage_initiates: bool) {
     } else {
         ("b", "10.66.0.1")
     };
-    lab.wait_ping(first, target, Duration::from_secs(10));
+    // wireguard-go's first initiation may go out before LANrage listens; it retries every 5 s
+    // (REKEY_TIMEOUT), so allow a few retries.
+    lab.wait_ping(first, target, Duration::from_secs(20));
     lab.wait_ping("a", "10.66.0.2", Duration::from_secs(5));
     lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
     tcp_transfer(&lab, &a, &b, 5_000_000);
