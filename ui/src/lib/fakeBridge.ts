@@ -1,6 +1,8 @@
 // In-memory stand-in for the engine: used by tests and by `npm run dev` in a plain
-// browser. It validates a few fields the way the real engine does (MTU range, display
-// name length, enum choices, types) so the UI's error display can be exercised.
+// browser. Besides settings and parties it reports a NAT type (`nat_changed`) and sends the
+// per-second `metrics` snapshot with a simulated system reading. It validates a few fields the
+// way the real engine does (MTU range, display name length, enum choices, types) so the UI's
+// error display can be exercised.
 // The definitions below are illustrative: the Rust side is the source of truth.
 
 import type { Bridge, Unlisten } from "./bridge";
@@ -278,7 +280,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
 
   function metricsSnapshot(): MetricsSnapshot {
     const now = Date.now();
-    const party_ = party.metricsPeers(now);
+    const members = party.metricsPeers(now);
     let system: MetricsSnapshot["system"] = null;
     // like the engine's sampler, the first tick only takes the baseline
     if (sys.first) sys.first = false;
@@ -300,11 +302,11 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
         process_memory_bytes: sys.appMem,
       };
     }
-    const scored = party_.filter((p) => p.quality);
+    const scored = members.filter((p) => p.quality);
     const worst = scored.reduce<(typeof scored)[number] | null>((w, p) => (!w || p.quality!.score < w.quality!.score ? p : w), null);
     return {
       t_ms: now,
-      peers: party_,
+      peers: members,
       party: worst
         ? { score: worst.quality!.score, grade: worst.quality!.grade, worst_peer: worst.public_key, peers_scored: scored.length }
         : null,

@@ -1,5 +1,7 @@
 // The fake engine's parties: create, join, invites, kick, close, leave, and simulated friends
-// whose tunnel measurements arrive as `tunnel_stats` events, one a tick (a second in the demo).
+// whose tunnel measurements arrive as `tunnel_stats` events, one a tick (a second in the demo),
+// and whose paths move like the connection manager's (connecting, then direct on the LAN, hole
+// punched or relayed at the first handshake), each move told by `path_changed`.
 // Messages and error codes are the engine's and the control server's, word for word, so the UI
 // shows in a plain browser exactly what it shows in the app.
 //
