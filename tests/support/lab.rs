@@ -281,6 +281,60 @@ impl Lab {
         host_if
     }
 
+    /// Like [`Lab::attach`], through a wire with delay and jitter (each direction gets
+    /// `delay_ms` ± `jitter_ms`): a namespace `w<host>` between the host and the bridge where
+    /// `delay_hop.py` copies frames between two TAP devices, each bridged to one side. Layer 2,
+    /// so addresses and routes are as with `attach`. netem would do this, but this machine's
+    /// kernel has none. Returns the host's interface name.
+    pub fn attach_delayed(
+        &mut self,
+        bridge: &str,
+        host: &str,
+        addr: &str,
+        delay_ms: u32,
+        jitter_ms: u32,
+    ) -> String {
+        let wire = format!("w{host}");
+        self.ns(&wire);
+        let (host_if, w_in) = self.link(host, addr, &wire, "");
+        let (w_out, br_if) = self.link(&wire, "", bridge, "");
+        self.run(bridge, &["ip", "link", "set", &br_if, "master", "br0"]);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|p| p.join("tests/support/delay_hop.py"))
+            .find(|p| p.exists())
+            .expect("tests/support/delay_hop.py in the workspace");
+        let (d, j) = (delay_ms.to_string(), jitter_ms.to_string());
+        let hop = self.spawn(
+            &wire,
+            "delay-hop",
+            &[
+                "python3",
+                script.to_str().unwrap_or_default(),
+                "ta",
+                "tb",
+                &d,
+                &j,
+            ],
+            &[],
+        );
+        self.wait_log(hop, "ready", Duration::from_secs(10));
+        for cmd in [
+            "ip link add bra type bridge",
+            "ip link add brb type bridge",
+            "ip link set ta master bra",
+            "ip link set tb master brb",
+        ] {
+            self.run(&wire, &cmd.split(' ').collect::<Vec<_>>());
+        }
+        self.run(&wire, &["ip", "link", "set", &w_in, "master", "bra"]);
+        self.run(&wire, &["ip", "link", "set", &w_out, "master", "brb"]);
+        for dev in ["bra", "brb", "ta", "tb", w_in.as_str(), w_out.as_str()] {
+            self.run(&wire, &["ip", "link", "set", dev, "up"]);
+        }
+        host_if
+    }
+
     /// A name for a WireGuard/TUN interface that is unique on the whole machine (their UAPI
     /// sockets under /var/run/wireguard are shared by all namespaces), e.g. "wg3fa21".
     pub fn unique_ifname(&mut self, base: &str) -> String {
