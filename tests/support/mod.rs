@@ -134,7 +134,14 @@ impl Desktop {
         let mut dbus = Proc::spawn(
             "dbus-daemon",
             Command::new("dbus-daemon")
-                .args(["--session", "--nofork", "--print-address=1"])
+                // A socket in the file system (not the abstract namespace): reachable from the
+                // lab's network namespaces too.
+                .args([
+                    "--session",
+                    "--nofork",
+                    "--print-address=1",
+                    "--address=unix:dir=/tmp",
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
         );

@@ -1,0 +1,367 @@
+//! The real app in a party, as a person uses it: the desktop app (under Xvfb, driven by
+//! WebDriver) and two headless `lanrage up` friends, each in its own network namespace on one
+//! bridge with a `lanrage server`. The app creates a party, the friends join with the code the
+//! app shows, the app lists them with a live RTT, and leaves. Screenshots of every page go to
+//! docs/screenshots (the README shows them) and target/e2e-artifacts. Needs root.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use support::lab::Lab;
+use support::{Desktop, Proc};
+
+const APP: &str = env!("CARGO_BIN_EXE_lanrage-app");
+const SERVER_URL: &str = "ws://198.51.100.10:8667";
+
+fn lanrage() -> PathBuf {
+    support::workspace_target().join("debug").join("lanrage")
+}
+
+fn ready() -> bool {
+    support::require(
+        support::is_root(),
+        "the app party lab needs root (network namespaces, TUN devices)",
+    ) && support::require(
+        support::on_path("Xvfb")
+            && support::on_path("dbus-daemon")
+            && support::on_path("WebKitWebDriver")
+            && support::on_path("tauri-driver")
+            && support::on_path("socat"),
+        "the app party lab needs Xvfb, dbus-daemon, WebKitWebDriver, tauri-driver and socat (run scripts/setup)",
+    ) && support::require(
+        lanrage().exists(),
+        "the app party lab needs the lanrage binary (cargo build -p lanrage-cli)",
+    )
+}
+
+fn cli(lab: &Lab, ns: &str, data: &Path, args: &[&str]) -> String {
+    let bin = lanrage();
+    let data = data.display().to_string();
+    let mut full = vec![bin.to_str().unwrap(), "--data-dir", data.as_str()];
+    full.extend_from_slice(args);
+    let out = lab.try_run(ns, &full);
+    assert!(
+        out.status.success(),
+        "lanrage {args:?} in {ns}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn displayed(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if el.is_displayed().await.unwrap_or(false) {
+                return el;
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never became visible");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ok(&t) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never showed {what}; it shows `{t}`"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let _ = std::fs::write(support::artifacts_dir().join(name), &png);
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    if std::fs::create_dir_all(&docs).is_ok() {
+        let _ = std::fs::write(docs.join(name), &png);
+    }
+}
+
+/// Resident memory (MiB) and CPU ticks so far of every process whose name is in `names`.
+fn footprint(names: &[&str]) -> Vec<(String, u32, f64, u64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
+        let comm = comm.trim().to_string();
+        if !names.iter().any(|n| comm.starts_with(n)) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss_kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0.0);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push((comm, pid, rss_kb / 1024.0, ticks));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live() {
+    if !ready() {
+        return;
+    }
+    let mut lab = Lab::new("app");
+    lab.bridge("net");
+    for (ns, ip) in [
+        ("srv", "198.51.100.10"),
+        ("app", "198.51.100.11"),
+        ("f1", "198.51.100.12"),
+        ("f2", "198.51.100.13"),
+    ] {
+        lab.ns(ns);
+        lab.attach("net", ns, &format!("{ip}/24"));
+    }
+    let server_dir = tempfile::tempdir().unwrap();
+    let bin = lanrage();
+    let sd = server_dir.path().display().to_string();
+    lab.spawn(
+        "srv",
+        "server",
+        &[
+            bin.to_str().unwrap(),
+            "--data-dir",
+            &sd,
+            "server",
+            "--listen",
+            "0.0.0.0:8667",
+            "--public-ip",
+            "198.51.100.10",
+        ],
+        &[("RUST_LOG", "info")],
+    );
+    lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+
+    // Two friends, headless.
+    let friends: Vec<(&str, &str, tempfile::TempDir)> = vec![
+        ("f1", "Ana", tempfile::tempdir().unwrap()),
+        ("f2", "Bo", tempfile::tempdir().unwrap()),
+    ];
+    for (ns, name, dir) in &friends {
+        let d = dir.path().display().to_string();
+        lab.spawn(
+            ns,
+            &format!("up-{ns}"),
+            &[
+                bin.to_str().unwrap(),
+                "--data-dir",
+                &d,
+                "up",
+                "--server",
+                SERVER_URL,
+            ],
+            &[("RUST_LOG", "info")],
+        );
+        lab.wait_listening(ns, "tcp", 8666, Duration::from_secs(15));
+        cli(
+            &lab,
+            ns,
+            dir.path(),
+            &["settings", "set", "display_name", name],
+        );
+    }
+
+    // The app's own data: a name (so no first-run screen) and the server, as a player would
+    // have set them.
+    let app_data = tempfile::tempdir().unwrap();
+    cli(
+        &lab,
+        "app",
+        app_data.path(),
+        &["settings", "set", "display_name", "Host"],
+    );
+    cli(
+        &lab,
+        "app",
+        app_data.path(),
+        &["settings", "set", "control_server", SERVER_URL],
+    );
+
+    // The app under WebDriver inside the "app" namespace; the test reaches tauri-driver through
+    // a Unix socket (filesystem sockets cross network namespaces, TCP does not).
+    let desktop = Desktop::start();
+    let sock = std::env::temp_dir().join(format!("lanrage-wd-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let mut envs: Vec<(&str, String)> = vec![
+        ("DISPLAY", desktop.display.clone()),
+        ("DBUS_SESSION_BUS_ADDRESS", desktop.dbus_address.clone()),
+        ("LANRAGE_DATA_DIR", app_data.path().display().to_string()),
+        ("RUST_LOG", "info".into()),
+    ];
+    if let Ok(home) = std::env::var("HOME") {
+        envs.push(("HOME", home));
+    }
+    let env_refs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let driver = support::find_on_path("tauri-driver").unwrap();
+    lab.spawn(
+        "app",
+        "tauri-driver",
+        &[
+            driver.to_str().unwrap(),
+            "--port",
+            "4444",
+            "--native-port",
+            "4445",
+        ],
+        &env_refs,
+    );
+    lab.wait_listening("app", "tcp", 4444, Duration::from_secs(20));
+    let unix_listen = format!("UNIX-LISTEN:{},fork", sock.display());
+    lab.spawn(
+        "app",
+        "wd-bridge",
+        &["socat", &unix_listen, "TCP:127.0.0.1:4444"],
+        &[],
+    );
+    support::wait_for(Duration::from_secs(10), "the WebDriver socket", || {
+        sock.exists()
+    });
+    let port = support::free_port();
+    let _bridge = Proc::spawn(
+        "wd-bridge-root",
+        Command::new("socat")
+            .args([
+                &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+                &format!("UNIX-CONNECT:{}", sock.display()),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    support::wait_for(Duration::from_secs(10), "the WebDriver bridge", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let caps = json!({ "tauri:options": { "application": APP }, "browserName": "wry" });
+    let c = ClientBuilder::native()
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session on the app");
+
+    wait_text(&c, "#engine-state", |t| t.contains("Running"), "Running").await;
+    // Create a party the way a person does: a name, then the big button.
+    displayed(&c, "#nav-party").await.click().await.unwrap();
+    let name = displayed(&c, "#party-name").await;
+    name.clear().await.unwrap();
+    name.send_keys("Friday LAN").await.unwrap();
+    displayed(&c, "#party-create").await.click().await.unwrap();
+    let code = wait_text(
+        &c,
+        "#party-invite-code",
+        |t| t.len() >= 20,
+        "an invite code",
+    )
+    .await;
+
+    // The friends type the code the app shows.
+    for (ns, _, dir) in &friends {
+        cli(&lab, ns, dir.path(), &["party", "join", code.trim()]);
+    }
+    for (_, name, _) in &friends {
+        let row = format!("tr.peer[data-name=\"{name}\"] .peer-rtt");
+        let rtt = wait_text(
+            &c,
+            &row,
+            |t| t.contains("ms") && t.chars().any(|ch| ch.is_ascii_digit()),
+            "a live RTT",
+        )
+        .await;
+        eprintln!("the app shows {name} at {rtt}");
+        let conn = format!("tr.peer[data-name=\"{name}\"] .peer-conn");
+        wait_text(&c, &conn, |t| t.contains("Direct"), "Direct").await;
+    }
+    // Let the live charts fill for a few seconds before looking at them.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    screenshot(&c, "party.png").await;
+    for page in ["network", "metrics", "servers", "settings"] {
+        displayed(&c, &format!("#nav-{page}"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        // Pages show live numbers only while on screen; give them two engine ticks.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        screenshot(&c, &format!("{page}.png")).await;
+    }
+    displayed(&c, "#nav-party").await.click().await.unwrap();
+
+    // Idle in a party of three: what the app costs (reported, not asserted: the machine is
+    // shared and software-rendered).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let names = ["lanrage-app", "WebKitWebProces", "WebKitNetworkPr"];
+    let before = footprint(&names);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after = footprint(&names);
+    let secs = t0.elapsed().as_secs_f64();
+    let hz = 100.0; // USER_HZ on Linux
+    for (comm, pid, rss, ticks) in &after {
+        let t0 = before
+            .iter()
+            .find(|b| b.1 == *pid)
+            .map(|b| b.3)
+            .unwrap_or(*ticks);
+        let cpu = (ticks - t0) as f64 / hz / secs * 100.0;
+        eprintln!(
+            "idle in a party of three: {comm} (pid {pid}): {rss:.0} MiB, {cpu:.2} % of a core"
+        );
+    }
+
+    // Leave: the friends see the host go.
+    displayed(&c, "#party-leave").await.click().await.unwrap();
+    wait_text(&c, "#party-state", |t| t.contains("No party"), "No party").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st: serde_json::Value =
+            serde_json::from_str(&cli(&lab, "f1", friends[0].2.path(), &["status", "--json"]))
+                .unwrap();
+        let names: Vec<String> = st["party"]["peers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !names.iter().any(|n| n == "Host") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "friends still see the host: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.close().await.unwrap();
+    let _ = std::fs::remove_file(&sock);
+}
