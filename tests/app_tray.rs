@@ -1,0 +1,229 @@
+//! The tray as a desktop shell sees it: the app's StatusNotifierItem menu read over D-Bus
+//! (com.canonical.dbusmenu, what GNOME's and KDE's tray hosts read), and its Quit item used the
+//! way a click in the shell uses it. Runs on a private Xvfb and session bus.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Desktop;
+
+const APP: &str = env!("CARGO_BIN_EXE_lanrage-app");
+const MENU_INTERFACE: &str = "com.canonical.dbusmenu";
+
+fn tools_present() -> bool {
+    support::require(
+        support::on_path("Xvfb") && support::on_path("dbus-daemon") && support::on_path("gdbus"),
+        "the tray test needs Xvfb, dbus-daemon and gdbus (run scripts/setup)",
+    )
+}
+
+fn gdbus(desktop: &Desktop, args: &[&str]) -> Option<String> {
+    let mut cmd = Command::new("gdbus");
+    cmd.args(args);
+    desktop.apply(&mut cmd);
+    let out = cmd.output().ok()?;
+    if !out.status.success() {
+        if args.first() != Some(&"introspect") && !args.contains(&"org.freedesktop.DBus") {
+            eprintln!(
+                "gdbus {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// (bus name, object path) of the dbusmenu object a process exports.
+fn find_menu(desktop: &Desktop, pid: u32) -> Option<(String, String)> {
+    let names = gdbus(
+        desktop,
+        &[
+            "call",
+            "--session",
+            "--dest",
+            "org.freedesktop.DBus",
+            "--object-path",
+            "/org/freedesktop/DBus",
+            "--method",
+            "org.freedesktop.DBus.ListNames",
+        ],
+    )?;
+    for name in names
+        .split(['\'', ' ', ',', '[', ']', '(', ')'])
+        .filter(|n| n.starts_with(':'))
+    {
+        let owner = gdbus(
+            desktop,
+            &[
+                "call",
+                "--session",
+                "--dest",
+                "org.freedesktop.DBus",
+                "--object-path",
+                "/org/freedesktop/DBus",
+                "--method",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                name,
+            ],
+        );
+        // "(uint32 1234,)"
+        let owner_pid: Option<u32> = owner.as_deref().and_then(|o| {
+            o.split_whitespace()
+                .nth(1)?
+                .trim_end_matches([',', ')'])
+                .parse()
+                .ok()
+        });
+        if owner_pid != Some(pid) {
+            continue;
+        }
+        let Some(tree) = gdbus(
+            desktop,
+            &[
+                "introspect",
+                "--session",
+                "--dest",
+                name,
+                "--object-path",
+                "/",
+                "--recurse",
+            ],
+        ) else {
+            continue;
+        };
+        let mut node = None;
+        for line in tree.lines() {
+            let l = line.trim();
+            if let Some(p) = l.strip_prefix("node ") {
+                node = Some(p.trim_end_matches(" {").to_string());
+            } else if l.starts_with(&format!("interface {MENU_INTERFACE} ")) {
+                return Some((name.to_string(), node?));
+            }
+        }
+    }
+    None
+}
+
+/// (id, label) of every item in a dbusmenu GetLayout answer, in order.
+fn items(layout: &str) -> Vec<(u32, String)> {
+    layout
+        .split("<(")
+        .skip(1)
+        .filter_map(|chunk| {
+            let id: u32 = chunk.split(',').next()?.trim().parse().ok()?;
+            let label = chunk
+                .split("'label': <'")
+                .nth(1)
+                .and_then(|l| l.split("'>").next())
+                .unwrap_or("")
+                .to_string();
+            Some((id, label))
+        })
+        .collect()
+}
+
+#[test]
+fn the_tray_menu_is_readable_over_dbus_and_its_quit_item_quits_cleanly() {
+    if !tools_present() {
+        return;
+    }
+    let desktop = Desktop::start();
+    let data = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(support::artifacts_dir().join("app-tray.log")).unwrap();
+    let mut cmd = Command::new(APP);
+    cmd.env("LANRAGE_DATA_DIR", data.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
+    desktop.apply(&mut cmd);
+    let mut app = cmd.spawn().expect("starting the app");
+    let pid = app.id();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (name, path) = loop {
+        if let Some(found) = find_menu(&desktop, pid) {
+            break found;
+        }
+        if let Ok(Some(status)) = app.try_wait() {
+            panic!("the app exited before showing its tray: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app never exported a tray menu on D-Bus"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let layout = gdbus(
+        &desktop,
+        &[
+            "call",
+            "--session",
+            "--dest",
+            &name,
+            "--object-path",
+            &path,
+            "--method",
+            &format!("{MENU_INTERFACE}.GetLayout"),
+            "0",
+            "int32 -1",
+            "@as []",
+        ],
+    )
+    .expect("GetLayout");
+    let entries = items(&layout);
+    let labels: Vec<&str> = entries.iter().map(|(_, l)| l.as_str()).collect();
+    for want in [
+        "LANrage: not in a party",
+        "Create party",
+        "Join party…",
+        "Copy invite",
+        "Leave party",
+        "Open LANrage",
+        "Quit",
+    ] {
+        assert!(
+            labels.contains(&want),
+            "tray menu lacks {want:?}: {labels:?}"
+        );
+    }
+    let quit = entries.iter().find(|(_, l)| l == "Quit").unwrap().0;
+    gdbus(
+        &desktop,
+        &[
+            "call",
+            "--session",
+            "--dest",
+            &name,
+            "--object-path",
+            &path,
+            "--method",
+            &format!("{MENU_INTERFACE}.Event"),
+            &quit.to_string(),
+            "clicked",
+            "<int32 0>",
+            "0",
+        ],
+    )
+    .expect("clicking Quit over D-Bus");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = app.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = app.kill();
+            panic!("Quit did not quit the app within 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "the app quit with {status}");
+    let log = std::fs::read_to_string(support::artifacts_dir().join("app-tray.log")).unwrap();
+    assert!(log.contains("quit from the tray"), "{log}");
+    // Quitting shut the engine down in order (settings flushed, tasks ended).
+    assert!(log.contains("engine stopped"), "{log}");
+}
