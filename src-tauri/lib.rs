@@ -8,7 +8,7 @@ mod tray;
 use std::process::ExitCode;
 
 use lanrage_core::paths::DataDir;
-use lanrage_core::{Engine, EngineOptions, ErrorReport};
+use lanrage_core::{Engine, EngineEvent, EngineOptions, ErrorReport};
 use tauri::{Emitter, Manager, RunEvent, WindowEvent};
 
 /// The engine as the app holds it: running, or the reason it could not start (shown in the UI
@@ -98,6 +98,12 @@ pub fn run() -> ExitCode {
         }))
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
+        // The login entry starts LANrage in the tray (an XDG autostart file on Linux, a launch
+        // agent on macOS, the Run key on Windows); the `start_at_login` setting switches it.
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![MINIMIZED_FLAG]),
+        ))
         .manage(PendingLink::default())
         .invoke_handler(tauri::generate_handler![
             commands::get_status,
@@ -132,10 +138,11 @@ pub fn run() -> ExitCode {
             let slot = match started {
                 Ok(engine) => {
                     forward_events(app.handle().clone(), &engine);
-                    let minimized = engine
-                        .settings()
-                        .map(|s| s.start_minimized)
-                        .unwrap_or(false);
+                    let settings = engine.settings().ok();
+                    let at_login = settings.as_ref().is_some_and(|s| s.start_at_login);
+                    sync_start_at_login(app.handle(), at_login);
+                    let minimized = settings.as_ref().is_some_and(|s| s.start_minimized)
+                        || std::env::args().any(|a| a == MINIMIZED_FLAG);
                     if !minimized {
                         show_main_window(app.handle());
                     }
@@ -185,6 +192,24 @@ pub fn run() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Passed by the login entry: start in the tray.
+const MINIMIZED_FLAG: &str = "--minimized";
+
+/// Makes the login entry match the setting (it may have been removed by hand, or the app moved).
+fn sync_start_at_login(app: &tauri::AppHandle, on: bool) {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    let result = match (on, launcher.is_enabled()) {
+        (true, _) => launcher.enable(),
+        (false, Ok(true)) => launcher.disable(),
+        (false, _) => Ok(()),
+    };
+    match result {
+        Ok(()) => tracing::info!(start_at_login = on, "login entry updated"),
+        Err(e) => tracing::warn!(error = %e, "cannot change the start-at-login entry"),
+    }
+}
+
 fn forward_events(app: tauri::AppHandle, engine: &Engine) {
     let mut rx = engine.subscribe();
     let cancel = engine.cancellation();
@@ -197,6 +222,12 @@ fn forward_events(app: tauri::AppHandle, engine: &Engine) {
                 ev = rx.recv() => match ev {
                     Ok(ev) => {
                         tray::on_event(&app, &ev);
+                        if matches!(&ev, EngineEvent::SettingChanged { setting } if setting.key == "start_at_login")
+                            || matches!(ev, EngineEvent::SettingsReset | EngineEvent::ConfigActivated { .. })
+                        {
+                            let on = engine.settings().is_ok_and(|s| s.start_at_login);
+                            sync_start_at_login(&app, on);
+                        }
                         if let Some(p) = &presence {
                             p.on_event(&engine, &ev);
                         }

@@ -127,26 +127,32 @@ fn items(layout: &str) -> Vec<(u32, String)> {
         .collect()
 }
 
-#[test]
-fn the_tray_menu_is_readable_over_dbus_and_its_quit_item_quits_cleanly() {
-    if !tools_present() {
-        return;
-    }
-    let desktop = Desktop::start();
-    let data = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(support::artifacts_dir().join("app-tray.log")).unwrap();
+struct Running {
+    app: std::process::Child,
+    name: String,
+    path: String,
+}
+
+/// Starts the app on `desktop` and waits for its tray menu on the bus.
+fn start_app(
+    desktop: &Desktop,
+    data: &std::path::Path,
+    home: &std::path::Path,
+    log: &str,
+) -> Running {
+    let log = std::fs::File::create(support::artifacts_dir().join(log)).unwrap();
     let mut cmd = Command::new(APP);
-    cmd.env("LANRAGE_DATA_DIR", data.path())
+    cmd.env("LANRAGE_DATA_DIR", data)
+        .env("HOME", home)
         .env("RUST_LOG", "info")
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log));
     desktop.apply(&mut cmd);
     let mut app = cmd.spawn().expect("starting the app");
     let pid = app.id();
-
     let deadline = Instant::now() + Duration::from_secs(30);
     let (name, path) = loop {
-        if let Some(found) = find_menu(&desktop, pid) {
+        if let Some(found) = find_menu(desktop, pid) {
             break found;
         }
         if let Ok(Some(status)) = app.try_wait() {
@@ -158,15 +164,19 @@ fn the_tray_menu_is_readable_over_dbus_and_its_quit_item_quits_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(300));
     };
+    Running { app, name, path }
+}
+
+fn menu_items(desktop: &Desktop, r: &Running) -> Vec<(u32, String)> {
     let layout = gdbus(
-        &desktop,
+        desktop,
         &[
             "call",
             "--session",
             "--dest",
-            &name,
+            &r.name,
             "--object-path",
-            &path,
+            &r.path,
             "--method",
             &format!("{MENU_INTERFACE}.GetLayout"),
             "0",
@@ -175,7 +185,58 @@ fn the_tray_menu_is_readable_over_dbus_and_its_quit_item_quits_cleanly() {
         ],
     )
     .expect("GetLayout");
-    let entries = items(&layout);
+    items(&layout)
+}
+
+/// Clicks Quit in the tray menu over D-Bus and waits for a clean exit.
+fn quit_from_tray(desktop: &Desktop, mut r: Running) {
+    let quit = menu_items(desktop, &r)
+        .into_iter()
+        .find(|(_, l)| l == "Quit")
+        .expect("a Quit item")
+        .0;
+    gdbus(
+        desktop,
+        &[
+            "call",
+            "--session",
+            "--dest",
+            &r.name,
+            "--object-path",
+            &r.path,
+            "--method",
+            &format!("{MENU_INTERFACE}.Event"),
+            &quit.to_string(),
+            "clicked",
+            "<int32 0>",
+            "0",
+        ],
+    )
+    .expect("clicking Quit over D-Bus");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = r.app.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = r.app.kill();
+            panic!("Quit did not quit the app within 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "the app quit with {status}");
+}
+
+#[test]
+fn the_tray_menu_is_readable_over_dbus_and_its_quit_item_quits_cleanly() {
+    if !tools_present() {
+        return;
+    }
+    let desktop = Desktop::start();
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let r = start_app(&desktop, data.path(), home.path(), "app-tray.log");
+    let entries = menu_items(&desktop, &r);
     let labels: Vec<&str> = entries.iter().map(|(_, l)| l.as_str()).collect();
     for want in [
         "LANrage: not in a party",
@@ -191,39 +252,57 @@ fn the_tray_menu_is_readable_over_dbus_and_its_quit_item_quits_cleanly() {
             "tray menu lacks {want:?}: {labels:?}"
         );
     }
-    let quit = entries.iter().find(|(_, l)| l == "Quit").unwrap().0;
-    gdbus(
-        &desktop,
-        &[
-            "call",
-            "--session",
-            "--dest",
-            &name,
-            "--object-path",
-            &path,
-            "--method",
-            &format!("{MENU_INTERFACE}.Event"),
-            &quit.to_string(),
-            "clicked",
-            "<int32 0>",
-            "0",
-        ],
-    )
-    .expect("clicking Quit over D-Bus");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = app.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = app.kill();
-            panic!("Quit did not quit the app within 15 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "the app quit with {status}");
+    quit_from_tray(&desktop, r);
     let log = std::fs::read_to_string(support::artifacts_dir().join("app-tray.log")).unwrap();
     assert!(log.contains("quit from the tray"), "{log}");
     // Quitting shut the engine down in order (settings flushed, tasks ended).
     assert!(log.contains("engine stopped"), "{log}");
+}
+
+#[test]
+fn start_at_login_writes_and_removes_the_login_entry() {
+    let cli = support::workspace_target().join("debug").join("lanrage");
+    if !tools_present()
+        || !support::require(
+            cli.exists(),
+            "the start-at-login test sets the setting with the lanrage binary (cargo build -p lanrage-cli)",
+        )
+    {
+        return;
+    }
+    let desktop = Desktop::start();
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let set = |on: &str| {
+        let out = Command::new(&cli)
+            .args(["--data-dir", data.path().to_str().unwrap()])
+            .args(["settings", "set", "start_at_login", on])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let entry = home.path().join(".config/autostart/LANrage.desktop");
+    set("true");
+    let r = start_app(&desktop, data.path(), home.path(), "app-login-1.log");
+    support::wait_for(Duration::from_secs(10), "the login entry", || {
+        entry.exists()
+    });
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(text.contains("[Desktop Entry]"), "{text}");
+    let exec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .unwrap_or_else(|| panic!("no Exec line: {text}"));
+    // It starts this very app, in the tray.
+    assert!(
+        exec.contains("lanrage-app") && exec.ends_with("--minimized"),
+        "{exec}"
+    );
+    quit_from_tray(&desktop, r);
+    set("false");
+    let r = start_app(&desktop, data.path(), home.path(), "app-login-2.log");
+    support::wait_for(Duration::from_secs(10), "the login entry to go", || {
+        !entry.exists()
+    });
+    quit_from_tray(&desktop, r);
 }

@@ -236,6 +236,7 @@ pub struct Settings {
     pub discord_invite_button: bool,
     pub discord_webhook_url: Secret,
     pub start_minimized: bool,
+    pub start_at_login: bool,
 }
 
 impl Settings {

@@ -474,4 +474,13 @@ pub static SPECS: &[Spec] = &[
         default: Default::Bool(false),
         secret: false,
     },
+    Spec {
+        key: "start_at_login",
+        group: "App",
+        label: "Start at login",
+        description: "Start LANrage in the tray when you log in to your computer.",
+        kind: Kind::Bool,
+        default: Default::Bool(false),
+        secret: false,
+    },
 ];
