@@ -95,6 +95,32 @@ async fn screenshot(c: &Client, name: &str) {
     }
 }
 
+const CHARTS: [&str; 6] = [
+    "chart-rtt",
+    "chart-jitter",
+    "chart-loss",
+    "chart-cpu",
+    "chart-memory",
+    "chart-network",
+];
+
+/// How many plots each Metrics chart made (`data-plots`).
+async fn chart_plots(c: &Client) -> Vec<u64> {
+    let v = c
+        .execute(
+            "return arguments[0].map(id => Number(document.getElementById(id)?.dataset.plots ?? 0));",
+            vec![json!(CHARTS)],
+        )
+        .await
+        .expect("read data-plots");
+    let plots: Vec<u64> = serde_json::from_value(v).expect("numbers");
+    assert!(
+        plots.iter().all(|&n| n >= 1),
+        "a Metrics chart drew nothing: {CHARTS:?} made {plots:?} plots"
+    );
+    plots
+}
+
 /// Resident memory (MiB) and CPU ticks so far of every process whose name is in `names`.
 fn footprint(names: &[&str]) -> Vec<(String, u32, f64, u64)> {
     let mut out = Vec::new();
@@ -309,9 +335,26 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
             .click()
             .await
             .unwrap();
+        // What a user sees on Metrics: every chart draws (uPlot once failed to load in WebKitGTK
+        // under LANG=C, whose navigator.language "C" Intl refuses), made once, then fed.
+        let plots = if page == "metrics" {
+            for chart in CHARTS {
+                displayed(&c, &format!("#{chart} canvas")).await;
+            }
+            chart_plots(&c).await
+        } else {
+            Vec::new()
+        };
         // Pages show live numbers only while on screen; give them two engine ticks.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         screenshot(&c, &format!("{page}.png")).await;
+        if page == "metrics" {
+            assert_eq!(
+                chart_plots(&c).await,
+                plots,
+                "the charts were made again instead of updated"
+            );
+        }
     }
     displayed(&c, "#nav-party").await.click().await.unwrap();
 

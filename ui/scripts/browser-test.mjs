@@ -2,7 +2,8 @@
 // The front end alone in Debian's Chromium (playwright-core), against `vite preview` on
 // 127.0.0.1 with the in-memory fake engine: first run, create a party, the invite code and its
 // copy buttons, join errors, live peers with grades and path tooltips, an idle check, the NAT
-// type and paths, system charts updated in place, every page. Screenshots go to
+// type and paths, system charts updated in place (with the webview language "C" of WebKitGTK
+// under LANG=C), every page. Screenshots go to
 // ui/test-results/. Nothing leaves 127.0.0.1: every other request is refused and fails the test.
 // The preview server and the browser are stopped on success, failure, timeout and Ctrl-C.
 //
@@ -190,11 +191,19 @@ async function run(base) {
     const u = new URL(route.request().url());
     return u.hostname === "127.0.0.1" ? route.continue() : route.abort();
   });
+  // Like WebKitGTK under LANG=C / C.UTF-8 (the real-app lab, minimal systems): the webview's
+  // language is "C", which is no BCP 47 tag, so `new Intl.NumberFormat(navigator.language)`
+  // throws. uPlot does that when it loads; the charts must draw anyway.
+  await context.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, "language", { get: () => "C", configurable: true });
+    Object.defineProperty(Navigator.prototype, "languages", { get: () => ["C"], configurable: true });
+  });
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+    if (m.type() === "warning" && /^chart-/.test(m.text())) problems.push(`console warning: ${m.text()}`);
   });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base.replace(/\/$/, "") });
 
