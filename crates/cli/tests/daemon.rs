@@ -43,10 +43,20 @@ impl Daemon {
             .spawn()
             .unwrap();
         let d = Daemon { child };
+        let mut d = d;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(api).is_err() {
+        // Listening, by this daemon: the token it writes at start is there, and it still runs
+        // (a port taken meanwhile by another process would answer the connect instead).
+        while std::net::TcpStream::connect(api).is_err() || !dir.join("api.token").exists() {
             assert!(Instant::now() < deadline, "daemon did not start listening");
+            if let Some(status) = d.child.try_wait().unwrap() {
+                panic!("daemon exited at start: {status}");
+            }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(status) = d.child.try_wait().unwrap() {
+            panic!("daemon exited at start: {status}");
         }
         d
     }

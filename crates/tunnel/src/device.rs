@@ -1077,7 +1077,12 @@ impl Shared {
                         _ => {}
                     }
                 }
-                if let (Some(own), Some(dst)) = (self.own_v4, peer.probe_addr) {
+                // Probe only a peer we can reach and have a session with: a probe sent while a
+                // path or the first handshake is still being set up would be counted as lost,
+                // and a fine connection would start with a bad grade.
+                let established = peer.endpoint().is_some()
+                    && lock(&peer.tunn).time_since_last_handshake().is_some();
+                if let (true, Some(own), Some(dst)) = (established, self.own_v4, peer.probe_addr) {
                     let due = lock(&peer.probe).poll(now);
                     if let Some(seq) = due {
                         let mut pkt = [0u8; PROBE_PACKET_LEN];
