@@ -44,6 +44,8 @@ enum Home {
 enum Relay {
     BuiltIn,
     Coturn,
+    /// Both relays offered, the built-in one (with the server) 25 ms further away.
+    BothBuiltInFar,
 }
 
 struct World {
@@ -77,7 +79,11 @@ fn world_with(
     let mut lab = Lab::new(tag);
     lab.bridge("wan");
     lab.ns("srv");
-    lab.attach("wan", "srv", &format!("{SERVER_IP}/24"));
+    if relay == Relay::BothBuiltInFar {
+        lab.attach_delayed("wan", "srv", &format!("{SERVER_IP}/24"), 25, 0);
+    } else {
+        lab.attach("wan", "srv", &format!("{SERVER_IP}/24"));
+    }
     let server_dir = tempfile::tempdir().unwrap();
     let dir = server_dir.path().display().to_string();
     let mut args = vec![
@@ -92,10 +98,15 @@ fn world_with(
     ];
     let ice_stun = format!("stun:{COTURN_IP}:3478");
     let ice_turn = format!("turn:{COTURN_IP}:3478");
-    if relay == Relay::Coturn {
+    if relay != Relay::BuiltIn {
         lab.ns("turn");
         lab.attach("wan", "turn", &format!("{COTURN_IP}/24"));
         start_coturn(&mut lab);
+    }
+    if relay == Relay::BothBuiltInFar {
+        args.extend_from_slice(&["--ice-url", &ice_turn, "--turn-secret", SECRET]);
+    }
+    if relay == Relay::Coturn {
         args.extend_from_slice(&[
             "--no-relay",
             "--ice-url",
@@ -109,7 +120,7 @@ fn world_with(
     args.extend_from_slice(server_args);
     lab.spawn("srv", "server", &args, &[("RUST_LOG", "info")]);
     lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
-    if relay == Relay::BuiltIn {
+    if relay != Relay::Coturn {
         lab.wait_listening("srv", "udp", 3478, Duration::from_secs(10));
     }
     let mut players = Vec::new();
@@ -276,7 +287,7 @@ fn check_case(tag: &str, a: Home, b: Home, relay: Relay, want: &str) {
         if want == "relayed" {
             assert_eq!(path["local_candidate"], "relay", "{path:#}");
             let relay_addr = path["relay"].as_str().unwrap_or_default();
-            let expect = if relay == Relay::Coturn {
+            let expect = if relay != Relay::BuiltIn {
                 COTURN_IP
             } else {
                 SERVER_IP
@@ -370,6 +381,18 @@ fn coturn_symmetric_and_symmetric_are_relayed() {
         Home::Behind(Nat::Symmetric),
         Home::Behind(Nat::Symmetric),
         Relay::Coturn,
+        "relayed",
+    );
+}
+
+#[test]
+fn with_several_relays_the_nearest_one_carries_the_traffic() {
+    // The server lists its own relay first, but coturn answers 50 ms sooner.
+    check_case(
+        "2r",
+        Home::Behind(Nat::Symmetric),
+        Home::Behind(Nat::Symmetric),
+        Relay::BothBuiltInFar,
         "relayed",
     );
 }

@@ -299,6 +299,7 @@ impl Task {
     ) {
         self.addresses = local_addresses(&self.tun_name);
         self.detect_nat();
+        self.choose_relay().await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_network_check = Instant::now();
@@ -333,6 +334,32 @@ impl Task {
             p.relay.close();
         }
         self.paths.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// With several TURN servers, the nearest (by STUN round trip) goes first: relay legs use
+    /// the first one. Takes at most half a second, before any relay leg starts.
+    async fn choose_relay(&mut self) {
+        if self.turn.len() < 2 {
+            return;
+        }
+        let probes = self.turn.iter().map(|t| {
+            let addr = host_port(&t.url);
+            async move {
+                match addr {
+                    Some(a) => nat::binding_rtt(a, Duration::from_millis(500)).await,
+                    None => None,
+                }
+            }
+        });
+        let rtts = futures_util::future::join_all(probes).await;
+        let measured: Vec<(IceServer, Option<Duration>)> = self.turn.drain(..).zip(rtts).collect();
+        for (t, rtt) in &measured {
+            tracing::info!(relay = %t.url, rtt_ms = ?rtt.map(|d| d.as_secs_f64() * 1000.0), "relay round trip");
+        }
+        self.turn = nat::by_rtt(measured);
+        if let Some(best) = self.turn.first() {
+            tracing::info!(relay = %best.url, "relay chosen");
+        }
     }
 
     /// Detects the NAT in the background (it can take seconds when servers do not answer;

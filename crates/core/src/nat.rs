@@ -176,6 +176,47 @@ pub async fn detect(servers: &[SocketAddr]) -> NatStatus {
     status
 }
 
+/// Round trip of one STUN binding request to `server` (three tries within `limit`), `None`
+/// without an answer. Used to pick the nearest relay.
+pub async fn binding_rtt(server: SocketAddr, limit: Duration) -> Option<Duration> {
+    let socket = tokio::net::UdpSocket::bind(("0.0.0.0", 0)).await.ok()?;
+    let mut msg = Message::new();
+    msg.build(&[
+        Box::new(stun::agent::TransactionId::new()),
+        Box::new(BINDING_REQUEST),
+    ])
+    .ok()?;
+    let start = tokio::time::Instant::now();
+    let mut buf = [0u8; 1500];
+    for attempt in 1..=3u32 {
+        let sent = tokio::time::Instant::now();
+        socket.send_to(&msg.raw, server).await.ok()?;
+        let wait = (limit / 3).max(Duration::from_millis(50));
+        let deadline = sent + wait;
+        while let Ok(Ok((n, from))) =
+            tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await
+        {
+            let mut reply = Message::new();
+            if from == server
+                && reply.unmarshal_binary(&buf[..n]).is_ok()
+                && reply.transaction_id == msg.transaction_id
+            {
+                return Some(sent.elapsed());
+            }
+        }
+        if start.elapsed() >= limit || attempt == 3 {
+            break;
+        }
+    }
+    None
+}
+
+/// Orders relays nearest first; those that did not answer go last, in their given order.
+pub fn by_rtt<T>(mut relays: Vec<(T, Option<Duration>)>) -> Vec<T> {
+    relays.sort_by_key(|(_, rtt)| rtt.unwrap_or(Duration::MAX));
+    relays.into_iter().map(|(t, _)| t).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +260,15 @@ mod tests {
         assert!(NatStatus::new(NatKind::UdpBlocked, None)
             .summary
             .contains("blocks UDP"));
+    }
+
+    #[test]
+    fn the_nearest_answering_relay_comes_first() {
+        let ms = |n| Some(Duration::from_millis(n));
+        let order = by_rtt(vec![("far", ms(80)), ("silent", None), ("near", ms(12))]);
+        assert_eq!(order, ["near", "far", "silent"]);
+        let order = by_rtt(vec![("a", None), ("b", None)]);
+        assert_eq!(order, ["a", "b"], "no answers: the server's order");
     }
 
     #[tokio::test]
