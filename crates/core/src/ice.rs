@@ -87,9 +87,10 @@ pub(crate) struct TraversalConfig {
     pub party_subnet: Option<IpNet>,
 }
 
-enum Cmd {
-    Peers(Vec<(String, String)>),
-    Signal { from: String, payload: Value },
+/// A peer's signal, relayed by the control server.
+struct SignalIn {
+    from: String,
+    payload: Value,
 }
 
 enum AgentEv {
@@ -102,7 +103,9 @@ enum AgentEv {
 /// Handle to the traversal task (cheap to clone). Stops with its cancellation token.
 #[derive(Clone)]
 pub(crate) struct Traversal {
-    cmds: mpsc::Sender<Cmd>,
+    /// Membership: only the latest matters, and it must never be dropped.
+    peers: Arc<tokio::sync::watch::Sender<Vec<(String, String)>>>,
+    signals: mpsc::Sender<SignalIn>,
     paths: Arc<Mutex<HashMap<String, PathInfo>>>,
     nat: Arc<Mutex<Option<NatStatus>>>,
     cancel: CancellationToken,
@@ -111,10 +114,12 @@ pub(crate) struct Traversal {
 impl Traversal {
     pub(crate) fn start(engine: Engine, device: Device, cfg: TraversalConfig) -> Traversal {
         let (tx, rx) = mpsc::channel(256);
+        let (peers_tx, peers_rx) = tokio::sync::watch::channel(Vec::new());
         let (ev_tx, ev_rx) = mpsc::channel(1024);
         let cancel = engine.cancellation().child_token();
         let t = Traversal {
-            cmds: tx,
+            peers: Arc::new(peers_tx),
+            signals: tx,
             paths: Arc::default(),
             nat: Arc::default(),
             cancel: cancel.clone(),
@@ -147,16 +152,16 @@ impl Traversal {
             nat: t.nat.clone(),
             addresses: Vec::new(),
         };
-        engine.spawn(task.run(rx, ev_rx, cancel));
+        engine.spawn(task.run(peers_rx, rx, ev_rx, cancel));
         t
     }
 
     pub(crate) fn set_peers(&self, peers: Vec<(String, String)>) {
-        let _ = self.cmds.try_send(Cmd::Peers(peers));
+        self.peers.send_replace(peers);
     }
 
     pub(crate) fn signal(&self, from: String, payload: Value) {
-        if self.cmds.try_send(Cmd::Signal { from, payload }).is_err() {
+        if self.signals.try_send(SignalIn { from, payload }).is_err() {
             tracing::debug!("traversal busy: signal dropped (the peer resends on restart)");
         }
     }
@@ -293,7 +298,8 @@ fn cand_type(t: CandidateType) -> String {
 impl Task {
     async fn run(
         mut self,
-        mut cmds: mpsc::Receiver<Cmd>,
+        mut peers: tokio::sync::watch::Receiver<Vec<(String, String)>>,
+        mut signals: mpsc::Receiver<SignalIn>,
         mut events: mpsc::Receiver<(String, Leg, u32, AgentEv)>,
         cancel: CancellationToken,
     ) {
@@ -306,10 +312,11 @@ impl Task {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                Some(cmd) = cmds.recv() => match cmd {
-                    Cmd::Peers(p) => self.set_peers(p).await,
-                    Cmd::Signal { from, payload } => self.on_signal(from, payload).await,
-                },
+                Ok(()) = peers.changed() => {
+                    let p = peers.borrow_and_update().clone();
+                    self.set_peers(p).await;
+                }
+                Some(SignalIn { from, payload }) = signals.recv() => self.on_signal(from, payload).await,
                 Some((peer, leg, gen, ev)) = events.recv() => self.on_agent(peer, leg, gen, ev).await,
                 _ = tick.tick() => {
                     let now = Instant::now();
