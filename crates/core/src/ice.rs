@@ -309,6 +309,7 @@ impl Task {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_network_check = Instant::now();
+        let mut last_probe_check = Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -320,7 +321,11 @@ impl Task {
                 Some((peer, leg, gen, ev)) = events.recv() => self.on_agent(peer, leg, gen, ev).await,
                 _ = tick.tick() => {
                     let now = Instant::now();
-                    self.watch_probes(now).await;
+                    // Probes go once a second: looking more often would only cost CPU.
+                    if now.duration_since(last_probe_check) >= Duration::from_secs(1) {
+                        last_probe_check = now;
+                        self.watch_probes(now).await;
+                    }
                     let keys: Vec<String> = self.peers.keys().cloned().collect();
                     for k in keys {
                         let actions = match self.peers.get_mut(&k) {
