@@ -94,6 +94,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::bail!("--ice-url {url}: expected stun:HOST:PORT or turn:HOST:PORT");
                 }
             }
+            if turn_secret.is_none() && ice_urls.iter().any(|u| u.starts_with("turn:")) {
+                anyhow::bail!(
+                    "a TURN server from --ice-url checks credentials made with its shared secret: \
+                     give the same secret with --turn-secret (or LANRAGE_TURN_SECRET)"
+                );
+            }
             let public_ip = public_ip.or_else(|| crate::daemon::default_public_ip(listen.ip()));
             let relay = match (no_relay, public_ip) {
                 (true, _) => None,

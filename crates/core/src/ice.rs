@@ -47,6 +47,14 @@ const VIRTUAL_PREFIXES: [&str; 11] = [
 /// Probes unanswered this long on a path ICE calls up: the path does not carry the tunnel.
 const PROBE_SILENCE: Duration = Duration::from_secs(3);
 const NETWORK_CHECK: Duration = Duration::from_secs(3);
+/// A peer may move a leg's generation at most this far ahead at once (a restart is +1; a
+/// bigger jump is a confused or hostile peer).
+const MAX_GEN_JUMP: u32 = 16;
+/// Remote candidates taken per agent (a real one gathers a handful).
+const MAX_REMOTE_CANDIDATES: usize = 32;
+/// Our credentials are sent again this often until the peer's arrive (signals sent while
+/// the control connection was down are lost).
+const CREDS_RESEND: Duration = Duration::from_secs(2);
 
 /// What status shows about one peer's path.
 #[derive(Debug, Clone, Serialize)]
@@ -115,6 +123,7 @@ impl Traversal {
     pub(crate) fn start(engine: Engine, device: Device, cfg: TraversalConfig) -> Traversal {
         let (tx, rx) = mpsc::channel(256);
         let (peers_tx, peers_rx) = tokio::sync::watch::channel(Vec::new());
+
         let (ev_tx, ev_rx) = mpsc::channel(1024);
         let cancel = engine.cancellation().child_token();
         let t = Traversal {
@@ -124,18 +133,7 @@ impl Traversal {
             nat: Arc::default(),
             cancel: cancel.clone(),
         };
-        let stun: Vec<String> = cfg
-            .servers
-            .iter()
-            .filter(|s| s.url.starts_with("stun:"))
-            .map(|s| s.url.clone())
-            .collect();
-        let turn: Vec<IceServer> = cfg
-            .servers
-            .iter()
-            .filter(|s| s.url.starts_with("turn:"))
-            .cloned()
-            .collect();
+        let (stun, turn) = split_servers(&cfg.servers);
         let task = Task {
             engine: engine.clone(),
             device,
@@ -195,6 +193,9 @@ struct LegRun {
     local_cands: Vec<String>,
     conn: Option<PeerConn>,
     pair: Option<(String, String)>,
+    remote_cands: usize,
+    /// When our credentials last went out, while the peer's have not arrived.
+    creds_sent: Option<Instant>,
 }
 
 impl LegRun {
@@ -209,6 +210,8 @@ impl LegRun {
             local_cands: Vec::new(),
             conn: None,
             pair: None,
+            remote_cands: 0,
+            creds_sent: None,
         }
     }
 
@@ -220,6 +223,8 @@ impl LegRun {
         self.remote_ufrag = None;
         self.local_creds = None;
         self.local_cands.clear();
+        self.remote_cands = 0;
+        self.creds_sent = None;
         if let Some(agent) = self.agent.take() {
             tokio::spawn(async move {
                 let _ = agent.close().await;
@@ -271,11 +276,27 @@ fn local_addresses(skip: &str) -> Vec<IpAddr> {
         .unwrap_or_default()
         .into_iter()
         .filter(|i| i.name != skip && !i.is_loopback())
+        .filter(|i| !VIRTUAL_PREFIXES.iter().any(|p| i.name.starts_with(p)))
         .map(|i| i.ip())
         .filter(IpAddr::is_ipv4)
         .collect();
     v.sort();
     v
+}
+
+/// STUN URLs, and TURN servers with their credentials.
+fn split_servers(servers: &[IceServer]) -> (Vec<String>, Vec<IceServer>) {
+    let stun = servers
+        .iter()
+        .filter(|s| s.url.starts_with("stun:"))
+        .map(|s| s.url.clone())
+        .collect();
+    let turn = servers
+        .iter()
+        .filter(|s| s.url.starts_with("turn:"))
+        .cloned()
+        .collect();
+    (stun, turn)
 }
 
 fn host_port(url: &str) -> Option<SocketAddr> {
@@ -305,7 +326,7 @@ impl Task {
     ) {
         self.addresses = local_addresses(&self.tun_name);
         self.detect_nat();
-        self.choose_relay().await;
+        let mut next_refresh = Instant::now() + self.refresh_credentials().await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_network_check = Instant::now();
@@ -334,6 +355,10 @@ impl Task {
                         };
                         self.act(&k, actions).await;
                     }
+                    self.resend_pending(now);
+                    if now >= next_refresh {
+                        next_refresh = now + self.refresh_credentials().await;
+                    }
                     if now.duration_since(last_network_check) >= NETWORK_CHECK {
                         last_network_check = now;
                         self.check_network().await;
@@ -346,6 +371,46 @@ impl Task {
             p.relay.close();
         }
         self.paths.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Asks the control server for TURN credentials (it gives them to party members only) and
+    /// returns when to ask again: an hour before they expire, or soon after a failure.
+    async fn refresh_credentials(&mut self) -> Duration {
+        const RETRY: Duration = Duration::from_secs(10);
+        let Some(control) = self.engine.control_client() else {
+            return RETRY;
+        };
+        let answer = match control
+            .request(lanrage_proto::message::Op::IceServers)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "no TURN credentials yet; relayed paths wait for them");
+                return RETRY;
+            }
+        };
+        let servers: Vec<IceServer> =
+            serde_json::from_value(answer["ice_servers"].clone()).unwrap_or_default();
+        let servers = self.engine.with_configured_ice(servers);
+        let (stun, turn) = split_servers(&servers);
+        self.stun = stun;
+        self.turn = turn;
+        self.choose_relay().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let left = answer["ice_expires_at"]
+            .as_u64()
+            .map(|e| e.saturating_sub(now))
+            .unwrap_or(3600);
+        tracing::debug!(
+            turn = self.turn.len(),
+            expires_in_s = left,
+            "TURN credentials renewed"
+        );
+        Duration::from_secs(left.saturating_sub(3600).max(60))
     }
 
     /// With several TURN servers, the nearest (by STUN round trip) goes first: relay legs use
@@ -453,6 +518,7 @@ impl Task {
             if let Some(mut link) = self.peers.remove(&k) {
                 link.direct.close();
                 link.relay.close();
+                self.device.set_endpoint(&link.wg_key, None).await;
                 tracing::debug!(peer = %short(&k), "no longer a peer: agents closed");
             }
             self.paths
@@ -460,6 +526,7 @@ impl Task {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&k);
         }
+        self.early.retain(|k, _| peers.iter().any(|(p, _)| p == k));
         for (key, name) in peers {
             if let Some(link) = self.peers.get_mut(&key) {
                 link.name = name;
@@ -638,7 +705,11 @@ impl Task {
         run.creds_tx = Some(creds_tx);
         run.cancel_tx = Some(cancel_tx);
         run.local_creds = Some((ufrag.clone(), pwd.clone()));
+        run.creds_sent = Some(Instant::now());
         tracing::debug!(peer = %short(key), leg = leg.as_str(), gen, "ICE agent started");
+        // The leg's old connection (if any) is gone: the manager must not keep traffic on it.
+        let actions = link.conn.handle(Event::Restarted(leg), Instant::now());
+        Box::pin(self.act(key, actions)).await;
         send(
             &self.engine,
             key,
@@ -677,14 +748,13 @@ impl Task {
             return;
         }
         let ours = link.leg(leg).gen;
+        if gen > ours.saturating_add(MAX_GEN_JUMP) {
+            tracing::debug!(peer = %short(&from), gen, ours, "signal from a far-off generation ignored");
+            return;
+        }
         if gen > ours {
             // The peer restarted this leg: follow it.
             self.start_leg(&from, leg, gen).await;
-            let actions = match self.peers.get_mut(&from) {
-                Some(l) => l.conn.handle(Event::Restarted(leg), Instant::now()),
-                None => return,
-            };
-            self.act(&from, actions).await;
         } else if gen < ours {
             if matches!(signal, Signal::Creds { .. }) {
                 self.resend(&from, leg);
@@ -709,14 +779,21 @@ impl Task {
                 };
                 if fresh {
                     // Same generation, new credentials: the peer started over from scratch.
-                    let next = run.gen + 1;
-                    Box::pin(self.start_leg(&from, leg, next)).await;
+                    if let Some(next) = run.gen.checked_add(1) {
+                        Box::pin(self.start_leg(&from, leg, next)).await;
+                    }
+                } else {
+                    run.creds_sent = None;
                 }
             }
             Signal::Cand { c, .. } => {
                 let Some(agent) = run.agent.clone() else {
                     return;
                 };
+                if run.remote_cands >= MAX_REMOTE_CANDIDATES {
+                    return;
+                }
+                run.remote_cands += 1;
                 match unmarshal_candidate(&c) {
                     Ok(cand) => {
                         let cand: Arc<dyn Candidate + Send + Sync> = Arc::new(cand);
@@ -729,6 +806,29 @@ impl Task {
                     }
                 }
             }
+        }
+    }
+
+    /// Legs still waiting for the peer's credentials get ours again: a signal sent while the
+    /// control connection was down is lost, and an agent without credentials never fails on
+    /// its own.
+    fn resend_pending(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (key, link) in self.peers.iter_mut() {
+            for leg in [Leg::Direct, Leg::Relay] {
+                let run = link.leg(leg);
+                if run.remote_ufrag.is_none()
+                    && run
+                        .creds_sent
+                        .is_some_and(|t| now.duration_since(t) >= CREDS_RESEND)
+                {
+                    run.creds_sent = Some(now);
+                    due.push((key.clone(), leg));
+                }
+            }
+        }
+        for (key, leg) in due {
+            self.resend(&key, leg);
         }
     }
 
@@ -779,7 +879,14 @@ impl Task {
             }
             AgentEv::Connected(conn) => {
                 self.device.spawn_conn_reader(conn.clone());
-                link.leg(leg).conn = Some(conn);
+                link.leg(leg).conn = Some(conn.clone());
+                if link.conn.using() == Some(leg) {
+                    // The leg in use has a new connection (restarted agent): send through it.
+                    let wg_key = link.wg_key;
+                    self.device
+                        .set_endpoint(&wg_key, Some(Endpoint::Conn(conn)))
+                        .await;
+                }
                 Some(Event::Up(leg))
             }
             AgentEv::State(s) => match s {
@@ -815,7 +922,7 @@ impl Task {
                 }
                 Action::Restart(leg) => {
                     let gen = match self.peers.get_mut(key) {
-                        Some(l) => l.leg(leg).gen + 1,
+                        Some(l) => l.leg(leg).gen.saturating_add(1),
                         None => return,
                     };
                     tracing::debug!(peer = %short(key), leg = leg.as_str(), gen, "restarting ICE");

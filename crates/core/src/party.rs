@@ -203,8 +203,9 @@ impl Engine {
                     }
                 }
                 ControlEvent::IceServers(servers) => {
-                    let servers = self.with_configured_ice(servers);
-                    lock(&self.inner.party).ice_servers = servers;
+                    // Without credentials: they say NAT traversal is on; the traversal task
+                    // asks for credentials itself once in a party.
+                    lock(&self.inner.party).ice_servers = self.with_configured_ice(servers);
                 }
             }
         }
@@ -330,8 +331,7 @@ impl Engine {
         });
     }
 
-    /// Starts NAT traversal for the running tunnel (once per tunnel) and gives it the online
-    /// members.
+    /// Starts NAT traversal for the running tunnel (once per tunnel) and gives it the members.
     fn traverse(&self, view: &PartyView, settings: &crate::settings::Settings) {
         let Some(device) = self.tunnel_device() else {
             return;
@@ -340,7 +340,9 @@ impl Engine {
         let peers: Vec<(String, String)> = view
             .members
             .iter()
-            .filter(|m| m.public_key != me && m.online)
+            // Offline members too: "offline" means the control server lost them, not that
+            // the path between us stopped working (the server is not on the data path).
+            .filter(|m| m.public_key != me)
             .map(|m| (m.public_key.clone(), m.name.clone()))
             .collect();
         let mut st = lock(&self.inner.party);
@@ -370,7 +372,7 @@ impl Engine {
     /// The control server's STUN/TURN servers plus those in settings. Extra TURN servers get
     /// the control server's credentials (they share its secret, as coturn with
     /// `use-auth-secret` does).
-    fn with_configured_ice(
+    pub(crate) fn with_configured_ice(
         &self,
         mut servers: Vec<lanrage_proto::message::IceServer>,
     ) -> Vec<lanrage_proto::message::IceServer> {

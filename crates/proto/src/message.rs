@@ -82,6 +82,9 @@ pub enum Op {
     SetEndpoints {
         endpoints: Vec<SocketAddr>,
     },
+    /// STUN/TURN servers with TURN credentials for this device (party members only); the
+    /// answer is `{ice_servers, ice_expires_at}`.
+    IceServers,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

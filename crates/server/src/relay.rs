@@ -27,6 +27,47 @@ const REALM: &str = "lanrage";
 /// A device's client address counts towards its allocation limit until idle this long (the
 /// default TURN allocation lifetime).
 const ALLOCATION_IDLE: Duration = Duration::from_secs(600);
+/// Devices tracked for the per-device limit. The `turn` crate asks for the key before it
+/// checks the message's integrity, so this table also sees strangers' made-up names: bounded.
+const MAX_TRACKED_DEVICES: usize = 100_000;
+
+/// Client addresses seen per device (one per allocation), pruned now and then.
+#[derive(Default)]
+struct Seen {
+    devices: HashMap<String, HashMap<SocketAddr, Instant>>,
+    last_prune: Option<Instant>,
+}
+
+impl Seen {
+    fn prune(&mut self, now: Instant) {
+        if self
+            .last_prune
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_prune = Some(now);
+        self.devices.retain(|_, addrs| {
+            addrs.retain(|_, t| now.duration_since(*t) < ALLOCATION_IDLE);
+            !addrs.is_empty()
+        });
+    }
+}
+
+/// Whether the relay sends to `ip` at all: never to loopback, "this host", multicast or
+/// link-local addresses (a relay must not become a way into the server's own machine).
+fn relayable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_link_local())
+        }
+        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast()),
+    }
+}
 
 /// What the control server tells clients about STUN and TURN.
 #[derive(Debug, Clone)]
@@ -95,6 +136,17 @@ pub fn rest_password(secret: &str, username: &str) -> String {
 }
 
 impl IceConfig {
+    /// The STUN and TURN servers, without credentials: what every connected device learns (so
+    /// it knows NAT traversal is on); credentials come with [`IceConfig::servers_for`].
+    pub fn public_servers(&self) -> Vec<IceServer> {
+        let (mut servers, _) = self.servers_for("");
+        for s in &mut servers {
+            s.username = None;
+            s.credential = None;
+        }
+        servers
+    }
+
     /// The STUN and TURN servers for `device`, with credentials valid until the returned time.
     pub fn servers_for(&self, device: &str) -> (Vec<IceServer>, u64) {
         let expires = unix_now() + self.credential_ttl.as_secs();
@@ -128,8 +180,7 @@ impl IceConfig {
 struct RestAuth {
     secret: String,
     per_device: usize,
-    /// Device -> client transport addresses seen recently (one per allocation).
-    seen: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl AuthHandler for RestAuth {
@@ -155,11 +206,11 @@ impl AuthHandler for RestAuth {
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
-            seen.retain(|_, addrs| {
-                addrs.retain(|_, t| now.duration_since(*t) < ALLOCATION_IDLE);
-                !addrs.is_empty()
-            });
-            let addrs = seen.entry(device.to_string()).or_default();
+            seen.prune(now);
+            if !seen.devices.contains_key(device) && seen.devices.len() >= MAX_TRACKED_DEVICES {
+                return refuse("the relay is busy");
+            }
+            let addrs = seen.devices.entry(device.to_string()).or_default();
             if !addrs.contains_key(&src_addr) && addrs.len() >= self.per_device {
                 return refuse("too many relay allocations for this device");
             }
@@ -318,6 +369,10 @@ impl Conn for PolicedConn {
     }
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        if !relayable(target.ip()) {
+            tracing::debug!(%target, "relay refused a destination it never sends to");
+            return Ok(buf.len());
+        }
         if !self.admit(buf.len()) {
             return Ok(buf.len());
         }
@@ -372,15 +427,25 @@ impl Relay {
                 }),
             });
         }
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let forget = seen.clone();
         let (closed_tx, mut closed_rx) =
             tokio::sync::mpsc::channel::<turn::allocation::AllocationInfo>(64);
         tokio::spawn(async move {
             while let Some(info) = closed_rx.recv().await {
-                let device = info
+                let full = info
                     .username
                     .split_once(':')
-                    .map(|(_, d)| d.get(..8).unwrap_or(d).to_string())
+                    .map(|(_, d)| d.to_string())
                     .unwrap_or_default();
+                {
+                    // A closed allocation no longer counts against its device.
+                    let mut seen = forget.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(addrs) = seen.devices.get_mut(&full) {
+                        addrs.remove(&info.five_tuple.src_addr);
+                    }
+                }
+                let device = full.get(..8).unwrap_or(&full).to_string();
                 tracing::info!(client = %info.five_tuple.src_addr, relay = %info.relay_addr, %device, "relay allocation closed");
             }
         });
@@ -390,7 +455,7 @@ impl Relay {
             auth_handler: Arc::new(RestAuth {
                 secret: secret.to_string(),
                 per_device: cfg.allocations_per_device,
-                seen: Mutex::new(HashMap::new()),
+                seen,
             }),
             channel_bind_timeout: Duration::from_secs(0),
             alloc_close_notify: Some(closed_tx),
@@ -438,7 +503,7 @@ mod tests {
         let auth = RestAuth {
             secret: "s3cret".into(),
             per_device: 2,
-            seen: Mutex::new(HashMap::new()),
+            seen: Arc::default(),
         };
         let src: SocketAddr = "198.51.100.7:4000".parse().unwrap();
         let user = format!("{}:devA", unix_now() + 60);
@@ -458,7 +523,7 @@ mod tests {
         let auth = RestAuth {
             secret: "s".into(),
             per_device: 2,
-            seen: Mutex::new(HashMap::new()),
+            seen: Arc::default(),
         };
         let user = format!("{}:devA", unix_now() + 60);
         let other = format!("{}:devB", unix_now() + 60);
@@ -471,6 +536,23 @@ mod tests {
         assert!(auth.auth_handle(&user, REALM, a).is_ok());
         assert!(auth.auth_handle(&user, REALM, c).is_err());
         assert!(auth.auth_handle(&other, REALM, c).is_ok());
+    }
+
+    #[test]
+    fn the_relay_never_sends_into_the_server_itself() {
+        for bad in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "224.0.0.251",
+            "255.255.255.255",
+            "169.254.1.1",
+            "::1",
+        ] {
+            assert!(!relayable(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["203.0.113.7", "198.51.100.2", "192.168.1.20", "10.1.2.3"] {
+            assert!(relayable(good.parse().unwrap()), "{good}");
+        }
     }
 
     #[test]

@@ -455,6 +455,16 @@ impl Shared {
             Op::ListServers => reg
                 .list_servers(device, now)
                 .map(|l| (json!(l), Changes::default())),
+            Op::IceServers => match reg.party_of(device) {
+                Some(_) => {
+                    let (servers, expires) = self.ice.servers_for(device);
+                    Ok((
+                        json!({ "ice_servers": servers, "ice_expires_at": expires }),
+                        Changes::default(),
+                    ))
+                }
+                None => Err(crate::registry::PartyError::NotInParty),
+            },
         };
         drop(reg);
         match result {
@@ -649,13 +659,14 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         return;
     };
     let short = key.get(..8).unwrap_or("").to_string();
-    let (ice_servers, expires) = s.ice.servers_for(&key);
+    // TURN credentials only for party members (the `ice_servers` request): a device that is
+    // in no party has nobody to relay to.
     if !send_now(
         &mut socket,
         &ServerMsg::Welcome {
             public_key: key.clone(),
-            ice_expires_at: (!ice_servers.is_empty()).then_some(expires),
-            ice_servers,
+            ice_expires_at: None,
+            ice_servers: s.ice.public_servers(),
         },
     )
     .await

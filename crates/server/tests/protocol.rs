@@ -359,3 +359,68 @@ async fn bad_tls_files_are_clear_errors() {
     .unwrap();
     assert!(err.to_string().contains("cert.pem"), "{err}");
 }
+
+#[tokio::test]
+async fn turn_credentials_only_for_party_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ice: lanrage_server::IceConfig {
+            urls: vec![
+                "stun:203.0.113.3:3478".into(),
+                "turn:203.0.113.3:3478".into(),
+            ],
+            secret: "shared".into(),
+            ..Default::default()
+        },
+        tls: None,
+    })
+    .await
+    .unwrap();
+    let secret = StaticSecret::random_from_rng(rand_core::OsRng);
+    let (mut a, welcome) = connect_as(srv.local_addr(), &secret, &PublicKey::from(&secret)).await;
+    // Everyone learns that NAT traversal is on, nobody gets credentials for free.
+    match welcome {
+        Some(ServerMsg::Welcome { ice_servers, .. }) => {
+            assert_eq!(ice_servers.len(), 2);
+            assert!(ice_servers.iter().all(|s| s.credential.is_none()));
+        }
+        other => panic!("{other:?}"),
+    }
+    match request(&mut a, 1, Op::IceServers).await {
+        ServerMsg::Response {
+            error: Some(e),
+            data: None,
+            ..
+        } => assert_eq!(e.code, "not_in_party"),
+        other => panic!("credentials outside a party: {other:?}"),
+    }
+    let r = request(
+        &mut a,
+        2,
+        Op::CreateParty {
+            name: "p".into(),
+            max_members: None,
+            invite_ttl_secs: None,
+        },
+    )
+    .await;
+    assert!(matches!(r, ServerMsg::Response { error: None, .. }));
+    let data = match request(&mut a, 3, Op::IceServers).await {
+        ServerMsg::Response {
+            data: Some(d),
+            error: None,
+            ..
+        } => d,
+        other => panic!("{other:?}"),
+    };
+    let turn = &data["ice_servers"][1];
+    let user = turn["username"].as_str().unwrap();
+    let key = B64.encode(PublicKey::from(&secret).as_bytes());
+    assert_eq!(user, format!("{}:{key}", data["ice_expires_at"]));
+    assert_eq!(
+        turn["credential"].as_str().unwrap(),
+        lanrage_server::relay::rest_password("shared", user)
+    );
+}
