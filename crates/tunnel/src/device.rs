@@ -28,6 +28,7 @@ use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet, Tunn, TunnResult};
 use quinn_udp::RecvMeta;
 use serde::Serialize;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use webrtc_util::Conn;
@@ -48,6 +49,10 @@ const TUN_OFFSET: usize = 16;
 /// WireGuard adds 32 bytes; handshake messages need 148.
 const WG_OVERHEAD: usize = 32;
 const MIN_DST: usize = 148;
+/// Datagrams waiting for a peer's connection (an ICE connection sends one at a time; a relay
+/// that stalls must not stall the TUN loop and every other peer with it). Beyond this they are
+/// dropped, as a full socket buffer would.
+const CONN_QUEUE: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -134,6 +139,8 @@ struct Peer {
     rx_packets: AtomicU64,
     tx_packets: AtomicU64,
     dropped_spoofed: AtomicU64,
+    /// The sender task's queue while the endpoint is a connection.
+    conn_queue: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -453,6 +460,21 @@ impl Device {
                 tracing::debug!(peer = %peer.public_key, from = ?*ep, to = ?endpoint, "peer path set");
             }
             let was_none = ep.is_none();
+            if changed {
+                // A new connection gets its own sender; the old one's ends once drained.
+                let queue = match &endpoint {
+                    Some(Endpoint::Conn(conn)) => {
+                        let (tx, rx) = mpsc::channel(CONN_QUEUE);
+                        let conn = conn.clone();
+                        let cancel = self.cancel.clone();
+                        self.tasks
+                            .spawn(async move { send_queued(conn, rx, cancel).await });
+                        Some(tx)
+                    }
+                    _ => None,
+                };
+                *lock(&peer.conn_queue) = queue;
+            }
             *ep = endpoint;
             // A first path: handshake now rather than at the next timer tick.
             changed && was_none && ep.is_some()
@@ -578,8 +600,6 @@ struct OutQueue {
     data: Vec<u8>,
     len: usize,
     runs: Vec<Run>,
-    /// Datagrams for peers on a connection: sent one by one (ICE connections have no GSO).
-    conn_sends: Vec<(PeerConn, Vec<u8>)>,
     max_segments: usize,
     slot: usize,
 }
@@ -601,7 +621,6 @@ impl OutQueue {
             data: vec![0; slot * 256],
             len: 0,
             runs: Vec::new(),
-            conn_sends: Vec::new(),
             max_segments: max_segments.max(1),
             slot,
         }
@@ -652,9 +671,18 @@ impl OutQueue {
             }
         }
         self.len = 0;
-        for (conn, msg) in self.conn_sends.drain(..) {
-            send_conn(&conn, &msg).await;
-        }
+    }
+}
+
+/// Sends what is queued for one connection, in order, until the queue's sender is replaced
+/// or the device stops.
+async fn send_queued(conn: PeerConn, mut rx: mpsc::Receiver<Vec<u8>>, cancel: CancellationToken) {
+    loop {
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => break,
+            m = rx.recv() => match m { Some(m) => m, None => break },
+        };
+        send_conn(&conn, &msg).await;
     }
 }
 
@@ -667,6 +695,30 @@ async fn send_conn(conn: &PeerConn, msg: &[u8]) {
 }
 
 impl Shared {
+    /// Sends to a peer's own endpoint: UDP directly, a connection through its queue.
+    async fn send_to_peer(&self, peer: &Peer, ep: &Endpoint, msg: Vec<u8>) {
+        match ep {
+            Endpoint::Udp(a) => {
+                if let Err(e) = self.udp.send(*a, &msg, None).await {
+                    tracing::debug!(dest = %a, error = %e, "sending a datagram");
+                }
+            }
+            Endpoint::Conn(_) => {
+                let queue = lock(&peer.conn_queue).clone();
+                match queue {
+                    Some(q) => {
+                        if q.try_send(msg).is_err() {
+                            tracing::trace!(peer = %peer.public_key, "connection queue full: datagram dropped");
+                        }
+                    }
+                    None => {
+                        tracing::trace!(peer = %peer.public_key, "no sender for the connection")
+                    }
+                }
+            }
+        }
+    }
+
     async fn send_to(&self, ep: &Endpoint, msg: &[u8]) {
         match ep {
             Endpoint::Udp(a) => {
@@ -718,6 +770,7 @@ impl Shared {
             rx_packets: AtomicU64::new(0),
             tx_packets: AtomicU64::new(0),
             dropped_spoofed: AtomicU64::new(0),
+            conn_queue: Mutex::new(None),
         })
     }
 
@@ -730,7 +783,7 @@ impl Shared {
             TunnResult::WriteToNetwork(b) => b.to_vec(),
             _ => return,
         };
-        self.send_to(&ep, &msg).await;
+        self.send_to_peer(peer, &ep, msg).await;
     }
 
     /// Encrypts one packet for `peer` into the out queue (flushing it first when full).
@@ -754,9 +807,9 @@ impl Shared {
         peer.tx_packets.fetch_add(1, Ordering::Relaxed);
         match ep {
             Endpoint::Udp(a) => out.commit(a, n),
-            Endpoint::Conn(c) => {
+            conn @ Endpoint::Conn(_) => {
                 let msg = out.slot()[..n].to_vec();
-                out.conn_sends.push((c, msg));
+                self.send_to_peer(peer, &conn, msg).await;
             }
         }
     }
@@ -1105,7 +1158,7 @@ impl Shared {
                     continue;
                 };
                 for msg in sends.drain(..) {
-                    self.send_to(&ep, &msg).await;
+                    self.send_to_peer(peer, &ep, msg).await;
                 }
             }
         }
