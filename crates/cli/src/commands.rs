@@ -446,6 +446,17 @@ fn format_status(s: &Value) -> String {
     if s["party"].is_null() {
         out += "  Party:    none (create one with `lanrage party create`)\n";
     }
+    if let Some(nat) = s["nat"].as_object() {
+        let public = nat["public_addr"]
+            .as_str()
+            .map(|a| format!(", seen as {a}"))
+            .unwrap_or_default();
+        out += &format!(
+            "  NAT:      {}{public}. {}\n",
+            str_of(&nat["kind"]).replace('_', " "),
+            str_of(&nat["summary"])
+        );
+    }
     if let Some(t) = s["tunnel"].as_object() {
         let addrs: Vec<&str> = t["addresses"]
             .as_array()
@@ -485,10 +496,11 @@ fn format_status(s: &Value) -> String {
                 .map(|r| format!(", {r:.1} ms"))
                 .unwrap_or_default();
             out += &format!(
-                "    {:<16} {:<12} {}{rtt}\n",
+                "    {:<16} {:<12} {}{rtt}{}\n",
                 str_of(&peer["name"]),
                 str_of(&peer["virtual_ip"]),
-                str_of(&peer["connection"])
+                str_of(&peer["connection"]),
+                format_path(&peer["path"])
             );
         }
     }
@@ -496,6 +508,26 @@ fn format_status(s: &Value) -> String {
         out += &format!("  ! {}\n", str_of(&n["message"]));
     }
     out
+}
+
+/// " (srflx to srflx): connected directly..." or " via 203.0.113.2:3478 (relay to relay): ...".
+fn format_path(path: &Value) -> String {
+    let Some(p) = path.as_object() else {
+        return String::new();
+    };
+    let via = p["relay"]
+        .as_str()
+        .map(|r| format!(" via {r}"))
+        .unwrap_or_default();
+    let pair = match (
+        p["local_candidate"].as_str(),
+        p["remote_candidate"].as_str(),
+    ) {
+        (Some(l), Some(r)) => format!(" ({l} to {r})"),
+        _ => String::new(),
+    };
+    let reason = p["reason"].as_str().unwrap_or_default();
+    format!("{via}{pair}: {reason}")
 }
 
 fn format_peer(p: &Value) -> String {

@@ -307,6 +307,20 @@ fn check_case(tag: &str, a: Home, b: Home, relay: Relay, want: &str) {
     // The path is stable: the same answer after the transfer.
     let st = w.players[0].status(&w.lab);
     assert_eq!(st["party"]["peers"][0]["connection"], want);
+    // And a person reading `lanrage status` sees it, with where and why.
+    let text = w.players[0].ok(&w.lab, &["status"]);
+    let line = text
+        .lines()
+        .find(|l| l.contains("player1"))
+        .unwrap_or_else(|| panic!("no line for player1 in:\n{text}"));
+    assert!(line.contains(want), "{line}");
+    if want == "relayed" {
+        assert!(
+            line.contains("via ") && line.contains("relay to relay"),
+            "{line}"
+        );
+    }
+    assert!(text.contains("  NAT:      "), "{text}");
 }
 
 #[test]
