@@ -64,7 +64,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "left" => format!("{} left", s("name")),
                         _ => format!("{}: {}", s("name"), s("detail")),
                     };
-                    println!("{}  {what}", s("at"));
+                    // "2026-11-25T23:15:46.123456789Z" -> "2026-11-25 23:15:46 UTC"
+                    let at = s("at");
+                    let at = match (at.get(..10), at.get(11..19)) {
+                        (Some(d), Some(t)) => format!("{d} {t} UTC"),
+                        _ => at,
+                    };
+                    println!("{at}  {what}");
                 }
             }
             Ok(ExitCode::SUCCESS)

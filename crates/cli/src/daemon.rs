@@ -92,7 +92,7 @@ pub async fn run(
         Err(e) => {
             engine.shutdown().await;
             return Err(e).with_context(|| {
-                format!("cannot listen on {addr}: is another `lanrage up` running? (change `api_listen` or pass --api-listen)")
+                format!("cannot listen on {addr}: is another `lanrage up` running? (change the `api_listen` setting or pass --api ADDR:PORT)")
             });
         }
     };

@@ -50,7 +50,7 @@ enum Command {
     Metrics,
     /// What happened in your parties: who joined and left, and every path change
     Log {
-        /// How many entries, newest first
+        /// How many of the newest entries to show (printed oldest first)
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[arg(long)]

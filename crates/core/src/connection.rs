@@ -340,7 +340,7 @@ impl Connection {
             PathState::Connecting => "looking for a path to this player",
             PathState::Direct => "connected directly, peer to peer",
             PathState::Relayed => match self.direct {
-                LegState::Off => "relay only: set in settings, or no STUN server to find a direct path",
+                LegState::Off => "relay only is on in settings: no direct path is tried",
                 LegState::Checking => "the relay answered first; still trying a direct path",
                 LegState::Down | LegState::Failed if self.direct_worked => {
                     "the direct path stopped working; traffic goes through the relay while it is retried"

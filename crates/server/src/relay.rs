@@ -111,7 +111,7 @@ pub struct RelayConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
-    #[error("cannot listen for STUN/TURN on UDP {addr}: {source}")]
+    #[error("cannot listen for STUN/TURN on UDP {addr} (another server on that port? see --relay-port, or --no-relay)")]
     Bind {
         addr: SocketAddr,
         #[source]

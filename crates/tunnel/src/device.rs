@@ -1101,6 +1101,8 @@ impl Shared {
                     lock(&peer.tunn).encapsulate(&pkt[..n], &mut out)
                 {
                     replies.push((endpoint.clone(), b.to_vec()));
+                    peer.tx_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    peer.tx_packets.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -1149,6 +1151,9 @@ impl Shared {
                                 lock(&peer.tunn).encapsulate(&pkt[..n], &mut buf)
                             {
                                 sends.push(b.to_vec());
+                                // Counted like the replies are on receipt: traffic is traffic.
+                                peer.tx_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                                peer.tx_packets.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }

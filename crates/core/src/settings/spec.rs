@@ -352,7 +352,7 @@ pub static SPECS: &[Spec] = &[
         key: "relay_only",
         group: "Network",
         label: "Always use the relay",
-        description: "Never connect directly to other players; hides your address from them at the cost of latency.",
+        description: "Never connect directly to other players; hides your address from them at the cost of latency. Applies from the next party you create or join.",
         kind: Kind::Bool,
         default: Default::Bool(false),
         secret: false,
