@@ -124,7 +124,17 @@ impl Desktop {
         let xvfb = Proc::spawn(
             "Xvfb",
             Command::new("Xvfb")
-                .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                // -noreset: by default Xvfb resets when its last client leaves, and an app
+                // started again at that moment fails to open the display.
+                .args([
+                    &display,
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
         );
