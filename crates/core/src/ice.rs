@@ -246,6 +246,14 @@ struct PeerLink {
 }
 
 impl PeerLink {
+    /// Candidate types of the pair carrying the peer's traffic now.
+    fn pair_in_use(&self) -> Option<(String, String)> {
+        match self.conn.using()? {
+            Leg::Direct => self.direct.pair.clone(),
+            Leg::Relay => self.relay.pair.clone(),
+        }
+    }
+
     fn leg(&mut self, leg: Leg) -> &mut LegRun {
         match leg {
             Leg::Direct => &mut self.direct,
@@ -932,13 +940,7 @@ impl Task {
                     let Some(link) = self.peers.get(key) else {
                         return;
                     };
-                    let pair = match link.conn.using() {
-                        Some(l) => match l {
-                            Leg::Direct => link.direct.pair.clone(),
-                            Leg::Relay => link.relay.pair.clone(),
-                        },
-                        None => None,
-                    };
+                    let pair = link.pair_in_use();
                     tracing::info!(
                         peer = %short(key),
                         name = %link.name,
@@ -967,11 +969,7 @@ impl Task {
             return;
         };
         let using = link.conn.using();
-        let pair = match using {
-            Some(Leg::Direct) => link.direct.pair.clone(),
-            Some(Leg::Relay) => link.relay.pair.clone(),
-            None => None,
-        };
+        let pair = link.pair_in_use();
         let info = PathInfo {
             state: link.conn.state(),
             local_candidate: pair.as_ref().map(|p| p.0.clone()),
