@@ -73,6 +73,9 @@ pub struct PeerStatus {
     pub quality_score: Option<u8>,
     /// A (great) to F (unplayable).
     pub grade: Option<String>,
+    /// The whole grading (score, grade, each component, which one limits it); `None` while
+    /// nothing is measured or the member is offline. The UI shows this as is.
+    pub quality: Option<lanrage_metrics::Quality>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -679,6 +682,7 @@ impl Engine {
                 PeerStatus {
                     quality_score: q.map(|q| q.score),
                     grade: q.map(|q| q.grade.as_str().to_string()),
+                    quality: q.filter(|_| connection != "offline"),
                     name: m.name.clone(),
                     public_key: m.public_key.clone(),
                     virtual_ip: m.virtual_ip,
