@@ -153,6 +153,16 @@ pub fn quality(rtt_ms: Option<f64>, jitter_ms: Option<f64>, loss: Option<f64>) -
     })
 }
 
+/// [`quality`] with the loss in percent (0..100), as party status and the UI show it: the one
+/// place that converts it to the ratio the formula takes.
+pub fn quality_from_percent(
+    rtt_ms: Option<f64>,
+    jitter_ms: Option<f64>,
+    loss_pct: Option<f64>,
+) -> Option<Quality> {
+    quality(rtt_ms, jitter_ms, loss_pct.map(|p| p / 100.0))
+}
+
 /// The party's quality: the worst peer's score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartyQuality {
@@ -330,6 +340,123 @@ mod tests {
         assert!(Grade::A < Grade::B && Grade::D < Grade::F);
         assert_eq!(Grade::C.to_string(), "C");
         assert_eq!(serde_json::to_string(&Grade::A).unwrap(), "\"A\"");
+    }
+
+    /// Loss in percent, as the UI passes it.
+    fn pct(rtt: Option<f64>, jitter: Option<f64>, loss_pct: Option<f64>) -> Option<Quality> {
+        quality_from_percent(rtt, jitter, loss_pct)
+    }
+
+    #[test]
+    fn component_scores_at_and_around_the_limits() {
+        assert_eq!(component_score(0.0, RTT_LIMIT_MS), 100.0);
+        assert_eq!(component_score(75.0, RTT_LIMIT_MS), 50.0);
+        assert_eq!(component_score(150.0, RTT_LIMIT_MS), 0.0);
+        assert_eq!(component_score(400.0, RTT_LIMIT_MS), 0.0);
+        assert_eq!(component_score(-3.0, RTT_LIMIT_MS), 100.0);
+        assert_eq!(component_score(f64::NAN, RTT_LIMIT_MS), 0.0);
+        assert_eq!(component_score(f64::INFINITY, JITTER_LIMIT_MS), 0.0);
+    }
+
+    #[test]
+    fn band_edges_for_each_component_alone() {
+        let grade = |q: Option<Quality>| q.map(|q| q.grade);
+        // Latency: A up to 30 ms, B to 60, C to 90, D to 120.
+        assert_eq!(grade(pct(Some(30.0), None, None)), Some(Grade::A));
+        // 79.47 rounds to 79.
+        assert_eq!(grade(pct(Some(30.8), None, None)), Some(Grade::B));
+        assert_eq!(grade(pct(Some(60.0), None, None)), Some(Grade::B));
+        assert_eq!(grade(pct(Some(90.0), None, None)), Some(Grade::C));
+        assert_eq!(grade(pct(Some(120.0), None, None)), Some(Grade::D));
+        assert_eq!(grade(pct(Some(121.0), None, None)), Some(Grade::F));
+        let at = pct(Some(150.0), None, None).unwrap();
+        assert_eq!((at.score, at.grade), (0, Grade::F));
+        // Jitter: A up to 10 ms.
+        assert_eq!(grade(pct(None, Some(10.0), None)), Some(Grade::A));
+        assert_eq!(grade(pct(None, Some(10.5), None)), Some(Grade::B));
+        assert_eq!(grade(pct(None, Some(50.0), None)), Some(Grade::F));
+        // Loss in percent: A up to 1 %.
+        assert_eq!(grade(pct(None, None, Some(1.0))), Some(Grade::A));
+        assert_eq!(grade(pct(None, None, Some(2.0))), Some(Grade::B));
+        assert_eq!(grade(pct(None, None, Some(4.0))), Some(Grade::D));
+        assert_eq!(grade(pct(None, None, Some(5.0))), Some(Grade::F));
+        assert_eq!(pct(None, None, Some(100.0)).map(|q| q.score), Some(0));
+    }
+
+    #[test]
+    fn the_minimum_says_which_component_limits_it() {
+        let x = pct(Some(15.0), Some(20.0), Some(0.5)).unwrap();
+        let close = |c: Option<f64>, v: f64| c.is_some_and(|c| (c - v).abs() < 1e-9);
+        assert!(close(x.latency, 90.0), "{x:?}");
+        assert!(close(x.jitter, 60.0), "{x:?}");
+        assert!(close(x.loss, 90.0), "{x:?}");
+        assert_eq!(
+            (x.score, x.grade, x.limited_by),
+            (60, Grade::B, Component::Jitter)
+        );
+        // Perfect ping does not hide 5 % loss.
+        let lossy = pct(Some(1.0), Some(0.0), Some(5.0)).unwrap();
+        assert_eq!((lossy.grade, lossy.limited_by), (Grade::F, Component::Loss));
+        // Ties go to the first of latency, jitter, loss.
+        let tie = pct(Some(75.0), Some(25.0), Some(2.5)).unwrap();
+        assert_eq!(tie.limited_by, Component::Latency);
+        // One component alone.
+        let rtt = pct(Some(20.0), None, None).unwrap();
+        assert_eq!((rtt.grade, rtt.limited_by), (Grade::A, Component::Latency));
+        assert_eq!(pct(None, None, None), None);
+    }
+
+    #[test]
+    fn quality_as_the_ui_reads_it() {
+        let json = serde_json::to_value(pct(Some(100.0), Some(1.0), Some(0.0))).unwrap();
+        assert_eq!(json["score"], 33);
+        assert_eq!(json["grade"], "D");
+        assert_eq!(json["limited_by"], "latency");
+        assert_eq!(json["loss"], 100.0);
+        let partial = serde_json::to_value(pct(Some(15.0), None, None)).unwrap();
+        assert_eq!(partial["jitter"], serde_json::Value::Null);
+        assert_eq!(
+            serde_json::to_value(pct(None, None, None)).unwrap(),
+            serde_json::Value::Null
+        );
+    }
+
+    /// The fake engine of the UI tests gives its simulated friends these gradings instead of
+    /// computing them: every entry must be what the formula says.
+    #[test]
+    fn the_ui_fixture_grades_are_what_the_formula_says() {
+        #[derive(Deserialize)]
+        struct Table {
+            grades: Vec<Entry>,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            name: String,
+            rtt_ms: Option<f64>,
+            jitter_ms: Option<f64>,
+            loss_pct: Option<f64>,
+            quality: Quality,
+        }
+        let table: Table =
+            serde_json::from_str(include_str!("../../../ui/src/lib/fixtures/grades.json")).unwrap();
+        assert!(!table.grades.is_empty());
+        let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+            (a, b) => a == b,
+        };
+        for e in &table.grades {
+            let q = pct(e.rtt_ms, e.jitter_ms, e.loss_pct).unwrap();
+            let f = &e.quality;
+            assert_eq!(
+                (q.score, q.grade, q.limited_by),
+                (f.score, f.grade, f.limited_by),
+                "{}",
+                e.name
+            );
+            assert!(close(q.latency, f.latency), "{}: {q:?}", e.name);
+            assert!(close(q.jitter, f.jitter), "{}: {q:?}", e.name);
+            assert!(close(q.loss, f.loss), "{}: {q:?}", e.name);
+        }
     }
 
     #[test]

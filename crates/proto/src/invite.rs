@@ -7,6 +7,7 @@
 //! is asked. Links carry where to meet: `lanrage://join/<CODE>?server=<ws url>`.
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::{Deserialize, Serialize};
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub const PARTY_ID_LEN: usize = 8;
@@ -189,6 +190,119 @@ impl Invite {
     }
 }
 
+/// What kind of text the join field holds; see [`JoinInput::classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinKind {
+    /// Nothing yet.
+    Empty,
+    /// A `lanrage://join/...` link that parses.
+    Link,
+    /// A bare code that parses.
+    Code,
+    /// Still typing: only code characters so far, fewer than a whole code.
+    Partial,
+    /// Not an invite; the hint says why (the parser's own message).
+    Invalid,
+}
+
+/// The join field as the engine reads it, with the one-line hint the UI shows under it, so the
+/// UI can say what was pasted before anything is sent (it asks the engine; the parser is here
+/// only). JSON: `{kind, code, server, hint}`; `code` is the display form (links and codes),
+/// `server` the link's meeting place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinInput {
+    pub kind: JoinKind,
+    pub code: Option<String>,
+    pub server: Option<String>,
+    pub hint: String,
+}
+
+impl JoinInput {
+    /// Classifies what a person typed or pasted. `has_server`: whether a control server is
+    /// configured (a bare code needs one, a link names its own); `None` when not known.
+    pub fn classify(text: &str, has_server: Option<bool>) -> JoinInput {
+        let t = text.trim();
+        let answer = |kind, code, server, hint| JoinInput {
+            kind,
+            code,
+            server,
+            hint,
+        };
+        if t.is_empty() {
+            return answer(
+                JoinKind::Empty,
+                None,
+                None,
+                "Paste the invite code or the whole invite link your host sent.".into(),
+            );
+        }
+        let is_link = t.to_ascii_lowercase().starts_with("lanrage:");
+        match Invite::parse(t) {
+            Ok(inv) => {
+                let code = inv.code.display();
+                if is_link {
+                    let hint = match &inv.server {
+                        Some(s) => format!("Invite link for code {code}, meeting at {s}."),
+                        None => format!("Invite link for code {code}."),
+                    };
+                    answer(JoinKind::Link, Some(code), inv.server, hint)
+                } else {
+                    let hint = if has_server == Some(false) {
+                        format!(
+                            "Code {code}. No control server is set, so this needs the whole \
+                             invite link (lanrage://join/…) instead."
+                        )
+                    } else {
+                        format!("Invite code {code}.")
+                    };
+                    answer(JoinKind::Code, Some(code), None, hint)
+                }
+            }
+            Err(InviteError::Length(n))
+                if !is_link
+                    && n < CODE_LEN
+                    && t.chars()
+                        .all(|c| c == '-' || c == ' ' || c.is_ascii_alphanumeric()) =>
+            {
+                answer(
+                    JoinKind::Partial,
+                    None,
+                    None,
+                    format!("{n} of {CODE_LEN} characters so far."),
+                )
+            }
+            Err(e) => answer(JoinKind::Invalid, None, None, sentence(&e.to_string())),
+        }
+    }
+}
+
+/// A parser message as a sentence for the join field: `x` in curly quotes, a capital first
+/// letter and a full stop.
+fn sentence(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len() + 8);
+    let mut rest = msg;
+    while let Some(open) = rest.find('`') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('`') else { break };
+        out.push_str(&rest[..open]);
+        out.push('“');
+        out.push_str(&after[..close]);
+        out.push('”');
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    let mut chars = out.chars();
+    let mut s: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !s.ends_with(['.', '!', '?']) {
+        s.push('.');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +379,291 @@ mod tests {
         const { assert!(SECRET_LEN * 5 >= 60) };
         let code = InviteCode::generate("ABCDEFGH");
         assert!(!format!("{code:?}").contains(code.secret()));
+    }
+
+    #[test]
+    fn messages_are_sentences_people_can_act_on() {
+        assert_eq!(
+            InviteError::Length(3).to_string(),
+            "an invite code has 22 letters and digits (dashes optional); this one has 3"
+        );
+        assert_eq!(
+            InviteError::BadChar('U').to_string(),
+            "`U` cannot appear in an invite code"
+        );
+        assert_eq!(
+            InviteCode::parse(&"u".repeat(22)),
+            Err(InviteError::BadChar('U'))
+        );
+        assert_eq!(
+            Invite::parse(&format!("lanrage://party/{}", code().display()))
+                .map_err(|e| e.to_string()),
+            Err("this link is not a LANrage invite (expected lanrage://join/CODE)".into())
+        );
+    }
+
+    /// `ABCD-1234-EFGH-JKMN-PQRS-T` and its check character.
+    fn code() -> InviteCode {
+        InviteCode {
+            party_id: "ABCD1234".into(),
+            secret: "EFGHJKMNPQRST".into(),
+        }
+    }
+
+    #[test]
+    fn dashes_spaces_and_case_do_not_matter() {
+        let shown = code().display();
+        assert!(shown.starts_with("ABCD-1234-EFGH-JKMN-PQRS-T"), "{shown}");
+        for typed in [
+            shown.clone(),
+            shown.to_lowercase(),
+            shown.replace('-', ""),
+            shown.replace('-', " "),
+            format!("  {shown}\t"),
+        ] {
+            assert_eq!(InviteCode::parse(typed.trim()), Ok(code()), "{typed}");
+        }
+        let sloppy = InviteCode {
+            party_id: "00001111".into(),
+            secret: "0000111100010".into(),
+        };
+        let typed = sloppy.display().replace('0', "O").replace('1', "l");
+        assert_eq!(InviteCode::parse(&typed), Ok(sloppy));
+    }
+
+    #[test]
+    fn links_in_any_case_with_or_without_the_server() {
+        let c = code();
+        let link = c.link("ws://203.0.113.1:7666");
+        assert_eq!(
+            link,
+            format!(
+                "lanrage://join/{}?server=ws%3A%2F%2F203%2E0%2E113%2E1%3A7666",
+                c.display()
+            )
+        );
+        // Other programs may leave the dots as they are.
+        let loose = format!(
+            "lanrage://join/{}?server=ws%3A%2F%2F203.0.113.1%3A7666",
+            c.display()
+        );
+        for l in [link, loose] {
+            let inv = Invite::parse(&l).unwrap();
+            assert_eq!(inv.code, c);
+            assert_eq!(inv.server.as_deref(), Some("ws://203.0.113.1:7666"));
+        }
+        let shouted = format!("  LANRAGE://JOIN/{}/ ", c.display().to_lowercase());
+        assert_eq!(
+            Invite::parse(&shouted),
+            Ok(Invite {
+                code: c.clone(),
+                server: None
+            })
+        );
+        assert_eq!(Invite::parse(&c.display()).unwrap().server, None);
+    }
+
+    #[test]
+    fn join_field_tells_a_link_from_a_code() {
+        let shown = code().display();
+        let link = code().link("wss://party.example:443");
+        let l = JoinInput::classify(&link, None);
+        assert_eq!(l.kind, JoinKind::Link);
+        assert_eq!(l.code.as_deref(), Some(shown.as_str()));
+        assert_eq!(l.server.as_deref(), Some("wss://party.example:443"));
+        assert_eq!(
+            l.hint,
+            format!("Invite link for code {shown}, meeting at wss://party.example:443.")
+        );
+        let bare_link = JoinInput::classify(&format!("lanrage://join/{shown}"), None);
+        assert_eq!(
+            (bare_link.kind, bare_link.server, bare_link.hint),
+            (
+                JoinKind::Link,
+                None,
+                format!("Invite link for code {shown}.")
+            )
+        );
+        for typed in [format!(" {shown} "), shown.replace('-', "").to_lowercase()] {
+            let c = JoinInput::classify(&typed, None);
+            assert_eq!(
+                c,
+                JoinInput {
+                    kind: JoinKind::Code,
+                    code: Some(shown.clone()),
+                    server: None,
+                    hint: format!("Invite code {shown}."),
+                },
+                "{typed}"
+            );
+        }
+    }
+
+    #[test]
+    fn join_field_says_a_bare_code_needs_the_link_without_a_server() {
+        let shown = code().display();
+        assert_eq!(
+            JoinInput::classify(&shown, Some(false)).hint,
+            format!(
+                "Code {shown}. No control server is set, so this needs the whole invite link \
+                 (lanrage://join/…) instead."
+            )
+        );
+        for has_server in [Some(true), None] {
+            let c = JoinInput::classify(&shown, has_server);
+            assert!(!c.hint.contains("whole invite link"), "{has_server:?}");
+        }
+        // A link names its own server.
+        let link = code().link("ws://203.0.113.1:7666");
+        assert_eq!(
+            JoinInput::classify(&link, Some(false)),
+            JoinInput::classify(&link, Some(true))
+        );
+    }
+
+    #[test]
+    fn join_field_is_patient_while_typing_and_clear_when_wrong() {
+        let hint = |t: &str| {
+            let c = JoinInput::classify(t, None);
+            (c.kind, c.hint)
+        };
+        let empty = "Paste the invite code or the whole invite link your host sent.";
+        assert_eq!(hint(""), (JoinKind::Empty, empty.into()));
+        assert_eq!(hint("  \t "), (JoinKind::Empty, empty.into()));
+        assert_eq!(
+            hint("ABCD-12"),
+            (JoinKind::Partial, "6 of 22 characters so far.".into())
+        );
+        assert_eq!(
+            hint("abcd 1234 efgh"),
+            (JoinKind::Partial, "12 of 22 characters so far.".into())
+        );
+        let shown = code().display();
+        let last = if shown.ends_with('0') { "1" } else { "0" };
+        let typo = format!("{}{last}", &shown[..shown.len() - 1]);
+        assert_eq!(
+            hint(&typo),
+            (
+                JoinKind::Invalid,
+                "This invite code has a typo (its check character does not match).".into()
+            )
+        );
+        assert_eq!(
+            hint(&format!("{shown}X")),
+            (
+                JoinKind::Invalid,
+                "An invite code has 22 letters and digits (dashes optional); this one has 23."
+                    .into()
+            )
+        );
+        assert_eq!(hint("hello world!").0, JoinKind::Invalid);
+        assert_eq!(hint("https://example.com/join").0, JoinKind::Invalid);
+        // A short link is wrong, not unfinished: links are pasted whole.
+        assert_eq!(
+            hint("lanrage://join/ABC"),
+            (
+                JoinKind::Invalid,
+                "An invite code has 22 letters and digits (dashes optional); this one has 3."
+                    .into()
+            )
+        );
+        assert_eq!(
+            hint("lanrage://party/x"),
+            (
+                JoinKind::Invalid,
+                "This link is not a LANrage invite (expected lanrage://join/CODE).".into()
+            )
+        );
+        assert_eq!(
+            hint(&format!("lanrage://join/{shown}?server=http%3A%2F%2Fx")),
+            (
+                JoinKind::Invalid,
+                "The link's server address is not a ws:// or wss:// URL.".into()
+            )
+        );
+        // The character the parser stopped at, in quotes.
+        assert_eq!(
+            hint(&"U".repeat(22)),
+            (
+                JoinKind::Invalid,
+                "“U” cannot appear in an invite code.".into()
+            )
+        );
+        assert_eq!(
+            hint(&"`".repeat(22)).1,
+            "“”` cannot appear in an invite code."
+        );
+    }
+
+    #[test]
+    fn join_input_as_the_ui_reads_it() {
+        let json = serde_json::to_value(JoinInput::classify("ABCD", None)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "partial",
+                "code": null,
+                "server": null,
+                "hint": "4 of 22 characters so far."
+            })
+        );
+        let link = code().link("ws://203.0.113.1:7666");
+        let json = serde_json::to_value(JoinInput::classify(&link, Some(true))).unwrap();
+        assert_eq!(json["kind"], "link");
+        assert_eq!(json["code"], code().display());
+        assert_eq!(json["server"], "ws://203.0.113.1:7666");
+    }
+
+    /// The fake engine of the UI tests answers from this table instead of parsing: every entry
+    /// must be what the engine says.
+    #[test]
+    fn the_ui_fixture_table_is_what_the_engine_says() {
+        #[derive(Deserialize)]
+        struct Table {
+            meet_at: String,
+            codes: Vec<Code>,
+            inputs: Vec<Input>,
+        }
+        #[derive(Deserialize)]
+        struct Code {
+            code: String,
+            link: String,
+        }
+        #[derive(Deserialize)]
+        struct Input {
+            text: String,
+            has_server: Option<Vec<Option<bool>>>,
+            expect: JoinInput,
+            error: Option<String>,
+        }
+        let table: Table =
+            serde_json::from_str(include_str!("../../../ui/src/lib/fixtures/invites.json"))
+                .unwrap();
+        assert!(!table.codes.is_empty());
+        for c in &table.codes {
+            let parsed = InviteCode::parse(&c.code).unwrap();
+            assert_eq!(parsed.display(), c.code);
+            assert_eq!(parsed.link(&table.meet_at), c.link);
+        }
+        for i in &table.inputs {
+            assert_eq!(i.text, i.text.trim(), "entries are looked up trimmed");
+            let asked = i
+                .has_server
+                .clone()
+                .unwrap_or_else(|| vec![Some(true), Some(false), None]);
+            for has_server in asked {
+                assert_eq!(
+                    JoinInput::classify(&i.text, has_server),
+                    i.expect,
+                    "{:?} with has_server {has_server:?}",
+                    i.text
+                );
+            }
+            let parsed = Invite::parse(&i.text)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert_eq!(parsed, i.error.clone().map_or(Ok(()), Err), "{:?}", i.text);
+        }
     }
 
     proptest! {
