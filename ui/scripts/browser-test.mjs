@@ -223,11 +223,16 @@ async function run(base) {
     assert((await page.locator("#party-name").inputValue()) === "Nova's party", "party name follows the display name");
   });
 
-  await step("join errors: wrong code, typo, no permission with the fix", async () => {
+  await step("join hints as the engine reads the field; join errors: wrong code, typo, no permission with the fix", async () => {
+    await waitText("#party-code-hint", "Paste the invite code or the whole invite link your host sent.");
     await page.locator("#party-code").fill("WRONG");
+    await page.locator('#party-code-hint[data-kind="partial"]').waitFor();
+    await waitText("#party-code-hint", "5 of 22 characters so far.");
     await page.locator("#party-join").click();
     await waitText("#party-join-error", "This invite code does not match any party.");
     await page.locator("#party-code").fill("7Z3K-Q9WD-4M2X-HPRA-8C5V-TA");
+    await waitText("#party-code-hint", "This invite code has a typo (its check character does not match).");
+    assert((await page.locator("#party-code").getAttribute("aria-invalid")) === "true", "a typo marks the field invalid");
     await page.locator("#party-join").click();
     await waitText("#party-join-error", "typo");
     await page.locator("#party-code").fill("NOPERM");
@@ -291,6 +296,10 @@ async function run(base) {
     assert(by.Mira.connection === "direct" && by.Dex.connection === "relayed", "connection badges");
     assert(/^\d+(\.\d)? ms$/.test(by.Mira.rtt), `Mira's RTT ${by.Mira.rtt}`);
     assert(by.Mira.grade === "A", `Mira's grade ${by.Mira.grade}`);
+    // the engine's gradings (the fake's fixed ones): relayed Dex is held back by latency
+    assert(by.Dex.grade === "C" && by.Sol.grade === "B", `Dex ${by.Dex.grade}, Sol ${by.Sol.grade}`);
+    const dexGrade = await textOf('#peer-list tr[data-name="Dex"] .peer-grade .tip-text');
+    assert(dexGrade.startsWith("Grade C (score 52 of 100), held back by latency."), `Dex's grade tooltip: ${dexGrade}`);
     await page.waitForFunction(
       () => Number(document.querySelector('#peer-list tr[data-name="Mira"] .peer-spark')?.getAttribute("data-points")) >= 5,
       null,
@@ -467,6 +476,8 @@ async function run(base) {
     await waitText("#party-state", "No party yet");
     await page.locator("#party-code").fill(code);
     await page.locator('#party-code-hint[data-kind="code"]').waitFor();
+    const hint = await textOf("#party-code-hint");
+    assert(hint.startsWith(`Code ${code}. No control server is set`), `code hint: ${hint}`);
     await page.locator("#party-join").click();
     await waitText("#party-role", "Mira is the host");
     await page.waitForFunction(
@@ -497,6 +508,11 @@ async function run(base) {
     await page.evaluate((l) => window.__LANRAGE_FAKE__.emitDeepLink(l), link);
     await page.locator("#page-party").waitFor({ state: "visible" });
     assert((await page.locator("#party-code").inputValue()) === link, "link in the field");
+    await page.locator('#party-code-hint[data-kind="link"]').waitFor();
+    assert(
+      (await textOf("#party-code-hint")) === `Invite link for code ${code}, meeting at ws://127.0.0.1:7666.`,
+      `link hint: ${await textOf("#party-code-hint")}`,
+    );
     assert(await page.locator("#party-join").evaluate((el) => el === document.activeElement), "Join focused");
     assert((await textOf("#party-state")) === "No party yet", "did not join by itself");
     await shot("11-deep-link");

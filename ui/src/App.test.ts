@@ -4,7 +4,9 @@ import { flushSync, mount, tick, unmount } from "svelte";
 import App from "./App.svelte";
 import { createFakeBridge, FAKE_NAT, type FakeBridge } from "./lib/fakeBridge";
 import { FAKE_SETTING_DEFS } from "./lib/fakeBridge";
-import { makeLink, randomCode } from "./lib/invite";
+import { FAKE_CODES } from "./lib/fakeFixtures";
+import { graded, metricsOf } from "./lib/testFixtures";
+import type { JoinInput } from "./lib/types";
 import { PAGES } from "./lib/pages";
 
 let app: Record<string, unknown> | null = null;
@@ -259,8 +261,12 @@ describe("App with the fake bridge", () => {
   it("join with a code lists the members with live RTT, grades and sparklines", async () => {
     const b = await start();
     await finishFirstRun();
-    await change("#party-code", randomCode());
+    await change("#party-code", FAKE_CODES[3].code);
     expect($("#party-code-hint").getAttribute("data-kind")).toBe("code");
+    // no control server is set: the engine says a bare code needs the link
+    expect(text("#party-code-hint")).toBe(
+      `Code ${FAKE_CODES[3].code}. No control server is set, so this needs the whole invite link (lanrage://join/…) instead.`,
+    );
     await click("#party-join");
     expect(text("#party-role")).toContain("Mira is the host");
     expect(text("#party-invite-member")).toContain("Ask Mira");
@@ -290,6 +296,67 @@ describe("App with the fake bridge", () => {
     expect(kai.querySelector(".peer-grade")!.getAttribute("data-grade")).toBe("");
     expect(kai.querySelector(".peer-grade")!.textContent!.trim()).toMatch(/^– Not graded yet/);
     expect(document.querySelectorAll(".peer-kick")).toHaveLength(0); // members cannot kick
+  });
+
+  it("the join hint is the engine's answer for what the field holds now; late answers are dropped", async () => {
+    const b = await start();
+    await finishFirstRun();
+    expect(text("#party-code-hint")).toBe("Paste the invite code or the whole invite link your host sent.");
+    const real = b.classifyInvite.bind(b);
+    const pending = new Map<string, () => void>();
+    const classify = vi.spyOn(b, "classifyInvite").mockImplementation(
+      (t, has) => new Promise<JoinInput>((resolve) => pending.set(t, () => resolve(real(t, has)))),
+    );
+    await change("#party-code", "ABCD-1234");
+    await change("#party-code", "ABCD-1234-EFGH");
+    expect(classify.mock.calls).toEqual([
+      ["ABCD-1234", false],
+      ["ABCD-1234-EFGH", false],
+    ]);
+    // the newer answer arrives first, the older one after it: the field keeps the newer
+    pending.get("ABCD-1234-EFGH")!();
+    await settle();
+    expect(text("#party-code-hint")).toBe("12 of 22 characters so far.");
+    expect($("#party-code-hint").getAttribute("data-kind")).toBe("partial");
+    pending.get("ABCD-1234")!();
+    await settle();
+    expect(text("#party-code-hint")).toBe("12 of 22 characters so far.");
+    classify.mockRestore();
+    // a typo: the parser's sentence, and the field is marked invalid
+    await change("#party-code", FAKE_CODES[3].code.slice(0, -1) + "0");
+    expect(text("#party-code-hint")).toBe("This invite code has a typo (its check character does not match).");
+    expect($("#party-code").getAttribute("aria-invalid")).toBe("true");
+    // an engine that cannot answer: no hint rather than a wrong one
+    vi.spyOn(b, "classifyInvite").mockRejectedValue({ code: "internal", message: "no such command" });
+    await change("#party-code", "ABCD");
+    expect(text("#party-code-hint")).toBe("");
+    expect($("#party-code").getAttribute("aria-invalid")).toBe("false");
+  });
+
+  it("grades are the engine's: from metrics events, else graded by grade_connection", async () => {
+    const b = await start();
+    await finishFirstRun();
+    const gradeConnection = vi.spyOn(b, "gradeConnection");
+    await b.joinParty(FAKE_CODES[3].code);
+    await settle();
+    for (let i = 0; i < 4; i++) b.tick();
+    await settle();
+    const gradeOf = (n: string) => $(`#peer-list tr[data-name="${n}"] .peer-grade`).getAttribute("data-grade");
+    // no metrics events: the engine grades the tunnel's numbers
+    expect(gradeConnection).toHaveBeenCalled();
+    expect(["Mira", "Dex", "Sol", "Kai"].map(gradeOf)).toEqual(["A", "C", "B", ""]);
+    // a metrics event's grading wins, and while they arrive nothing else is graded
+    const keyOf = (n: string) => $(`#peer-list tr[data-name="${n}"]`).dataset.key!;
+    b.emit({ type: "metrics", snapshot: metricsOf({ [keyOf("Mira")]: graded(33, "D"), [keyOf("Dex")]: null }) });
+    await settle();
+    expect(gradeOf("Mira")).toBe("D");
+    expect(text('#peer-list tr[data-name="Mira"] .peer-grade')).toContain("Grade D (score 33 of 100), held back by latency.");
+    expect(gradeOf("Dex")).toBe("");
+    gradeConnection.mockClear();
+    b.tick();
+    await settle();
+    expect(gradeConnection).not.toHaveBeenCalled();
+    expect(gradeOf("Mira")).toBe("D");
   });
 
   it("host actions: new code, revoke, kick and close ask before they hurt", async () => {
@@ -349,12 +416,13 @@ describe("App with the fake bridge", () => {
     await finishFirstRun();
     await click("#nav-settings");
     const join = vi.spyOn(b, "joinParty");
-    const link = makeLink(randomCode(), "ws://203.0.113.1:7666");
+    const link = FAKE_CODES[3].link;
     b.emitDeepLink(link);
     await settle();
     expect($("#page-party").hidden).toBe(false);
     expect($<HTMLInputElement>("#party-code").value).toBe(link);
     expect($("#party-code-hint").getAttribute("data-kind")).toBe("link");
+    expect(text("#party-code-hint")).toBe(`Invite link for code ${FAKE_CODES[3].code}, meeting at ws://192.168.1.23:7666.`);
     expect(document.activeElement?.id).toBe("party-join");
     expect(join).not.toHaveBeenCalled();
     b.emitNavigate("create");
@@ -363,7 +431,7 @@ describe("App with the fake bridge", () => {
   });
 
   it("a link the app was started with is picked up once", async () => {
-    const link = makeLink(randomCode(), "ws://203.0.113.1:7666");
+    const link = FAKE_CODES[0].link;
     await start(createFakeBridge({ pendingLink: link }));
     expect($<HTMLInputElement>("#party-code").value).toBe(link);
   });
@@ -401,7 +469,7 @@ describe("App with the fake bridge", () => {
     await click("#nav-servers");
     expect(text("#servers-empty")).toBe("Join or create a party to see its game servers.");
     // still on the servers page: join through the bridge, the party_changed event refreshes it
-    await b.joinParty(randomCode(Math.random));
+    await b.joinParty(FAKE_CODES[3].code);
     for (let i = 0; i < 4; i++) b.tick();
     b.emit({ type: "party_changed", party: (await b.getStatus()).party });
     await settle();
@@ -476,7 +544,7 @@ describe("App with the fake bridge", () => {
   it("network page: relays in use, a failed path, newest path changes first", async () => {
     const b = await start();
     await finishFirstRun();
-    await b.joinParty(randomCode(Math.random));
+    await b.joinParty(FAKE_CODES[3].code);
     for (let i = 0; i < 4; i++) b.tick();
     b.setPath("Sol", { state: "failed", reason: "No candidate pair answered and the relay refused the allocation." });
     await settle();
@@ -534,7 +602,7 @@ describe("App with the fake bridge", () => {
   it("an engine without paths: the badge and the Network page keep the old wording", async () => {
     const b = await start();
     await finishFirstRun();
-    await b.joinParty(randomCode(Math.random));
+    await b.joinParty(FAKE_CODES[3].code);
     const old = (await b.getStatus()).party!;
     for (const p of old.peers) delete p.path;
     old.peers[1].connection = "relayed";
@@ -574,7 +642,7 @@ describe("App with the fake bridge", () => {
   it("live numbers flow only into the page on screen, and nowhere while the window is hidden", async () => {
     const b = await start();
     await finishFirstRun();
-    await b.joinParty(randomCode(Math.random));
+    await b.joinParty(FAKE_CODES[3].code);
     await click("#nav-network");
     for (let i = 0; i < 4; i++) b.tick();
     await new Promise((r) => setTimeout(r, 80));
@@ -618,7 +686,7 @@ describe("App with the fake bridge", () => {
   it("idle: repeated numbers and a repeated reading change nothing on screen", async () => {
     const b = await start();
     await finishFirstRun();
-    await b.joinParty(randomCode(Math.random));
+    await b.joinParty(FAKE_CODES[3].code);
     for (let i = 0; i < 4; i++) b.tick();
     b.metricsTick();
     b.metricsTick();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { initialState, NET_LOG_LIMIT, reduce, reloadsFor, TOAST_LIMIT, type Action, type AppState } from "./appState";
-import { partyOf, peer, stats, statusOf } from "./testFixtures";
+import { graded, metricsOf, partyOf, peer, stats, statusOf } from "./testFixtures";
 import { LOG_LIMIT, describeEvent, pushLog, stateLabel } from "./eventLog";
 import type { EngineEvent, MetricsSnapshot, PathStatus, SettingView, Status } from "./types";
 import { PATH_LOG_LIMIT } from "./paths";
@@ -341,6 +341,23 @@ describe("party events", () => {
     // the engine repeats its last reading when a tick has none: same state, nothing re-renders
     expect(run([evAt({ type: "metrics", snapshot: snap(T0 + 1000, 0.5) }, 2)], s)).toBe(s);
     expect(s.log).toEqual([]);
+  });
+
+  it("keeps the engine's latest gradings: from metrics events or grade_connection; a new party starts without", () => {
+    let s = run([{ type: "status_loaded", status: statusOf({ party: partyOf([peer("Mira")]) }) }]);
+    expect(s.qualities).toEqual({});
+    s = run([ev({ type: "metrics", snapshot: metricsOf({ "Mira-KEY=": graded(91, "A"), "Dex-KEY=": null }) })], s);
+    expect(s.qualities).toEqual({ "Mira-KEY=": graded(91, "A"), "Dex-KEY=": null });
+    // the same gradings again: nothing changes
+    const same = run([ev({ type: "metrics", snapshot: metricsOf({ "Mira-KEY=": graded(91, "A"), "Dex-KEY=": null }, 2) })], s);
+    expect(same.qualities).toBe(s.qualities);
+    s = run([{ type: "graded", qualities: { "Mira-KEY=": graded(40, "C", "loss") } }], s);
+    expect(s.qualities).toEqual({ "Mira-KEY=": graded(40, "C", "loss") });
+    expect(run([{ type: "graded", qualities: { "Mira-KEY=": graded(40, "C", "loss") } }], s)).toBe(s);
+    // the same party again keeps them; another party or none starts without
+    expect(run([ev({ type: "party_changed", party: partyOf([peer("Mira")]) })], s).qualities).toBe(s.qualities);
+    expect(run([ev({ type: "party_changed", party: partyOf([peer("Mira")], { id: "OTHER" }) })], s).qualities).toEqual({});
+    expect(run([ev({ type: "party_changed", party: null })], s).qualities).toEqual({});
   });
 
   it("shares what did not change: equal snapshots, stats and statuses keep their objects", () => {

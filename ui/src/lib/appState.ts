@@ -1,11 +1,11 @@
 // The app's view state and a pure reducer over engine events and load results.
 // App.svelte owns one AppState and replaces it with reduce(state, action).
 
-import type { ConfigView, EngineEvent, EngineState, Notice, PartyStatus, SettingView, Status } from "./types";
+import type { ConfigView, EngineEvent, EngineState, MetricsSnapshot, Notice, PartyStatus, Quality, SettingView, Status } from "./types";
 import { controlStateText, describeEvent, pushLog, type LogEntry, LOG_LIMIT } from "./eventLog";
 import { upsertSetting } from "./settingsModel";
 import { recordSystem, recordTunnelStats, type Histories, type SystemRecord } from "./history";
-import { pathChanges } from "./peers";
+import { pathChanges, type LiveQualities } from "./peers";
 import { deepEqual, keepIfEqual } from "./equal";
 import { natView, PATH_LOG_LIMIT, updatePathSince, type PathChange, type PathSince } from "./paths";
 
@@ -46,6 +46,8 @@ export type AppState = {
   pathSince: PathSince;
   /** the machine's CPU, memory and network from `metrics` events, oldest first */
   system: readonly SystemRecord[];
+  /** the engine's latest grading of each peer (from `metrics` events, or graded tunnel numbers) */
+  qualities: LiveQualities;
   toasts: Toast[];
   nextId: number;
 };
@@ -58,6 +60,8 @@ export type Action =
   | { type: "configs_loaded"; configs: ConfigView[] }
   | { type: "dismiss_notice"; id: number }
   | { type: "dismiss_toast"; id: number }
+  /** the engine graded the tunnel's numbers (grade_connection), by public key */
+  | { type: "graded"; qualities: Record<string, Quality | null> }
   /** what a party command returned (create/join/new_invite: the party; leave/close: null) */
   | { type: "party_result"; party: PartyStatus | null; at?: string }
   | { type: "local_notice"; level: Notice["level"]; message: string };
@@ -77,6 +81,7 @@ export function initialState(): AppState {
     enginePaths: false,
     pathSince: {},
     system: [],
+    qualities: {},
     toasts: [],
     nextId: 1,
   };
@@ -103,6 +108,19 @@ export function shareStatus(prev: Status | null, next: Status): Status {
     if (out[k] !== old[k]) same = false;
   }
   return same ? prev : (out as unknown as Status);
+}
+
+/** New gradings, keeping the previous object (and each grading in it) where nothing changed. */
+function setQualities(s: AppState, next: Record<string, Quality | null>): AppState {
+  const qualities = keepIfEqual(s.qualities, next);
+  return qualities === s.qualities ? s : { ...s, qualities };
+}
+
+/** Each peer's grading in a `metrics` snapshot. */
+function metricsQualities(snapshot: MetricsSnapshot): Record<string, Quality | null> {
+  const out: Record<string, Quality | null> = {};
+  for (const p of snapshot.peers ?? []) out[p.public_key] = p.quality ?? null;
+  return out;
 }
 
 /** A status (get_status or started) into the state: shared parts, path start times. */
@@ -248,8 +266,8 @@ function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
       if (!before && party) out = addNet(out, at, "info", `Joined “${party.name}” as ${party.virtual_ip}.`);
       else if (before && !party) {
         out = addNet(out, at, "info", `Left “${before.name}”.`);
-        out = { ...out, histories: {} };
-      } else if (before && party && before.id !== party.id) out = { ...out, histories: {} };
+        out = { ...out, histories: {}, qualities: {} };
+      } else if (before && party && before.id !== party.id) out = { ...out, histories: {}, qualities: {} };
       return out;
     }
     case "member_joined":
@@ -269,7 +287,7 @@ function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
     }
     case "metrics": {
       const system = recordSystem(s.system, e.snapshot);
-      return system === s.system ? s : { ...s, system };
+      return setQualities(system === s.system ? s : { ...s, system }, metricsQualities(e.snapshot));
     }
     case "nat_changed": {
       if (!s.status || deepEqual(s.status.nat, e.nat)) return s;
@@ -307,6 +325,8 @@ export function reduce(s: AppState, a: Action): AppState {
       return { ...s, notices: s.notices.filter((n) => n.id !== a.id) };
     case "party_result":
       return applyEvent(s, { type: "party_changed", party: a.party }, a.at ?? new Date().toISOString());
+    case "graded":
+      return setQualities(s, a.qualities);
     case "dismiss_toast":
       return { ...s, toasts: s.toasts.filter((n) => n.id !== a.id) };
     case "local_notice":

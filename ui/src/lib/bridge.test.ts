@@ -42,6 +42,10 @@ describe("tauriBridge", () => {
     await tauriBridge.deleteConfig("a");
     await tauriBridge.createParty("Neo's party");
     await tauriBridge.joinParty("CODE");
+    await tauriBridge.classifyInvite("ABCD-12", false);
+    await tauriBridge.classifyInvite("", null);
+    await tauriBridge.gradeConnection(12.5, 1, 0.5);
+    await tauriBridge.gradeConnection(null, null, null);
     await tauriBridge.leaveParty();
     await tauriBridge.newInvite(3600);
     await tauriBridge.newInvite(null);
@@ -62,6 +66,10 @@ describe("tauriBridge", () => {
       ["delete_config", { name: "a" }],
       ["create_party", { name: "Neo's party" }],
       ["join_party", { code: "CODE" }],
+      ["classify_invite", { text: "ABCD-12", hasServer: false }],
+      ["classify_invite", { text: "", hasServer: null }],
+      ["grade_connection", { rttMs: 12.5, jitterMs: 1, lossPct: 0.5 }],
+      ["grade_connection", { rttMs: null, jitterMs: null, lossPct: null }],
       ["leave_party"],
       ["new_invite", { ttlSecs: 3600 }],
       ["new_invite", { ttlSecs: null }],

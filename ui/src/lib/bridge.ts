@@ -4,8 +4,10 @@ import type {
   ConfigView,
   DeepLinkPayload,
   EngineEvent,
+  JoinInput,
   NavigatePayload,
   PartyStatus,
+  Quality,
   ServerAnnouncement,
   ServerFilter,
   ServerListing,
@@ -44,6 +46,17 @@ export interface Bridge {
   createParty(name: string): Promise<PartyStatus>;
   /** invoke("join_party", { code }): a bare code or a lanrage://join/… link */
   joinParty(code: string): Promise<PartyStatus>;
+  /**
+   * invoke("classify_invite", { text, hasServer }): what the join field holds and the hint for
+   * under it, as the engine's parser reads it. hasServer: whether a control server is set
+   * (null: not known).
+   */
+  classifyInvite(text: string, hasServer: boolean | null): Promise<JoinInput>;
+  /**
+   * invoke("grade_connection", { rttMs, jitterMs, lossPct }): the engine's grading of these
+   * numbers (loss in percent); null when none is given.
+   */
+  gradeConnection(rttMs: number | null, jitterMs: number | null, lossPct: number | null): Promise<Quality | null>;
   /** invoke("leave_party") */
   leaveParty(): Promise<void>;
   /** invoke("new_invite", { ttlSecs }): host only; null never expires */
@@ -90,6 +103,8 @@ export const tauriBridge: Bridge = {
   deleteConfig: (name) => invoke<ConfigView[]>("delete_config", { name }),
   createParty: (name) => invoke<PartyStatus>("create_party", { name }),
   joinParty: (code) => invoke<PartyStatus>("join_party", { code }),
+  classifyInvite: (text, hasServer) => invoke<JoinInput>("classify_invite", { text, hasServer }),
+  gradeConnection: (rttMs, jitterMs, lossPct) => invoke<Quality | null>("grade_connection", { rttMs, jitterMs, lossPct }),
   leaveParty: () => invoke<void>("leave_party"),
   newInvite: (ttlSecs) => invoke<PartyStatus>("new_invite", { ttlSecs }),
   revokeInvite: () => invoke<void>("revoke_invite"),

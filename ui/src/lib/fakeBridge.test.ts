@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { createFakeBridge, FAKE_NAT } from "./fakeBridge";
 import { FAKE_MEET_AT, FAKE_RELAY } from "./fakeParty";
-import { makeLink, parseCode, randomCode } from "./invite";
+import { FAKE_CODES, FAKE_GRADES, FAKE_JOIN_INPUTS } from "./fakeFixtures";
 import type { EngineEvent } from "./types";
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -85,8 +85,9 @@ describe("fakeBridge", () => {
     await b.onEngineEvent((e) => seen.push(e));
     const p = await b.createParty("Neo's party");
     expect(p).toMatchObject({ name: "Neo's party", is_host: true, virtual_ip: "10.66.0.1", peers: [] });
-    expect(parseCode(p.invite!.code)).toBe(p.invite!.code);
-    expect(p.invite!.link).toBe(makeLink(p.invite!.code, FAKE_MEET_AT));
+    expect(p.invite).toEqual({ code: FAKE_CODES[0].code, link: FAKE_CODES[0].link, expires_at: null });
+    expect(p.invite!.link).toContain(encodeURIComponent("ws://192.168.1.23:7666").replace(/\./g, "%2E"));
+    expect(FAKE_MEET_AT).toBe("ws://192.168.1.23:7666");
     expect((await b.getStatus()).control).toEqual({ state: "connected", server: "ws://127.0.0.1:7666", embedded: true });
     expect((await b.getStatus()).device.virtual_ip).toBe("10.66.0.1");
 
@@ -139,7 +140,7 @@ describe("fakeBridge", () => {
 
   it("joins with a valid code or link, as a member who cannot do host things", async () => {
     const b = createFakeBridge();
-    const code = randomCode();
+    const code = FAKE_CODES[3].code;
     const p = await b.joinParty(code);
     expect(p).toMatchObject({ name: "Mira's party", is_host: false, host_name: "Mira", invite: null });
     expect(p.peers.map((x) => [x.name, x.connection, x.path?.state ?? null])).toEqual([
@@ -163,7 +164,7 @@ describe("fakeBridge", () => {
     expect(await rejection(b.newInvite(null))).toMatchObject({ code: "not_host" });
     expect(await rejection(b.kick("Dex"))).toMatchObject({ code: "not_host" });
     await b.leaveParty();
-    const viaLink = await b.joinParty(makeLink(code, "wss://party.example:443"));
+    const viaLink = await b.joinParty(`lanrage://join/${code}?server=wss%3A%2F%2Fparty%2Eexample%3A443`);
     expect(viaLink.name).toBe("Mira's party");
     expect((await b.getStatus()).control.server).toBe("wss://party.example:443");
   });
@@ -179,9 +180,17 @@ describe("fakeBridge", () => {
       code: "invalid_code",
       message: "an invite code has 22 letters and digits (dashes optional); this one has 8",
     });
-    const code = randomCode();
+    const code = FAKE_CODES[3].code;
     const typo = code.slice(0, -1) + (code.endsWith("0") ? "1" : "0");
-    expect(await rejection(b.joinParty(typo))).toMatchObject({ code: "invalid_code", message: expect.stringContaining("typo") });
+    expect(await rejection(b.joinParty(typo))).toEqual({
+      code: "invalid_code",
+      message: "this invite code has a typo (its check character does not match)",
+    });
+    // the fake does not parse: an input its table does not know fails saying so
+    expect(await rejection(b.joinParty("ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZ"))).toEqual({
+      code: "invalid_code",
+      message: "the fake engine knows only the invites in ui/src/lib/fixtures/invites.json",
+    });
     expect((await b.getStatus()).party).toBeNull();
   });
 
@@ -254,7 +263,8 @@ describe("fakeBridge", () => {
     const snap = seen.filter((e) => e.type === "metrics").pop()!;
     if (snap.type !== "metrics") throw new Error("metrics");
     expect(snap.snapshot.peers).toHaveLength(1);
-    expect(snap.snapshot.peers[0]).toMatchObject({ name: "Sol", connection: "direct", quality: { grade: expect.stringMatching(/^[A-F]$/) } });
+    const solGrade = FAKE_GRADES.find((g) => g.name === "Sol")!.quality;
+    expect(snap.snapshot.peers[0]).toMatchObject({ name: "Sol", connection: "direct", quality: solGrade });
     expect(snap.snapshot.party?.worst_peer).toBe(snap.snapshot.peers[0].public_key);
     seen.length = 0;
     b.setPath("Sol", { state: "failed", reason: "No candidate pair answered and the relay refused the allocation." });
@@ -267,6 +277,38 @@ describe("fakeBridge", () => {
     b.setPath("Sol", { state: "direct", reason: "Back." });
     b.setPath("Sol", { state: "degraded", reason: "Keepalives unanswered." });
     expect(seen.map((e) => e.type)).toEqual(["path_changed", "party_changed", "path_changed"]);
+  });
+
+  it("classifies join inputs from the engine's answers in the fixture table", async () => {
+    const b = createFakeBridge();
+    for (const e of FAKE_JOIN_INPUTS)
+      for (const has of e.has_server ?? [true, false, null]) expect(await b.classifyInvite(e.text, has)).toEqual(e.expect);
+    // looked up as the engine reads it (trimmed)
+    expect(await b.classifyInvite(`  ${FAKE_CODES[3].code} `, true)).toMatchObject({ kind: "code", code: FAKE_CODES[3].code });
+    expect(await b.classifyInvite("ABCD-1234-EFGH", null)).toEqual({
+      kind: "partial",
+      code: null,
+      server: null,
+      hint: "12 of 22 characters so far.",
+    });
+    expect(await b.classifyInvite("something else", null)).toMatchObject({ kind: "invalid", hint: expect.stringContaining("fake engine") });
+  });
+
+  it("gives members fixed gradings: none until measured or while offline; grade_connection from the table", async () => {
+    const b = createFakeBridge();
+    await b.joinParty(FAKE_CODES[3].code);
+    const grade = async () => Object.fromEntries((await b.getStatus()).party!.peers.map((p) => [p.name, p.quality?.grade ?? null]));
+    expect(await grade()).toEqual({ Mira: null, Dex: null, Sol: null, Kai: null });
+    for (let i = 0; i < 4; i++) b.tick();
+    expect(await grade()).toEqual({ Mira: "A", Dex: "C", Sol: "B", Kai: null });
+    const mira = (await b.getStatus()).party!.peers[0];
+    expect(mira).toMatchObject({ quality_score: 91, grade: "A" });
+    // a member's own numbers get that member's grading; the table's numbers theirs; others none
+    const t = (await b.getStatus()).tunnel!.peers.find((p) => p.public_key === mira.public_key)!;
+    expect(await b.gradeConnection(t.probe.srtt_ms ?? t.probe.rtt_ms, t.probe.jitter_ms, t.probe.loss! * 100)).toEqual(mira.quality);
+    const dex = FAKE_GRADES.find((g) => g.name === "Dex")!;
+    expect(await b.gradeConnection(dex.rtt_ms, dex.jitter_ms, dex.loss_pct)).toEqual(dex.quality);
+    expect(await b.gradeConnection(1, 2, 3)).toBeNull();
   });
 
   it("deep links, navigation and the pending link", async () => {
@@ -290,7 +332,7 @@ describe("fakeBridge", () => {
   it("server browser: friends' servers with latencies, announce, remove, favorites, filters", async () => {
     const b = createFakeBridge();
     expect(await rejection(b.listServers({}))).toEqual({ code: "not_in_party", message: "you are not in a party" });
-    await b.joinParty(randomCode(Math.random));
+    await b.joinParty(FAKE_CODES[3].link);
     for (let i = 0; i < 4; i++) b.tick();
     const list = await b.listServers({});
     expect(list.map((s) => s.host_name)).toEqual(["Mira", "Sol", "Dex"]); // by latency

@@ -3,7 +3,8 @@
 // per-second `metrics` snapshot with a simulated system reading. It validates a few fields the
 // way the real engine does (MTU range, display name length, enum choices, types) so the UI's
 // error display can be exercised.
-// The definitions below are illustrative: the Rust side is the source of truth.
+// The definitions below are illustrative: the Rust side is the source of truth. Invite
+// classification and grades are fixture tables of the engine's own answers (fakeFixtures.ts).
 
 import type { Bridge, Unlisten } from "./bridge";
 import { browserCopy } from "./clipboard";
@@ -513,6 +514,14 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     },
     createParty: (name) => partyOp(() => party.create(name)),
     joinParty: (code) => partyOp(() => party.join(code)),
+    async classifyInvite(text, hasServer) {
+      await delay();
+      return clone(party.classify(text, hasServer));
+    },
+    async gradeConnection(rttMs, jitterMs, lossPct) {
+      await delay();
+      return clone(party.grade(rttMs, jitterMs, lossPct));
+    },
     leaveParty: () =>
       partyOp(() => {
         party.leave();

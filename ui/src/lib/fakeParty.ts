@@ -9,8 +9,12 @@
 //   WRONG     wrong_code            EXPIRED   code_expired        REVOKED   code_revoked
 //   FULL      party_full            SLOW      rate_limited        OFFLINE   server_unreachable
 //   NOSERVER  needs_server          NOPERM    no_permission (with the setcap fix)
-// Anything else is parsed like the engine does (typos, length, bad links -> invalid_code);
-// a valid code or link joins "Mira's party". A party named NOPERM fails to create with no_permission.
+// Anything else is looked up in the engine's answers for known inputs (fakeFixtures.ts, from
+// ui/src/lib/fixtures/invites.json): a code or link there joins "Mira's party", a wrong one
+// fails with the parser's message (invalid_code), and an input the table does not know fails
+// saying so. The fake never parses: the parser lives in the engine only. Likewise each
+// simulated friend has a fixed grading from fixtures/grades.json, not a computed one.
+// A party named NOPERM fails to create with no_permission.
 
 import type {
   BridgeError,
@@ -18,15 +22,16 @@ import type {
   ControlStatus,
   DeviceStats,
   EngineEvent,
+  JoinInput,
   MetricsPeer,
   PartyStatus,
   PathStatus,
   PeerStatus,
+  Quality,
 } from "./types";
-import { InviteError, makeLink, parseInvite, randomCode } from "./invite";
-import { quality } from "./quality";
+import { FAKE_CODES, FAKE_GRADES, FAKE_MEET_AT, FAKE_UNKNOWN_INVITE, fakeClassify, fakeGradeOf, fakeJoinEntry } from "./fakeFixtures";
 
-export const FAKE_MEET_AT = "ws://192.168.1.23:7666";
+export { FAKE_MEET_AT };
 /** The TURN relay the fake's relayed friends go through. */
 export const FAKE_RELAY = "203.0.113.2:3478";
 export const FAKE_NO_PERMISSION =
@@ -88,6 +93,8 @@ export type Profile = {
   endpoint?: string;
   /** demo: the path degrades after this many ticks of age, and recovers 3 ticks later */
   degradeAt?: number;
+  /** the engine's grading of this link once measured (fixture data: the fake does not grade) */
+  quality?: Quality | null;
 };
 
 type Member = {
@@ -142,6 +149,7 @@ export const FRIENDS: Record<string, Profile> = {
     remote: "host",
     endpoint: "192.168.1.42:51820",
     reason: "{name} is on your local network (192.168.1.0/24), so packets go straight across the LAN.",
+    quality: fakeGradeOf("Mira"),
   },
   Dex: {
     rtt: 72,
@@ -153,6 +161,7 @@ export const FRIENDS: Record<string, Profile> = {
     remote: "srflx",
     reason:
       "Hole punching timed out after 5 s: {name} is behind a symmetric NAT that gives every destination a new port, so traffic goes through the relay.",
+    quality: fakeGradeOf("Dex"),
   },
   Sol: {
     rtt: 38,
@@ -163,6 +172,7 @@ export const FRIENDS: Record<string, Profile> = {
     remote: "srflx",
     reason: "Hole punching worked: both routers kept the port LANrage opened, so traffic goes straight over the internet.",
     degradeAt: 25,
+    quality: fakeGradeOf("Sol"),
   },
   Kai: { rtt: 0, spread: 0, lossChance: 0, online: false },
 };
@@ -197,6 +207,7 @@ export class FakeParty {
   private party: Party | null = null;
   private control: ControlStatus = { state: "not_configured", server: null, embedded: false };
   private nextIp = 2;
+  private codes = 0;
 
   constructor(private readonly deps: FakePartyDeps) {}
 
@@ -256,10 +267,22 @@ export class FakeParty {
     return m.profile.online !== false && m.age >= (m.profile.handshakeAfter ?? 1);
   }
 
+  /** The engine's grading of a member: its fixed one once probes were measured; none while offline. */
+  private quality(m: Member): Quality | null {
+    if (m.profile.online === false || !this.handshaken(m) || m.probes.length === 0) return null;
+    return m.profile.quality ? { ...m.profile.quality } : null;
+  }
+
+  /** Loss over the member's recent probes, in percent (null before the first). */
+  private lossPct(m: Member): number | null {
+    return m.probes.length ? (m.probes.filter((x) => !x).length / m.probes.length) * 100 : null;
+  }
+
   private peerStatus(m: Member): PeerStatus {
     const online = m.profile.online !== false;
     const up = this.handshaken(m);
-    const loss = m.probes.length ? (m.probes.filter((x) => !x).length / m.probes.length) * 100 : null;
+    const loss = this.lossPct(m);
+    const q = this.quality(m);
     return {
       name: m.name,
       public_key: m.public_key,
@@ -274,7 +297,34 @@ export class FakeParty {
       tx_bytes: m.tx,
       last_handshake_secs: up ? (m.age - (m.profile.handshakeAfter ?? 1)) % 120 : null,
       path: m.path ? { ...m.path, since_secs: Math.max(0, m.age - m.pathAt) } : null,
+      quality: q,
+      quality_score: q?.score ?? null,
+      grade: q?.grade ?? null,
     };
+  }
+
+  /** classify_invite: the engine's answer from the fixture table. */
+  classify(text: string, hasServer: boolean | null): JoinInput {
+    return fakeClassify(text, hasServer);
+  }
+
+  /**
+   * grade_connection: the fake does not grade. Numbers from the fixture table get their
+   * grading; a member's own current numbers (what the UI grades from tunnel_stats) get that
+   * member's fixed grading; anything else none.
+   */
+  grade(rttMs: number | null, jitterMs: number | null, lossPct: number | null): Quality | null {
+    const known = FAKE_GRADES.find((g) => g.rtt_ms === rttMs && g.jitter_ms === jitterMs && g.loss_pct === lossPct);
+    if (known) return { ...known.quality };
+    const m = this.party?.members.find(
+      (x) => (x.srtt ?? x.rtt) === rttMs && x.jitter === jitterMs && this.lossPct(x) === lossPct,
+    );
+    return m ? this.quality(m) : null;
+  }
+
+  /** The next invite code (the fixture's valid codes, in turn). */
+  private nextCode(): { code: string; link: string } {
+    return FAKE_CODES[this.codes++ % FAKE_CODES.length];
   }
 
   /**
@@ -394,7 +444,7 @@ export class FakeParty {
     if (!n) fail("invalid", "the party needs a name");
     if ([...n].length > 64) fail("invalid", "a party name has at most 64 characters");
     if (n.toUpperCase() === "NOPERM") fail("no_permission", FAKE_NO_PERMISSION);
-    const code = randomCode(this.deps.random);
+    const { code, link } = this.nextCode();
     this.nextIp = 2;
     this.party = {
       id: code.replace(/-/g, "").slice(0, 8),
@@ -403,7 +453,7 @@ export class FakeParty {
       host_name: this.deps.displayName(),
       max_members: 8,
       virtual_ip: "10.66.0.1",
-      invite: { code, link: makeLink(code, FAKE_MEET_AT), expires_at: null },
+      invite: { code, link, expires_at: null },
       members: [],
       arrivals: this.deps.demo
         ? [
@@ -424,12 +474,11 @@ export class FakeParty {
     const magic = FAKE_JOIN_ERRORS[t.toUpperCase()];
     if (magic) throw { ...magic };
     if (this.party) fail("already_in_party", "you are already in a party; leave it first");
-    let server: string | null;
-    try {
-      server = parseInvite(t).server;
-    } catch (e) {
-      fail("invalid_code", e instanceof InviteError ? e.message : "this is not an invite code");
-    }
+    const known = fakeJoinEntry(t);
+    if (!known) fail("invalid_code", FAKE_UNKNOWN_INVITE);
+    if (known.expect.kind !== "code" && known.expect.kind !== "link")
+      fail("invalid_code", known.error ?? known.expect.hint);
+    const server = known.expect.server;
     this.nextIp = 2;
     const host = this.member("Mira", FRIENDS.Mira, "10.66.0.1");
     const members = [host, this.member("Dex", FRIENDS.Dex), this.member("Sol", FRIENDS.Sol), this.member("Kai", FRIENDS.Kai)];
@@ -465,10 +514,10 @@ export class FakeParty {
 
   newInvite(ttlSecs: number | null): PartyStatus {
     const p = this.host();
-    const code = randomCode(this.deps.random);
+    const { code, link } = this.nextCode();
     p.invite = {
       code,
-      link: makeLink(code, FAKE_MEET_AT),
+      link,
       expires_at: ttlSecs ? Math.floor(Date.now() / 1000) + ttlSecs : null,
     };
     this.changed();
@@ -513,7 +562,6 @@ export class FakeParty {
     return p.members
       .map((m) => {
         const st = this.peerStatus(m);
-        const q = st.connection === "offline" ? null : quality(m.srtt ?? m.rtt, m.jitter, st.loss_pct);
         const since = nowMs - Math.max(0, m.age - m.pathAt) * 1000;
         return {
           public_key: m.public_key,
@@ -533,16 +581,7 @@ export class FakeParty {
           tx_bytes_per_sec: this.handshaken(m) ? m.txRate : null,
           rx_packets_per_sec: this.handshaken(m) ? Math.floor(m.rxRate / 120) : null,
           tx_packets_per_sec: this.handshaken(m) ? Math.floor(m.txRate / 120) : null,
-          quality: q
-            ? {
-                score: q.score,
-                grade: q.grade,
-                latency: q.components.latency,
-                jitter: q.components.jitter,
-                loss: q.components.loss,
-                limited_by: q.limitedBy,
-              }
-            : null,
+          quality: this.quality(m),
           minute: [],
         };
       })

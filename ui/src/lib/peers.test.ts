@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { connectionLabel, connectionWhy, formatBytes, formatMs, formatPct, livePeer, livePeers, pathChanges, peerBadge } from "./peers";
-import type { PathStatus } from "./types";
+import type { PathStatus, Quality } from "./types";
 import { partyOf, peer, stats } from "./testFixtures";
 
 describe("live peers", () => {
@@ -8,10 +8,37 @@ describe("live peers", () => {
     const p = peer("Mira", { connection: "direct", rtt_ms: 99 });
     const v = livePeer(p, stats([{ key: "Mira-KEY=", rtt: 12, jitter: 2, loss: 0.01 }, { key: "OTHER=", rtt: 500 }]));
     expect(v).toMatchObject({ rtt_ms: 12, jitter_ms: 2, loss_pct: 1, rx_bytes: 100, endpoint: "203.0.113.5:51820" });
-    expect(v.quality?.grade).toBe("A");
+    // the UI does not grade: no grading from the engine, no grade
+    expect(v.quality).toBeNull();
     // no tunnel numbers: the snapshot's are kept
     expect(livePeer(p, null)).toMatchObject({ rtt_ms: 99 });
     expect(livePeers(null, null)).toEqual([]);
+  });
+
+  const graded = (score: number, grade: Quality["grade"]): Quality => ({
+    score,
+    grade,
+    latency: score,
+    jitter: 100,
+    loss: 100,
+    limited_by: "latency",
+  });
+
+  it("shows the engine's grade: the live one by public key, else the snapshot's, none while offline", () => {
+    const snap = graded(52, "C");
+    const live = graded(91, "A");
+    const p = peer("Mira", { connection: "direct", quality: snap });
+    expect(livePeer(p, null).quality).toEqual(snap);
+    expect(livePeer(p, null, {}).quality).toEqual(snap);
+    expect(livePeer(p, null, { "OTHER=": live }).quality).toEqual(snap);
+    expect(livePeer(p, null, { "Mira-KEY=": live }).quality).toEqual(live);
+    // the engine says nothing is measured now
+    expect(livePeer(p, null, { "Mira-KEY=": null }).quality).toBeNull();
+    // an older engine without the field
+    expect(livePeer(peer("Mira", { connection: "direct" }), null).quality).toBeNull();
+    const off = peer("Kai", { online: false, connection: "offline", quality: snap });
+    expect(livePeer(off, null, { "Kai-KEY=": live }).quality).toBeNull();
+    expect(livePeers(partyOf([p, off]), null, { "Mira-KEY=": live }).map((x) => x.quality?.grade ?? null)).toEqual(["A", null]);
   });
 
   it("applies the engine's rule between snapshots: a fresh handshake is direct", () => {

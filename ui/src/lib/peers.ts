@@ -2,8 +2,7 @@
 // live numbers of the last tunnel_stats event laid over it, matched by public key.
 
 import { connectionOfPath, pathStateLabel, pathTooltip } from "./paths";
-import { quality, type Quality } from "./quality";
-import type { Connection, DeviceStats, PartyStatus, PeerStatus } from "./types";
+import type { Connection, DeviceStats, PartyStatus, PeerStatus, Quality } from "./types";
 
 /**
  * The engine calls a peer `direct` while its last WireGuard handshake is younger than this
@@ -14,14 +13,22 @@ export const FRESH_HANDSHAKE_SECS = 180;
 export type PeerView = PeerStatus & { quality: Quality | null };
 
 /**
+ * The engine's latest grading of each peer, by public key, newer than the party snapshot's:
+ * from the `metrics` event (every second), or from `grade_connection` on the tunnel numbers
+ * when no metrics arrive.
+ */
+export type LiveQualities = Readonly<Record<string, Quality | null>>;
+
+/**
  * A party peer with the latest tunnel numbers. When the engine reports the peer's `path` (NAT
  * traversal), the badge follows the path's state. Without one (an older engine, or no path
  * known yet) the engine only re-sends the party when its membership changes, so between
  * snapshots a first handshake would otherwise go unseen: the engine's own rule (online + fresh
  * handshake = direct) is applied to the live stats. A peer the engine calls `relayed`,
- * `failed` or `offline` keeps that.
+ * `failed` or `offline` keeps that. The grade is the engine's: the live one when there is one,
+ * else the snapshot's; none while offline.
  */
-export function livePeer(p: PeerStatus, tunnel: DeviceStats | null | undefined): PeerView {
+export function livePeer(p: PeerStatus, tunnel: DeviceStats | null | undefined, qualities?: LiveQualities): PeerView {
   const t = tunnel?.peers.find((x) => x.public_key === p.public_key);
   let out: PeerStatus = p;
   if (t) {
@@ -46,12 +53,17 @@ export function livePeer(p: PeerStatus, tunnel: DeviceStats | null | undefined):
     const c = connectionOfPath(out.path);
     if (c && c !== out.connection) out = { ...out, connection: c };
   }
-  const q = out.connection === "offline" ? null : quality(out.rtt_ms, out.jitter_ms, out.loss_pct);
+  const live = qualities && Object.prototype.hasOwnProperty.call(qualities, p.public_key) ? qualities[p.public_key] : undefined;
+  const q = out.connection === "offline" ? null : live !== undefined ? live : (p.quality ?? null);
   return { ...out, quality: q };
 }
 
-export function livePeers(party: PartyStatus | null | undefined, tunnel: DeviceStats | null | undefined): PeerView[] {
-  return party ? party.peers.map((p) => livePeer(p, tunnel)) : [];
+export function livePeers(
+  party: PartyStatus | null | undefined,
+  tunnel: DeviceStats | null | undefined,
+  qualities?: LiveQualities,
+): PeerView[] {
+  return party ? party.peers.map((p) => livePeer(p, tunnel, qualities)) : [];
 }
 
 export const CONNECTION_LABEL: Record<Connection, string> = {

@@ -1,6 +1,6 @@
 // Builders for engine payloads, shared by the unit tests (not used by the app).
 
-import type { DeviceStats, PartyStatus, PeerStatus, Status } from "./types";
+import type { DeviceStats, MetricsPeer, MetricsSnapshot, PartyStatus, PeerStatus, Quality, Status } from "./types";
 
 export type StatPeer = {
   key: string;
@@ -84,4 +84,35 @@ export function statusOf(over: Partial<Status> = {}): Status {
     notices: [],
     ...over,
   };
+}
+
+/** A grading as the engine sends it: `score` limited by `by` (the other components perfect). */
+export function graded(score: number, grade: Quality["grade"], by: Quality["limited_by"] = "latency"): Quality {
+  return { score, grade, latency: 100, jitter: 100, loss: 100, [by]: score, limited_by: by };
+}
+
+/** A `metrics` snapshot whose peers carry these gradings (by public key). */
+export function metricsOf(qualities: Record<string, Quality | null>, t_ms = 1): MetricsSnapshot {
+  const peers: MetricsPeer[] = Object.entries(qualities).map(([public_key, quality]) => ({
+    public_key,
+    name: null,
+    connection: "direct",
+    connection_since_ms: 0,
+    first_seen_ms: 0,
+    time_in_state_ms: {},
+    rtt_ms: null,
+    jitter_ms: null,
+    loss: null,
+    rx_bytes_total: 0,
+    tx_bytes_total: 0,
+    rx_packets_total: 0,
+    tx_packets_total: 0,
+    rx_bytes_per_sec: null,
+    tx_bytes_per_sec: null,
+    rx_packets_per_sec: null,
+    tx_packets_per_sec: null,
+    quality,
+    minute: [],
+  }));
+  return { t_ms, peers, party: null, system: null, system_minute: [] };
 }

@@ -95,6 +95,14 @@ export type PeerStatus = {
   last_handshake_secs: number | null;
   /** the path the connection manager chose; null: not known (yet); absent: an older engine */
   path?: PathStatus | null;
+  /**
+   * the engine's grading of this peer when the snapshot was made; null while nothing is
+   * measured or the member is offline; absent: an older engine
+   */
+  quality?: Quality | null;
+  /** the same grading's score and grade (older engines send only these) */
+  quality_score?: number | null;
+  grade?: string | null;
 };
 
 export type PartyStatus = {
@@ -220,16 +228,30 @@ export type SystemPoint = {
   peers: number | null;
 };
 
-export type MetricsQuality = {
+/** A letter grade: A (great) to F (unplayable). */
+export type Grade = "A" | "B" | "C" | "D" | "F";
+
+/** A component of the grade. */
+export type QualityComponent = "latency" | "jitter" | "loss";
+
+/**
+ * A connection's grading as the engine computes it (`lanrage_metrics::Quality`): the score
+ * 0..100, its grade, each component's score 0..100 (null when not measured) and the one that
+ * limits the score. The UI never computes it: it shows what party status, `metrics` events or
+ * the `grade_connection` command return.
+ */
+export type Quality = {
   score: number;
-  grade: string;
+  grade: Grade;
   latency: number | null;
   jitter: number | null;
   loss: number | null;
-  limited_by: string;
+  limited_by: QualityComponent;
 };
 
-export type MetricsPartyQuality = { score: number; grade: string; worst_peer: string; peers_scored: number };
+export type MetricsQuality = Quality;
+
+export type MetricsPartyQuality = { score: number; grade: Grade; worst_peer: string; peers_scored: number };
 
 export type MetricsPeerPoint = {
   t_ms: number;
@@ -294,6 +316,20 @@ export type ErrorCode =
   | "no_permission"
   | "tunnel"
   | "internal";
+
+/** What the join field holds, as the engine reads it (`classify_invite`). */
+export type JoinKind = "empty" | "link" | "code" | "partial" | "invalid";
+
+/** `classify_invite`'s answer (`lanrage_proto::invite::JoinInput`). */
+export type JoinInput = {
+  kind: JoinKind;
+  /** the code in display form (link and code) */
+  code: string | null;
+  /** where a link says to meet */
+  server: string | null;
+  /** a sentence for under the field */
+  hint: string;
+};
 
 /** What a rejected invoke carries. */
 export type BridgeError = { code: string; message: string; field?: string };
