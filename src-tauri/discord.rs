@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lanrage_core::presence::{DiscordPresence, PresenceWanted};
+use lanrage_discord::presence::{DiscordPresence, PresenceWanted};
 use lanrage_core::{Engine, EngineEvent};
 
 /// How often an absent Discord is looked for again (and a shown activity re-sent).

@@ -3,8 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lanrage_core::paths::DataDir;
-use lanrage_core::secret_file;
+use lanrage_settings::{secret_file, DataDir};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use lanrage_core::paths::DataDir;
-use lanrage_core::settings::{SettingView, SettingsStore};
+use lanrage_settings::{DataDir, SettingView, SettingsStore};
 use serde_json::{json, Value};
 
 use crate::client::{segment, ApiClient, ClientError};
@@ -376,7 +375,7 @@ fn api_addr(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<
         return Ok(a);
     }
     if !data_dir.settings_db().exists() {
-        return Ok(lanrage_core::settings::Settings::defaults().api_listen);
+        return Ok(lanrage_settings::Settings::defaults().api_listen);
     }
     Ok(local_store(data_dir)?.typed()?.api_listen)
 }

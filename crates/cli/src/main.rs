@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// Where settings, the device key and logs live [default: the user's data directory]
-    #[arg(long, global = true, env = lanrage_core::paths::DATA_DIR_ENV, value_name = "DIR")]
+    #[arg(long, global = true, env = lanrage_settings::data_dir::DATA_DIR_ENV, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Log level or filter (error, warn, info, debug, trace); overrides RUST_LOG
     #[arg(long, global = true, value_name = "LEVEL")]

@@ -3,13 +3,17 @@
 //! database. Announcements are refreshed every 30 s while this device is in the party (the
 //! control server forgets them 90 s after the last one).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use lanrage_proto::message::GameServer;
 use lanrage_proto::message::{Op, ServerEntry};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{lock, Engine, EngineError};
+use crate::control::ControlClient;
+use crate::error::EngineError;
+use crate::runtime::Runtime;
+use crate::session::Session;
 
 const REANNOUNCE: Duration = Duration::from_secs(30);
 
@@ -63,18 +67,26 @@ pub fn filter_and_sort(mut list: Vec<ServerListing>, f: &ServerFilter) -> Vec<Se
     list
 }
 
-impl Engine {
-    fn control(&self) -> Result<crate::control::ControlClient, EngineError> {
-        lock(&self.inner.party)
-            .control
-            .as_ref()
-            .map(|(c, _)| c.clone())
+/// The server browser's operations, over the party's control session.
+pub(crate) struct Browser {
+    rt: Arc<Runtime>,
+    session: Arc<Session>,
+}
+
+impl Browser {
+    pub(crate) fn new(rt: Arc<Runtime>, session: Arc<Session>) -> Self {
+        Self { rt, session }
+    }
+
+    fn control(&self) -> Result<ControlClient, EngineError> {
+        self.session
+            .control_client()
             .ok_or(EngineError::NotInParty)
     }
 
     /// Announces a game server this device hosts to its party (and keeps it announced).
-    pub async fn announce_server(&self, server: GameServer) -> Result<(), EngineError> {
-        if lock(&self.inner.party).view.is_none() {
+    pub(crate) async fn announce(&self, server: GameServer) -> Result<(), EngineError> {
+        if !self.session.in_party() {
             return Err(EngineError::NotInParty);
         }
         self.control()?
@@ -82,30 +94,17 @@ impl Engine {
                 server: server.clone(),
             })
             .await?;
-        let first = {
-            let mut st = lock(&self.inner.party);
-            st.announced.retain(|s| s.id != server.id);
-            st.announced.push(server);
-            !std::mem::replace(&mut st.reannouncing, true)
-        };
-        if first {
-            let engine = self.clone();
-            let cancel = self.cancellation();
-            self.spawn(async move {
+        if self.session.remember_announced(server) {
+            let session = self.session.clone();
+            let cancel = self.rt.cancellation();
+            self.rt.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => break,
                         _ = tokio::time::sleep(REANNOUNCE) => {}
                     }
-                    let (servers, client) = {
-                        let st = lock(&engine.inner.party);
-                        (
-                            st.announced.clone(),
-                            st.control.as_ref().map(|(c, _)| c.clone()),
-                        )
-                    };
-                    let Some(client) = client else { continue };
-                    for server in servers {
+                    let Some(client) = session.control_client() else { continue };
+                    for server in session.announced() {
                         if let Err(e) = client.request(Op::AnnounceServer { server }).await {
                             tracing::debug!(error = %e, "refreshing a game server announcement");
                         }
@@ -116,23 +115,24 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn remove_server(&self, id: &str) -> Result<(), EngineError> {
-        lock(&self.inner.party).announced.retain(|s| s.id != id);
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        self.session.forget_announced(id);
         self.control()?
             .request(Op::RemoveServer { id: id.to_string() })
             .await?;
         Ok(())
     }
 
-    pub async fn list_servers(
-        &self,
-        filter: &ServerFilter,
-    ) -> Result<Vec<ServerListing>, EngineError> {
+    pub(crate) async fn list(&self, filter: &ServerFilter) -> Result<Vec<ServerListing>, EngineError> {
         let data = self.control()?.request(Op::ListServers).await?;
         let entries: Vec<ServerEntry> = serde_json::from_value(data).unwrap_or_default();
-        let me = self.own_key();
-        let peers = self.party_status().map(|p| p.peers).unwrap_or_default();
-        let favorites = self.favorites()?;
+        let me = self.rt.own_key();
+        let peers = self
+            .session
+            .party_status(self.rt.tunnel_stats().as_ref())
+            .map(|p| p.peers)
+            .unwrap_or_default();
+        let favorites = self.rt.settings.lock().favorites()?;
         let list = entries
             .into_iter()
             .map(|entry| {
@@ -154,14 +154,6 @@ impl Engine {
             })
             .collect();
         Ok(filter_and_sort(list, filter))
-    }
-
-    pub fn favorites(&self) -> Result<Vec<String>, EngineError> {
-        Ok(lock(&self.inner.settings).favorites()?)
-    }
-
-    pub fn set_favorite(&self, key: &str, on: bool) -> Result<(), EngineError> {
-        Ok(lock(&self.inner.settings).set_favorite(key, on)?)
     }
 }
 

@@ -1,176 +1,25 @@
 //! The engine handle: the operations hosts call, the state they show, the events they forward.
+//! It owns no decision: each operation goes to the part that owns it (settings, the party's
+//! session, the server browser, the tick's metrics) and this file only wires them together.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use serde::Serialize;
+use lanrage_settings::{
+    ConfigView, DataDir, DeviceIdentity, SessionEntry, SettingView, Settings, SettingsStore,
+};
+use lanrage_tunnel::{DeviceConfig, PeerConfig};
+use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
+use crate::browser::{Browser, GameServer, ServerFilter, ServerListing};
+pub use crate::error::{EngineError, ErrorReport};
 use crate::events::EngineEvent;
-use crate::identity::{DeviceIdentity, IdentityError};
-use crate::paths::DataDir;
-use crate::settings::{ConfigView, SettingView, Settings, SettingsError, SettingsStore};
-use lanrage_tunnel::{Device, DeviceConfig, PeerConfig};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    /// A subsystem that is not built yet; `detail` is a whole sentence for the user.
-    #[error("{detail}")]
-    NotAvailable {
-        feature: &'static str,
-        detail: &'static str,
-    },
-    #[error("data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the engine is shutting down")]
-    ShuttingDown,
-    #[error(transparent)]
-    Tunnel(#[from] lanrage_tunnel::DeviceError),
-    #[error("a tunnel is already running on {0}")]
-    TunnelRunning(String),
-    #[error("no tunnel is running")]
-    NoTunnel,
-    #[error(transparent)]
-    Control(crate::control::ControlError),
-    #[error("{0}")]
-    Invite(lanrage_proto::invite::InviteError),
-    #[error("no control server is set and party mode is `server`: set `control_server` or change the mode")]
-    NeedsServer,
-    #[error("this is a bare invite code and no control server is set: paste the whole invite link (lanrage://join/...) instead")]
-    NeedsLink,
-    #[error("you are already in a party; leave it first")]
-    AlreadyInParty,
-    #[error("you are not in a party")]
-    NotInParty,
-    #[error("no member called `{0}` in the party")]
-    UnknownMember(String),
-    #[error("cannot start the party server on this machine: {0}")]
-    Embedded(lanrage_server::ServerError),
-    #[error("Discord webhook: {0}")]
-    Webhook(String),
-}
-
-/// An error as hosts send it to a person or a program: a stable code, a sentence, and the
-/// setting it is about, if any.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ErrorReport {
-    pub code: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
-impl From<&EngineError> for ErrorReport {
-    fn from(e: &EngineError) -> Self {
-        let (code, field) = match e {
-            EngineError::Settings(SettingsError::Invalid { field, .. }) => {
-                ("invalid_setting", Some(field.clone()))
-            }
-            EngineError::Settings(SettingsError::Unknown(k)) => {
-                ("unknown_setting", Some(k.clone()))
-            }
-            EngineError::Settings(SettingsError::ConfigNotFound(_)) => ("config_not_found", None),
-            EngineError::Settings(SettingsError::BadConfigName | SettingsError::Import(_)) => {
-                ("invalid_request", None)
-            }
-            EngineError::NotAvailable { .. } => ("not_available", None),
-            EngineError::ShuttingDown => ("shutting_down", None),
-            EngineError::Tunnel(lanrage_tunnel::DeviceError::NoPermission { .. }) => {
-                ("no_permission", None)
-            }
-            EngineError::Tunnel(_) => ("tunnel", None),
-            EngineError::TunnelRunning(_) | EngineError::NoTunnel => ("invalid_request", None),
-            EngineError::Control(crate::control::ControlError::Refused(body)) => {
-                return Self {
-                    code: body.code.clone(),
-                    message: body.message.clone(),
-                    field: None,
-                }
-            }
-            EngineError::Control(_) => ("server_unreachable", None),
-            EngineError::Invite(_) => ("invalid_code", None),
-            EngineError::NeedsServer | EngineError::NeedsLink => ("needs_server", None),
-            EngineError::AlreadyInParty => ("already_in_party", None),
-            EngineError::NotInParty => ("not_in_party", None),
-            EngineError::UnknownMember(_) => ("unknown_member", None),
-            EngineError::Webhook(_) => ("webhook", Some("discord_webhook_url".to_string())),
-            _ => ("internal", None),
-        };
-        Self {
-            code: code.to_string(),
-            message: e.to_string(),
-            field,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum EngineState {
-    Starting,
-    Running,
-    Stopping,
-    Stopped,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeLevel {
-    Info,
-    Warning,
-    Error,
-}
-
-/// Something the user should read once, such as settings being reset after corruption.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Notice {
-    pub level: NoticeLevel,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DeviceStatus {
-    pub public_key: String,
-    pub display_name: String,
-    /// This device's address on the party's virtual LAN, while in a party.
-    pub virtual_ip: Option<std::net::Ipv4Addr>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ControlStatus {
-    /// `not_configured`, `connecting`, `connected` or `reconnecting`.
-    pub state: String,
-    pub server: Option<String>,
-    /// This engine runs the party's server itself (a LAN party without a control server).
-    pub embedded: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub version: &'static str,
-    pub state: EngineState,
-    pub device: DeviceStatus,
-    pub data_dir: String,
-    pub mode: crate::settings::Mode,
-    pub control: ControlStatus,
-    /// `None` while not in a party.
-    pub party: Option<crate::party::PartyStatus>,
-    /// The NAT this device is behind, while NAT traversal runs.
-    pub nat: Option<crate::nat::NatStatus>,
-    /// The data plane and every peer's traffic and in-tunnel measurements, while it runs.
-    pub tunnel: Option<lanrage_tunnel::DeviceStats>,
-    pub notices: Vec<Notice>,
-}
+use lanrage_party::PartyStatus;
+use crate::runtime::Runtime;
+use crate::session::Session;
+pub use crate::status::{ControlStatus, DeviceStatus, EngineState, Notice, NoticeLevel, Status};
 
 pub struct EngineOptions {
     pub data_dir: DataDir,
@@ -178,34 +27,17 @@ pub struct EngineOptions {
     pub control_server: Option<String>,
 }
 
-pub(crate) struct Inner {
-    data_dir: DataDir,
-    pub(crate) settings: Mutex<SettingsStore>,
-    identity: DeviceIdentity,
-    events: broadcast::Sender<EngineEvent>,
-    state: tokio::sync::watch::Sender<EngineState>,
-    notices: Mutex<Vec<Notice>>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
-    tunnel: Mutex<Option<Device>>,
-    pub(crate) party: Mutex<crate::party::PartyState>,
-    metrics: Mutex<lanrage_metrics::MetricsCollector>,
-    pub(crate) control_override: Option<String>,
+struct Inner {
+    rt: Arc<Runtime>,
+    session: Arc<Session>,
+    browser: Browser,
+    metrics: Arc<Mutex<lanrage_metrics::MetricsCollector>>,
 }
-
-/// How often tunnel statistics (traffic, RTT, jitter, loss) go out as an event.
-const TUNNEL_STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A cheap, cloneable handle to the running engine.
 #[derive(Clone)]
 pub struct Engine {
-    pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave the data half-written (every
-    // critical section is a single assignment or a SQLite transaction), so poisoning is ignored.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    inner: Arc<Inner>,
 }
 
 impl Engine {
@@ -228,429 +60,61 @@ impl Engine {
                 message: r.message,
             })
             .collect();
-        let (events, _) = broadcast::channel(256);
+        let rt = Arc::new(Runtime::new(
+            data_dir,
+            identity,
+            store,
+            notices,
+            opts.control_server,
+        ));
+        let session = Session::start(rt.clone());
         let engine = Self {
             inner: Arc::new(Inner {
-                data_dir,
-                settings: Mutex::new(store),
-                identity,
-                events,
-                state: tokio::sync::watch::Sender::new(EngineState::Starting),
-                notices: Mutex::new(notices),
-                cancel: CancellationToken::new(),
-                tasks: TaskTracker::new(),
-                tunnel: Mutex::new(None),
-                party: Mutex::new(crate::party::PartyState::default()),
-                metrics: Mutex::new(lanrage_metrics::MetricsCollector::new()),
-                control_override: opts.control_server.filter(|s| !s.is_empty()),
+                browser: Browser::new(rt.clone(), session.clone()),
+                metrics: Arc::new(Mutex::new(lanrage_metrics::MetricsCollector::new())),
+                session,
+                rt,
             }),
         };
-        engine.set_state(EngineState::Running);
+        let rt = &engine.inner.rt;
+        rt.set_state(EngineState::Running);
         let status = engine.status();
         tracing::info!(public_key = %status.device.public_key, data_dir = %status.data_dir, "engine running");
-        engine.emit(EngineEvent::Started {
+        rt.emit(EngineEvent::Started {
             status: Box::new(status),
         });
-        engine.resume_control();
-        engine.start_metrics();
-        engine.start_webhooks();
-        engine.start_session_log();
+        engine.inner.session.resume();
+        crate::tick::start(
+            rt.clone(),
+            engine.inner.session.clone(),
+            engine.inner.metrics.clone(),
+        );
+        crate::webhooks::start(rt.clone());
+        crate::session_log::start(rt.clone());
         Ok(engine)
     }
 
     /// Events from now on. A slow subscriber that falls behind misses old events (it sees a
     /// `Lagged` error) rather than slowing the engine down.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
-        self.inner.events.subscribe()
-    }
-
-    pub(crate) fn emit(&self, event: EngineEvent) {
-        // No subscribers is fine: events are for whoever is watching.
-        let _ = self.inner.events.send(event);
-    }
-
-    fn set_state(&self, state: EngineState) {
-        self.inner.state.send_replace(state);
-        self.emit(EngineEvent::StateChanged { state });
+        self.inner.rt.subscribe()
     }
 
     pub fn state(&self) -> EngineState {
-        *self.inner.state.borrow()
-    }
-
-    pub(crate) fn ensure_running(&self) -> Result<(), EngineError> {
-        match self.state() {
-            EngineState::Stopping | EngineState::Stopped => Err(EngineError::ShuttingDown),
-            _ => Ok(()),
-        }
+        self.inner.rt.state()
     }
 
     pub fn data_dir(&self) -> &DataDir {
-        &self.inner.data_dir
+        &self.inner.rt.data_dir
     }
 
     pub fn identity(&self) -> &DeviceIdentity {
-        &self.inner.identity
+        &self.inner.rt.identity
     }
 
     /// A token cancelled at shutdown, for tasks hosts or subsystems spawn on the engine's behalf.
     pub fn cancellation(&self) -> CancellationToken {
-        self.inner.cancel.clone()
-    }
-
-    pub fn status(&self) -> Status {
-        let settings = self.settings().unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "reading settings for status; showing defaults");
-            Settings::defaults()
-        });
-        let (control_state, server, embedded) = self.control_status();
-        let party = self.party_status();
-        Status {
-            version: crate::VERSION,
-            state: self.state(),
-            device: DeviceStatus {
-                public_key: self.inner.identity.public_key_base64(),
-                display_name: settings.display_name.clone(),
-                virtual_ip: party.as_ref().map(|p| p.virtual_ip),
-            },
-            data_dir: self.inner.data_dir.root().display().to_string(),
-            mode: settings.mode,
-            control: ControlStatus {
-                state: control_state,
-                server,
-                embedded,
-            },
-            party,
-            nat: self.nat_status(),
-            tunnel: self.tunnel_stats(),
-            notices: lock(&self.inner.notices).clone(),
-        }
-    }
-
-    /// Tells the user something once (shown in status until the engine restarts, and as an event).
-    pub fn notify(&self, level: NoticeLevel, message: impl Into<String>) {
-        let message = message.into();
-        lock(&self.inner.notices).push(Notice {
-            level,
-            message: message.clone(),
-        });
-        self.emit(EngineEvent::Notice { level, message });
-    }
-
-    // Settings.
-
-    pub fn settings(&self) -> Result<Settings, EngineError> {
-        Ok(lock(&self.inner.settings).typed()?)
-    }
-
-    pub fn list_settings(&self) -> Result<Vec<SettingView>, EngineError> {
-        Ok(lock(&self.inner.settings).list()?)
-    }
-
-    pub fn get_setting(&self, key: &str) -> Result<SettingView, EngineError> {
-        Ok(lock(&self.inner.settings).get(key)?)
-    }
-
-    pub fn set_setting(&self, key: &str, value: &Value) -> Result<SettingView, EngineError> {
-        self.ensure_running()?;
-        let view = lock(&self.inner.settings).set(key, value)?;
-        self.setting_changed(&view);
-        Ok(view)
-    }
-
-    /// Sets a value from text a person typed (`lanrage settings set mtu 1400`).
-    pub fn set_setting_text(&self, key: &str, text: &str) -> Result<SettingView, EngineError> {
-        self.ensure_running()?;
-        let view = lock(&self.inner.settings).set_from_text(key, text)?;
-        self.setting_changed(&view);
-        Ok(view)
-    }
-
-    fn setting_changed(&self, view: &SettingView) {
-        if view.key == "display_name" {
-            if let (Some(name), Some((client, _))) = (
-                view.value.as_str(),
-                lock(&self.inner.party).control.as_ref(),
-            ) {
-                client.set_name(name);
-            }
-        }
-        // Secret values are never logged; their view carries no value.
-        tracing::info!(key = view.key, value = %view.value, "setting changed");
-        self.emit(EngineEvent::SettingChanged {
-            setting: view.clone(),
-        });
-    }
-
-    pub fn reset_setting(&self, key: &str) -> Result<SettingView, EngineError> {
-        self.ensure_running()?;
-        let view = lock(&self.inner.settings).reset(key)?;
-        self.setting_changed(&view);
-        Ok(view)
-    }
-
-    pub fn reset_settings(&self) -> Result<Vec<SettingView>, EngineError> {
-        self.ensure_running()?;
-        let views = lock(&self.inner.settings).reset_all()?;
-        tracing::info!("all settings reset to defaults");
-        self.emit(EngineEvent::SettingsReset);
-        Ok(views)
-    }
-
-    pub fn export_settings(&self) -> Result<Value, EngineError> {
-        Ok(lock(&self.inner.settings).export()?)
-    }
-
-    pub fn import_settings(&self, doc: &Value) -> Result<Vec<SettingView>, EngineError> {
-        self.ensure_running()?;
-        let views = lock(&self.inner.settings).import(doc)?;
-        tracing::info!("settings imported");
-        self.emit(EngineEvent::SettingsReset);
-        Ok(views)
-    }
-
-    pub fn list_configs(&self) -> Result<Vec<ConfigView>, EngineError> {
-        Ok(lock(&self.inner.settings).list_configs()?)
-    }
-
-    pub fn save_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
-        self.ensure_running()?;
-        let list = lock(&self.inner.settings).save_config(name)?;
-        tracing::info!(name = name.trim(), "configuration saved");
-        Ok(list)
-    }
-
-    pub fn activate_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
-        self.ensure_running()?;
-        let list = lock(&self.inner.settings).activate_config(name)?;
-        tracing::info!(name = name.trim(), "configuration activated");
-        self.emit(EngineEvent::ConfigActivated {
-            name: name.trim().to_string(),
-        });
-        Ok(list)
-    }
-
-    pub fn delete_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
-        self.ensure_running()?;
-        let list = lock(&self.inner.settings).delete_config(name)?;
-        tracing::info!(name = name.trim(), "configuration deleted");
-        Ok(list)
-    }
-
-    // Tunnel.
-
-    /// Brings up the data plane (TUN device, WireGuard, UDP) and reports its statistics as a
-    /// `tunnel_stats` event every second.
-    pub async fn start_tunnel(&self, cfg: DeviceConfig) -> Result<(), EngineError> {
-        self.ensure_running()?;
-        if let Some(d) = lock(&self.inner.tunnel).as_ref() {
-            return Err(EngineError::TunnelRunning(d.interface_name().to_string()));
-        }
-        let device = Device::start(cfg).await?;
-        *lock(&self.inner.tunnel) = Some(device);
-        let engine = self.clone();
-        let cancel = self.cancellation();
-        self.spawn(async move {
-            let mut tick = tokio::time::interval(TUNNEL_STATS_INTERVAL);
-            let mut connections: Vec<(String, &'static str)> = Vec::new();
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                // A peer's path changing (first handshake, going quiet) is a party change the
-                // UI shows, though the server's snapshot did not change.
-                if let Some(party) = engine.party_status() {
-                    let now: Vec<(String, &'static str)> = party
-                        .peers
-                        .iter()
-                        .map(|p| (p.public_key.clone(), p.connection))
-                        .collect();
-                    if now != connections {
-                        for (key, conn) in &now {
-                            let before = connections.iter().find(|(k, _)| k == key).map(|(_, c)| *c);
-                            if before.is_some() && before != Some(*conn) {
-                                tracing::info!(peer = %key.get(..8).unwrap_or(""), from = before.unwrap_or(""), to = conn, "path changed");
-                            }
-                        }
-                        connections = now;
-                        engine.emit(EngineEvent::PartyChanged {
-                            party: Some(Box::new(party)),
-                        });
-                    }
-                }
-                match engine.tunnel_stats() {
-                    Some(tunnel) => engine.emit(EngineEvent::TunnelStats {
-                        tunnel: Box::new(tunnel),
-                    }),
-                    None => break,
-                }
-            }
-        });
-        Ok(())
-    }
-
-    /// Replaces the tunnel's peers; unchanged peers keep their sessions, others are untouched.
-    pub async fn set_tunnel_peers(&self, peers: Vec<PeerConfig>) -> Result<(), EngineError> {
-        let device = lock(&self.inner.tunnel)
-            .clone()
-            .ok_or(EngineError::NoTunnel)?;
-        device.set_peers(peers).await;
-        Ok(())
-    }
-
-    /// Once a second: every peer's RTT, jitter, loss, traffic and quality, and the system's CPU,
-    /// memory and network, into bounded histories; sent to hosts as a `metrics` event.
-    fn start_metrics(&self) {
-        if !self.settings().map(|s| s.metrics).unwrap_or(true) {
-            tracing::info!("metrics are switched off in settings");
-            return;
-        }
-        let engine = self.clone();
-        let cancel = self.cancellation();
-        self.spawn(async move {
-            let mut sampler = lanrage_metrics::SystemSampler::new();
-            if let Ok(s) = engine.settings() {
-                // Tunnel traffic is counted per peer; counting the TUN too would double it.
-                sampler.exclude_interface(s.interface_name);
-            }
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                let now = lanrage_metrics::unix_millis(std::time::SystemTime::now());
-                let inputs = engine.metrics_inputs();
-                let system = sampler.sample(now);
-                let snapshot = {
-                    let mut m = lock(&engine.inner.metrics);
-                    for ev in m.on_tick(now, &inputs, system) {
-                        tracing::debug!(?ev, "metrics");
-                    }
-                    m.snapshot_current()
-                };
-                engine.emit(EngineEvent::Metrics {
-                    snapshot: Box::new(snapshot),
-                });
-            }
-        });
-    }
-
-    /// What the metrics collector sees: party members (with names and connection state) or,
-    /// without a party (`wg-up`), the tunnel's peers.
-    fn metrics_inputs(&self) -> Vec<lanrage_metrics::PeerInput> {
-        let tunnel = self.tunnel_stats();
-        let find = |key: &str| {
-            tunnel
-                .as_ref()
-                .and_then(|t| t.peers.iter().find(|p| p.public_key == key).cloned())
-        };
-        let input = |key: &str, name: Option<String>, connection: &str| {
-            let t = find(key);
-            lanrage_metrics::PeerInput {
-                public_key: key.to_string(),
-                name,
-                connection: connection.to_string(),
-                rtt_ms: t.as_ref().and_then(|p| p.probe.srtt_ms.or(p.probe.rtt_ms)),
-                jitter_ms: t.as_ref().and_then(|p| p.probe.jitter_ms),
-                loss: t.as_ref().and_then(|p| p.probe.loss),
-                rx_bytes: t.as_ref().map_or(0, |p| p.rx_bytes),
-                tx_bytes: t.as_ref().map_or(0, |p| p.tx_bytes),
-                rx_packets: t.as_ref().map_or(0, |p| p.rx_packets),
-                tx_packets: t.as_ref().map_or(0, |p| p.tx_packets),
-            }
-        };
-        if let Some(party) = self.party_status() {
-            return party
-                .peers
-                .iter()
-                .map(|p| input(&p.public_key, Some(p.name.clone()), p.connection))
-                .collect();
-        }
-        tunnel
-            .as_ref()
-            .map(|t| {
-                t.peers
-                    .iter()
-                    .map(|p| {
-                        // Without a party there is no server to say a peer is offline.
-                        let state = crate::party::path_state(true, p.last_handshake_secs);
-                        input(&p.public_key, None, state)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The current metrics (peers, party and system) without histories.
-    pub fn metrics_snapshot(&self) -> lanrage_metrics::Snapshot {
-        lock(&self.inner.metrics).snapshot_current()
-    }
-
-    /// Histories for charts: the last minute at 1 s, or the last hour at 10 s.
-    pub fn metrics_history(&self, window: lanrage_metrics::Window) -> lanrage_metrics::HistoryView {
-        lock(&self.inner.metrics).history(window)
-    }
-
-    /// Removes the tunnel (device, routes) if one runs.
-    pub async fn stop_tunnel(&self) {
-        // Traversal feeds this device's peers; a new tunnel gets a new one.
-        self.stop_traversal();
-        let device = lock(&self.inner.tunnel).take();
-        if let Some(d) = device {
-            d.shutdown().await;
-        }
-    }
-
-    pub(crate) fn tunnel_device(&self) -> Option<Device> {
-        lock(&self.inner.tunnel).clone()
-    }
-
-    pub(crate) fn control_client(&self) -> Option<crate::control::ControlClient> {
-        lock(&self.inner.party)
-            .control
-            .as_ref()
-            .map(|(c, _)| c.clone())
-    }
-
-    pub fn tunnel_stats(&self) -> Option<lanrage_tunnel::DeviceStats> {
-        lock(&self.inner.tunnel).as_ref().map(Device::stats)
-    }
-
-    /// Stops every task, removes what the engine created on the system and flushes settings.
-    /// Safe to call more than once and from several tasks: every caller returns once it is done.
-    pub async fn shutdown(&self) {
-        let mut first = false;
-        self.inner.state.send_if_modified(|s| {
-            first = !matches!(s, EngineState::Stopping | EngineState::Stopped);
-            if first {
-                *s = EngineState::Stopping;
-            }
-            first
-        });
-        if !first {
-            let mut rx = self.inner.state.subscribe();
-            let _ = rx.wait_for(|s| *s == EngineState::Stopped).await;
-            return;
-        }
-        self.emit(EngineEvent::StateChanged {
-            state: EngineState::Stopping,
-        });
-        tracing::info!("engine shutting down");
-        self.stop_party_services().await;
-        self.inner.cancel.cancel();
-        let tunnel = lock(&self.inner.tunnel).take();
-        if let Some(device) = tunnel {
-            device.shutdown().await;
-        }
-        self.inner.tasks.close();
-        self.inner.tasks.wait().await;
-        if let Err(e) = lock(&self.inner.settings).flush() {
-            tracing::warn!(error = %e, "flushing settings at shutdown");
-        }
-        self.set_state(EngineState::Stopped);
-        tracing::info!("engine stopped");
+        self.inner.rt.cancellation()
     }
 
     /// Runs a task that shutdown cancels (via [`Self::cancellation`]) and waits for.
@@ -658,7 +122,313 @@ impl Engine {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.inner.tasks.spawn(fut);
+        self.inner.rt.spawn(fut);
+    }
+
+    pub fn status(&self) -> Status {
+        let rt = &self.inner.rt;
+        let session = &self.inner.session;
+        let settings = rt.settings().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading settings for status; showing defaults");
+            Settings::defaults()
+        });
+        let (state, server, embedded) = session.control_status();
+        let tunnel = rt.tunnel_stats();
+        let party = session.party_status(tunnel.as_ref());
+        Status {
+            version: crate::VERSION,
+            state: rt.state(),
+            device: DeviceStatus {
+                public_key: rt.own_key(),
+                display_name: settings.display_name.clone(),
+                virtual_ip: party.as_ref().map(|p| p.virtual_ip),
+            },
+            data_dir: rt.data_dir.root().display().to_string(),
+            mode: settings.mode,
+            control: ControlStatus {
+                state,
+                server,
+                embedded,
+            },
+            party,
+            nat: session.nat_status(),
+            tunnel,
+            notices: rt.notices(),
+        }
+    }
+
+    /// Tells the user something once (shown in status until the engine restarts, and as an event).
+    pub fn notify(&self, level: NoticeLevel, message: impl Into<String>) {
+        self.inner.rt.notify(level, message);
+    }
+
+    // Settings.
+
+    pub fn settings(&self) -> Result<Settings, EngineError> {
+        self.inner.rt.settings()
+    }
+
+    fn store(&self) -> parking_lot::MutexGuard<'_, SettingsStore> {
+        self.inner.rt.settings.lock()
+    }
+
+    pub fn list_settings(&self) -> Result<Vec<SettingView>, EngineError> {
+        Ok(self.store().list()?)
+    }
+
+    pub fn get_setting(&self, key: &str) -> Result<SettingView, EngineError> {
+        Ok(self.store().get(key)?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &Value) -> Result<SettingView, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let view = self.store().set(key, value)?;
+        self.setting_changed(&view);
+        Ok(view)
+    }
+
+    /// Sets a value from text a person typed (`lanrage settings set mtu 1400`).
+    pub fn set_setting_text(&self, key: &str, text: &str) -> Result<SettingView, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let view = self.store().set_from_text(key, text)?;
+        self.setting_changed(&view);
+        Ok(view)
+    }
+
+    fn setting_changed(&self, view: &SettingView) {
+        if view.key == "display_name" {
+            if let Some(name) = view.value.as_str() {
+                self.inner.session.set_name(name);
+            }
+        }
+        // Secret values are never logged; their view carries no value.
+        tracing::info!(key = view.key, value = %view.value, "setting changed");
+        self.inner.rt.emit(EngineEvent::SettingChanged {
+            setting: view.clone(),
+        });
+    }
+
+    pub fn reset_setting(&self, key: &str) -> Result<SettingView, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let view = self.store().reset(key)?;
+        self.setting_changed(&view);
+        Ok(view)
+    }
+
+    pub fn reset_settings(&self) -> Result<Vec<SettingView>, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let views = self.store().reset_all()?;
+        tracing::info!("all settings reset to defaults");
+        self.inner.rt.emit(EngineEvent::SettingsReset);
+        Ok(views)
+    }
+
+    pub fn export_settings(&self) -> Result<Value, EngineError> {
+        Ok(self.store().export()?)
+    }
+
+    pub fn import_settings(&self, doc: &Value) -> Result<Vec<SettingView>, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let views = self.store().import(doc)?;
+        tracing::info!("settings imported");
+        self.inner.rt.emit(EngineEvent::SettingsReset);
+        Ok(views)
+    }
+
+    pub fn list_configs(&self) -> Result<Vec<ConfigView>, EngineError> {
+        Ok(self.store().list_configs()?)
+    }
+
+    pub fn save_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let list = self.store().save_config(name)?;
+        tracing::info!(name = name.trim(), "configuration saved");
+        Ok(list)
+    }
+
+    pub fn activate_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let list = self.store().activate_config(name)?;
+        tracing::info!(name = name.trim(), "configuration activated");
+        self.inner.rt.emit(EngineEvent::ConfigActivated {
+            name: name.trim().to_string(),
+        });
+        Ok(list)
+    }
+
+    pub fn delete_config(&self, name: &str) -> Result<Vec<ConfigView>, EngineError> {
+        self.inner.rt.ensure_running()?;
+        let list = self.store().delete_config(name)?;
+        tracing::info!(name = name.trim(), "configuration deleted");
+        Ok(list)
+    }
+
+    /// The newest `limit` session-log entries, newest first.
+    pub fn session_log(&self, limit: usize) -> Result<Vec<SessionEntry>, EngineError> {
+        Ok(self.store().session_log(limit)?)
+    }
+
+    /// Sends a test message to the configured webhook, for the settings page's button.
+    pub async fn test_webhook(&self) -> Result<(), EngineError> {
+        crate::webhooks::test(&self.settings()?).await
+    }
+
+    // Tunnel (without a party: `lanrage wg-up`).
+
+    /// Brings up the data plane (TUN device, WireGuard, UDP); the engine's tick reports its
+    /// statistics as a `tunnel_stats` event every second.
+    pub async fn start_tunnel(&self, cfg: DeviceConfig) -> Result<(), EngineError> {
+        self.inner.rt.start_tunnel(cfg).await
+    }
+
+    /// Replaces the tunnel's peers; unchanged peers keep their sessions, others are untouched.
+    pub async fn set_tunnel_peers(&self, peers: Vec<PeerConfig>) -> Result<(), EngineError> {
+        let device = self.inner.rt.tunnel_device().ok_or(EngineError::NoTunnel)?;
+        device.set_peers(peers).await;
+        Ok(())
+    }
+
+    /// Removes the tunnel (device, routes) if one runs.
+    pub async fn stop_tunnel(&self) {
+        // Traversal feeds this device's peers; a new tunnel gets a new one.
+        self.inner.session.stop_traversal();
+        self.inner.rt.stop_tunnel().await;
+    }
+
+    pub fn tunnel_stats(&self) -> Option<lanrage_tunnel::DeviceStats> {
+        self.inner.rt.tunnel_stats()
+    }
+
+    // Metrics.
+
+    /// The current metrics (peers, party and system) without histories.
+    pub fn metrics_snapshot(&self) -> lanrage_metrics::Snapshot {
+        self.inner.metrics.lock().snapshot_current()
+    }
+
+    /// Histories for charts: the last minute at 1 s, or the last hour at 10 s.
+    pub fn metrics_history(&self, window: lanrage_metrics::Window) -> lanrage_metrics::HistoryView {
+        self.inner.metrics.lock().history(window)
+    }
+
+    // Parties.
+
+    pub async fn create_party(
+        &self,
+        name: &str,
+        max_members: Option<u16>,
+        invite_ttl_secs: Option<u64>,
+    ) -> Result<PartyStatus, EngineError> {
+        self.inner
+            .session
+            .create(name, max_members, invite_ttl_secs)
+            .await
+    }
+
+    /// Joins with a code (using the configured server) or a `lanrage://join/...` link (using the
+    /// server it names).
+    pub async fn join_party(&self, text: &str) -> Result<PartyStatus, EngineError> {
+        self.inner.session.join(text).await
+    }
+
+    pub async fn leave_party(&self) -> Result<(), EngineError> {
+        self.inner.session.leave().await
+    }
+
+    /// Host: a fresh invite code (the old one stops working).
+    pub async fn new_invite(&self, ttl_secs: Option<u64>) -> Result<PartyStatus, EngineError> {
+        use lanrage_proto::message::Op;
+        self.inner.session.host_op(Op::NewInvite { ttl_secs }).await?;
+        // The new code arrives with the next snapshot, right behind the answer.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        self.party_status().ok_or(EngineError::NotInParty)
+    }
+
+    /// Host: the current code stops working.
+    pub async fn revoke_invite(&self) -> Result<(), EngineError> {
+        use lanrage_proto::message::Op;
+        self.inner.session.host_op(Op::RevokeInvite).await
+    }
+
+    /// Host: removes a member, named by display name, virtual IP or public key.
+    pub async fn kick(&self, who: &str) -> Result<(), EngineError> {
+        use lanrage_proto::message::Op;
+        let public_key = self.inner.session.member_key(who)?;
+        self.inner.session.host_op(Op::Kick { public_key }).await
+    }
+
+    pub async fn close_party(&self) -> Result<(), EngineError> {
+        use lanrage_proto::message::Op;
+        self.inner.session.host_op(Op::CloseParty).await
+    }
+
+    pub fn party_status(&self) -> Option<PartyStatus> {
+        self.inner
+            .session
+            .party_status(self.inner.rt.tunnel_stats().as_ref())
+    }
+
+    /// NAT type as last detected, while traversing NATs.
+    pub fn nat_status(&self) -> Option<lanrage_traversal::NatStatus> {
+        self.inner.session.nat_status()
+    }
+
+    // The server browser.
+
+    /// Announces a game server this device hosts to its party (and keeps it announced).
+    pub async fn announce_server(&self, server: GameServer) -> Result<(), EngineError> {
+        self.inner.browser.announce(server).await
+    }
+
+    pub async fn remove_server(&self, id: &str) -> Result<(), EngineError> {
+        self.inner.browser.remove(id).await
+    }
+
+    pub async fn list_servers(
+        &self,
+        filter: &ServerFilter,
+    ) -> Result<Vec<ServerListing>, EngineError> {
+        self.inner.browser.list(filter).await
+    }
+
+    pub fn favorites(&self) -> Result<Vec<String>, EngineError> {
+        Ok(self.store().favorites()?)
+    }
+
+    pub fn set_favorite(&self, key: &str, on: bool) -> Result<(), EngineError> {
+        Ok(self.store().set_favorite(key, on)?)
+    }
+
+    /// Stops every task, removes what the engine created on the system and flushes settings.
+    /// Safe to call more than once and from several tasks: every caller returns once it is done.
+    pub async fn shutdown(&self) {
+        let rt = &self.inner.rt;
+        let mut first = false;
+        rt.state_watch().send_if_modified(|s| {
+            first = !matches!(s, EngineState::Stopping | EngineState::Stopped);
+            if first {
+                *s = EngineState::Stopping;
+            }
+            first
+        });
+        if !first {
+            let mut rx = rt.state_watch().subscribe();
+            let _ = rx.wait_for(|s| *s == EngineState::Stopped).await;
+            return;
+        }
+        rt.emit(EngineEvent::StateChanged {
+            state: EngineState::Stopping,
+        });
+        tracing::info!("engine shutting down");
+        self.inner.session.stop().await;
+        self.inner.session.stop_traversal();
+        rt.stop_tunnel().await;
+        rt.stop_tasks().await;
+        if let Err(e) = rt.settings.lock().flush() {
+            tracing::warn!(error = %e, "flushing settings at shutdown");
+        }
+        rt.set_state(EngineState::Stopped);
+        tracing::info!("engine stopped");
     }
 }
 

@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use crate::engine::{EngineState, NoticeLevel, Status};
-use crate::settings::SettingView;
+use lanrage_settings::SettingView;
+
+use crate::status::{EngineState, NoticeLevel, Status};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -28,7 +29,7 @@ pub enum EngineEvent {
     },
     /// The party changed (members, addresses, invite); `None`: no longer in a party.
     PartyChanged {
-        party: Option<Box<crate::party::PartyStatus>>,
+        party: Option<Box<lanrage_party::PartyStatus>>,
     },
     MemberJoined {
         name: String,
@@ -54,7 +55,7 @@ pub enum EngineEvent {
     },
     /// What kind of NAT this device is behind (at start and after a network change).
     NatChanged {
-        nat: crate::nat::NatStatus,
+        nat: lanrage_traversal::NatStatus,
     },
     /// Every second: per-peer quality and traffic, party quality, system load.
     Metrics {

@@ -5,53 +5,51 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::engine::{lock, Engine, EngineError};
+use std::sync::Arc;
+
+pub use lanrage_settings::SessionEntry;
+
 use crate::events::EngineEvent;
-pub use crate::settings::SessionEntry;
+use crate::runtime::Runtime;
 
-impl Engine {
-    pub(crate) fn start_session_log(&self) {
-        let engine = self.clone();
-        let mut rx = self.subscribe();
-        let cancel = self.cancellation();
-        self.spawn(async move {
-            loop {
-                let ev = tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    ev = rx.recv() => match ev {
-                        Ok(ev) => ev,
-                        Err(RecvError::Lagged(n)) => {
-                            tracing::debug!(missed = n, "session log fell behind the events");
-                            continue;
-                        }
-                        Err(RecvError::Closed) => break,
-                    },
-                };
-                let (kind, name, detail) = match ev {
-                    EngineEvent::PartyCreated { name } => ("party_created", name, String::new()),
-                    EngineEvent::MemberJoined { name } => ("joined", name, String::new()),
-                    EngineEvent::MemberLeft { name } => ("left", name, String::new()),
-                    EngineEvent::PathChanged {
-                        name,
-                        from,
-                        to,
-                        reason,
-                        ..
-                    } => ("path_changed", name, format!("{from} -> {to}: {reason}")),
-                    _ => continue,
-                };
-                let r = lock(&engine.inner.settings).log_session(kind, &name, &detail);
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "writing the session log");
-                    // A full disk or a locked file: try again later rather than spin.
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
+/// Follows the engine's events into the settings database until the engine stops.
+pub(crate) fn start(rt: Arc<Runtime>) {
+    let mut rx = rt.subscribe();
+    let cancel = rt.cancellation();
+    let engine = rt.clone();
+    rt.spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                _ = cancel.cancelled() => break,
+                ev = rx.recv() => match ev {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::debug!(missed = n, "session log fell behind the events");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            let (kind, name, detail) = match ev {
+                EngineEvent::PartyCreated { name } => ("party_created", name, String::new()),
+                EngineEvent::MemberJoined { name } => ("joined", name, String::new()),
+                EngineEvent::MemberLeft { name } => ("left", name, String::new()),
+                EngineEvent::PathChanged {
+                    name,
+                    from,
+                    to,
+                    reason,
+                    ..
+                } => ("path_changed", name, format!("{from} -> {to}: {reason}")),
+                _ => continue,
+            };
+            let r = engine.settings.lock().log_session(kind, &name, &detail);
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "writing the session log");
+                // A full disk or a locked file: try again later rather than spin.
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-        });
-    }
-
-    /// The newest `limit` entries, newest first.
-    pub fn session_log(&self, limit: usize) -> Result<Vec<SessionEntry>, EngineError> {
-        Ok(lock(&self.inner.settings).session_log(limit)?)
-    }
+        }
+    });
 }
+

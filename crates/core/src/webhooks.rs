@@ -7,11 +7,16 @@ use std::time::Duration;
 use lanrage_discord::{Event, Notifier, NotifierConfig, WebhookUrl};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::engine::Engine;
-use crate::events::EngineEvent;
+use std::sync::Arc;
 
-fn notifier_for(engine: &Engine) -> Option<Notifier> {
-    let settings = engine.settings().ok()?;
+use lanrage_settings::Settings;
+
+use crate::error::EngineError;
+use crate::events::EngineEvent;
+use crate::runtime::Runtime;
+
+fn notifier_for(rt: &Runtime) -> Option<Notifier> {
+    let settings = rt.settings().ok()?;
     let raw = settings.discord_webhook_url.expose();
     if raw.is_empty() {
         return None;
@@ -34,70 +39,65 @@ fn notifier_for(engine: &Engine) -> Option<Notifier> {
     }
 }
 
-impl Engine {
-    pub(crate) fn start_webhooks(&self) {
-        let engine = self.clone();
-        let mut rx = self.subscribe();
-        let cancel = self.cancellation();
-        self.spawn(async move {
-            let mut notifier = notifier_for(&engine);
-            loop {
-                let ev = tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    ev = rx.recv() => match ev {
-                        Ok(ev) => ev,
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => break,
-                    },
-                };
-                let event = match ev {
-                    EngineEvent::SettingChanged { setting }
-                        if setting.key == "discord_webhook_url" =>
-                    {
-                        if let Some(old) = notifier.take() {
-                            old.shutdown(Duration::from_secs(2)).await;
-                        }
-                        notifier = notifier_for(&engine);
-                        continue;
+/// Follows the engine's events into webhook messages until the engine stops.
+pub(crate) fn start(rt: Arc<Runtime>) {
+    let mut rx = rt.subscribe();
+    let cancel = rt.cancellation();
+    let engine = rt.clone();
+    rt.spawn(async move {
+        let mut notifier = notifier_for(&engine);
+        loop {
+            let ev = tokio::select! {
+                _ = cancel.cancelled() => break,
+                ev = rx.recv() => match ev {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            let event = match ev {
+                EngineEvent::SettingChanged { setting }
+                    if setting.key == "discord_webhook_url" =>
+                {
+                    if let Some(old) = notifier.take() {
+                        old.shutdown(Duration::from_secs(2)).await;
                     }
-                    EngineEvent::SettingsReset | EngineEvent::ConfigActivated { .. } => {
-                        if let Some(old) = notifier.take() {
-                            old.shutdown(Duration::from_secs(2)).await;
-                        }
-                        notifier = notifier_for(&engine);
-                        continue;
+                    notifier = notifier_for(&engine);
+                    continue;
+                }
+                EngineEvent::SettingsReset | EngineEvent::ConfigActivated { .. } => {
+                    if let Some(old) = notifier.take() {
+                        old.shutdown(Duration::from_secs(2)).await;
                     }
-                    EngineEvent::MemberJoined { name } => Event::MemberJoined { name },
-                    EngineEvent::MemberLeft { name } => Event::MemberLeft { name },
-                    EngineEvent::PartyCreated { name } => Event::PartyCreated { name },
-                    _ => continue,
-                };
-                if let Some(n) = &notifier {
-                    if let Err(e) = n.notify(event) {
-                        tracing::debug!(error = %e, "webhook notification dropped");
-                    }
+                    notifier = notifier_for(&engine);
+                    continue;
+                }
+                EngineEvent::MemberJoined { name } => Event::MemberJoined { name },
+                EngineEvent::MemberLeft { name } => Event::MemberLeft { name },
+                EngineEvent::PartyCreated { name } => Event::PartyCreated { name },
+                _ => continue,
+            };
+            if let Some(n) = &notifier {
+                if let Err(e) = n.notify(event) {
+                    tracing::debug!(error = %e, "webhook notification dropped");
                 }
             }
-            if let Some(n) = notifier {
-                // Pending events (a party closing as LANrage quits) still go out, briefly.
-                n.shutdown(Duration::from_secs(3)).await;
-            }
-        });
-    }
-
-    /// Sends a test message to the configured webhook, for the settings page's button.
-    pub async fn test_webhook(&self) -> Result<(), crate::engine::EngineError> {
-        let settings = self.settings()?;
-        let raw = settings.discord_webhook_url.expose();
-        if raw.is_empty() {
-            return Err(crate::engine::EngineError::Webhook(
-                "no Discord webhook URL is set".into(),
-            ));
         }
-        let url = WebhookUrl::parse(raw)
-            .map_err(|e| crate::engine::EngineError::Webhook(e.to_string()))?;
-        lanrage_discord::send_test_message(&url)
-            .await
-            .map_err(|e| crate::engine::EngineError::Webhook(e.to_string()))
+        if let Some(n) = notifier {
+            // Pending events (a party closing as LANrage quits) still go out, briefly.
+            n.shutdown(Duration::from_secs(3)).await;
+        }
+    });
+}
+
+/// Sends a test message to the configured webhook, for the settings page's button.
+pub(crate) async fn test(settings: &Settings) -> Result<(), EngineError> {
+    let raw = settings.discord_webhook_url.expose();
+    if raw.is_empty() {
+        return Err(EngineError::Webhook("no Discord webhook URL is set".into()));
     }
+    let url = WebhookUrl::parse(raw).map_err(|e| EngineError::Webhook(e.to_string()))?;
+    lanrage_discord::send_test_message(&url)
+        .await
+        .map_err(|e| EngineError::Webhook(e.to_string()))
 }

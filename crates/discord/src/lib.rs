@@ -1,4 +1,5 @@
-//! LANrage's Discord webhook notifications (Rich Presence lives elsewhere).
+//! LANrage and Discord: Rich Presence on the player's profile ([`presence`]) and webhook
+//! notifications to a channel.
 //!
 //! - [`WebhookUrl`]: a validated webhook URL that never shows its token;
 //! - [`Notifier`]: a tokio task fed with [`Event`]s that batches them (500 ms) into webhook
@@ -21,6 +22,7 @@ pub mod client;
 mod error;
 pub mod message;
 mod notifier;
+pub mod presence;
 mod webhook_url;
 
 pub use client::{RetryPolicy, WebhookClient};

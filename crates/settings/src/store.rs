@@ -6,8 +6,8 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::spec::{self, SPECS};
-use super::{SettingView, Settings, SettingsError};
+use crate::spec::{self, SPECS};
+use crate::typed::{SettingView, Settings, SettingsError};
 
 /// Schema migrations; the database's `user_version` is the number already applied.
 const MIGRATIONS: &[&str] = &[

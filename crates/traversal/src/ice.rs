@@ -14,14 +14,17 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use lanrage_proto::message::IceServer;
-use lanrage_tunnel::{Device, Endpoint, IpNet, Key, PeerConn};
+use lanrage_tunnel::{Device, DeviceStats, Endpoint, IpNet, Key, PeerConn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use webrtc_ice::agent::agent_config::AgentConfig;
 use webrtc_ice::agent::Agent;
 use webrtc_ice::candidate::candidate_base::unmarshal_candidate;
@@ -32,9 +35,7 @@ use webrtc_ice::state::ConnectionState;
 use webrtc_ice::url::Url;
 
 use crate::connection::{Action, Connection, Event, Leg, PathState};
-use crate::events::EngineEvent;
 use crate::nat::{self, NatStatus};
-use crate::Engine;
 
 const TICK: Duration = Duration::from_millis(200);
 /// Signals that arrive before the peer is in our party snapshot wait this many per peer.
@@ -86,13 +87,91 @@ enum Signal {
     },
 }
 
+/// TURN credentials (and STUN servers) as the control server hands them out.
+#[derive(Debug, Clone, Default)]
+pub struct IceGrant {
+    pub servers: Vec<IceServer>,
+    /// Unix seconds; `None` when the server did not say (taken as an hour).
+    pub expires_at: Option<u64>,
+}
+
+/// What traversal needs from the control plane: a way to reach peers and TURN credentials.
+/// Implemented by the engine over its control-server session.
+pub trait ControlPlane: Send + Sync + 'static {
+    /// Sends a signal to a party member through the control server; lost signals are fine
+    /// (credentials are resent until the peer's arrive).
+    fn send_signal(&self, to: String, payload: Value);
+    /// Asks for STUN/TURN servers with fresh credentials (party members only).
+    fn ice_servers(&self) -> Pin<Box<dyn Future<Output = Result<IceGrant, String>> + Send>>;
+}
+
+/// What traversal tells the engine about.
+#[derive(Debug, Clone)]
+pub enum TraversalEvent {
+    NatChanged(NatStatus),
+    PathChanged {
+        peer: String,
+        name: String,
+        from: PathState,
+        to: PathState,
+        reason: String,
+    },
+}
+
 /// What the engine knows when traversal starts.
-pub(crate) struct TraversalConfig {
+pub struct TraversalConfig {
     pub own_key: String,
     pub servers: Vec<IceServer>,
+    /// STUN and TURN servers from settings, added to the control server's.
+    pub extra: ExtraServers,
     pub relay_only: bool,
     pub tun_name: String,
     pub party_subnet: Option<IpNet>,
+    pub control: Arc<dyn ControlPlane>,
+    pub on_event: Arc<dyn Fn(TraversalEvent) + Send + Sync>,
+    /// Traversal's tasks are children of this token and tracked here (the engine waits for
+    /// them at shutdown).
+    pub cancel: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+/// STUN and TURN servers a user configured in settings.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraServers {
+    pub stun: Vec<String>,
+    pub turn: Vec<String>,
+}
+
+impl ExtraServers {
+    /// The control server's STUN/TURN servers plus these. Extra TURN servers get the control
+    /// server's credentials (they share its secret, as coturn with `use-auth-secret` does).
+    pub fn added_to(&self, mut servers: Vec<IceServer>) -> Vec<IceServer> {
+        let creds = servers
+            .iter()
+            .find(|s| s.username.is_some())
+            .map(|s| (s.username.clone(), s.credential.clone()));
+        for s in &self.stun {
+            let url = if s.starts_with("stun:") {
+                s.clone()
+            } else {
+                format!("stun:{s}")
+            };
+            servers.push(IceServer {
+                url,
+                username: None,
+                credential: None,
+            });
+        }
+        for t in &self.turn {
+            let (username, credential) = creds.clone().unwrap_or_default();
+            servers.push(IceServer {
+                url: t.clone(),
+                username,
+                credential,
+            });
+        }
+        servers
+    }
 }
 
 /// A peer's signal, relayed by the control server.
@@ -110,32 +189,41 @@ enum AgentEv {
 
 /// Handle to the traversal task (cheap to clone). Stops with its cancellation token.
 #[derive(Clone)]
-pub(crate) struct Traversal {
+pub struct Traversal {
     /// Membership: only the latest matters, and it must never be dropped.
     peers: Arc<tokio::sync::watch::Sender<Vec<(String, String)>>>,
     signals: mpsc::Sender<SignalIn>,
     paths: Arc<Mutex<HashMap<String, PathInfo>>>,
     nat: Arc<Mutex<Option<NatStatus>>>,
+    /// The tunnel's latest statistics, from the engine's tick (the probe watch reads them).
+    stats: Arc<tokio::sync::watch::Sender<Option<DeviceStats>>>,
     cancel: CancellationToken,
 }
 
 impl Traversal {
-    pub(crate) fn start(engine: Engine, device: Device, cfg: TraversalConfig) -> Traversal {
+    pub fn start(device: Device, cfg: TraversalConfig) -> Traversal {
         let (tx, rx) = mpsc::channel(256);
         let (peers_tx, peers_rx) = tokio::sync::watch::channel(Vec::new());
+        let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
 
         let (ev_tx, ev_rx) = mpsc::channel(1024);
-        let cancel = engine.cancellation().child_token();
+        let cancel = cfg.cancel.child_token();
         let t = Traversal {
             peers: Arc::new(peers_tx),
             signals: tx,
             paths: Arc::default(),
             nat: Arc::default(),
+            stats: Arc::new(stats_tx),
             cancel: cancel.clone(),
         };
         let (stun, turn) = split_servers(&cfg.servers);
+        let tasks = cfg.tasks.clone();
         let task = Task {
-            engine: engine.clone(),
+            control: cfg.control,
+            on_event: cfg.on_event,
+            tasks: cfg.tasks,
+            extra: cfg.extra,
+            stats: stats_rx,
             device,
             own_key: cfg.own_key,
             stun,
@@ -150,21 +238,27 @@ impl Traversal {
             nat: t.nat.clone(),
             addresses: Vec::new(),
         };
-        engine.spawn(task.run(peers_rx, rx, ev_rx, cancel));
+        tasks.spawn(task.run(peers_rx, rx, ev_rx, cancel));
         t
     }
 
-    pub(crate) fn set_peers(&self, peers: Vec<(String, String)>) {
+    /// The party members to find paths to: (public key, name). Only the latest matters.
+    pub fn set_peers(&self, peers: Vec<(String, String)>) {
         self.peers.send_replace(peers);
     }
 
-    pub(crate) fn signal(&self, from: String, payload: Value) {
+    /// The tunnel's statistics, once a second from the engine's tick.
+    pub fn tunnel_stats(&self, stats: &DeviceStats) {
+        self.stats.send_replace(Some(stats.clone()));
+    }
+
+    pub fn signal(&self, from: String, payload: Value) {
         if self.signals.try_send(SignalIn { from, payload }).is_err() {
             tracing::debug!("traversal busy: signal dropped (the peer resends on restart)");
         }
     }
 
-    pub(crate) fn path(&self, key: &str) -> Option<PathInfo> {
+    pub fn path(&self, key: &str) -> Option<PathInfo> {
         self.paths
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -172,11 +266,11 @@ impl Traversal {
             .cloned()
     }
 
-    pub(crate) fn nat(&self) -> Option<NatStatus> {
+    pub fn nat(&self) -> Option<NatStatus> {
         self.nat.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub(crate) fn stop(&self) {
+    pub fn stop(&self) {
         self.cancel.cancel();
     }
 }
@@ -263,7 +357,11 @@ impl PeerLink {
 }
 
 struct Task {
-    engine: Engine,
+    control: Arc<dyn ControlPlane>,
+    on_event: Arc<dyn Fn(TraversalEvent) + Send + Sync>,
+    tasks: TaskTracker,
+    extra: ExtraServers,
+    stats: tokio::sync::watch::Receiver<Option<DeviceStats>>,
     device: Device,
     own_key: String,
     stun: Vec<String>,
@@ -385,22 +483,14 @@ impl Task {
     /// returns when to ask again: an hour before they expire, or soon after a failure.
     async fn refresh_credentials(&mut self) -> Duration {
         const RETRY: Duration = Duration::from_secs(10);
-        let Some(control) = self.engine.control_client() else {
-            return RETRY;
-        };
-        let answer = match control
-            .request(lanrage_proto::message::Op::IceServers)
-            .await
-        {
-            Ok(v) => v,
+        let grant = match self.control.ice_servers().await {
+            Ok(g) => g,
             Err(e) => {
                 tracing::warn!(error = %e, "no TURN credentials yet; relayed paths wait for them");
                 return RETRY;
             }
         };
-        let servers: Vec<IceServer> =
-            serde_json::from_value(answer["ice_servers"].clone()).unwrap_or_default();
-        let servers = self.engine.with_configured_ice(servers);
+        let servers = self.extra.added_to(grant.servers);
         let (stun, turn) = split_servers(&servers);
         self.stun = stun;
         self.turn = turn;
@@ -409,8 +499,8 @@ impl Task {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let left = answer["ice_expires_at"]
-            .as_u64()
+        let left = grant
+            .expires_at
             .map(|e| e.saturating_sub(now))
             .unwrap_or(3600);
         tracing::debug!(
@@ -453,8 +543,8 @@ impl Task {
         let mut servers: Vec<SocketAddr> = self.stun.iter().filter_map(|u| host_port(u)).collect();
         servers.dedup();
         let nat = self.nat.clone();
-        let engine = self.engine.clone();
-        self.engine.spawn(async move {
+        let on_event = self.on_event.clone();
+        self.tasks.spawn(async move {
             let status = nat::detect(&servers).await;
             let changed = {
                 let mut n = nat.lock().unwrap_or_else(|e| e.into_inner());
@@ -463,7 +553,7 @@ impl Task {
                 changed
             };
             if changed {
-                engine.emit(EngineEvent::NatChanged { nat: status });
+                on_event(TraversalEvent::NatChanged(status));
             }
         });
     }
@@ -490,7 +580,7 @@ impl Task {
     /// A path ICE calls up whose in-tunnel probes stopped being answered does not carry the
     /// tunnel: the manager moves the peer to its other path.
     async fn watch_probes(&mut self, now: Instant) {
-        let Some(stats) = self.engine.tunnel_stats() else {
+        let Some(stats) = self.stats.borrow().clone() else {
             return;
         };
         let mut todo = Vec::new();
@@ -719,7 +809,7 @@ impl Task {
         let actions = link.conn.handle(Event::Restarted(leg), Instant::now());
         Box::pin(self.act(key, actions)).await;
         send(
-            &self.engine,
+            &self.control,
             key,
             &Signal::Creds {
                 leg,
@@ -852,7 +942,7 @@ impl Task {
         };
         let cands = run.local_cands.clone();
         send(
-            &self.engine,
+            &self.control,
             key,
             &Signal::Creds {
                 leg,
@@ -862,7 +952,7 @@ impl Task {
             },
         );
         for c in cands {
-            send(&self.engine, key, &Signal::Cand { leg, gen, c });
+            send(&self.control, key, &Signal::Cand { leg, gen, c });
         }
     }
 
@@ -877,7 +967,7 @@ impl Task {
         let event = match ev {
             AgentEv::Candidate(c) => {
                 link.leg(leg).local_cands.push(c.clone());
-                send(&self.engine, &key, &Signal::Cand { leg, gen, c });
+                send(&self.control, &key, &Signal::Cand { leg, gen, c });
                 return;
             }
             AgentEv::Selected { local, remote } => {
@@ -950,11 +1040,11 @@ impl Task {
                         %reason,
                         "path changed"
                     );
-                    self.engine.emit(EngineEvent::PathChanged {
+                    (self.on_event)(TraversalEvent::PathChanged {
                         peer: key.to_string(),
                         name: link.name.clone(),
-                        from: from.as_str().to_string(),
-                        to: to.as_str().to_string(),
+                        from,
+                        to,
                         reason,
                     });
                 }
@@ -992,15 +1082,11 @@ impl Task {
     }
 }
 
-fn send(engine: &Engine, key: &str, signal: &Signal) {
-    let Some(control) = engine.control_client() else {
-        return;
-    };
+fn send(control: &Arc<dyn ControlPlane>, key: &str, signal: &Signal) {
     let Ok(payload) = serde_json::to_value(signal) else {
         return;
     };
-    let key = key.to_string();
-    tokio::spawn(async move { control.signal(key, payload).await });
+    control.send_signal(key.to_string(), payload);
 }
 
 fn short(key: &str) -> &str {

@@ -7,7 +7,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lanrage_core::presence::{DiscordPresence, PresenceWanted};
+use lanrage_discord::presence::{DiscordPresence, PresenceWanted};
 use serde_json::{json, Value};
 
 fn read_frame(s: &mut UnixStream) -> Option<(u32, Value)> {

@@ -1,7 +1,7 @@
 //! The catalogue of settings: one entry per key with its type, default, limits and help text.
 //!
 //! This table is the single source of truth: the store validates against it, the UI renders its
-//! form from it, and [`super::Settings`] (the typed view the engine uses) must agree with it
+//! form from it, and [`crate::Settings`] (the typed view the engine uses) must agree with it
 //! (a test checks that every default deserializes into `Settings`).
 
 use serde::Serialize;
@@ -204,7 +204,7 @@ fn interface_name(s: &str) -> Result<(), String> {
 }
 
 fn subnet(s: &str) -> Result<(), String> {
-    let net: super::Subnet = s.parse()?;
+    let net: crate::subnet::Subnet = s.parse()?;
     if !(8..=24).contains(&net.prefix()) {
         return Err("the prefix must be from /8 to /24 so a party fits in it".into());
     }
