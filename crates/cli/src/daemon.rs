@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use lanrage_settings::DataDir;
 use lanrage_core::{Engine, EngineOptions};
 use lanrage_settings::secret_file;
+use lanrage_settings::DataDir;
 use rand_core::RngCore;
 
 /// Returns the token the local API requires, creating it (mode 0600) on first start.

@@ -79,9 +79,7 @@ impl Browser {
     }
 
     fn control(&self) -> Result<ControlClient, EngineError> {
-        self.session
-            .control_client()
-            .ok_or(EngineError::NotInParty)
+        self.session.control_client().ok_or(EngineError::NotInParty)
     }
 
     /// Announces a game server this device hosts to its party (and keeps it announced).
@@ -103,7 +101,9 @@ impl Browser {
                         _ = cancel.cancelled() => break,
                         _ = tokio::time::sleep(REANNOUNCE) => {}
                     }
-                    let Some(client) = session.control_client() else { continue };
+                    let Some(client) = session.control_client() else {
+                        continue;
+                    };
                     for server in session.announced() {
                         if let Err(e) = client.request(Op::AnnounceServer { server }).await {
                             tracing::debug!(error = %e, "refreshing a game server announcement");
@@ -123,7 +123,10 @@ impl Browser {
         Ok(())
     }
 
-    pub(crate) async fn list(&self, filter: &ServerFilter) -> Result<Vec<ServerListing>, EngineError> {
+    pub(crate) async fn list(
+        &self,
+        filter: &ServerFilter,
+    ) -> Result<Vec<ServerListing>, EngineError> {
         let data = self.control()?.request(Op::ListServers).await?;
         let entries: Vec<ServerEntry> = serde_json::from_value(data).unwrap_or_default();
         let me = self.rt.own_key();

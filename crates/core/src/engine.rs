@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 use crate::browser::{Browser, GameServer, ServerFilter, ServerListing};
 pub use crate::error::{EngineError, ErrorReport};
 use crate::events::EngineEvent;
-use lanrage_party::PartyStatus;
 use crate::runtime::Runtime;
 use crate::session::Session;
 pub use crate::status::{ControlStatus, DeviceStatus, EngineState, Notice, NoticeLevel, Status};
+use lanrage_party::PartyStatus;
 
 pub struct EngineOptions {
     pub data_dir: DataDir,
@@ -338,7 +338,10 @@ impl Engine {
     /// Host: a fresh invite code (the old one stops working).
     pub async fn new_invite(&self, ttl_secs: Option<u64>) -> Result<PartyStatus, EngineError> {
         use lanrage_proto::message::Op;
-        self.inner.session.host_op(Op::NewInvite { ttl_secs }).await?;
+        self.inner
+            .session
+            .host_op(Op::NewInvite { ttl_secs })
+            .await?;
         // The new code arrives with the next snapshot, right behind the answer.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         self.party_status().ok_or(EngineError::NotInParty)

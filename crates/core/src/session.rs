@@ -27,9 +27,9 @@ use crate::control::{ControlClient, ControlError, ControlEvent, ControlState};
 use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::lan;
-use lanrage_party::{Action, Input, Notice, Party, PartyStatus, StatusInputs};
 use crate::runtime::Runtime;
 use crate::status::NoticeLevel;
+use lanrage_party::{Action, Input, Notice, Party, PartyStatus, StatusInputs};
 
 /// What a caller waiting on the machine hears back.
 type Reply = oneshot::Sender<Result<(), String>>;
@@ -367,11 +367,7 @@ impl Session {
                     state: control_state_name(s).to_string(),
                 }),
                 ControlEvent::Party(view) => {
-                    let keepalive = self
-                        .rt
-                        .settings()
-                        .map(|s| s.keepalive_secs)
-                        .unwrap_or(0);
+                    let keepalive = self.rt.settings().map(|s| s.keepalive_secs).unwrap_or(0);
                     self.send(Input::Snapshot {
                         view,
                         keepalive: (keepalive > 0).then_some(keepalive),

@@ -52,4 +52,3 @@ pub(crate) fn start(rt: Arc<Runtime>) {
         }
     });
 }
-

@@ -11,9 +11,9 @@ use lanrage_tunnel::DeviceStats;
 use parking_lot::Mutex;
 
 use crate::events::EngineEvent;
-use lanrage_party::{path_state, PartyStatus};
 use crate::runtime::Runtime;
 use crate::session::Session;
+use lanrage_party::{path_state, PartyStatus};
 
 const TICK: Duration = Duration::from_secs(1);
 

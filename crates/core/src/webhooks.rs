@@ -56,9 +56,7 @@ pub(crate) fn start(rt: Arc<Runtime>) {
                 },
             };
             let event = match ev {
-                EngineEvent::SettingChanged { setting }
-                    if setting.key == "discord_webhook_url" =>
-                {
+                EngineEvent::SettingChanged { setting } if setting.key == "discord_webhook_url" => {
                     if let Some(old) = notifier.take() {
                         old.shutdown(Duration::from_secs(2)).await;
                     }

@@ -86,9 +86,14 @@ pub enum Action {
     /// We are out of the party: forget what belongs to it (announced game servers).
     Ended,
     /// A create or join may return: its party is applied and the tunnel runs.
-    Ready { party_id: String },
+    Ready {
+        party_id: String,
+    },
     /// A create or join failed after the server answered.
-    Failed { party_id: String, reason: String },
+    Failed {
+        party_id: String,
+        reason: String,
+    },
 }
 
 /// A sentence for the user, and how serious it is.
