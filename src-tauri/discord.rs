@@ -1,10 +1,10 @@
 //! Keeps Discord Rich Presence in step with the party and the Discord settings.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use lanrage_discord::presence::{DiscordPresence, PresenceWanted};
 use lanrage_core::{Engine, EngineEvent};
+use lanrage_discord::presence::{DiscordPresence, PresenceWanted};
+use parking_lot::Mutex;
 
 /// How often an absent Discord is looked for again (and a shown activity re-sent).
 const RETRY: Duration = Duration::from_secs(15);
@@ -49,7 +49,7 @@ impl Presence {
             .map(|s| s.discord_invite_button)
             .unwrap_or(false);
         let wanted = engine.party_status().map(|p| {
-            let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
+            let mut since = self.since.lock();
             let start = match since.as_ref() {
                 Some((id, t)) if *id == p.id => *t,
                 _ => {
@@ -75,7 +75,7 @@ impl Presence {
             }
         });
         if wanted.is_none() {
-            *self.since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *self.since.lock() = None;
         }
         self.handle.show(wanted);
     }

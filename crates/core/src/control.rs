@@ -78,7 +78,7 @@ enum Cmd {
 #[derive(Clone)]
 pub struct ControlClient {
     url: String,
-    name: std::sync::Arc<std::sync::Mutex<String>>,
+    name: std::sync::Arc<parking_lot::Mutex<String>>,
     cmds: mpsc::Sender<Cmd>,
     state: watch::Receiver<ControlState>,
 }
@@ -93,7 +93,7 @@ impl ControlClient {
     ) -> Self {
         let (cmds, rx) = mpsc::channel(64);
         let (state_tx, state) = watch::channel(ControlState::Connecting);
-        let name = std::sync::Arc::new(std::sync::Mutex::new(name));
+        let name = std::sync::Arc::new(parking_lot::Mutex::new(name));
         let extra_ca = std::env::var_os(CA_ENV).map(std::path::PathBuf::from);
         let session = Session {
             url: url.clone(),
@@ -117,7 +117,7 @@ impl ControlClient {
     /// The display name changed: used from the next connect on, and told to the server now
     /// if connected. Needs no async context (settings change from anywhere).
     pub fn set_name(&self, name: &str) {
-        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
+        *self.name.lock() = name.to_string();
         if self.state() == ControlState::Connected {
             let (reply, _) = oneshot::channel();
             let _ = self.cmds.try_send(Cmd::Request {
@@ -173,7 +173,7 @@ struct Session {
     /// A PEM file of extra certificate authorities to trust for wss (self-hosted servers).
     extra_ca: Option<std::path::PathBuf>,
     secret: StaticSecret,
-    name: std::sync::Arc<std::sync::Mutex<String>>,
+    name: std::sync::Arc<parking_lot::Mutex<String>>,
     events: mpsc::Sender<ControlEvent>,
     state: watch::Sender<ControlState>,
     next_id: u64,
@@ -282,7 +282,7 @@ impl Session {
             .and_then(|k| k.try_into().ok())
             .ok_or("bad server key")?;
         let public = PublicKey::from(&self.secret);
-        let name = self.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let name = self.name.lock().clone();
         write(
             &mut ws,
             &ClientMsg::Hello {

@@ -13,8 +13,9 @@ use crate::client::{RetryPolicy, WebhookClient};
 use crate::error::DiscordError;
 use crate::message::{Event, WebhookMessage, MAX_EMBEDS};
 use crate::webhook_url::WebhookUrl;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -90,11 +91,6 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave the counters inconsistent: keep going.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Notifier {
     /// Starts the notifier task on the current tokio runtime.
     pub fn spawn(url: WebhookUrl, config: NotifierConfig) -> Result<Self, DiscordError> {
@@ -134,7 +130,7 @@ impl Notifier {
         };
         self.tx.try_send(queued).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
-                let mut s = lock(&self.stats);
+                let mut s = self.stats.lock();
                 s.events_dropped += 1;
                 tracing::warn!(webhook = %self.client.url(), "discord notification queue full, event dropped");
                 DiscordError::QueueFull
@@ -149,7 +145,7 @@ impl Notifier {
     }
 
     pub fn stats(&self) -> NotifierStats {
-        lock(&self.stats).clone()
+        self.stats.lock().clone()
     }
 
     pub fn url(&self) -> &WebhookUrl {
@@ -162,7 +158,7 @@ impl Notifier {
     pub async fn shutdown(&self, timeout: Duration) -> bool {
         self.closed.store(true, Ordering::Release);
         self.cancel.cancel();
-        let task = lock(&self.task).take();
+        let task = self.task.lock().take();
         let Some(mut task) = task else {
             return true;
         };
@@ -262,21 +258,21 @@ impl Worker {
         for message in messages {
             let n = message.embeds.len() as u64;
             debug_assert!(message.embeds.len() <= MAX_EMBEDS);
-            if lock(&self.stats).webhook_dead {
-                lock(&self.stats).events_dropped += n;
+            if self.stats.lock().webhook_dead {
+                self.stats.lock().events_dropped += n;
                 tracing::debug!(webhook = %self.client.url(), "discord webhook is gone; notification dropped");
                 continue;
             }
             match self.client.send(&message).await {
                 Ok(()) => {
-                    let mut s = lock(&self.stats);
+                    let mut s = self.stats.lock();
                     s.messages_sent += 1;
                     s.events_sent += n;
                 }
                 Err(e) => {
                     let dead = e.webhook_is_dead();
                     {
-                        let mut s = lock(&self.stats);
+                        let mut s = self.stats.lock();
                         s.messages_failed += 1;
                         s.events_dropped += n;
                         s.last_error = Some(e.to_string());

@@ -12,12 +12,13 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use lanrage_proto::message::IceServer;
+use parking_lot::Mutex;
 use turn::auth::{generate_auth_key, AuthHandler};
 use turn::relay::RelayAddressGenerator;
 use turn::server::config::{ConnConfig, ServerConfig as TurnConfig};
@@ -204,7 +205,7 @@ impl AuthHandler for RestAuth {
             return refuse("credentials expired");
         }
         {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = self.seen.lock();
             let now = Instant::now();
             seen.prune(now);
             if !seen.devices.contains_key(device) && seen.devices.len() >= MAX_TRACKED_DEVICES {
@@ -325,11 +326,7 @@ struct PolicedConn {
 
 impl PolicedConn {
     fn admit(&self, bytes: usize) -> bool {
-        let ok = self
-            .bucket
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .admit(bytes, Instant::now());
+        let ok = self.bucket.lock().admit(bytes, Instant::now());
         if !ok {
             tracing::trace!(bytes, "relay bandwidth limit: datagram dropped");
         }
@@ -440,7 +437,7 @@ impl Relay {
                     .unwrap_or_default();
                 {
                     // A closed allocation no longer counts against its device.
-                    let mut seen = forget.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut seen = forget.lock();
                     if let Some(addrs) = seen.devices.get_mut(&full) {
                         addrs.remove(&info.five_tuple.src_addr);
                     }

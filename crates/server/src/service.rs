@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -19,6 +19,7 @@ use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use lanrage_proto::message::{self, ClientMsg, ErrorBody, Op, ServerMsg};
 use lanrage_proto::{auth, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -101,12 +102,6 @@ struct Shared {
     counters: Counters,
     ice: crate::relay::IceConfig,
     relay: Option<crate::relay::Relay>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Critical sections are single registry/database operations; a panic cannot leave them
-    // half-applied in a way later callers would trip on.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn now_ms() -> u64 {
@@ -202,7 +197,7 @@ impl Server {
                     _ = c.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                let changes = lock(&s.registry).tick(now_ms());
+                let changes = s.registry.lock().tick(now_ms());
                 s.apply(changes);
             }
         });
@@ -220,12 +215,15 @@ impl Server {
     }
 
     pub fn connected_devices(&self) -> usize {
-        lock(&self.shared.conns).len()
+        self.shared.conns.lock().len()
     }
 
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        let conns: Vec<mpsc::Sender<Outgoing>> = lock(&self.shared.conns)
+        let conns: Vec<mpsc::Sender<Outgoing>> = self
+            .shared
+            .conns
+            .lock()
             .drain()
             .map(|(_, c)| c.tx)
             .collect();
@@ -311,7 +309,7 @@ fn load_or_create_key(path: &std::path::Path) -> Result<StaticSecret, ServerErro
 
 impl Shared {
     fn send(&self, device: &str, msg: ServerMsg) {
-        let conns = lock(&self.conns);
+        let conns = self.conns.lock();
         if let Some(c) = conns.get(device) {
             // A device that cannot keep up with its own party's updates is disconnected; it
             // reconnects and gets a fresh snapshot.
@@ -328,8 +326,8 @@ impl Shared {
         }
         let mut outbox: Vec<(String, ServerMsg)> = Vec::new();
         {
-            let reg = lock(&self.registry);
-            let mut db = lock(&self.db);
+            let reg = self.registry.lock();
+            let mut db = self.db.lock();
             for id in &changes.parties {
                 let Some(p) = reg.party(id) else { continue };
                 if let Err(e) = db.save(p) {
@@ -367,7 +365,7 @@ impl Shared {
     ) -> Result<serde_json::Value, ErrorBody> {
         let now = now_ms();
         let short = device.get(..8).unwrap_or(device);
-        let mut reg = lock(&self.registry);
+        let mut reg = self.registry.lock();
         let result = match op {
             Op::CreateParty {
                 name: party_name,
@@ -479,7 +477,7 @@ impl Shared {
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let (parties, members) = {
-        let reg = lock(&s.registry);
+        let reg = s.registry.lock();
         (reg.party_count(), reg.member_count())
     };
     let c = &s.counters;
@@ -494,7 +492,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
          # TYPE lanrage_server_wrong_codes_total counter\nlanrage_server_wrong_codes_total {}\n\
          # TYPE lanrage_server_signals_total counter\nlanrage_server_signals_total {}\n\
          # TYPE lanrage_server_relay_allocations gauge\nlanrage_server_relay_allocations {}\n",
-        lock(&s.conns).len(),
+        s.conns.lock().len(),
         c.connections.load(Ordering::Relaxed),
         c.frames.load(Ordering::Relaxed),
         c.auth_failures.load(Ordering::Relaxed),
@@ -675,7 +673,7 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
     }
     let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTBOX);
     let conn_id = s.next_conn.fetch_add(1, Ordering::Relaxed);
-    if let Some(old) = lock(&s.conns).insert(
+    if let Some(old) = s.conns.lock().insert(
         key.clone(),
         Conn {
             id: conn_id,
@@ -686,9 +684,9 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         let _ = old.tx.try_send(Outgoing::Close);
     }
     tracing::debug!(device = %short, %peer, "device connected");
-    let changes = lock(&s.registry).seen(&key, now_ms());
+    let changes = s.registry.lock().seen(&key, now_ms());
     s.apply(changes);
-    let snapshot = lock(&s.registry).party_of(&key).map(|p| p.view_for(&key));
+    let snapshot = s.registry.lock().party_of(&key).map(|p| p.view_for(&key));
     if let Some(party) = snapshot {
         let _ = tx.try_send(Outgoing::Msg(ServerMsg::Party { party }));
     }
@@ -765,7 +763,7 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
                 continue;
             }
         };
-        let changes = lock(&s.registry).seen(&key, now_ms());
+        let changes = s.registry.lock().seen(&key, now_ms());
         s.apply(changes);
         match msg {
             ClientMsg::Heartbeat => {}
@@ -788,7 +786,7 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
                 let _ = tx.try_send(Outgoing::Msg(reply));
             }
             ClientMsg::Signal { to, payload } => {
-                if lock(&s.registry).same_party(&key, &to) {
+                if s.registry.lock().same_party(&key, &to) {
                     s.counters.signals.fetch_add(1, Ordering::Relaxed);
                     s.send(
                         &to,
@@ -809,7 +807,7 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         }
     }
     {
-        let mut conns = lock(&s.conns);
+        let mut conns = s.conns.lock();
         if conns.get(&key).is_some_and(|c| c.id == conn_id) {
             conns.remove(&key);
         }

@@ -15,11 +15,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanrage_proto::message::IceServer;
 use lanrage_tunnel::{Device, DeviceStats, Endpoint, IpNet, Key, PeerConn};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -259,15 +260,11 @@ impl Traversal {
     }
 
     pub fn path(&self, key: &str) -> Option<PathInfo> {
-        self.paths
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+        self.paths.lock().get(key).cloned()
     }
 
     pub fn nat(&self) -> Option<NatStatus> {
-        self.nat.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.nat.lock().clone()
     }
 
     pub fn stop(&self) {
@@ -476,7 +473,7 @@ impl Task {
             p.direct.close();
             p.relay.close();
         }
-        self.paths.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.paths.lock().clear();
     }
 
     /// Asks the control server for TURN credentials (it gives them to party members only) and
@@ -547,7 +544,7 @@ impl Task {
         self.tasks.spawn(async move {
             let status = nat::detect(&servers).await;
             let changed = {
-                let mut n = nat.lock().unwrap_or_else(|e| e.into_inner());
+                let mut n = nat.lock();
                 let changed = n.as_ref() != Some(&status);
                 *n = Some(status.clone());
                 changed
@@ -619,10 +616,7 @@ impl Task {
                 self.device.set_endpoint(&link.wg_key, None).await;
                 tracing::debug!(peer = %short(&k), "no longer a peer: agents closed");
             }
-            self.paths
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&k);
+            self.paths.lock().remove(&k);
         }
         self.early.retain(|k, _| peers.iter().any(|(p, _)| p == k));
         for (key, name) in peers {
@@ -1075,10 +1069,7 @@ impl Task {
             reason: link.conn.reason().to_string(),
             since_secs: link.conn.since().elapsed().as_secs_f64(),
         };
-        self.paths
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), info);
+        self.paths.lock().insert(key.to_string(), info);
     }
 }
 

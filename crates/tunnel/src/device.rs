@@ -19,13 +19,14 @@ use std::collections::HashMap;
 use std::io::IoSliceMut;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet, Tunn, TunnResult};
+use parking_lot::{Mutex, RwLock};
 use quinn_udp::RecvMeta;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -143,19 +144,13 @@ struct Peer {
     conn_queue: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section is a single boringtun call or field update; a panic inside one
-    // leaves nothing half-done that the next caller could trip on.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Peer {
     fn endpoint(&self) -> Option<Endpoint> {
-        lock(&self.endpoint).clone()
+        self.endpoint.lock().clone()
     }
 
     fn udp_endpoint(&self) -> Option<SocketAddr> {
-        match &*lock(&self.endpoint) {
+        match &*self.endpoint.lock() {
             Some(Endpoint::Udp(a)) => Some(*a),
             _ => None,
         }
@@ -167,7 +162,7 @@ impl Peer {
     /// could swap paths forever.
     fn roam(&self, src: &Endpoint) {
         let Endpoint::Udp(src) = src else { return };
-        let mut ep = lock(&self.endpoint);
+        let mut ep = self.endpoint.lock();
         match &*ep {
             Some(Endpoint::Conn(_)) => {}
             Some(Endpoint::Udp(a)) if a == src => {}
@@ -381,7 +376,7 @@ impl Device {
                 {
                     if let Some(ep) = cfg.endpoint {
                         if p.endpoint().is_none() {
-                            *lock(&p.endpoint) = Some(Endpoint::Udp(ep));
+                            *p.endpoint.lock() = Some(Endpoint::Udp(ep));
                             // Its address just became known: handshake now rather than at the
                             // next timer tick (a joiner's first handshake may have arrived
                             // before it was our peer and been dropped).
@@ -403,8 +398,7 @@ impl Device {
                 tracing::info!(peer = %p.public_key, "peer removed");
             }
         }
-        *self.shared.peers.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(PeerTable::rebuild(next));
+        *self.shared.peers.write() = Arc::new(PeerTable::rebuild(next));
         for p in started {
             self.shared.force_handshake(&p).await;
         }
@@ -450,7 +444,7 @@ impl Device {
             return false;
         };
         let handshake = {
-            let mut ep = lock(&peer.endpoint);
+            let mut ep = peer.endpoint.lock();
             let changed = match (&*ep, &endpoint) {
                 (Some(a), Some(b)) => !a.same(b),
                 (None, None) => false,
@@ -473,7 +467,7 @@ impl Device {
                     }
                     _ => None,
                 };
-                *lock(&peer.conn_queue) = queue;
+                *peer.conn_queue.lock() = queue;
             }
             *ep = endpoint;
             // A first path: handshake now rather than at the next timer tick.
@@ -501,7 +495,7 @@ impl Device {
             .peers
             .iter()
             .map(|p| {
-                let (since, ..) = lock(&p.tunn).stats();
+                let (since, ..) = p.tunn.lock().stats();
                 let endpoint = p.endpoint();
                 PeerStats {
                     public_key: p.public_key.to_string(),
@@ -518,7 +512,7 @@ impl Device {
                     tx_packets: p.tx_packets.load(Ordering::Relaxed),
                     last_handshake_secs: since.map(|d| d.as_secs_f64()),
                     dropped_spoofed: p.dropped_spoofed.load(Ordering::Relaxed),
-                    probe: lock(&p.probe).stats(),
+                    probe: p.probe.lock().stats(),
                 }
             })
             .collect();
@@ -704,7 +698,7 @@ impl Shared {
                 }
             }
             Endpoint::Conn(_) => {
-                let queue = lock(&peer.conn_queue).clone();
+                let queue = peer.conn_queue.lock().clone();
                 match queue {
                     Some(q) => {
                         if q.try_send(msg).is_err() {
@@ -731,7 +725,7 @@ impl Shared {
     }
 
     fn table(&self) -> Arc<PeerTable> {
-        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.peers.read().clone()
     }
 
     fn new_peer(&self, cfg: PeerConfig) -> Arc<Peer> {
@@ -779,7 +773,7 @@ impl Shared {
     async fn force_handshake(&self, peer: &Peer) {
         let Some(ep) = peer.endpoint() else { return };
         let mut buf = [0u8; MIN_DST];
-        let msg = match lock(&peer.tunn).format_handshake_initiation(&mut buf, true) {
+        let msg = match peer.tunn.lock().format_handshake_initiation(&mut buf, true) {
             TunnResult::WriteToNetwork(b) => b.to_vec(),
             _ => return,
         };
@@ -795,7 +789,7 @@ impl Shared {
         if !out.has_room() {
             out.flush(&self.udp).await;
         }
-        let n = match lock(&peer.tunn).encapsulate(pkt, out.slot()) {
+        let n = match peer.tunn.lock().encapsulate(pkt, out.slot()) {
             TunnResult::WriteToNetwork(b) => b.len(),
             TunnResult::Err(e) => {
                 tracing::trace!(peer = %peer.public_key, error = ?e, "encapsulate");
@@ -1024,7 +1018,7 @@ impl Shared {
             tracing::trace!(?src, "datagram for no known peer");
             return None;
         };
-        let mut tunn = lock(&peer.tunn);
+        let mut tunn = peer.tunn.lock();
         let (len, inner_src) = match tunn.decapsulate(src_ip, dgram, dst) {
             TunnResult::Done => {
                 drop(tunn);
@@ -1085,7 +1079,7 @@ impl Shared {
         now: Instant,
     ) {
         match probe.kind {
-            ProbeKind::Reply => lock(&peer.probe).on_reply(probe.seq, now),
+            ProbeKind::Reply => peer.probe.lock().on_reply(probe.seq, now),
             ProbeKind::Request => {
                 let Some(own) = self.own_v4 else { return };
                 let mut pkt = [0u8; PROBE_PACKET_LEN];
@@ -1098,7 +1092,7 @@ impl Shared {
                 };
                 let mut out = vec![0u8; MIN_DST.max(n + WG_OVERHEAD)];
                 if let TunnResult::WriteToNetwork(b) =
-                    lock(&peer.tunn).encapsulate(&pkt[..n], &mut out)
+                    peer.tunn.lock().encapsulate(&pkt[..n], &mut out)
                 {
                     replies.push((endpoint.clone(), b.to_vec()));
                     peer.tx_bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -1122,7 +1116,7 @@ impl Shared {
             let now = Instant::now();
             for peer in &self.table().peers {
                 {
-                    let mut tunn = lock(&peer.tunn);
+                    let mut tunn = peer.tunn.lock();
                     match tunn.update_timers(&mut buf) {
                         TunnResult::WriteToNetwork(b) => sends.push(b.to_vec()),
                         TunnResult::Err(WireGuardError::ConnectionExpired) => {}
@@ -1136,9 +1130,9 @@ impl Shared {
                 // path or the first handshake is still being set up would be counted as lost,
                 // and a fine connection would start with a bad grade.
                 let established = peer.endpoint().is_some()
-                    && lock(&peer.tunn).time_since_last_handshake().is_some();
+                    && peer.tunn.lock().time_since_last_handshake().is_some();
                 if let (true, Some(own), Some(dst)) = (established, self.own_v4, peer.probe_addr) {
-                    let due = lock(&peer.probe).poll(now);
+                    let due = peer.probe.lock().poll(now);
                     if let Some(seq) = due {
                         let mut pkt = [0u8; PROBE_PACKET_LEN];
                         let probe = Probe {
@@ -1148,7 +1142,7 @@ impl Shared {
                         };
                         if let Some(n) = packet::build_probe(own, dst, probe, &mut pkt) {
                             if let TunnResult::WriteToNetwork(b) =
-                                lock(&peer.tunn).encapsulate(&pkt[..n], &mut buf)
+                                peer.tunn.lock().encapsulate(&pkt[..n], &mut buf)
                             {
                                 sends.push(b.to_vec());
                                 // Counted like the replies are on receipt: traffic is traffic.
