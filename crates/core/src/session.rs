@@ -143,7 +143,10 @@ impl Session {
                 // Whatever runs is replaced: traversal belongs to the old device.
                 self.stop_traversal();
                 self.rt.stop_tunnel().await;
-                let settings = self.rt.settings().ok()?;
+                let settings = match self.rt.settings() {
+                    Ok(s) => s,
+                    Err(e) => return Some(Input::TunnelFailed(e.to_string())),
+                };
                 let cfg = DeviceConfig {
                     private_key: self.rt.identity.secret().clone(),
                     interface_name: settings.interface_name.clone(),
