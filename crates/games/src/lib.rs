@@ -1,0 +1,1 @@
+//! LAN games: the catalogue and detection (being built).
