@@ -7,21 +7,18 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use support::lab::Lab;
+use support::players::lanrage;
+use support::world::World;
 use support::{Desktop, Proc};
 
 const APP: &str = env!("CARGO_BIN_EXE_lanrage-app");
 const SERVER_URL: &str = "ws://198.51.100.10:8667";
-
-fn lanrage() -> PathBuf {
-    support::workspace_target().join("debug").join("lanrage")
-}
 
 fn ready() -> bool {
     support::require(
@@ -35,24 +32,9 @@ fn ready() -> bool {
             && support::on_path("socat"),
         "the app party lab needs Xvfb, dbus-daemon, WebKitWebDriver, tauri-driver and socat (run scripts/setup)",
     ) && support::require(
-        lanrage().exists(),
+        Path::new(&lanrage()).exists(),
         "the app party lab needs the lanrage binary (cargo build -p lanrage-cli)",
     )
-}
-
-fn cli(lab: &Lab, ns: &str, data: &Path, args: &[&str]) -> String {
-    let bin = lanrage();
-    let data = data.display().to_string();
-    let mut full = vec![bin.to_str().unwrap(), "--data-dir", data.as_str()];
-    full.extend_from_slice(args);
-    let out = lab.try_run(ns, &full);
-    assert!(
-        out.status.success(),
-        "lanrage {args:?} in {ns}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn displayed(c: &Client, css: &str) -> fantoccini::elements::Element {
@@ -158,81 +140,29 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
     if !ready() {
         return;
     }
-    let mut lab = Lab::new("app");
-    lab.bridge("net");
+    let mut w = World::new("app");
+    w.server("srv", "198.51.100.10");
+    // The app's own namespace and data, and two friends, headless.
     for (ns, ip) in [
-        ("srv", "198.51.100.10"),
         ("app", "198.51.100.11"),
         ("f1", "198.51.100.12"),
         ("f2", "198.51.100.13"),
     ] {
-        lab.ns(ns);
-        lab.attach("net", ns, &format!("{ip}/24"));
+        w.host(ns, ip);
+        w.player(ns);
     }
-    let server_dir = tempfile::tempdir().unwrap();
-    let bin = lanrage();
-    let sd = server_dir.path().display().to_string();
-    lab.spawn(
-        "srv",
-        "server",
-        &[
-            bin.to_str().unwrap(),
-            "--data-dir",
-            &sd,
-            "server",
-            "--listen",
-            "0.0.0.0:8667",
-            "--public-ip",
-            "198.51.100.10",
-        ],
-        &[("RUST_LOG", "info")],
-    );
-    lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
-
-    // Two friends, headless.
-    let friends: Vec<(&str, &str, tempfile::TempDir)> = vec![
-        ("f1", "Ana", tempfile::tempdir().unwrap()),
-        ("f2", "Bo", tempfile::tempdir().unwrap()),
-    ];
-    for (ns, name, dir) in &friends {
-        let d = dir.path().display().to_string();
-        lab.spawn(
-            ns,
-            &format!("up-{ns}"),
-            &[
-                bin.to_str().unwrap(),
-                "--data-dir",
-                &d,
-                "up",
-                "--server",
-                SERVER_URL,
-            ],
-            &[("RUST_LOG", "info")],
-        );
-        lab.wait_listening(ns, "tcp", 8666, Duration::from_secs(15));
-        cli(
-            &lab,
-            ns,
-            dir.path(),
-            &["settings", "set", "display_name", name],
-        );
+    w.start_server(&["--public-ip", "198.51.100.10"]);
+    let World { lab, players, .. } = &mut w;
+    let friends = [(1, "Ana"), (2, "Bo")];
+    for (i, name) in friends {
+        players[i].up(lab, Some(SERVER_URL), name);
     }
+    let app = &players[0];
 
     // The app's own data: a name (so no first-run screen) and the server, as a player would
     // have set them.
-    let app_data = tempfile::tempdir().unwrap();
-    cli(
-        &lab,
-        "app",
-        app_data.path(),
-        &["settings", "set", "display_name", "Host"],
-    );
-    cli(
-        &lab,
-        "app",
-        app_data.path(),
-        &["settings", "set", "control_server", SERVER_URL],
-    );
+    app.ok(lab, &["settings", "set", "display_name", "Host"]);
+    app.ok(lab, &["settings", "set", "control_server", SERVER_URL]);
 
     // The app under WebDriver inside the "app" namespace; the test reaches tauri-driver through
     // a Unix socket (filesystem sockets cross network namespaces, TCP does not).
@@ -242,7 +172,7 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
     let mut envs: Vec<(&str, String)> = vec![
         ("DISPLAY", desktop.display.clone()),
         ("DBUS_SESSION_BUS_ADDRESS", desktop.dbus_address.clone()),
-        ("LANRAGE_DATA_DIR", app_data.path().display().to_string()),
+        ("LANRAGE_DATA_DIR", app.data()),
         ("RUST_LOG", "info".into()),
     ];
     if let Ok(home) = std::env::var("HOME") {
@@ -310,10 +240,10 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
     .await;
 
     // The friends type the code the app shows.
-    for (ns, _, dir) in &friends {
-        cli(&lab, ns, dir.path(), &["party", "join", code.trim()]);
+    for (i, _) in friends {
+        players[i].ok(lab, &["party", "join", code.trim()]);
     }
-    for (_, name, _) in &friends {
+    for (_, name) in friends {
         let row = format!("tr.peer[data-name=\"{name}\"] .peer-rtt");
         let rtt = wait_text(
             &c,
@@ -385,9 +315,7 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
     wait_text(&c, "#party-state", |t| t.contains("No party"), "No party").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let st: serde_json::Value =
-            serde_json::from_str(&cli(&lab, "f1", friends[0].2.path(), &["status", "--json"]))
-                .unwrap();
+        let st = players[1].status(lab);
         let names: Vec<String> = st["party"]["peers"]
             .as_array()
             .map(|a| {

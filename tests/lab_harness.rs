@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use support::lab::{netns_list, pid_alive, Lab, Nat, ProcId};
+use support::world::{Home, HomeSpec, Wire, World};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -411,17 +412,17 @@ const SERVER: &str = "203.0.113.10";
 /// home (192.168.1.2) - router (192.168.1.1 | WAN 203.0.113.2) - "internet" bridge - server
 /// (203.0.113.10), with UDP echo servers on the server at ports 7000 and 7001 that answer with
 /// the source address and port they saw ("addr port": socat would split a colon).
-fn nat_lab(tag: &str, kind: Nat) -> (Lab, Vec<ProcId>) {
-    let mut lab = Lab::new(tag);
-    lab.ns("home");
-    lab.ns("router");
-    lab.ns("server");
-    lab.bridge("inet");
-    lab.link("home", "192.168.1.2/24", "router", "192.168.1.1/24");
-    let wan = lab.attach("inet", "router", &format!("{WAN}/24"));
-    lab.attach("inet", "server", &format!("{SERVER}/24"));
-    lab.route_default("home", "192.168.1.1");
-    lab.nat("router", &wan, kind);
+fn nat_lab(tag: &str, kind: Nat) -> (World, Vec<ProcId>) {
+    let mut lab = World::new(tag);
+    lab.home(HomeSpec {
+        ns: "home",
+        kind: Home::Behind(kind),
+        router: "router",
+        public_ip: WAN,
+        lan: "192.168.1",
+        wire: Wire::default(),
+    });
+    lab.host("server", SERVER);
     let mut echo = Vec::new();
     for port in [7000u16, 7001] {
         let listen = format!("UDP-RECVFROM:{port},fork,reuseaddr");
@@ -551,4 +552,54 @@ fn symmetric_nat_gives_every_destination_its_own_port() {
         !got.contains("unsolicited"),
         "unsolicited datagram delivered: {got}"
     );
+}
+
+/// The world the labs build (tests/support/world.rs): a server on the bridge, a home behind a
+/// cone NAT through a wire that delays, an open home, and everything gone after the drop.
+#[test]
+fn world_homes_reach_the_server_and_a_delayed_wire_delays() {
+    if !root() {
+        return;
+    }
+    let mut w = World::new("world");
+    w.server("srv", "203.0.113.2");
+    w.home(HomeSpec {
+        ns: "h0",
+        kind: Home::Behind(Nat::Cone),
+        router: "r0",
+        public_ip: "203.0.113.10",
+        lan: "192.168.1",
+        wire: Wire::delayed(20, 0),
+    });
+    w.home(HomeSpec {
+        ns: "h1",
+        kind: Home::Open,
+        router: "r1",
+        public_ip: "203.0.113.21",
+        lan: "192.168.2",
+        wire: Wire::default(),
+    });
+    assert_eq!(w.player("h0"), 0);
+    assert_eq!(w.player("h1"), 1);
+    assert_eq!(w.players[1].ns, "h1");
+    w.wait_ping("h0", "203.0.113.2", secs(5));
+    w.wait_ping("h1", "203.0.113.2", secs(5));
+    // The open home is on the internet; the one behind the NAT is not reachable from it.
+    assert!(w.pings("srv", "203.0.113.21"));
+    assert!(!w.pings("srv", "192.168.1.2"));
+    // 20 ms each way on the router's wire: at least 40 ms round trip from behind it.
+    let out = w.run_stdout("h0", &["ping", "-n", "-c3", "-i0.2", "203.0.113.2"]);
+    let rtts: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        rtts.len() == 3 && rtts.iter().all(|&ms| ms >= 40.0),
+        "rtts through a 20 ms wire: {out}"
+    );
+    let namespaces = w.namespaces().to_vec();
+    // The bridge, srv, h0, r0, the wire's own namespace and h1.
+    assert_eq!(namespaces.len(), 6, "{namespaces:?}");
+    drop(w);
+    assert_gone(&namespaces, &[]);
 }

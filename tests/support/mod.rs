@@ -1,8 +1,12 @@
 //! Shared pieces of the end-to-end tests: processes that are always cleaned up, a private X
-//! display and D-Bus session, and the rule for skipping.
+//! display and D-Bus session, the rule for skipping, and the network labs: namespaces and
+//! processes ([`lab`]), the world every lab builds from them ([`world`]) and its players
+//! ([`players`]).
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod players;
+pub mod world;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -8,14 +8,12 @@
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
-#[path = "players/mod.rs"]
-mod players;
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use players::{create, Player, LANRAGE};
-use support::lab::{Lab, Nat, ProcId};
+use support::lab::Nat;
+use support::players::create;
+use support::world::{Home, HomeSpec, Wire, World};
 
 const SERVER_IP: &str = "203.0.113.2";
 const COTURN_IP: &str = "203.0.113.3";
@@ -31,15 +29,6 @@ fn ready() -> bool {
     )
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Home {
-    /// On the public bridge itself.
-    Open,
-    Behind(Nat),
-    /// Behind a cone NAT whose router drops all UDP.
-    UdpBlocked,
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Relay {
     BuiltIn,
@@ -48,60 +37,25 @@ enum Relay {
     BothBuiltInFar,
 }
 
-struct World {
-    lab: Lab,
-    players: Vec<Player>,
-    _dirs: Vec<tempfile::TempDir>,
+fn world(tag: &str, homes: &[Home], relay: Relay) -> World {
+    world_with(tag, homes, relay, &[], Wire::default())
 }
 
 /// Player `i` lives in `h{i}`; behind a router `r{i}` (WAN 203.0.113.1{i}, LAN 192.168.{i+1}.1)
-/// unless open (then at 203.0.113.2{i} on the bridge).
-/// What the wire between a home's router and the internet does to packets (both directions).
-#[derive(Clone, Copy, Debug, Default)]
-struct Impair {
-    delay_ms: u32,
-    jitter_ms: u32,
-    /// Percent lost, on each of the router's links, each direction.
-    loss_pct: f64,
-}
-
-fn world(tag: &str, homes: &[Home], relay: Relay) -> World {
-    world_with(tag, homes, relay, &[], None)
-}
-
-fn world_with(
-    tag: &str,
-    homes: &[Home],
-    relay: Relay,
-    server_args: &[&str],
-    impair: Option<Impair>,
-) -> World {
-    let mut lab = Lab::new(tag);
-    lab.bridge("wan");
-    lab.ns("srv");
+/// unless open (then at 203.0.113.2{i} on the bridge). `wire` is what each router's wire to the
+/// internet does to packets.
+fn world_with(tag: &str, homes: &[Home], relay: Relay, server_args: &[&str], wire: Wire) -> World {
+    let mut w = World::new(tag);
     if relay == Relay::BothBuiltInFar {
-        lab.attach_delayed("wan", "srv", &format!("{SERVER_IP}/24"), 25, 0);
+        w.server_via("srv", SERVER_IP, Wire::delayed(25, 0));
     } else {
-        lab.attach("wan", "srv", &format!("{SERVER_IP}/24"));
+        w.server("srv", SERVER_IP);
     }
-    let server_dir = tempfile::tempdir().unwrap();
-    let dir = server_dir.path().display().to_string();
-    let mut args = vec![
-        LANRAGE,
-        "--data-dir",
-        dir.as_str(),
-        "server",
-        "--listen",
-        "0.0.0.0:8667",
-        "--public-ip",
-        SERVER_IP,
-    ];
+    let mut args = vec!["--public-ip", SERVER_IP];
     let ice_stun = format!("stun:{COTURN_IP}:3478");
     let ice_turn = format!("turn:{COTURN_IP}:3478");
     if relay != Relay::BuiltIn {
-        lab.ns("turn");
-        lab.attach("wan", "turn", &format!("{COTURN_IP}/24"));
-        start_coturn(&mut lab);
+        w.coturn("turn", COTURN_IP, SECRET);
     }
     if relay == Relay::BothBuiltInFar {
         args.extend_from_slice(&["--ice-url", &ice_turn, "--turn-secret", SECRET]);
@@ -118,100 +72,27 @@ fn world_with(
         ]);
     }
     args.extend_from_slice(server_args);
-    lab.spawn("srv", "server", &args, &[("RUST_LOG", "info")]);
-    lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+    w.start_server(&args);
     if relay != Relay::Coturn {
-        lab.wait_listening("srv", "udp", 3478, Duration::from_secs(10));
+        w.wait_listening("srv", "udp", 3478, Duration::from_secs(10));
     }
-    let mut players = Vec::new();
     for (i, home) in homes.iter().enumerate() {
-        let h = format!("h{i}");
-        lab.ns(&h);
-        match home {
-            Home::Open => {
-                lab.attach("wan", &h, &format!("203.0.113.2{i}/24"));
-            }
-            Home::Behind(_) | Home::UdpBlocked => {
-                let r = format!("r{i}");
-                lab.ns(&r);
-                let wan_addr = format!("203.0.113.1{i}/24");
-                let wan = match impair {
-                    Some(im) if im.delay_ms > 0 || im.jitter_ms > 0 => {
-                        lab.attach_delayed("wan", &r, &wan_addr, im.delay_ms, im.jitter_ms)
-                    }
-                    _ => lab.attach("wan", &r, &wan_addr),
-                };
-                lab.link(
-                    &r,
-                    &format!("192.168.{}.1/24", i + 1),
-                    &h,
-                    &format!("192.168.{}.2/24", i + 1),
-                );
-                lab.route_default(&h, &format!("192.168.{}.1", i + 1));
-                let kind = match home {
-                    Home::Behind(k) => *k,
-                    _ => Nat::Cone,
-                };
-                lab.nat(&r, &wan, kind);
-                if let Some(im) = impair.filter(|im| im.loss_pct > 0.0) {
-                    let ifaces = lab.run_stdout(&r, &["ls", "/sys/class/net"]);
-                    for iface in ifaces.split_whitespace().filter(|i| *i != "lo") {
-                        lab.loss(&r, iface, im.loss_pct);
-                    }
-                }
-                if *home == Home::UdpBlocked {
-                    lab.nft(
-                        &r,
-                        "table ip lanrage_block {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    meta l4proto udp drop\n  }\n}\n",
-                    );
-                }
-            }
-        }
-        players.push(Player {
-            ns: h,
-            dir: tempfile::tempdir().unwrap(),
-            proc: None,
+        let (ns, router) = (format!("h{i}"), format!("r{i}"));
+        let public_ip = match home {
+            Home::Open => format!("203.0.113.2{i}"),
+            _ => format!("203.0.113.1{i}"),
+        };
+        w.home(HomeSpec {
+            ns: &ns,
+            kind: *home,
+            router: &router,
+            public_ip: &public_ip,
+            lan: &format!("192.168.{}", i + 1),
+            wire,
         });
+        w.player(&ns);
     }
-    World {
-        lab,
-        players,
-        _dirs: vec![server_dir],
-    }
-}
-
-fn start_coturn(lab: &mut Lab) -> ProcId {
-    let id = lab.spawn(
-        "turn",
-        "coturn",
-        &[
-            "turnserver",
-            "-n",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "--listening-ip",
-            COTURN_IP,
-            "--relay-ip",
-            COTURN_IP,
-            "--listening-port",
-            "3478",
-            "--use-auth-secret",
-            "--static-auth-secret",
-            SECRET,
-            "--realm",
-            "lanrage",
-            "--fingerprint",
-            "--log-file",
-            "stdout",
-            "--simple-log",
-            "--pidfile",
-            "/dev/null",
-        ],
-        &[],
-    );
-    lab.wait_listening("turn", "udp", 3478, Duration::from_secs(10));
-    id
+    w
 }
 
 /// Status of `p`'s only peer once its connection is no longer `connecting`.
@@ -574,7 +455,7 @@ fn five_percent_loss_and_30_ms_jitter_on_the_wan_links_the_party_forms_and_stays
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let bad = Impair {
+    let bad = Wire {
         delay_ms: 40,
         jitter_ms: 30,
         loss_pct: 5.0,
@@ -584,7 +465,7 @@ fn five_percent_loss_and_30_ms_jitter_on_the_wan_links_the_party_forms_and_stays
         &[Home::Behind(Nat::Cone), Home::Behind(Nat::Cone)],
         Relay::BuiltIn,
         &[],
-        Some(bad),
+        bad,
     );
     let (_, ip1) = party_of_two(&mut w);
     let st = settled_peer(&w, 0, Duration::from_secs(20));
@@ -620,7 +501,7 @@ fn measured_rtt_and_loss_match_a_20_ms_2_percent_path() {
     // Both homes' wires delay 5 ms each way: 20 ms more round trip. A round trip leaves
     // through four router links (each home's WAN and LAN), each dropping 0.5 %: about 2 % of
     // round trips lost.
-    let path = Impair {
+    let path = Wire {
         delay_ms: 5,
         jitter_ms: 0,
         loss_pct: 0.5,
@@ -630,7 +511,7 @@ fn measured_rtt_and_loss_match_a_20_ms_2_percent_path() {
         &[Home::Behind(Nat::Cone), Home::Behind(Nat::Cone)],
         Relay::BuiltIn,
         &[],
-        Some(path),
+        path,
     );
     let (_, ip1) = party_of_two(&mut w);
     settled_peer(&w, 0, Duration::from_secs(20));
@@ -757,7 +638,7 @@ fn relay_path(tag: &str, relay: Relay) -> (f64, f64) {
         &[Home::Behind(Nat::Symmetric), Home::Behind(Nat::Symmetric)],
         relay,
         &["--relay-mbps", "0"],
-        None,
+        Wire::default(),
     );
     let (_, ip1) = party_of_two(&mut w);
     let st = settled_peer(&w, 0, Duration::from_secs(15));

@@ -9,13 +9,9 @@ mod support;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use players::{create, Player};
-use support::lab::{Lab, ProcId};
+use support::players::create;
+use support::world::World;
 
-#[path = "players/mod.rs"]
-mod players;
-
-const LANRAGE: &str = env!("CARGO_BIN_EXE_lanrage");
 const SERVER_IP: &str = "198.51.100.10";
 const SERVER_URL: &str = "ws://198.51.100.10:8667";
 
@@ -28,57 +24,19 @@ fn ready() -> bool {
     )
 }
 
-struct World {
-    lab: Lab,
-    server: Option<ProcId>,
-    players: Vec<Player>,
-    _server_dir: tempfile::TempDir,
-}
-
 /// A bridge with the server at .10 and players at .11, .12, ...
 fn world(tag: &str, players: usize, with_server: bool) -> World {
-    let mut lab = Lab::new(tag);
-    lab.bridge("net");
-    lab.ns("srv");
-    lab.attach("net", "srv", &format!("{SERVER_IP}/24"));
-    let server_dir = tempfile::tempdir().unwrap();
-    let server =
-        with_server.then(|| start_server(&mut lab, &server_dir.path().display().to_string()));
-    let mut ps = Vec::new();
+    let mut w = World::new(tag);
+    w.server("srv", SERVER_IP);
+    if with_server {
+        w.start_server(&[]);
+    }
     for i in 0..players {
         let ns = format!("p{i}");
-        lab.ns(&ns);
-        lab.attach("net", &ns, &format!("198.51.100.{}/24", 11 + i));
-        ps.push(Player {
-            ns,
-            dir: tempfile::tempdir().unwrap(),
-            proc: None,
-        });
+        w.host(&ns, &format!("198.51.100.{}", 11 + i));
+        w.player(&ns);
     }
-    World {
-        lab,
-        server,
-        players: ps,
-        _server_dir: server_dir,
-    }
-}
-
-fn start_server(lab: &mut Lab, dir: &str) -> ProcId {
-    let id = lab.spawn(
-        "srv",
-        "server",
-        &[
-            LANRAGE,
-            "--data-dir",
-            dir,
-            "server",
-            "--listen",
-            "0.0.0.0:8667",
-        ],
-        &[("RUST_LOG", "info")],
-    );
-    lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
-    id
+    w
 }
 
 fn peer_ips(status: &serde_json::Value) -> Vec<String> {
@@ -100,25 +58,8 @@ fn three_players_form_a_party_and_agree_on_addresses() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server_dir = tempfile::tempdir().unwrap();
     let mut w = world("party", 3, false);
-    // The server keeps its state in a directory of this test.
-    let sd = server_dir.path().display().to_string();
-    w.server = Some(w.lab.spawn(
-        "srv",
-        "server",
-        &[
-            LANRAGE,
-            "--data-dir",
-            &sd,
-            "server",
-            "--listen",
-            "0.0.0.0:8667",
-        ],
-        &[("RUST_LOG", "info")],
-    ));
-    w.lab
-        .wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+    w.start_server(&[]);
     let names = ["Ana", "Bo", "Cy"];
     for (i, p) in w.players.iter_mut().enumerate() {
         p.up(&mut w.lab, Some(SERVER_URL), names[i]);
@@ -283,27 +224,9 @@ fn server_restart_keeps_tunnels_and_party() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server_dir = tempfile::tempdir().unwrap();
-    let sd = server_dir.path().display().to_string();
     let mut w = world("restart", 3, false);
-    let spawn_server = |lab: &mut Lab| {
-        let id = lab.spawn(
-            "srv",
-            "server",
-            &[
-                LANRAGE,
-                "--data-dir",
-                &sd,
-                "server",
-                "--listen",
-                "0.0.0.0:8667",
-            ],
-            &[("RUST_LOG", "info")],
-        );
-        lab.wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
-        id
-    };
-    let srv = spawn_server(&mut w.lab);
+    // Both starts keep their state in the world's server directory.
+    let srv = w.start_server(&[]);
     for (i, p) in w.players.iter_mut().enumerate().take(2) {
         p.up(&mut w.lab, Some(SERVER_URL), &format!("P{i}"));
     }
@@ -317,7 +240,7 @@ fn server_restart_keeps_tunnels_and_party() {
         .lab
         .run_stdout("p0", &["ping", "-n", "-i", "0.1", "-c", "20", "10.66.0.2"]);
     assert!(out.contains("20 received"), "{out}");
-    let _srv = spawn_server(&mut w.lab);
+    let _srv = w.start_server(&[]);
     let lab = &w.lab;
     for p in &w.players[..2] {
         support::wait_for(Duration::from_secs(15), "reconnected", || {
@@ -377,30 +300,11 @@ fn party_over_wss_with_a_self_made_certificate() {
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let state = dir.path().join("state").display().to_string();
     let (c, k) = (
         cert_path.display().to_string(),
         key_path.display().to_string(),
     );
-    w.server = Some(w.lab.spawn(
-        "srv",
-        "server",
-        &[
-            LANRAGE,
-            "--data-dir",
-            &state,
-            "server",
-            "--listen",
-            "0.0.0.0:8667",
-            "--tls-cert",
-            &c,
-            "--tls-key",
-            &k,
-        ],
-        &[("RUST_LOG", "info")],
-    ));
-    w.lab
-        .wait_listening("srv", "tcp", 8667, Duration::from_secs(10));
+    w.start_server(&["--tls-cert", &c, "--tls-key", &k]);
     let url = format!("wss://{SERVER_IP}:8667");
     for p in w.players.iter_mut() {
         p.up_with(

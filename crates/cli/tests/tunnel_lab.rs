@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::lab::{Lab, ProcId};
+use support::world::World;
 
 const LANRAGE: &str = env!("CARGO_BIN_EXE_lanrage");
 
@@ -170,16 +171,25 @@ impl Node {
 }
 
 /// Two namespaces on one link: 198.51.100.1 and .2.
-fn pair(lab: &mut Lab) -> (Node, Node) {
-    lab.ns("a");
-    lab.ns("b");
-    lab.link("a", "198.51.100.1/24", "b", "198.51.100.2/24");
-    let a = Node::new(lab, "a", "198.51.100.1", "10.66.0.1");
-    let b = Node::new(lab, "b", "198.51.100.2", "10.66.0.2");
+fn pair(w: &mut World) -> (Node, Node) {
+    w.cable("a", "198.51.100.1", "b", "198.51.100.2");
+    let a = Node::new(w, "a", "198.51.100.1", "10.66.0.1");
+    let b = Node::new(w, "b", "198.51.100.2", "10.66.0.2");
     (a, b)
 }
 
-fn lanrage_pair(lab: &mut Lab) -> (Node, Node) {
+/// Three namespaces on one bridge: 198.51.100.1, .2 and .3.
+fn bridged_three(w: &mut World) {
+    for (ns, ip) in [
+        ("a", "198.51.100.1"),
+        ("b", "198.51.100.2"),
+        ("c", "198.51.100.3"),
+    ] {
+        w.host(ns, ip);
+    }
+}
+
+fn lanrage_pair(lab: &mut World) -> (Node, Node) {
     let (mut a, mut b) = pair(lab);
     a.write_conf(&[(&b, true)]);
     b.write_conf(&[(&a, true)]);
@@ -250,7 +260,7 @@ fn two_lanrage_peers_ping_transfer_and_measure() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new("pair");
+    let mut lab = World::new("pair");
     let (a, b) = lanrage_pair(&mut lab);
     lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
     tcp_transfer(&lab, &a, &b, 50_000_000);
@@ -303,14 +313,8 @@ fn three_peer_mesh_survives_removing_one_at_run_time() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new("mesh");
-    lab.bridge("net");
-    for n in ["a", "b", "c"] {
-        lab.ns(n);
-    }
-    lab.attach("net", "a", "198.51.100.1/24");
-    lab.attach("net", "b", "198.51.100.2/24");
-    lab.attach("net", "c", "198.51.100.3/24");
+    let mut lab = World::new("mesh");
+    bridged_three(&mut lab);
     let mut a = Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1");
     let mut b = Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2");
     let mut c = Node::new(&mut lab, "c", "198.51.100.3", "10.66.0.3");
@@ -432,7 +436,7 @@ fn interop(kind: Other, lanrage_initiates: bool) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new("interop");
+    let mut lab = World::new("interop");
     let (mut a, mut b) = pair(&mut lab);
     // The side that knows the other's endpoint is the one that can start the handshake.
     start_other(&mut lab, kind, &mut b, &a, !lanrage_initiates);
@@ -478,7 +482,7 @@ fn killed_peer_resumes_within_two_seconds_of_restart() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new("restart");
+    let mut lab = World::new("restart");
     let (a, mut b) = lanrage_pair(&mut lab);
     lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
     lab.kill(b.proc.unwrap());
@@ -543,14 +547,8 @@ fn hostile_datagrams_and_spoofed_sources_do_not_disturb_the_tunnel() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new("hostile");
-    lab.bridge("net");
-    for n in ["a", "b", "c"] {
-        lab.ns(n);
-    }
-    lab.attach("net", "a", "198.51.100.1/24");
-    lab.attach("net", "b", "198.51.100.2/24");
-    lab.attach("net", "c", "198.51.100.3/24");
+    let mut lab = World::new("hostile");
+    bridged_three(&mut lab);
     let mut a = Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1");
     let mut b = Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2");
     // c is a real WireGuard peer (wireguard-go) that a knows, owning only 10.66.0.3.
@@ -663,7 +661,7 @@ fn broadcast_and_multicast_reach_the_other_peer_once() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new("bcast");
+    let mut lab = World::new("bcast");
     let (a, b) = lanrage_pair(&mut lab);
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, String, String); 3] = [

@@ -5,9 +5,20 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::lab::{Lab, ProcId};
+use super::lab::{Lab, ProcId};
 
-pub const LANRAGE: &str = env!("CARGO_BIN_EXE_lanrage");
+/// The `lanrage` binary: the one cargo built for this test binary (the CLI crate's tests), or
+/// else the workspace's debug build (the app's tests: their package has no such binary).
+pub fn lanrage() -> String {
+    match option_env!("CARGO_BIN_EXE_lanrage") {
+        Some(bin) => bin.to_string(),
+        None => super::workspace_target()
+            .join("debug")
+            .join("lanrage")
+            .display()
+            .to_string(),
+    }
+}
 
 pub struct Player {
     pub ns: String,
@@ -16,13 +27,22 @@ pub struct Player {
 }
 
 impl Player {
+    /// A player living in namespace `ns` (made by the caller), with a fresh data directory.
+    pub fn new(ns: &str) -> Player {
+        Player {
+            ns: ns.to_string(),
+            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}")),
+            proc: None,
+        }
+    }
+
     pub fn data(&self) -> String {
         self.dir.path().join("data").display().to_string()
     }
 
     pub fn cli(&self, lab: &Lab, args: &[&str]) -> Output {
-        let data = self.data();
-        let mut full = vec![LANRAGE, "--data-dir", data.as_str()];
+        let (bin, data) = (lanrage(), self.data());
+        let mut full = vec![bin.as_str(), "--data-dir", data.as_str()];
         full.extend_from_slice(args);
         lab.try_run(&self.ns, &full)
     }
@@ -51,7 +71,8 @@ impl Player {
     }
 
     pub fn status(&self, lab: &Lab) -> serde_json::Value {
-        serde_json::from_str(&self.ok(lab, &["status", "--json"])).unwrap()
+        let out = self.ok(lab, &["status", "--json"]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status of {}: {e}: {out}", self.ns))
     }
 
     pub fn ip(&self, lab: &Lab) -> String {
@@ -73,8 +94,8 @@ impl Player {
         name: &str,
         envs: &[(&str, &str)],
     ) {
-        let data = self.data();
-        let mut args = vec![LANRAGE, "--data-dir", data.as_str(), "up"];
+        let (bin, data) = (lanrage(), self.data());
+        let mut args = vec![bin.as_str(), "--data-dir", data.as_str(), "up"];
         if let Some(s) = server {
             args.extend_from_slice(&["--server", s]);
         }
@@ -91,7 +112,12 @@ pub fn create(lab: &Lab, p: &Player, args: &[&str]) -> (String, Option<String>) 
     let mut full = vec!["party", "create"];
     full.extend_from_slice(args);
     let out = p.ok(lab, &full);
-    let code = out.lines().last().unwrap().trim().to_string();
+    let code = out
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no invite code in `party create`'s output"))
+        .trim()
+        .to_string();
     let link = out
         .lines()
         .find_map(|l| l.strip_prefix("Invite link: "))
