@@ -105,6 +105,18 @@ pub async fn close_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
     slot.get()?.close_party().await.map_err(report)
 }
 
+/// The engine's grading of a connection's numbers, for UI code that has numbers but no grade
+/// (party status and `metrics` events carry their own). Loss in percent, as the UI shows it;
+/// `null` when no number is given.
+#[tauri::command]
+pub fn grade_connection(
+    rtt_ms: Option<f64>,
+    jitter_ms: Option<f64>,
+    loss_pct: Option<f64>,
+) -> Option<lanrage_metrics::Quality> {
+    lanrage_metrics::quality::quality_from_percent(rtt_ms, jitter_ms, loss_pct)
+}
+
 /// A `lanrage://join/...` link the app was started with, for the UI to pick up once.
 #[tauri::command]
 pub fn take_deep_link(links: State<'_, crate::PendingLink>) -> Option<String> {

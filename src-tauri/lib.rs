@@ -123,6 +123,7 @@ pub fn run() -> ExitCode {
             commands::kick,
             commands::close_party,
             commands::take_deep_link,
+            commands::grade_connection,
             commands::get_metrics,
             commands::test_webhook,
             commands::list_servers,
