@@ -105,6 +105,14 @@ pub async fn close_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
     slot.get()?.close_party().await.map_err(report)
 }
 
+/// The join field as the engine's invite parser reads it: what the text is (empty, link, code,
+/// still typing, wrong) and the hint for under the field. `has_server`: whether a control server
+/// is configured (`null` while the UI does not know).
+#[tauri::command]
+pub fn classify_invite(text: String, has_server: Option<bool>) -> lanrage_proto::invite::JoinInput {
+    lanrage_proto::invite::JoinInput::classify(&text, has_server)
+}
+
 /// The engine's grading of a connection's numbers, for UI code that has numbers but no grade
 /// (party status and `metrics` events carry their own). Loss in percent, as the UI shows it;
 /// `null` when no number is given.

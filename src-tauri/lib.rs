@@ -7,7 +7,7 @@ mod tray;
 
 use std::process::ExitCode;
 
-use lanrage_core::paths::DataDir;
+use lanrage_core::settings::DataDir;
 use lanrage_core::{Engine, EngineEvent, EngineOptions, ErrorReport};
 use tauri::{Emitter, Manager, RunEvent, WindowEvent};
 
@@ -123,6 +123,7 @@ pub fn run() -> ExitCode {
             commands::kick,
             commands::close_party,
             commands::take_deep_link,
+            commands::classify_invite,
             commands::grade_connection,
             commands::get_metrics,
             commands::test_webhook,
