@@ -155,6 +155,7 @@ impl Session {
                     mtu: settings.mtu,
                     peers,
                     limited_broadcast_route: settings.broadcast_emulation,
+                    multicast_routes: Vec::new(),
                 };
                 match self.rt.start_tunnel(cfg).await {
                     Ok(()) => Some(Input::TunnelStarted(address)),

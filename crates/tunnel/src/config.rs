@@ -32,6 +32,10 @@ pub struct DeviceConfig {
     pub peers: Vec<PeerConfig>,
     /// Install `255.255.255.255/32` via the TUN so games' limited broadcasts reach the party.
     pub limited_broadcast_route: bool,
+    /// Multicast groups routed into the TUN (the games' LAN discovery groups), so a game that
+    /// sends to one without choosing an interface reaches the party. Not all of 224.0.0.0/4:
+    /// that would also take the home LAN's mDNS and SSDP from programs that pick no interface.
+    pub multicast_routes: Vec<std::net::Ipv4Addr>,
 }
 
 impl std::fmt::Debug for DeviceConfig {
@@ -223,6 +227,7 @@ pub fn parse_wg_config(text: &str, interface_name: &str) -> Result<DeviceConfig,
         mtu,
         peers,
         limited_broadcast_route: true,
+        multicast_routes: Vec::new(),
     })
 }
 

@@ -227,7 +227,9 @@ struct Shared {
     peers: RwLock<Arc<PeerTable>>,
     next_index: AtomicU32,
     counters: Counters,
-    broadcast_route: bool,
+    /// Host routes added into the TUN (limited broadcast, discovery multicast groups); removed
+    /// at shutdown.
+    host_routes: Vec<Ipv4Addr>,
 }
 
 /// Per-peer numbers for status, events and metrics.
@@ -300,15 +302,16 @@ impl Device {
             .iter()
             .filter_map(|n| n.broadcast_v4())
             .collect();
-        let mut broadcast_route = false;
-        if cfg.limited_broadcast_route && if_index != 0 {
-            match crate::route::add_limited_broadcast(if_index).await {
-                Ok(()) => broadcast_route = true,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot route 255.255.255.255 into the tunnel; games' limited broadcasts stay local")
-                }
-            }
+        let mut wanted: Vec<Ipv4Addr> = cfg.multicast_routes.clone();
+        if cfg.limited_broadcast_route {
+            wanted.insert(0, Ipv4Addr::BROADCAST);
         }
+        wanted.dedup();
+        let host_routes = if if_index != 0 && !wanted.is_empty() {
+            crate::route::add_host_routes(if_index, &wanted).await
+        } else {
+            Vec::new()
+        };
         let shared = Arc::new(Shared {
             tun,
             udp,
@@ -325,7 +328,7 @@ impl Device {
             peers: RwLock::new(Arc::new(PeerTable::default())),
             next_index: AtomicU32::new(random_u32() & 0x00ff_ffff),
             counters: Counters::default(),
-            broadcast_route,
+            host_routes,
         });
         let device = Device {
             shared,
@@ -538,11 +541,7 @@ impl Device {
         self.cancel.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        if self.shared.broadcast_route {
-            if let Err(e) = crate::route::remove_limited_broadcast(self.shared.if_index).await {
-                tracing::debug!(error = %e, "removing the broadcast route (it goes with the device)");
-            }
-        }
+        crate::route::remove_host_routes(self.shared.if_index, &self.shared.host_routes).await;
         tracing::info!(interface = %self.shared.interface_name, "tunnel down");
     }
 }
