@@ -9,6 +9,7 @@ use std::time::Duration;
 pub use lanrage_proto::message::GameServer;
 use lanrage_proto::message::{Op, ServerEntry};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::control::ControlClient;
 use crate::error::EngineError;
@@ -17,7 +18,7 @@ use crate::session::Session;
 
 const REANNOUNCE: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct ServerListing {
     #[serde(flatten)]
     pub entry: ServerEntry,
@@ -28,13 +29,18 @@ pub struct ServerListing {
     pub key: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Absent fields do not filter (the UI sends only what it filters by).
+#[derive(Debug, Clone, Default, Deserialize, TS)]
 pub struct ServerFilter {
+    #[ts(optional)]
     pub game: Option<String>,
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub has_players: bool,
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub not_full: bool,
+    #[ts(optional)]
     pub max_latency_ms: Option<f64>,
 }
 

@@ -2,6 +2,7 @@
 
 use lanrage_settings::{IdentityError, SettingsError};
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::control::ControlError;
 
@@ -53,11 +54,12 @@ pub enum EngineError {
 
 /// An error as hosts send it to a person or a program: a stable code, a sentence, and the
 /// setting it is about, if any.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct ErrorReport {
     pub code: String,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub field: Option<String>,
 }
 

@@ -2,12 +2,13 @@
 //! WebSocket stream, so the UI never polls.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use lanrage_settings::SettingView;
 
 use crate::status::{EngineState, NoticeLevel, Status};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
     Started {
@@ -49,7 +50,9 @@ pub enum EngineEvent {
     PathChanged {
         peer: String,
         name: String,
+        #[ts(as = "lanrage_traversal::PathState")]
         from: String,
+        #[ts(as = "lanrage_traversal::PathState")]
         to: String,
         reason: String,
     },

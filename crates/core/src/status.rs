@@ -2,10 +2,11 @@
 //! the NAT, the tunnel and notices, in one [`Status`].
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use lanrage_party::PartyStatus;
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineState {
     Starting,
@@ -14,7 +15,7 @@ pub enum EngineState {
     Stopped,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeLevel {
     Info,
@@ -23,13 +24,13 @@ pub enum NoticeLevel {
 }
 
 /// Something the user should read once, such as settings being reset after corruption.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct Notice {
     pub level: NoticeLevel,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct DeviceStatus {
     pub public_key: String,
     pub display_name: String,
@@ -37,7 +38,7 @@ pub struct DeviceStatus {
     pub virtual_ip: Option<std::net::Ipv4Addr>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct ControlStatus {
     /// `not_configured`, `connecting`, `connected` or `reconnecting`.
     pub state: String,
@@ -46,7 +47,7 @@ pub struct ControlStatus {
     pub embedded: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct Status {
     pub version: &'static str,
     pub state: EngineState,

@@ -8,6 +8,7 @@ use crate::quality::{party_quality, quality, PartyQuality, Quality};
 use crate::system::SystemSample;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
+use ts_rs::TS;
 
 /// One peer's measurements at a tick, as the engine knows them.
 ///
@@ -56,7 +57,7 @@ pub enum MetricsEvent {
 }
 
 /// A point of a peer's chart.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct PeerPoint {
     pub t_ms: u64,
     pub rtt_ms: Option<f64>,
@@ -86,7 +87,7 @@ impl From<&Point<PEER_FIELDS>> for PeerPoint {
 }
 
 /// A point of the system chart (party-wide values included).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct SystemPoint {
     pub t_ms: u64,
     pub cpu_ratio: Option<f64>,
@@ -117,7 +118,7 @@ impl From<&Point<SYSTEM_FIELDS>> for SystemPoint {
 }
 
 /// A peer's current values, quality and last minute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PeerSnapshot {
     pub public_key: String,
     pub name: Option<String>,
@@ -146,7 +147,7 @@ pub struct PeerSnapshot {
 }
 
 /// Everything the dashboard and `/metrics` show.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Snapshot {
     /// Time of the last tick (Unix ms), `None` before the first.
     pub t_ms: Option<u64>,
@@ -160,7 +161,7 @@ pub struct Snapshot {
 }
 
 /// Which series [`MetricsCollector::history`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Window {
     /// The last minute, 1 s apart.
@@ -169,14 +170,14 @@ pub enum Window {
     Hour,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PeerHistory {
     pub public_key: String,
     pub name: Option<String>,
     pub points: Vec<PeerPoint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct HistoryView {
     pub window: Window,
     /// Nominal spacing of the points.

@@ -44,6 +44,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use ts_rs::TS;
 
 /// Round-trip time at which the latency component reaches 0.
 pub const RTT_LIMIT_MS: f64 = 150.0;
@@ -53,7 +54,7 @@ pub const JITTER_LIMIT_MS: f64 = 50.0;
 pub const LOSS_LIMIT: f64 = 0.05;
 
 /// Letter grade of a quality score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
 pub enum Grade {
     A,
     B,
@@ -92,7 +93,7 @@ impl fmt::Display for Grade {
 }
 
 /// One of the measured properties that make up the score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Component {
     Latency,
@@ -101,7 +102,7 @@ pub enum Component {
 }
 
 /// A peer's quality: the score, its grade and the component scores it came from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct Quality {
     /// 0..=100, see the module documentation.
     pub score: u8,
@@ -164,7 +165,7 @@ pub fn quality_from_percent(
 }
 
 /// The party's quality: the worst peer's score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PartyQuality {
     pub score: u8,
     pub grade: Grade,

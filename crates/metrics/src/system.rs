@@ -9,9 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use ts_rs::TS;
 
 /// One system reading.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct SystemSample {
     /// Unix milliseconds of the reading.
     pub t_ms: u64,

@@ -8,18 +8,19 @@ use lanrage_proto::message::PartyView;
 use lanrage_traversal::{PathInfo, PathState};
 use lanrage_tunnel::DeviceStats;
 use serde::Serialize;
+use ts_rs::TS;
 
 /// A handshake younger than this (WireGuard rekeys every 2 minutes) means the path works.
 const FRESH_HANDSHAKE_SECS: f64 = 180.0;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct InviteStatus {
     pub code: String,
     pub link: Option<String>,
     pub expires_at: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct PeerStatus {
     pub name: String,
     pub public_key: String,
@@ -46,7 +47,7 @@ pub struct PeerStatus {
     pub quality: Option<lanrage_metrics::Quality>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct PartyStatus {
     pub id: String,
     pub name: String,

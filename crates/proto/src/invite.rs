@@ -8,6 +8,7 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub const PARTY_ID_LEN: usize = 8;
@@ -191,7 +192,7 @@ impl Invite {
 }
 
 /// What kind of text the join field holds; see [`JoinInput::classify`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinKind {
     /// Nothing yet.
@@ -210,7 +211,7 @@ pub enum JoinKind {
 /// UI can say what was pasted before anything is sent (it asks the engine; the parser is here
 /// only). JSON: `{kind, code, server, hint}`; `code` is the display form (links and codes),
 /// `server` the link's meeting place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct JoinInput {
     pub kind: JoinKind,
     pub code: Option<String>,

@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 use crate::MAX_FRAME_BYTES;
 
@@ -141,7 +142,7 @@ pub struct IceServer {
 }
 
 /// A game server a member hosts on its virtual address.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct GameServer {
     /// Chosen by the announcer; announcing the same id again refreshes it.
     pub id: String,
@@ -159,7 +160,7 @@ pub struct GameServer {
 }
 
 /// A game server as the party sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ServerEntry {
     #[serde(flatten)]
     pub server: GameServer,

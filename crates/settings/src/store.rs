@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use ts_rs::TS;
 
 use crate::spec::{self, SPECS};
 use crate::typed::{SettingView, Settings, SettingsError};
@@ -63,7 +64,7 @@ pub struct Recovery {
     pub moved_to: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct ConfigView {
     pub name: String,
     pub created_at: String,

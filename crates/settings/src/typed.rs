@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 use crate::spec::{Kind, KindName, Spec, SPECS};
 use crate::subnet::Subnet;
@@ -44,22 +45,28 @@ impl SettingsError {
 }
 
 /// A setting as hosts show it. Secrets have `value: null` and only say whether they are set.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, TS)]
 pub struct SettingView {
     pub key: &'static str,
     pub group: &'static str,
     pub label: &'static str,
     pub description: &'static str,
     pub kind: KindName,
+    /// Any JSON value, as the setting's kind says.
+    #[ts(type = "unknown")]
     pub value: Value,
+    #[ts(type = "unknown")]
     pub default: Value,
     pub secret: bool,
     pub is_set: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub choices: Option<&'static [&'static str]>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub min: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max: Option<i64>,
 }
 
@@ -97,7 +104,7 @@ impl SettingView {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Auto,

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use ts_rs::TS;
 
 /// Nothing worked for this long after the start: say so instead of "connecting" forever.
 pub const CONNECT_DEADLINE: Duration = Duration::from_secs(8);
@@ -35,7 +36,7 @@ impl Leg {
 }
 
 /// What a player sees about a peer's path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum PathState {
     /// No path has worked yet.

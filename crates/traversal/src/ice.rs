@@ -26,6 +26,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use ts_rs::TS;
 use webrtc_ice::agent::agent_config::AgentConfig;
 use webrtc_ice::agent::Agent;
 use webrtc_ice::candidate::candidate_base::unmarshal_candidate;
@@ -59,7 +60,7 @@ const MAX_REMOTE_CANDIDATES: usize = 32;
 const CREDS_RESEND: Duration = Duration::from_secs(2);
 
 /// What status shows about one peer's path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct PathInfo {
     pub state: PathState,
     /// Candidate types of the pair in use: `host`, `srflx`, `prflx` or `relay`.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use stun::message::{Getter, Message, BINDING_REQUEST};
 use stun::xoraddr::XorMappedAddress;
+use ts_rs::TS;
 
 /// Each server is asked again at these offsets (UDP loses packets; 5 % loss must not read as
 /// "blocked").
@@ -23,7 +24,7 @@ const RETRANSMITS: [Duration; 4] = [
 ];
 const WAIT: Duration = Duration::from_millis(2500);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum NatKind {
     /// A public address on this machine.
@@ -38,7 +39,7 @@ pub enum NatKind {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct NatStatus {
     pub kind: NatKind,
     /// Our address as the internet sees it.

@@ -32,6 +32,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use ts_rs::TS;
 use webrtc_util::Conn;
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -233,7 +234,7 @@ struct Shared {
 }
 
 /// Per-peer numbers for status, events and metrics.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct PeerStats {
     pub public_key: String,
     pub endpoint: Option<SocketAddr>,
@@ -251,7 +252,7 @@ pub struct PeerStats {
     pub probe: ProbeStats,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct DeviceStats {
     pub interface: String,
     pub public_key: String,

@@ -11,7 +11,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Loss is the share of the last this-many resolved probes that went unanswered.
 const LOSS_WINDOW: usize = 30;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct ProbeStats {
     /// Last measured round trip, milliseconds.
     pub rtt_ms: Option<f64>,
