@@ -12,7 +12,10 @@
 //!   loads.
 //! - **Detection** ([`Detector`]): a plain state machine (no I/O, no clock) fed with process
 //!   scans ([`ProcessInfo`]) that answers started/stopped [`GameEvent`]s. The engine scans every
-//!   [`SCAN_INTERVAL`] with [`scan_processes`] (sysinfo, names only) and feeds the result.
+//!   [`SCAN_INTERVAL`] with a [`ProcessScanner`] (sysinfo: names every time, executable names
+//!   only for new processes) and feeds the result. What a scan costs:
+//!   `cargo run --release -p lanrage-games --example scan_cost` (about 8 ms for 500 processes on
+//!   the 2-core CI machine, 0.4 % of one core at 2 s).
 //!
 //! # Matching rules
 //!
@@ -48,7 +51,7 @@ pub use detect::{
     DetectedGame, Detector, GameEvent, Matcher, ProcessInfo, COMM_LEN, MISSED_SCANS_BEFORE_STOP,
     SCAN_INTERVAL,
 };
-pub use scan::scan_processes;
+pub use scan::{scan_processes, ProcessScanner};
 
 #[cfg(test)]
 mod tests;

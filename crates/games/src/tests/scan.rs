@@ -1,5 +1,5 @@
 use crate::scan::{exe_file_name, file_name};
-use crate::{scan_processes, Catalogue, Detector, GameEvent};
+use crate::{scan_processes, Catalogue, Detector, GameEvent, ProcessScanner};
 
 #[test]
 fn file_names_from_unix_and_windows_paths() {
@@ -36,24 +36,29 @@ fn the_scan_lists_this_process_with_its_names() {
     }
 }
 
+struct Kill(Vec<std::process::Child>);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn sleep_binary() -> &'static str {
+    ["/usr/bin/sleep", "/bin/sleep"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("sleep")
+}
+
 /// Runs a copy of `sleep` under each name, scans for real and feeds the detector.
 #[cfg(target_os = "linux")]
 #[test]
 fn real_processes_are_detected_by_their_executable_names() {
-    struct Kill(Vec<std::process::Child>);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            for child in &mut self.0 {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-
-    let sleep = ["/usr/bin/sleep", "/bin/sleep"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("sleep");
+    let sleep = sleep_binary();
     let dir = tempfile::tempdir().unwrap();
     let mut children = Kill(Vec::new());
     let mut pids = Vec::new();
@@ -65,7 +70,7 @@ fn real_processes_are_detected_by_their_executable_names() {
         children.0.push(child);
     }
 
-    let processes = scan_processes();
+    let processes = ProcessScanner::new().scan();
     let long = processes.iter().find(|p| p.pid == pids[1]).unwrap();
     assert_eq!(long.name, "armagetronad-de", "Linux cuts comm to 15 bytes");
     assert_eq!(
@@ -114,4 +119,53 @@ fn holding_game_ports_is_not_being_a_game() {
         }
     }
     drop((sockets, listener));
+}
+
+/// A wrapper script that execs the game keeps its pid: the scanner must see the new name and
+/// executable, not keep those of the script.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_process_that_execs_a_game_is_seen_as_the_game() {
+    let dir = tempfile::tempdir().unwrap();
+    let game = dir.path().join("supertuxkart");
+    std::fs::copy(sleep_binary(), &game).unwrap();
+    let script = format!("sleep 0.3; exec '{}' 30", game.display());
+    let child = std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _kill = Kill(vec![child]);
+
+    let mut scanner = ProcessScanner::new();
+    let mut detector = Detector::new(&Catalogue::builtin());
+    let before = scanner.scan();
+    let shell = before.iter().find(|p| p.pid == pid).unwrap();
+    assert_eq!(shell.name, "sh");
+    let ours = |events: Vec<GameEvent>| -> Vec<GameEvent> {
+        events
+            .into_iter()
+            .filter(|e| matches!(e, GameEvent::Started(g) | GameEvent::Stopped(g) if g.pid == pid))
+            .collect()
+    };
+    assert_eq!(ours(detector.scan(&before)), []);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = scanner.scan();
+        let process = now.iter().find(|p| p.pid == pid).unwrap();
+        if process.name == "supertuxkart" {
+            assert_eq!(process.exe_name.as_deref(), Some("supertuxkart"));
+            assert_eq!(process.cmd_name.as_deref(), Some("supertuxkart"));
+            let events = ours(detector.scan(&now));
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert!(matches!(&events[0], GameEvent::Started(g) if g.id == "supertuxkart"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never exec'd: {process:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
