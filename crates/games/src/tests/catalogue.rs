@@ -578,3 +578,26 @@ fn errors_name_the_builtin_file_by_its_repository_path() {
         "crates/games/catalogue/games.toml:1: game `x`: field `name`: is required"
     );
 }
+
+#[test]
+fn a_bad_override_leaves_the_builtin_entry_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = user_file(dir.path());
+    std::fs::write(
+        &path,
+        "[[game]]\nid = \"openttd\"\nname = \"My OpenTTD\"\nudp = [0]\n",
+    )
+    .unwrap();
+    let loaded = Catalogue::with_user_file(&path);
+    assert_eq!(loaded.errors.len(), 1, "{:#?}", loaded.errors);
+    assert_eq!(
+        loaded.errors[0].to_string(),
+        format!(
+            "{}:4: game `openttd`: field `udp[0]`: must be a port number from 1 to 65535",
+            path.display()
+        )
+    );
+    let openttd = loaded.catalogue.get("openttd").unwrap();
+    assert_eq!(openttd.name, "OpenTTD");
+    assert_eq!(openttd.origin, Origin::BuiltIn);
+}
