@@ -130,6 +130,7 @@ pub struct PeerSnapshot {
     pub time_in_state_ms: BTreeMap<String, u64>,
     pub rtt_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
+    /// 0.0 to 1.0.
     pub loss: Option<f64>,
     /// Totals since the collector first saw the peer's counters (monotonic across resets).
     pub rx_bytes_total: u64,

@@ -15,8 +15,11 @@ const FRESH_HANDSHAKE_SECS: f64 = 180.0;
 
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct InviteStatus {
+    /// `XXXX-XXXX-XXXX-XXXX-XXXX-XX`.
     pub code: String,
+    /// `lanrage://join/CODE?server=...`; `None` when the engine does not know where friends meet.
     pub link: Option<String>,
+    /// Unix seconds; `None` never expires.
     pub expires_at: Option<u64>,
 }
 
@@ -34,6 +37,7 @@ pub struct PeerStatus {
     pub endpoint: Option<SocketAddr>,
     pub rtt_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
+    /// 0 to 100.
     pub loss_pct: Option<f64>,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
@@ -54,9 +58,11 @@ pub struct PartyStatus {
     pub is_host: bool,
     pub host_name: String,
     pub max_members: u16,
+    /// This device's address in the party.
     pub virtual_ip: Ipv4Addr,
     /// Only for the host.
     pub invite: Option<InviteStatus>,
+    /// Everyone but this device.
     pub peers: Vec<PeerStatus>,
 }
 

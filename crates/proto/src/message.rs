@@ -164,8 +164,10 @@ pub struct GameServer {
 pub struct ServerEntry {
     #[serde(flatten)]
     pub server: GameServer,
+    /// Public key of the member who announced it.
     pub host_key: String,
     pub host_name: String,
+    /// The host's virtual IP.
     pub host_ip: Ipv4Addr,
     /// Unix seconds.
     pub expires_at: u64,

@@ -68,7 +68,9 @@ pub struct PathInfo {
     pub remote_candidate: Option<String>,
     /// The TURN server carrying the traffic, when relayed.
     pub relay: Option<String>,
+    /// Why this path, in a sentence.
     pub reason: String,
+    /// Seconds in this state.
     pub since_secs: f64,
 }
 

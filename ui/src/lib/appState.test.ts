@@ -2,17 +2,19 @@ import { describe, expect, it } from "vitest";
 import { initialState, NET_LOG_LIMIT, reduce, reloadsFor, TOAST_LIMIT, type Action, type AppState } from "./appState";
 import { graded, metricsOf, partyOf, peer, stats, statusOf } from "./testFixtures";
 import { LOG_LIMIT, describeEvent, pushLog, stateLabel } from "./eventLog";
-import type { EngineEvent, MetricsSnapshot, PathStatus, SettingView, Status } from "./types";
+import type { EngineEvent, MetricsSnapshot, NatStatus, PathState, PathStatus, SettingView, Status } from "./types";
 import { PATH_LOG_LIMIT } from "./paths";
 
 const status = (over: Partial<Status> = {}): Status => ({
   version: "1.2.3",
   state: "starting",
-  device: { public_key: "PUB=", display_name: "Player" },
+  device: { public_key: "PUB=", display_name: "Player", virtual_ip: null },
   data_dir: "/data",
   mode: "auto",
-  control: { state: "not_configured", server: null },
+  control: { state: "not_configured", server: null, embedded: false },
   party: null,
+  nat: null,
+  tunnel: null,
   notices: [],
   ...over,
 });
@@ -250,7 +252,7 @@ describe("party events", () => {
     expect(s.status?.tunnel).toBeNull();
   });
 
-  const pathOf = (state: string, over: Partial<PathStatus> = {}): PathStatus => ({
+  const pathOf = (state: PathState, over: Partial<PathStatus> = {}): PathStatus => ({
     state,
     local_candidate: "srflx",
     remote_candidate: "host",
@@ -288,7 +290,7 @@ describe("party events", () => {
   });
 
   it("a path keeps its start time while its state stays the same", () => {
-    const party = (state: string, since: number) => partyOf([peer("Mira", { path: pathOf(state, { since_secs: since }) })]);
+    const party = (state: PathState, since: number) => partyOf([peer("Mira", { path: pathOf(state, { since_secs: since }) })]);
     let s = run([evAt({ type: "party_changed", party: party("direct", 30) }, 0)], loaded());
     const first = s.pathSince;
     s = run([evAt({ type: "party_changed", party: party("direct", 41) }, 10)], s);
@@ -299,7 +301,7 @@ describe("party events", () => {
 
   it("nat_changed sets the NAT, notes it once, and warns when UDP is blocked", () => {
     let s = loaded();
-    const cone = { kind: "cone", public_addr: "198.51.100.4:51820", summary: "Cone." };
+    const cone: NatStatus = { kind: "cone", public_addr: "198.51.100.4:51820", summary: "Cone." };
     s = run([evAt({ type: "nat_changed", nat: cone }, 0)], s);
     expect(s.status?.nat).toEqual(cone);
     expect(s.netLog[0]).toMatchObject({ level: "info", text: "NAT type: Cone NAT." });

@@ -16,6 +16,7 @@ import type {
   EngineEvent,
   EngineState,
   MetricsSnapshot,
+  Mode,
   NatKind,
   NatStatus,
   Notice,
@@ -175,7 +176,7 @@ export type FakeBridge = Bridge & {
   /** one `metrics` event (the engine's per-second snapshot with a system reading) */
   metricsTick(): void;
   /** the NAT test found this (emits nat_changed) */
-  setNat(nat: NatKind | NatStatus | null): void;
+  setNat(nat: NatKind | NatStatus): void;
   /** the connection manager moved a member's path (emits path_changed, and party_changed when the connection changes) */
   setPath(member: string, path: Partial<PathStatus> & { state: string; reason: string }): void;
   /** a friend joins the party now */
@@ -234,7 +235,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     const expires_at = Math.floor(Date.now() / 1000) + 60;
     const listing = (s: ServerAnnouncement, host_key: string, host_name: string, host_ip: string, latency_ms: number | null) => {
       const key = `${host_key}/${s.id}`;
-      return { map: null, ...s, host_key, host_name, host_ip, expires_at, latency_ms, favorite: favorites.has(key), key };
+      return { ...s, map: s.map ?? null, host_key, host_name, host_ip, expires_at, latency_ms, favorite: favorites.has(key), key };
     };
     const out: ServerListing[] = [];
     for (const peer of p.peers) {
@@ -316,7 +317,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     };
   }
 
-  function setNat(next: NatKind | NatStatus | null) {
+  function setNat(next: NatKind | NatStatus) {
     nat = typeof next === "string" ? { ...FAKE_NAT[next] } : next;
     emit({ type: "nat_changed", nat });
   }
@@ -337,7 +338,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       state,
       device: { public_key: PUBLIC_KEY, display_name: displayName(), virtual_ip: p?.virtual_ip ?? null },
       data_dir: "/home/player/.local/share/lanrage",
-      mode: String(values.get("mode") ?? "auto"),
+      mode: String(values.get("mode") ?? "auto") as Mode,
       control: party.controlStatus(),
       party: p,
       tunnel: party.tunnel(),

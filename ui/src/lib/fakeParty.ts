@@ -408,6 +408,8 @@ export class FakeParty {
           return {
             public_key: m.public_key,
             endpoint: up ? m.endpoint : null,
+            // the connection manager hands the tunnel an ICE connection once a path works
+            via: up ? "conn" : "none",
             allowed_ips: [`${m.virtual_ip}/32`],
             rx_bytes: m.rx,
             tx_bytes: m.tx,

@@ -27,6 +27,7 @@ export function stats(peers: StatPeer[]): DeviceStats {
     peers: peers.map((p) => ({
       public_key: p.key,
       endpoint: p.endpoint === undefined ? "203.0.113.5:51820" : p.endpoint,
+      via: "udp",
       allowed_ips: [],
       rx_bytes: 100,
       tx_bytes: 200,
@@ -53,6 +54,10 @@ export function peer(name: string, over: Partial<PeerStatus> = {}): PeerStatus {
     rx_bytes: 0,
     tx_bytes: 0,
     last_handshake_secs: null,
+    path: null,
+    quality_score: null,
+    grade: null,
+    quality: null,
     ...over,
   };
 }
@@ -80,6 +85,7 @@ export function statusOf(over: Partial<Status> = {}): Status {
     mode: "auto",
     control: { state: "not_configured", server: null, embedded: false },
     party: null,
+    nat: null,
     tunnel: null,
     notices: [],
     ...over,
