@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::browser::{Browser, GameServer, ServerFilter, ServerListing};
 pub use crate::error::{EngineError, ErrorReport};
 use crate::events::EngineEvent;
+use crate::games::Games;
 use crate::runtime::Runtime;
 use crate::session::Session;
 pub use crate::status::{ControlStatus, DeviceStatus, EngineState, Notice, NoticeLevel, Status};
@@ -31,6 +32,7 @@ struct Inner {
     rt: Arc<Runtime>,
     session: Arc<Session>,
     browser: Browser,
+    games: Arc<Games>,
     metrics: Arc<Mutex<lanrage_metrics::MetricsCollector>>,
 }
 
@@ -53,11 +55,15 @@ impl Engine {
         if created {
             tracing::info!(public_key = %identity.public_key_base64(), "created device identity");
         }
+        let (games, game_problems) = Games::load(data_dir.root());
+        let games = Arc::new(games);
         let notices = recoveries
             .into_iter()
-            .map(|r| Notice {
+            .map(|r| r.message)
+            .chain(game_problems)
+            .map(|message| Notice {
                 level: NoticeLevel::Warning,
-                message: r.message,
+                message,
             })
             .collect();
         let rt = Arc::new(Runtime::new(
@@ -67,11 +73,12 @@ impl Engine {
             notices,
             opts.control_server,
         ));
-        let session = Session::start(rt.clone());
+        let session = Session::start(rt.clone(), games.clone());
         let engine = Self {
             inner: Arc::new(Inner {
                 browser: Browser::new(rt.clone(), session.clone()),
                 metrics: Arc::new(Mutex::new(lanrage_metrics::MetricsCollector::new())),
+                games,
                 session,
                 rt,
             }),
@@ -87,6 +94,7 @@ impl Engine {
         crate::tick::start(
             rt.clone(),
             engine.inner.session.clone(),
+            engine.inner.games.clone(),
             engine.inner.metrics.clone(),
         );
         crate::webhooks::start(rt.clone());
@@ -142,6 +150,7 @@ impl Engine {
                 public_key: rt.own_key(),
                 display_name: settings.display_name.clone(),
                 virtual_ip: party.as_ref().map(|p| p.virtual_ip),
+                game: self.inner.games.current(),
             },
             data_dir: rt.data_dir.root().display().to_string(),
             mode: settings.mode,
@@ -277,7 +286,11 @@ impl Engine {
 
     /// Brings up the data plane (TUN device, WireGuard, UDP); the engine's tick reports its
     /// statistics as a `tunnel_stats` event every second.
-    pub async fn start_tunnel(&self, cfg: DeviceConfig) -> Result<(), EngineError> {
+    pub async fn start_tunnel(&self, mut cfg: DeviceConfig) -> Result<(), EngineError> {
+        // Games' discovery groups follow the broadcast route, as in a party.
+        if cfg.limited_broadcast_route && cfg.multicast_routes.is_empty() {
+            cfg.multicast_routes = self.inner.games.multicast_groups();
+        }
         self.inner.rt.start_tunnel(cfg).await
     }
 

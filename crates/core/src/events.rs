@@ -56,6 +56,14 @@ pub enum EngineEvent {
         to: String,
         reason: String,
     },
+    /// A game from the catalogue started on this device (seen by the process scan).
+    GameStarted {
+        game: lanrage_proto::message::GameRef,
+    },
+    /// ... and stopped (or game detection was switched off).
+    GameStopped {
+        game: lanrage_proto::message::GameRef,
+    },
     /// What kind of NAT this device is behind (at start and after a network change).
     NatChanged {
         nat: lanrage_traversal::NatStatus,

@@ -16,6 +16,7 @@ pub mod control;
 pub mod engine;
 mod error;
 pub mod events;
+mod games;
 mod lan;
 pub mod logging;
 mod runtime;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lanrage_proto::invite::Invite;
-use lanrage_proto::message::{GameServer, IceServer, Op, PartyView};
+use lanrage_proto::message::{GameRef, GameServer, IceServer, Op, PartyView};
 use lanrage_server::{Server, ServerConfig};
 use lanrage_settings::{Mode, Settings};
 use lanrage_traversal::{
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::control::{ControlClient, ControlError, ControlEvent, ControlState};
 use crate::error::EngineError;
 use crate::events::EngineEvent;
+use crate::games::Games;
 use crate::lan;
 use crate::runtime::Runtime;
 use crate::status::NoticeLevel;
@@ -62,6 +63,9 @@ struct Links {
 
 pub(crate) struct Session {
     rt: Arc<Runtime>,
+    games: Arc<Games>,
+    /// The game last sent to the server, while its snapshot does not show it yet.
+    game_sent: Mutex<Option<(Option<GameRef>, Instant)>>,
     party: Mutex<Party>,
     links: Mutex<Links>,
     inputs: mpsc::UnboundedSender<Msg>,
@@ -69,11 +73,13 @@ pub(crate) struct Session {
 
 impl Session {
     /// Starts the task that feeds the party machine; it ends with the engine.
-    pub(crate) fn start(rt: Arc<Runtime>) -> Arc<Session> {
+    pub(crate) fn start(rt: Arc<Runtime>, games: Arc<Games>) -> Arc<Session> {
         let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             party: Mutex::new(Party::new(rt.own_key())),
             rt: rt.clone(),
+            games,
+            game_sent: Mutex::new(None),
             links: Mutex::new(Links::default()),
             inputs: tx,
         });
@@ -155,7 +161,11 @@ impl Session {
                     mtu: settings.mtu,
                     peers,
                     limited_broadcast_route: settings.broadcast_emulation,
-                    multicast_routes: Vec::new(),
+                    multicast_routes: if settings.broadcast_emulation {
+                        self.games.multicast_groups()
+                    } else {
+                        Vec::new()
+                    },
                 };
                 match self.rt.start_tunnel(cfg).await {
                     Ok(()) => Some(Input::TunnelStarted(address)),
@@ -295,6 +305,45 @@ impl Session {
         if let (Some(t), Some(stats)) = (self.links.lock().traversal.clone(), tunnel) {
             t.tunnel_stats(stats);
         }
+        self.share_game();
+    }
+
+    /// Tells the party what we play whenever its snapshot says otherwise: after a join, a
+    /// change, or a control server that restarted (it does not store games). Sent again after
+    /// a few seconds if the snapshot still disagrees.
+    fn share_game(&self) {
+        const RESEND: std::time::Duration = std::time::Duration::from_secs(5);
+        let Some(view) = self.view() else {
+            return;
+        };
+        let me = self.rt.own_key();
+        let shown = view
+            .members
+            .iter()
+            .find(|m| m.public_key == me)
+            .and_then(|m| m.game.clone());
+        let playing = self.games.current();
+        if shown == playing {
+            return;
+        }
+        let now = Instant::now();
+        {
+            let mut sent = self.game_sent.lock();
+            if matches!(&*sent, Some((g, at)) if *g == playing && now.duration_since(*at) < RESEND)
+            {
+                return;
+            }
+            *sent = Some((playing.clone(), now));
+        }
+        let Some(client) = self.control_client() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = client.request(Op::SetGame { game: playing }).await {
+                // An older control server does not know games: the party works without.
+                tracing::debug!(error = %e, "telling the party what we play");
+            }
+        });
     }
 
     pub(crate) fn set_name(&self, name: &str) {

@@ -36,6 +36,8 @@ pub struct DeviceStatus {
     pub display_name: String,
     /// This device's address on the party's virtual LAN, while in a party.
     pub virtual_ip: Option<std::net::Ipv4Addr>,
+    /// The game this device plays now, when game detection found one.
+    pub game: Option<lanrage_proto::message::GameRef>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

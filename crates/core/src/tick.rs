@@ -1,7 +1,8 @@
 //! The engine's one clock: once a second it reads the tunnel's statistics and builds the
 //! party's status once, then feeds everyone who needs them: hosts (`tunnel_stats`, and
 //! `party_changed` when a member's path changed without a new snapshot), the metrics
-//! collector, the party machine's timers and NAT traversal's probe watch.
+//! collector, the party machine's timers and NAT traversal's probe watch; every other second it
+//! runs the game scan.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use lanrage_tunnel::DeviceStats;
 use parking_lot::Mutex;
 
 use crate::events::EngineEvent;
+use crate::games::Games;
 use crate::runtime::Runtime;
 use crate::session::Session;
 use lanrage_party::{path_state, PartyStatus};
@@ -20,6 +22,7 @@ const TICK: Duration = Duration::from_secs(1);
 pub(crate) fn start(
     rt: Arc<Runtime>,
     session: Arc<Session>,
+    games: Arc<Games>,
     metrics: Arc<Mutex<MetricsCollector>>,
 ) {
     let settings = rt.settings().ok();
@@ -38,10 +41,21 @@ pub(crate) fn start(
         let rt = task_rt;
         let mut tick = tokio::time::interval(TICK);
         let mut connections: Vec<(String, &'static str)> = Vec::new();
+        let mut last_scan: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {}
+            }
+            let now = tokio::time::Instant::now();
+            if last_scan
+                .is_none_or(|t| now.duration_since(t) + TICK / 2 >= lanrage_games::SCAN_INTERVAL)
+            {
+                last_scan = Some(now);
+                let enabled = rt.settings().map(|s| s.game_detection).unwrap_or(true);
+                for ev in games.scan(enabled).await {
+                    rt.emit(game_event(ev));
+                }
             }
             let stats = rt.tunnel_stats();
             session.tick(stats.as_ref());
@@ -83,6 +97,31 @@ pub(crate) fn start(
             }
         }
     });
+}
+
+fn game_event(ev: lanrage_games::GameEvent) -> EngineEvent {
+    use lanrage_games::GameEvent;
+    use lanrage_proto::message::GameRef;
+    match ev {
+        GameEvent::Started(g) => {
+            tracing::info!(game = %g.name, pid = g.pid, "game started");
+            EngineEvent::GameStarted {
+                game: GameRef {
+                    id: g.id,
+                    name: g.name,
+                },
+            }
+        }
+        GameEvent::Stopped(g) => {
+            tracing::info!(game = %g.name, "game stopped");
+            EngineEvent::GameStopped {
+                game: GameRef {
+                    id: g.id,
+                    name: g.name,
+                },
+            }
+        }
+    }
 }
 
 fn log_path_changes(before: &[(String, &'static str)], now: &[(String, &'static str)]) {

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use lanrage_proto::invite::InviteCode;
-use lanrage_proto::message::PartyView;
+use lanrage_proto::message::{GameRef, PartyView};
 use lanrage_traversal::{PathInfo, PathState};
 use lanrage_tunnel::DeviceStats;
 use serde::Serialize;
@@ -49,6 +49,8 @@ pub struct PeerStatus {
     /// The whole grading (score, grade, each component, which one limits it); `None` while
     /// nothing is measured or the member is offline. The UI shows this as is.
     pub quality: Option<lanrage_metrics::Quality>,
+    /// What the member plays now, when its LANrage says (older ones never do).
+    pub game: Option<GameRef>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -120,6 +122,7 @@ impl PartyStatus {
                     rx_bytes: t.map(|p| p.rx_bytes).unwrap_or(0),
                     tx_bytes: t.map(|p| p.tx_bytes).unwrap_or(0),
                     last_handshake_secs: handshake,
+                    game: m.game.clone(),
                 }
             })
             .collect();

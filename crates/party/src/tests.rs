@@ -21,6 +21,7 @@ fn member(key: &str, name: &str, last_octet: u8, online: bool) -> MemberView {
         online,
         endpoints: vec![SocketAddr::from(([192, 168, 1, last_octet], 51820))],
         joined_at: 0,
+        game: None,
     }
 }
 

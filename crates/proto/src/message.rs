@@ -86,6 +86,20 @@ pub enum Op {
     /// STUN/TURN servers with TURN credentials for this device (party members only); the
     /// answer is `{ice_servers, ice_expires_at}`.
     IceServers,
+    /// The game this device is playing now (`None`: none). Added after protocol 1 without a
+    /// version bump: a server that does not know it refuses the request and nothing else
+    /// changes; clients that do not know `game` in snapshots ignore it.
+    SetGame {
+        #[serde(default)]
+        game: Option<GameRef>,
+    },
+}
+
+/// A game as members show it to each other: the catalogue's id and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GameRef {
+    pub id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +226,9 @@ pub struct MemberView {
     pub endpoints: Vec<SocketAddr>,
     /// Unix seconds.
     pub joined_at: u64,
+    /// What the member is playing, when it said (older clients never do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub game: Option<GameRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

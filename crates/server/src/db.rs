@@ -123,6 +123,7 @@ impl Db {
                 endpoints,
                 last_seen_ms: 0,
                 online: false,
+                game: None,
             });
         }
         let mut stmt = self

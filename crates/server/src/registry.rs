@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use lanrage_proto::invite::InviteCode;
-use lanrage_proto::message::{ErrorBody, InviteView, MemberView, PartyView};
+use lanrage_proto::message::{ErrorBody, GameRef, InviteView, MemberView, PartyView};
 
 /// A member who stops answering is shown offline after this long...
 pub const OFFLINE_AFTER_MS: u64 = 10_000;
@@ -36,6 +36,8 @@ pub struct Member {
     pub endpoints: Vec<SocketAddr>,
     pub last_seen_ms: u64,
     pub online: bool,
+    /// What the member plays now; not stored (a restarted server learns it again).
+    pub game: Option<GameRef>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +108,7 @@ impl Party {
                     online: m.online,
                     endpoints: m.endpoints.clone(),
                     joined_at: m.joined_at_ms / 1000,
+                    game: m.game.clone(),
                 })
                 .collect(),
             invite: if viewer == self.host {
@@ -331,6 +334,7 @@ impl Registry {
             endpoints: Vec::new(),
             last_seen_ms: now,
             online: true,
+            game: None,
         });
         self.member_of.insert(host.to_string(), id.clone());
         self.parties.insert(id.clone(), party);
@@ -410,6 +414,7 @@ impl Registry {
             endpoints: Vec::new(),
             last_seen_ms: now,
             online: true,
+            game: None,
         });
         self.member_of
             .insert(device.to_string(), code.party_id.clone());
@@ -519,6 +524,32 @@ impl Registry {
             return Ok(Changes::default());
         }
         member.name = name;
+        Ok(Changes::party(&id))
+    }
+
+    /// The game a member plays (`None`: none). Ids and names are cut to the name limit.
+    pub fn set_game(&mut self, device: &str, game: Option<GameRef>) -> Result<Changes, PartyError> {
+        let game = match game {
+            Some(g) => Some(GameRef {
+                id: clean_name(&g.id, "the game id")?,
+                name: clean_name(&g.name, "the game name")?,
+            }),
+            None => None,
+        };
+        let id = self
+            .member_of
+            .get(device)
+            .cloned()
+            .ok_or(PartyError::NotInParty)?;
+        let member = self
+            .parties
+            .get_mut(&id)
+            .and_then(|p| p.member_mut(device))
+            .ok_or(PartyError::NotInParty)?;
+        if member.game == game {
+            return Ok(Changes::default());
+        }
+        member.game = game;
         Ok(Changes::party(&id))
     }
 
@@ -841,6 +872,36 @@ mod tests {
         let ch = r.tick(200_000);
         assert!(ch.gone.iter().any(|(k, _, _)| k == "B"));
         assert!(r.party(&id).unwrap().member("B").is_none());
+    }
+
+    #[test]
+    fn games_reach_the_party_cleaned_and_only_when_they_change() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let ttd = GameRef {
+            id: "openttd".into(),
+            name: " Open\u{7}TTD ".into(),
+        };
+        assert_eq!(
+            r.set_game("A", Some(ttd)).unwrap().parties,
+            vec![id.clone()]
+        );
+        let view = r.party(&id).unwrap().view_for("A");
+        let game = view.members[0].game.clone().unwrap();
+        assert_eq!(
+            (game.id.as_str(), game.name.as_str()),
+            ("openttd", "OpenTTD")
+        );
+        let same = GameRef {
+            id: "openttd".into(),
+            name: "OpenTTD".into(),
+        };
+        assert_eq!(r.set_game("A", Some(same)).unwrap(), Changes::default());
+        assert_eq!(r.set_game("A", None).unwrap().parties, vec![id.clone()]);
+        assert!(r.party(&id).unwrap().view_for("A").members[0]
+            .game
+            .is_none());
+        assert!(matches!(r.set_game("Z", None), Err(PartyError::NotInParty)));
     }
 
     #[test]

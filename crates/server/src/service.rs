@@ -431,6 +431,7 @@ impl Shared {
                 .set_endpoints(device, endpoints)
                 .map(|ch| (json!({}), ch)),
             Op::SetName { name } => reg.rename(device, &name).map(|ch| (json!({}), ch)),
+            Op::SetGame { game } => reg.set_game(device, game).map(|ch| (json!({}), ch)),
             Op::AnnounceServer { server } => {
                 let first = reg
                     .list_servers(device, now)

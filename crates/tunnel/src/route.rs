@@ -61,7 +61,12 @@ pub async fn remove_host_routes(if_index: u32, dests: &[Ipv4Addr]) {
     };
     let task = tokio::spawn(conn);
     for &dest in dests {
-        if let Err(e) = handle.route().del(host_route(dest, if_index)).execute().await {
+        if let Err(e) = handle
+            .route()
+            .del(host_route(dest, if_index))
+            .execute()
+            .await
+        {
             tracing::debug!(%dest, error = %e, "removing a route (it goes with the device)");
         }
     }

@@ -9,6 +9,7 @@ export type { DeviceStatus } from "./DeviceStatus";
 export type { EngineEvent } from "./EngineEvent";
 export type { EngineState } from "./EngineState";
 export type { ErrorReport } from "./ErrorReport";
+export type { GameRef } from "./GameRef";
 export type { GameServer } from "./GameServer";
 export type { Grade } from "./Grade";
 export type { HistoryView } from "./HistoryView";
