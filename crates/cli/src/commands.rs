@@ -438,9 +438,10 @@ fn format_status(s: &Value) -> String {
         str_of(&s["state"])
     );
     out += &format!(
-        "  Device:   {} (public key {})\n",
+        "  Device:   {} (public key {}){}\n",
         str_of(&s["device"]["display_name"]),
-        str_of(&s["device"]["public_key"])
+        str_of(&s["device"]["public_key"]),
+        playing(&s["device"]["game"])
     );
     out += &format!("  Data:     {}\n", str_of(&s["data_dir"]));
     let server = match s["control"]["server"].as_str() {
@@ -501,11 +502,12 @@ fn format_status(s: &Value) -> String {
                 .map(|r| format!(", {r:.1} ms"))
                 .unwrap_or_default();
             out += &format!(
-                "    {:<16} {:<12} {}{rtt}{}\n",
+                "    {:<16} {:<12} {}{rtt}{}{}\n",
                 str_of(&peer["name"]),
                 str_of(&peer["virtual_ip"]),
                 str_of(&peer["connection"]),
-                format_path(&peer["path"])
+                format_path(&peer["path"]),
+                playing(&peer["game"])
             );
         }
     }
@@ -513,6 +515,14 @@ fn format_status(s: &Value) -> String {
         out += &format!("  ! {}\n", str_of(&n["message"]));
     }
     out
+}
+
+/// ", playing OpenTTD" when a game is known, else nothing.
+fn playing(game: &Value) -> String {
+    game["name"]
+        .as_str()
+        .map(|n| format!(", playing {n}"))
+        .unwrap_or_default()
 }
 
 /// " (srflx to srflx): connected directly..." or " via 203.0.113.2:3478 (relay to relay): ...".

@@ -64,6 +64,11 @@ pub enum EngineEvent {
     GameStopped {
         game: lanrage_proto::message::GameRef,
     },
+    /// A party member started (`game` set) or stopped playing a game.
+    MemberGame {
+        name: String,
+        game: Option<lanrage_proto::message::GameRef>,
+    },
     /// What kind of NAT this device is behind (at start and after a network change).
     NatChanged {
         nat: lanrage_traversal::NatStatus,

@@ -217,6 +217,14 @@ impl Session {
                 tracing::info!(host = %name, is_me, "the party has a new host");
                 None
             }
+            Action::MemberPlaying { name, game } => {
+                match &game {
+                    Some(g) => tracing::info!(member = %name, game = %g.name, "member plays"),
+                    None => tracing::info!(member = %name, "member stopped playing"),
+                }
+                self.rt.emit(EngineEvent::MemberGame { name, game });
+                None
+            }
             Action::PartyChanged => {
                 let party = self
                     .party_status(self.rt.tunnel_stats().as_ref())

@@ -39,6 +39,11 @@ fn notifier_for(rt: &Runtime) -> Option<Notifier> {
     }
 }
 
+/// Whether game starts are posted (their own setting beside the webhook URL).
+fn games_on(rt: &Runtime) -> bool {
+    rt.settings().is_ok_and(|s| s.discord_webhook_games)
+}
+
 /// Follows the engine's events into webhook messages until the engine stops.
 pub(crate) fn start(rt: Arc<Runtime>) {
     let mut rx = rt.subscribe();
@@ -73,6 +78,20 @@ pub(crate) fn start(rt: Arc<Runtime>) {
                 EngineEvent::MemberJoined { name } => Event::MemberJoined { name },
                 EngineEvent::MemberLeft { name } => Event::MemberLeft { name },
                 EngineEvent::PartyCreated { name } => Event::PartyCreated { name },
+                EngineEvent::GameStarted { game } if games_on(&engine) => Event::GameStarted {
+                    name: engine
+                        .settings()
+                        .map(|s| s.display_name)
+                        .unwrap_or_else(|_| "Someone".into()),
+                    game: game.name,
+                },
+                EngineEvent::MemberGame {
+                    name,
+                    game: Some(game),
+                } if games_on(&engine) => Event::GameStarted {
+                    name,
+                    game: game.name,
+                },
                 _ => continue,
             };
             if let Some(n) = &notifier {

@@ -22,6 +22,11 @@ pub enum Event {
         players: u32,
         max_players: Option<u32>,
     },
+    /// A party member (or this device's player) started a game.
+    GameStarted {
+        name: String,
+        game: String,
+    },
 }
 
 /// Discord allows at most this many embeds in one message.
@@ -128,6 +133,11 @@ impl Event {
                     YELLOW,
                 )
             }
+            Event::GameStarted { name, game } => (
+                format!("{} started {}", sanitize(name), sanitize(game)),
+                None,
+                BLURPLE,
+            ),
         };
         Embed {
             title,
@@ -197,6 +207,24 @@ mod tests {
 
     fn at() -> SystemTime {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)
+    }
+
+    #[test]
+    fn a_game_start_names_the_player_and_the_game() {
+        let e = Event::GameStarted {
+            name: "Ana".into(),
+            game: "OpenTTD".into(),
+        }
+        .embed(SystemTime::UNIX_EPOCH);
+        assert_eq!(e.title, "Ana started OpenTTD");
+        // Players' text is cut, so a long game name cannot push the message over Discord's
+        // limits.
+        let e = Event::GameStarted {
+            name: "Ana".into(),
+            game: "x".repeat(500),
+        }
+        .embed(SystemTime::UNIX_EPOCH);
+        assert_eq!(e.title.chars().count(), "Ana started ".len() + 101);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod status;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use lanrage_proto::message::{MemberView, PartyView};
+use lanrage_proto::message::{GameRef, MemberView, PartyView};
 use lanrage_tunnel::{IpNet, Key, PeerConfig};
 
 pub use status::{connection_of, path_state, InviteStatus, PartyStatus, PeerStatus, StatusInputs};
@@ -78,6 +78,11 @@ pub enum Action {
     HostChanged {
         name: String,
         is_me: bool,
+    },
+    /// A member started (`Some`) or stopped (`None`) playing a game.
+    MemberPlaying {
+        name: String,
+        game: Option<GameRef>,
     },
     /// What the party looks like changed: status must be shown again.
     PartyChanged,
@@ -249,11 +254,20 @@ impl Party {
                     name: m.name.clone(),
                     virtual_ip: m.virtual_ip,
                 }),
-                Some(p) if p.online != m.online => out.push(Action::MemberOnline {
-                    name: m.name.clone(),
-                    online: m.online,
-                }),
-                Some(_) => {}
+                Some(p) => {
+                    if p.online != m.online {
+                        out.push(Action::MemberOnline {
+                            name: m.name.clone(),
+                            online: m.online,
+                        });
+                    }
+                    if p.game != m.game {
+                        out.push(Action::MemberPlaying {
+                            name: m.name.clone(),
+                            game: m.game.clone(),
+                        });
+                    }
+                }
             }
         }
         for p in &prev.members {

@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use lanrage_proto::message::{InviteView, MemberView, PartyView};
+use lanrage_proto::message::{GameRef, InviteView, MemberView, PartyView};
 
 use super::*;
 
@@ -72,6 +72,7 @@ fn names(actions: &[Action]) -> Vec<&'static str> {
             Action::MemberLeft { .. } => "member_left",
             Action::MemberOnline { .. } => "member_online",
             Action::HostChanged { .. } => "host_changed",
+            Action::MemberPlaying { .. } => "member_playing",
             Action::PartyChanged => "party_changed",
             Action::Notify(_) => "notify",
             Action::Ended => "ended",
@@ -402,6 +403,39 @@ fn being_kicked_or_the_party_closing_tells_the_user_but_our_own_leave_does_not()
     );
     assert!(a.is_empty());
     assert!(p.in_party());
+}
+
+#[test]
+fn a_member_starting_and_stopping_a_game_is_told_once_each() {
+    let t0 = Instant::now();
+    let mut p = joined(t0, false);
+    let ttd = GameRef {
+        id: "openttd".into(),
+        name: "OpenTTD".into(),
+    };
+    let playing = |game: Option<GameRef>| {
+        let mut bob = member(BOB, "bob", 1, true);
+        bob.game = game;
+        view(BOB, vec![bob, member(ME, "me", 2, true)])
+    };
+    let a = p.handle(snapshot(playing(Some(ttd.clone()))), t0);
+    assert_eq!(
+        a[1],
+        Action::MemberPlaying {
+            name: "bob".into(),
+            game: Some(ttd.clone())
+        }
+    );
+    let a = p.handle(snapshot(playing(Some(ttd))), t0);
+    assert!(!names(&a).contains(&"member_playing"), "{a:?}");
+    let a = p.handle(snapshot(playing(None)), t0);
+    assert_eq!(
+        a[1],
+        Action::MemberPlaying {
+            name: "bob".into(),
+            game: None
+        }
+    );
 }
 
 #[test]

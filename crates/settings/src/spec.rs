@@ -467,6 +467,15 @@ pub static SPECS: &[Spec] = &[
         secret: true,
     },
     Spec {
+        key: "discord_webhook_games",
+        group: "Discord",
+        label: "Post when someone starts a game",
+        description: "With a webhook set: \"Ana started OpenTTD\" in the channel when a player starts a game LANrage knows.",
+        kind: Kind::Bool,
+        default: Default::Bool(true),
+        secret: false,
+    },
+    Spec {
         key: "start_minimized",
         group: "App",
         label: "Start minimized",

@@ -160,6 +160,7 @@ pub struct Settings {
     pub discord_application_id: String,
     pub discord_invite_button: bool,
     pub discord_webhook_url: Secret,
+    pub discord_webhook_games: bool,
     pub start_minimized: bool,
     pub start_at_login: bool,
 }
