@@ -8,7 +8,7 @@ import { PATH_LOG_LIMIT } from "./paths";
 const status = (over: Partial<Status> = {}): Status => ({
   version: "1.2.3",
   state: "starting",
-  device: { public_key: "PUB=", display_name: "Player", virtual_ip: null },
+  device: { public_key: "PUB=", display_name: "Player", virtual_ip: null, game: null },
   data_dir: "/data",
   mode: "auto",
   control: { state: "not_configured", server: null, embedded: false },

@@ -354,6 +354,54 @@ describe("fakeBridge", () => {
     expect(await rejection(b.removeServer("Quake:27960"))).toMatchObject({ code: "unknown_server" });
   });
 
+  it("games: members share what they play; this device starts and stops games like the engine's scan", async () => {
+    const b = createFakeBridge();
+    const seen: EngineEvent[] = [];
+    await b.onEngineEvent((e) => seen.push(e));
+    expect((await b.getStatus()).device.game).toBeNull();
+    // outside a party: the events alone
+    b.startGame("openttd");
+    expect((await b.getStatus()).device.game).toEqual({ id: "openttd", name: "OpenTTD" });
+    b.startGame("openttd"); // already running: nothing new
+    expect(seen.map((e) => e.type)).toEqual(["game_started"]);
+    b.stopGame();
+    expect(seen.at(-1)).toEqual({ type: "game_stopped", game: { id: "openttd", name: "OpenTTD" } });
+    expect((await b.getStatus()).device.game).toBeNull();
+
+    const p = await b.joinParty(FAKE_CODES[3].code);
+    expect(p.peers.map((x) => [x.name, x.game?.name ?? null])).toEqual([
+      ["Mira", "OpenTTD"],
+      ["Dex", "Counter-Strike 1.6"],
+      ["Sol", null],
+      ["Kai", "Factorio"], // offline: the server keeps the last game it was told
+    ]);
+    // in a party the server sends the party again after our set_game
+    seen.length = 0;
+    b.startGame("supertuxkart");
+    b.startGame({ id: "factorio", name: "Factorio" });
+    expect(seen.map((e) => e.type)).toEqual(["game_started", "party_changed", "game_started", "party_changed"]);
+    // status names the first running game by id, like the engine's detector
+    expect((await b.getStatus()).device.game?.id).toBe("factorio");
+    b.stopGame("factorio");
+    expect((await b.getStatus()).device.game?.id).toBe("supertuxkart");
+    // a member's game changes with a new party snapshot
+    seen.length = 0;
+    b.setMemberGame("Sol", "openttd");
+    b.setMemberGame("Mira", null);
+    expect(seen.map((e) => e.type)).toEqual(["party_changed", "party_changed"]);
+    const last = seen.at(-1) as Extract<EngineEvent, { type: "party_changed" }>;
+    expect(last.party!.peers.map((x) => x.game?.id ?? null)).toEqual([null, "cs16", "openttd", "factorio"]);
+    // detection off: the running games stop, and none is detected until it is on again
+    seen.length = 0;
+    await b.setSetting("game_detection", false);
+    expect(seen.map((e) => e.type)).toEqual(["setting_changed", "game_stopped", "party_changed"]);
+    b.startGame("openttd");
+    expect((await b.getStatus()).device.game).toBeNull();
+    await b.setSetting("game_detection", true);
+    b.startGame("openttd");
+    expect((await b.getStatus()).device.game?.name).toBe("OpenTTD");
+  });
+
   it("returns copies, not its internal state", async () => {
     const b = createFakeBridge();
     await b.setSetting("turn_servers", ["turn:relay.example:3478"]);

@@ -1,6 +1,8 @@
 // In-memory stand-in for the engine: used by tests and by `npm run dev` in a plain
-// browser. Besides settings and parties it reports a NAT type (`nat_changed`) and sends the
-// per-second `metrics` snapshot with a simulated system reading. It validates a few fields the
+// browser. Besides settings and parties it reports a NAT type (`nat_changed`), sends the
+// per-second `metrics` snapshot with a simulated system reading, and detects games on this
+// device when told to (`startGame` / `stopGame`: `game_started` / `game_stopped`, then the party
+// again, as the engine's scan and the control server do). It validates a few fields the
 // way the real engine does (MTU range, display name length, enum choices, types) so the UI's
 // error display can be exercised.
 // The definitions below are illustrative: the Rust side is the source of truth. Invite
@@ -8,13 +10,14 @@
 
 import type { Bridge, Unlisten } from "./bridge";
 import { browserCopy } from "./clipboard";
-import { FakeParty, seededRandom, type Profile } from "./fakeParty";
+import { FAKE_GAMES, FakeParty, seededRandom, type Profile } from "./fakeParty";
 import { filterAndSort } from "./servers";
 import type {
   BridgeError,
   ConfigView,
   EngineEvent,
   EngineState,
+  GameRef,
   MetricsSnapshot,
   Mode,
   NatKind,
@@ -181,6 +184,15 @@ export type FakeBridge = Bridge & {
   setPath(member: string, path: Partial<PathStatus> & { state: string; reason: string }): void;
   /** a friend joins the party now */
   addMember(name: string, profile?: Profile): void;
+  /** a member starts (a game) or stops (null) playing: the party is sent again, as the control server does */
+  setMemberGame(member: string, game: GameRef | string | null): void;
+  /**
+   * a game starts on this device (a catalogue id such as "openttd", or any game): game_started
+   * and, in a party, the party again; nothing while game detection is off or it already runs
+   */
+  startGame(game: GameRef | string): void;
+  /** a game (by id; default every one) stops on this device: game_stopped for each */
+  stopGame(id?: string): void;
   /** as if the app had been opened with this lanrage:// link */
   emitDeepLink(url: string): void;
   /** as if the tray asked for a page ("create" | "join") */
@@ -208,6 +220,8 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
   let metricsTimer: ReturnType<typeof setInterval> | undefined;
   let natTimer: ReturnType<typeof setTimeout> | undefined;
   let nat: NatStatus | null = opts.nat ?? null;
+  /** the games running on this device, by id (the engine's detector keeps them in id order) */
+  const games = new Map<string, GameRef>();
   const PUBLIC_KEY = "mB9sK2xq3Jw1vZ7pQ4cT8nR5yL0aE6dF2gH1iJ3kL4M=";
   const notices: Notice[] =
     opts.notices ??
@@ -317,6 +331,34 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     };
   }
 
+  const gameOf = (g: GameRef | string): GameRef =>
+    typeof g === "string" ? { ...(FAKE_GAMES[g] ?? { id: g, name: g }) } : { ...g };
+
+  /** What status.device.game says: the first running game by id, like the engine. */
+  function currentGame(): GameRef | null {
+    const first = [...games.keys()].sort()[0];
+    return first === undefined ? null : { ...games.get(first)! };
+  }
+
+  const detecting = () => values.get("game_detection") !== false;
+
+  function startGame(g: GameRef | string) {
+    const game = gameOf(g);
+    if (!detecting() || games.has(game.id)) return;
+    games.set(game.id, game);
+    emit({ type: "game_started", game });
+    party.ownGameChanged();
+  }
+
+  function stopGame(id?: string) {
+    const stopped = [...games.values()].filter((g) => id === undefined || g.id === id);
+    for (const game of stopped) {
+      games.delete(game.id);
+      emit({ type: "game_stopped", game });
+    }
+    if (stopped.length) party.ownGameChanged();
+  }
+
   function setNat(next: NatKind | NatStatus) {
     nat = typeof next === "string" ? { ...FAKE_NAT[next] } : next;
     emit({ type: "nat_changed", nat });
@@ -336,7 +378,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     return clone({
       version: "0.1.0-fake",
       state,
-      device: { public_key: PUBLIC_KEY, display_name: displayName(), virtual_ip: p?.virtual_ip ?? null },
+      device: { public_key: PUBLIC_KEY, display_name: displayName(), virtual_ip: p?.virtual_ip ?? null, game: currentGame() },
       data_dir: "/home/player/.local/share/lanrage",
       mode: String(values.get("mode") ?? "auto") as Mode,
       control: party.controlStatus(),
@@ -436,6 +478,9 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     addMember: (name, profile) => {
       party.addMember(name, profile);
     },
+    setMemberGame: (member, game) => party.setMemberGame(member, game === null ? null : gameOf(game)),
+    startGame,
+    stopGame,
     emitDeepLink: (url) => {
       for (const l of [...linkListeners]) l(url);
     },
@@ -462,9 +507,11 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       await delay();
       const def = getDef(key);
       const v = validate(def, clone(value));
-        values.set(key, v);
+      values.set(key, v);
       const sv = view(def);
       emit({ type: "setting_changed", setting: sv });
+      // the engine's next scan with detection off stops every running game
+      if (!detecting()) stopGame();
       return sv;
     },
     async resetSetting(key) {

@@ -15,6 +15,11 @@
 // saying so. The fake never parses: the parser lives in the engine only. Likewise each
 // simulated friend has a fixed grading from fixtures/grades.json, not a computed one.
 // A party named NOPERM fails to create with no_permission.
+//
+// Games: Mira plays OpenTTD and Dex Counter-Strike 1.6 (what their LANrage shares through the
+// control server, `PeerStatus.game`); Kai, offline, still carries the Factorio he played last,
+// as the control server keeps a member's last game while they are away. `setMemberGame` changes
+// one and sends the party again, as the server's snapshot after a `set_game` would.
 
 import type {
   BridgeError,
@@ -22,6 +27,7 @@ import type {
   ControlStatus,
   DeviceStats,
   EngineEvent,
+  GameRef,
   JoinInput,
   MetricsPeer,
   PartyStatus,
@@ -32,6 +38,14 @@ import type {
 import { FAKE_CODES, FAKE_GRADES, FAKE_MEET_AT, FAKE_UNKNOWN_INVITE, fakeClassify, fakeGradeOf, fakeJoinEntry } from "./fakeFixtures";
 
 export { FAKE_MEET_AT };
+/** A few games of the engine's catalogue (crates/games/catalogue/games.toml), by id. */
+export const FAKE_GAMES: Record<string, GameRef> = {
+  openttd: { id: "openttd", name: "OpenTTD" },
+  cs16: { id: "cs16", name: "Counter-Strike 1.6" },
+  factorio: { id: "factorio", name: "Factorio" },
+  supertuxkart: { id: "supertuxkart", name: "SuperTuxKart" },
+};
+
 /** The TURN relay the fake's relayed friends go through. */
 export const FAKE_RELAY = "203.0.113.2:3478";
 export const FAKE_NO_PERMISSION =
@@ -95,6 +109,8 @@ export type Profile = {
   degradeAt?: number;
   /** the engine's grading of this link once measured (fixture data: the fake does not grade) */
   quality?: Quality | null;
+  /** what the friend plays (shared through the control server) */
+  game?: GameRef | null;
 };
 
 type Member = {
@@ -121,6 +137,8 @@ type Member = {
   path: PathStatus | null;
   /** age at which the path entered its state */
   pathAt: number;
+  /** what the member's LANrage says it plays */
+  game: GameRef | null;
 };
 
 type Party = {
@@ -150,6 +168,7 @@ export const FRIENDS: Record<string, Profile> = {
     endpoint: "192.168.1.42:51820",
     reason: "{name} is on your local network (192.168.1.0/24), so packets go straight across the LAN.",
     quality: fakeGradeOf("Mira"),
+    game: FAKE_GAMES.openttd,
   },
   Dex: {
     rtt: 72,
@@ -162,6 +181,7 @@ export const FRIENDS: Record<string, Profile> = {
     reason:
       "Hole punching timed out after 5 s: {name} is behind a symmetric NAT that gives every destination a new port, so traffic goes through the relay.",
     quality: fakeGradeOf("Dex"),
+    game: FAKE_GAMES.cs16,
   },
   Sol: {
     rtt: 38,
@@ -174,7 +194,7 @@ export const FRIENDS: Record<string, Profile> = {
     degradeAt: 25,
     quality: fakeGradeOf("Sol"),
   },
-  Kai: { rtt: 0, spread: 0, lossChance: 0, online: false },
+  Kai: { rtt: 0, spread: 0, lossChance: 0, online: false, game: FAKE_GAMES.factorio },
 };
 
 /** What the connection manager calls a member with this path (the engine's `connection`). */
@@ -260,6 +280,7 @@ export class FakeParty {
           }
         : null,
       pathAt: 0,
+      game: profile.game ? { ...profile.game } : null,
     };
   }
 
@@ -300,6 +321,7 @@ export class FakeParty {
       quality: q,
       quality_score: q?.score ?? null,
       grade: q?.grade ?? null,
+      game: m.game ? { ...m.game } : null,
     };
   }
 
@@ -362,6 +384,22 @@ export class FakeParty {
       relay: pr.relayed ? FAKE_RELAY : null,
       reason: (pr.reason ?? "").replace(/\{name\}/g, m.name) || (pr.relayed ? "A direct path could not be opened, so traffic goes through the relay." : "Hole punching worked."),
     };
+  }
+
+  /**
+   * Tests and the demo: a member starts (a game) or stops (null) playing; the party is sent
+   * again, as the control server does after the member's `set_game`.
+   */
+  setMemberGame(who: string, game: GameRef | null): void {
+    const m = this.party?.members.find((x) => x.name === who || x.public_key === who);
+    if (!m) fail("unknown_member", `no member called \`${who}\` in the party`);
+    m.game = game ? { ...game } : null;
+    this.changed();
+  }
+
+  /** This device's game changed: the server sends everyone the party again (our own row is not in it). */
+  ownGameChanged(): void {
+    if (this.party) this.changed();
   }
 
   /** Tests: set a member's path now (emits path_changed, and party_changed when the connection changes). */

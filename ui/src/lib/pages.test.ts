@@ -26,7 +26,7 @@ describe("first run", () => {
   };
 
   it("shows while the name is the default and this device has not finished it", () => {
-    const player = statusOf({ device: { public_key: "K=", display_name: DEFAULT_DISPLAY_NAME, virtual_ip: null } });
+    const player = statusOf({ device: { public_key: "K=", display_name: DEFAULT_DISPLAY_NAME, virtual_ip: null, game: null } });
     expect(needsFirstRun(player, false)).toBe(true);
     expect(needsFirstRun(player, true)).toBe(false);
     expect(needsFirstRun(statusOf(), false)).toBe(false);

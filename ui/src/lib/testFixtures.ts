@@ -58,6 +58,7 @@ export function peer(name: string, over: Partial<PeerStatus> = {}): PeerStatus {
     quality_score: null,
     grade: null,
     quality: null,
+    game: null,
     ...over,
   };
 }
@@ -80,7 +81,7 @@ export function statusOf(over: Partial<Status> = {}): Status {
   return {
     version: "1.2.3",
     state: "running",
-    device: { public_key: "PUB=", display_name: "Neo", virtual_ip: null },
+    device: { public_key: "PUB=", display_name: "Neo", virtual_ip: null, game: null },
     data_dir: "/data",
     mode: "auto",
     control: { state: "not_configured", server: null, embedded: false },
