@@ -365,7 +365,7 @@ describe("fakeBridge", () => {
     b.startGame("openttd"); // already running: nothing new
     expect(seen.map((e) => e.type)).toEqual(["game_started"]);
     b.stopGame();
-    expect(seen.at(-1)).toEqual({ type: "game_stopped", game: { id: "openttd", name: "OpenTTD" } });
+    expect(seen[seen.length - 1]).toEqual({ type: "game_stopped", game: { id: "openttd", name: "OpenTTD" } });
     expect((await b.getStatus()).device.game).toBeNull();
 
     const p = await b.joinParty(FAKE_CODES[3].code);
@@ -389,7 +389,7 @@ describe("fakeBridge", () => {
     b.setMemberGame("Sol", "openttd");
     b.setMemberGame("Mira", null);
     expect(seen.map((e) => e.type)).toEqual(["party_changed", "party_changed"]);
-    const last = seen.at(-1) as Extract<EngineEvent, { type: "party_changed" }>;
+    const last = seen[seen.length - 1] as Extract<EngineEvent, { type: "party_changed" }>;
     expect(last.party!.peers.map((x) => x.game?.id ?? null)).toEqual([null, "cs16", "openttd", "factorio"]);
     // detection off: the running games stop, and none is detected until it is on again
     seen.length = 0;
