@@ -389,3 +389,60 @@ describe("party events", () => {
     expect(s.netLog).toHaveLength(NET_LOG_LIMIT);
   });
 });
+
+describe("game events", () => {
+  const TTD = { id: "openttd", name: "OpenTTD" };
+  const STK = { id: "supertuxkart", name: "SuperTuxKart" };
+  const loaded = () => run([{ type: "status_loaded", status: statusOf() }]);
+
+  it("game_started / game_stopped set this device's game and its list, and are logged", () => {
+    let s = run([ev({ type: "game_started", game: STK })], loaded());
+    expect(s.status?.device.game).toEqual(STK);
+    expect(s.deviceGames).toEqual([STK]);
+    expect(s.log[0].text).toBe("You are playing SuperTuxKart.");
+    // a second game sorting first becomes the device's game, as in the engine's status
+    s = run([ev({ type: "game_started", game: TTD })], s);
+    expect(s.deviceGames.map((g) => g.id)).toEqual(["openttd", "supertuxkart"]);
+    expect(s.status?.device.game).toEqual(TTD);
+    s = run([ev({ type: "game_stopped", game: TTD })], s);
+    expect(s.status?.device.game).toEqual(STK);
+    expect(s.log[0].text).toBe("You stopped playing OpenTTD.");
+    s = run([ev({ type: "game_stopped", game: STK })], s);
+    expect(s.status?.device.game).toBeNull();
+    expect(s.deviceGames).toEqual([]);
+  });
+
+  it("a repeated event changes nothing; events before the first status are kept for it", () => {
+    const s = run([ev({ type: "game_started", game: TTD })], loaded());
+    const again = run([ev({ type: "game_started", game: TTD })], s);
+    expect(again.status).toBe(s.status);
+    expect(again.deviceGames).toBe(s.deviceGames);
+    expect(run([ev({ type: "game_stopped", game: STK })], s).status).toBe(s.status);
+
+    const early = run([ev({ type: "game_started", game: STK }), ev({ type: "game_started", game: TTD })]);
+    expect(early.status).toBeNull();
+    const ready = reduce(early, { type: "status_loaded", status: statusOf({ device: { ...statusOf().device, game: TTD } }) });
+    expect(ready.deviceGames).toEqual([TTD, STK]);
+  });
+
+  it("a status is the engine's word: its game comes first, games sorting before it stopped", () => {
+    let s = run([ev({ type: "game_started", game: TTD }), ev({ type: "game_started", game: STK })], loaded());
+    s = reduce(s, { type: "status_loaded", status: statusOf({ device: { ...statusOf().device, game: STK } }) });
+    expect(s.deviceGames).toEqual([STK]);
+    s = reduce(s, { type: "status_loaded", status: statusOf() });
+    expect(s.deviceGames).toEqual([]);
+    expect(s.status?.device.game).toBeNull();
+  });
+
+  it("members' games arrive with the party; a member_game event of a newer engine is a log line", () => {
+    const party = partyOf([peer("Mira", { game: TTD })]);
+    const s = run([ev({ type: "party_changed", party })], loaded());
+    expect(s.status?.party?.peers[0].game).toEqual(TTD);
+    expect(describeEvent({ type: "member_game", name: "Mira", game: TTD } as unknown as EngineEvent)?.text).toBe(
+      "Mira is playing OpenTTD.",
+    );
+    expect(describeEvent({ type: "member_game", name: "Mira", game: null } as unknown as EngineEvent)?.text).toBe(
+      "Mira stopped playing.",
+    );
+  });
+});

@@ -1,13 +1,14 @@
 // The app's view state and a pure reducer over engine events and load results.
 // App.svelte owns one AppState and replaces it with reduce(state, action).
 
-import type { ConfigView, EngineEvent, EngineState, MetricsSnapshot, Notice, PartyStatus, Quality, SettingView, Status } from "./types";
+import type { ConfigView, EngineEvent, EngineState, GameRef, MetricsSnapshot, Notice, PartyStatus, Quality, SettingView, Status } from "./types";
 import { controlStateText, describeEvent, pushLog, type LogEntry, LOG_LIMIT } from "./eventLog";
 import { upsertSetting } from "./settingsModel";
 import { recordSystem, recordTunnelStats, type Histories, type SystemRecord } from "./history";
 import { pathChanges, type LiveQualities } from "./peers";
 import { deepEqual, keepIfEqual } from "./equal";
 import { natView, PATH_LOG_LIMIT, updatePathSince, type PathChange, type PathSince } from "./paths";
+import { gameStarted, gameStopped, reconcileGames } from "./games";
 
 export type NoticeItem = Notice & { id: number };
 
@@ -48,6 +49,11 @@ export type AppState = {
   system: readonly SystemRecord[];
   /** the engine's latest grading of each peer (from `metrics` events, or graded tunnel numbers) */
   qualities: LiveQualities;
+  /**
+   * the games running on this device, in id order (game_started / game_stopped; the status
+   * names only the first, as status.device.game)
+   */
+  deviceGames: readonly GameRef[];
   toasts: Toast[];
   nextId: number;
 };
@@ -82,6 +88,7 @@ export function initialState(): AppState {
     pathSince: {},
     system: [],
     qualities: {},
+    deviceGames: [],
     toasts: [],
     nextId: 1,
   };
@@ -129,6 +136,7 @@ function loadStatus(s: AppState, status: Status, at: string): AppState {
   return {
     ...s,
     status: next,
+    deviceGames: reconcileGames(s.deviceGames, next.device.game),
     engineState: next.state,
     enginePaths: s.enginePaths || partyHasPaths(next.party),
     pathSince: updatePathSince(s.pathSince, next.party?.peers, atMs(at)),
@@ -225,6 +233,16 @@ function applyPathChanged(s: AppState, e: Extract<EngineEvent, { type: "path_cha
   return { ...out, status: { ...s.status, party: { ...party, peers } } };
 }
 
+/** This device's games changed: the list, and the status's game (the first, like the engine's). */
+function setDeviceGames(s: AppState, deviceGames: readonly GameRef[]): AppState {
+  if (deviceGames === s.deviceGames) return s;
+  const out = { ...s, deviceGames };
+  if (!s.status) return out;
+  const game = keepIfEqual(s.status.device.game ?? undefined, deviceGames[0] ?? null);
+  if (game === s.status.device.game) return out;
+  return { ...out, status: { ...s.status, device: { ...s.status.device, game } } };
+}
+
 function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
   switch (e.type) {
     case "started":
@@ -298,6 +316,10 @@ function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
     }
     case "path_changed":
       return applyPathChanged(s, e, at);
+    case "game_started":
+      return setDeviceGames(s, gameStarted(s.deviceGames, e.game));
+    case "game_stopped":
+      return setDeviceGames(s, gameStopped(s.deviceGames, e.game));
     default:
       return s;
   }
