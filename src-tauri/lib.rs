@@ -2,7 +2,6 @@
 //! commands and forwards engine events as the `engine-event` Tauri event.
 
 mod commands;
-mod discord;
 mod tray;
 
 use std::process::ExitCode;
@@ -215,7 +214,6 @@ fn sync_start_at_login(app: &tauri::AppHandle, on: bool) {
 fn forward_events(app: tauri::AppHandle, engine: &Engine) {
     let mut rx = engine.subscribe();
     let cancel = engine.cancellation();
-    let presence = discord::Presence::start(engine);
     let engine = engine.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -229,9 +227,6 @@ fn forward_events(app: tauri::AppHandle, engine: &Engine) {
                         {
                             let on = engine.settings().is_ok_and(|s| s.start_at_login);
                             sync_start_at_login(&app, on);
-                        }
-                        if let Some(p) = &presence {
-                            p.on_event(&engine, &ev);
                         }
                         if let Err(e) = app.emit(EVENT_NAME, &ev) {
                             tracing::debug!(error = %e, "forwarding engine event");

@@ -98,6 +98,11 @@ impl Engine {
             engine.inner.metrics.clone(),
         );
         crate::webhooks::start(rt.clone());
+        crate::presence::start(
+            rt.clone(),
+            engine.inner.session.clone(),
+            engine.inner.games.clone(),
+        );
         crate::session_log::start(rt.clone());
         Ok(engine)
     }

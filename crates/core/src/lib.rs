@@ -19,6 +19,7 @@ pub mod events;
 mod games;
 mod lan;
 pub mod logging;
+mod presence;
 mod runtime;
 mod session;
 pub mod session_log;

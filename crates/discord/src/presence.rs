@@ -1,5 +1,6 @@
-//! Discord Rich Presence: "In a LANrage party (2 of 8)", since when, and a join button, shown
-//! on the player's Discord profile while they are in a party; cleared when they leave.
+//! Discord Rich Presence: "In a LANrage party (2 of 8)", since when, the game being played and a
+//! join button, shown on the player's Discord profile while they are in a party; cleared when
+//! they leave.
 //!
 //! Discord's local IPC is blocking, so it lives on its own thread. The thread keeps trying to
 //! reach Discord (started after LANrage, or restarted) and re-sends the activity periodically,
@@ -22,20 +23,26 @@ pub struct PresenceWanted {
     pub since: i64,
     /// Shown as a button when the host allows it.
     pub invite_link: Option<String>,
+    /// The game being played, by name: it takes the first line while it runs.
+    pub game: Option<String>,
 }
 
 impl PresenceWanted {
     /// The activity Discord shows (kept here, pure, so it is tested without Discord).
     pub fn activity(&self) -> Activity<'_> {
-        let mut a = Activity::new()
-            .state("In a LANrage party")
-            .details(self.party_name.as_str())
-            .timestamps(Timestamps::new().start(self.since))
-            .party(
-                Party::new()
-                    .id(self.party_id.as_str())
-                    .size([i32::from(self.size), i32::from(self.max)]),
-            );
+        let mut a = match &self.game {
+            Some(game) => Activity::new()
+                .details(game.as_str())
+                .state(self.party_name.as_str()),
+            None => Activity::new()
+                .state("In a LANrage party")
+                .details(self.party_name.as_str()),
+        };
+        a = a.timestamps(Timestamps::new().start(self.since)).party(
+            Party::new()
+                .id(self.party_id.as_str())
+                .size([i32::from(self.size), i32::from(self.max)]),
+        );
         if let Some(link) = &self.invite_link {
             a = a.buttons(vec![Button::new("Join the party", link.as_str())]);
         }
@@ -180,6 +187,7 @@ mod tests {
             max: 8,
             since: 1_700_000_000,
             invite_link: Some("lanrage://join/X".into()),
+            game: None,
         };
         let v = serde_json::to_value(w.activity()).unwrap();
         assert_eq!(v["state"], "In a LANrage party");
@@ -192,5 +200,22 @@ mod tests {
             ..w
         };
         assert!(serde_json::to_value(no_link.activity()).unwrap()["buttons"].is_null());
+    }
+
+    #[test]
+    fn a_running_game_takes_the_first_line_and_the_party_the_second() {
+        let w = PresenceWanted {
+            party_id: "ABCDEFGH".into(),
+            party_name: "Friday LAN".into(),
+            size: 2,
+            max: 8,
+            since: 1_700_000_000,
+            invite_link: None,
+            game: Some("OpenTTD".into()),
+        };
+        let v = serde_json::to_value(w.activity()).unwrap();
+        assert_eq!(v["details"], "OpenTTD");
+        assert_eq!(v["state"], "Friday LAN");
+        assert_eq!(v["party"]["size"], serde_json::json!([2, 8]));
     }
 }

@@ -79,6 +79,7 @@ fn presence_follows_the_party_and_survives_a_discord_restart() {
         max: 32,
         since: 1_700_000_000,
         invite_link: None,
+        game: None,
     };
     // Discord is not running yet: LANrage keeps trying.
     presence.show(Some(wanted.clone()));
