@@ -82,6 +82,7 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route("/v1/discord/test", post(test_webhook))
         .route("/v1/servers", get(list_servers).post(announce_server))
         .route("/v1/session-log", get(session_log))
+        .route("/v1/games", get(games))
         .route("/v1/servers/favorite", post(set_favorite))
         .route("/v1/servers/{id}", axum::routing::delete(remove_server))
         .route("/v1/events", get(events))
@@ -243,6 +244,14 @@ async fn session_log(
 ) -> ApiResult<Value> {
     let limit = q.limit.unwrap_or(100).min(5_000);
     Ok(Json(json!(st.engine.session_log(limit)?)))
+}
+
+async fn games(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<LogQuery>,
+) -> ApiResult<Value> {
+    let limit = q.limit.unwrap_or(50).min(2_000);
+    Ok(Json(json!(st.engine.games(limit)?)))
 }
 
 async fn list_servers(

@@ -74,6 +74,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Games { limit, json } => {
+            let client = ApiClient::new(api_addr(&data_dir, cli.api)?, &data_dir)?;
+            let games = client.get(&format!("/v1/games?limit={limit}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&games)?);
+            } else {
+                print!("{}", format_games(&games));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Settings(cmd) => settings(&data_dir, cli.api, cmd).await,
         Command::Config(cmd) => config(&data_dir, cli.api, cmd).await,
         Command::Party(cmd) => party(&data_dir, cli.api, cmd).await,
@@ -513,6 +523,51 @@ fn format_status(s: &Value) -> String {
     }
     for n in s["notices"].as_array().into_iter().flatten() {
         out += &format!("  ! {}\n", str_of(&n["message"]));
+    }
+    out
+}
+
+fn format_games(g: &Value) -> String {
+    let mut out = String::new();
+    let running: Vec<&str> = g["running"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    out += &match running.as_slice() {
+        [] => "Playing: nothing LANrage knows (see the games catalogue)\n".to_string(),
+        names => format!("Playing: {}\n", names.join(", ")),
+    };
+    let sessions = g["sessions"].as_array().cloned().unwrap_or_default();
+    if sessions.is_empty() {
+        out += "No game sessions yet: they are kept for games played while in a party.\n";
+    }
+    for s in &sessions {
+        let mins = s["duration_secs"].as_u64().unwrap_or(0).div_ceil(60);
+        let with: Vec<&str> = s["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let with = if with.is_empty() {
+            "alone".to_string()
+        } else {
+            format!("with {}", with.join(", "))
+        };
+        let rtt = s["rtt_ms"]["avg"]
+            .as_f64()
+            .map(|a| format!(", {a:.1} ms average"))
+            .unwrap_or_default();
+        let loss = s["loss_pct"]
+            .as_f64()
+            .map(|l| format!(", {l:.1} % loss"))
+            .unwrap_or_default();
+        out += &format!(
+            "  {} for {mins} min {with}{rtt}{loss}\n",
+            s["game_name"].as_str().unwrap_or("?")
+        );
     }
     out
 }

@@ -56,6 +56,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Games: what runs now (detected from the catalogue) and each game played in a party
+    Games {
+        /// How many of the newest sessions to show
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Game servers announced in your party
     #[command(subcommand)]
     Servers(ServersCmd),

@@ -22,6 +22,15 @@ use crate::session::Session;
 pub use crate::status::{ControlStatus, DeviceStatus, EngineState, Notice, NoticeLevel, Status};
 use lanrage_party::PartyStatus;
 
+/// What `lanrage games` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GamesView {
+    pub running: Vec<lanrage_proto::message::GameRef>,
+    /// Each run of a game during a party: `game_id`, `game_name`, `started_at`, `ended_at`,
+    /// `duration_secs`, `members`, `rtt_ms` {avg, min, max, p95} and `loss_pct`.
+    pub sessions: Vec<Value>,
+}
+
 pub struct EngineOptions {
     pub data_dir: DataDir,
     /// A control server for this run only (`lanrage up --server URL`), over the setting.
@@ -282,6 +291,14 @@ impl Engine {
         Ok(self.store().session_log(limit)?)
     }
 
+    /// The games running on this device and the newest `limit` game sessions, newest first.
+    pub fn games(&self, limit: usize) -> Result<GamesView, EngineError> {
+        Ok(GamesView {
+            running: self.inner.games.current().into_iter().collect(),
+            sessions: self.store().game_sessions(limit)?,
+        })
+    }
+
     /// Sends a test message to the configured webhook, for the settings page's button.
     pub async fn test_webhook(&self) -> Result<(), EngineError> {
         crate::webhooks::test(&self.settings()?).await
@@ -441,6 +458,9 @@ impl Engine {
             state: EngineState::Stopping,
         });
         tracing::info!("engine shutting down");
+        if let Some(session) = self.inner.games.end_session() {
+            crate::games::store_session(rt, &session);
+        }
         self.inner.session.stop().await;
         self.inner.session.stop_traversal();
         rt.stop_tunnel().await;

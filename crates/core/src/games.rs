@@ -1,11 +1,15 @@
 //! The engine's side of game detection: the catalogue it loaded, the detector it feeds with
-//! process scans (from the tick, every `SCAN_INTERVAL`), and the game this device plays now.
+//! process scans (from the tick, every `SCAN_INTERVAL`), the game this device plays now, and
+//! the session being recorded while it plays in a party.
 //! Which process is which game is `lanrage-games`' decision; this module only runs the scan off
 //! the async workers and keeps the answer.
 
 use std::sync::Arc;
 
-use lanrage_games::{Catalogue, Detector, GameEvent, ProcessScanner};
+use lanrage_games::{
+    Catalogue, Detector, GameEvent, GameSession, MemberSample, ProcessScanner, Recorder,
+};
+use lanrage_party::PartyStatus;
 use lanrage_proto::message::GameRef;
 use parking_lot::Mutex;
 
@@ -14,6 +18,8 @@ pub(crate) struct Games {
     scan: Arc<Mutex<(ProcessScanner, Detector)>>,
     /// What this device plays now (the first of its running games).
     current: Mutex<Option<GameRef>>,
+    /// The run of the current game during the current party.
+    recording: Mutex<Option<Recorder>>,
 }
 
 impl Games {
@@ -31,6 +37,7 @@ impl Games {
             catalogue: loaded.catalogue,
             scan: Arc::new(Mutex::new((ProcessScanner::new(), detector))),
             current: Mutex::new(None),
+            recording: Mutex::new(None),
         };
         (games, problems)
     }
@@ -42,6 +49,42 @@ impl Games {
 
     pub(crate) fn current(&self) -> Option<GameRef> {
         self.current.lock().clone()
+    }
+
+    /// Once a second: a session runs while this device plays a game in a party; each second
+    /// adds who is there and the round trip and loss to them. Returns a session that just
+    /// ended (the game stopped or changed, or the party ended), to be stored.
+    pub(crate) fn follow_session(&self, party: Option<&PartyStatus>) -> Option<GameSession> {
+        let now = unix_now();
+        let want = party.and(self.current());
+        let mut recording = self.recording.lock();
+        let same = matches!((&*recording, &want), (Some(r), Some(g)) if r.game_id() == g.id);
+        let ended = if same {
+            None
+        } else {
+            let ended = recording.take().map(|r| r.finish(now));
+            *recording = want.map(|g| Recorder::start(&g.id, &g.name, now));
+            ended
+        };
+        if let (Some(r), Some(p)) = (recording.as_mut(), party) {
+            let samples: Vec<MemberSample<'_>> = p
+                .peers
+                .iter()
+                .filter(|m| m.online)
+                .map(|m| MemberSample {
+                    name: &m.name,
+                    rtt_ms: m.rtt_ms,
+                    loss_pct: m.loss_pct,
+                })
+                .collect();
+            r.sample(&samples);
+        }
+        ended
+    }
+
+    /// The session being recorded, ended now (at shutdown).
+    pub(crate) fn end_session(&self) -> Option<GameSession> {
+        self.recording.lock().take().map(|r| r.finish(unix_now()))
     }
 
     /// Scans the processes (on a blocking thread: it reads /proc) and returns what started and
@@ -66,5 +109,36 @@ impl Games {
             name: g.name.clone(),
         });
         events
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Keeps a finished session in the settings database (and says so in the log).
+pub(crate) fn store_session(rt: &crate::runtime::Runtime, session: &GameSession) {
+    tracing::info!(
+        game = %session.game_name,
+        duration_secs = session.duration_secs,
+        members = session.members.len(),
+        "game session ended"
+    );
+    let data = match serde_json::to_value(session) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "a game session could not be written down");
+            return;
+        }
+    };
+    if let Err(e) =
+        rt.settings
+            .lock()
+            .record_game_session(&session.game_id, session.started_at, &data)
+    {
+        tracing::warn!(error = %e, "storing a game session");
     }
 }

@@ -75,6 +75,9 @@ pub(crate) fn start(
                 }
                 None => connections.clear(),
             }
+            if let Some(ended) = games.follow_session(party.as_ref()) {
+                crate::games::store_session(&rt, &ended);
+            }
             if let Some(tunnel) = &stats {
                 rt.emit(EngineEvent::TunnelStats {
                     tunnel: Box::new(tunnel.clone()),

@@ -35,6 +35,9 @@
 //! - no two games of one file share an executable name; a player's entry wins over a built-in
 //!   one that claims the same name.
 //!
+//! **Sessions** ([`Recorder`], [`GameSession`]): one run of a game during a party, with the
+//! members present and the round trip and loss to them, summed up when it ends.
+//!
 //! A game with several processes is one game; a game whose process is replaced between scans
 //! stays one run; it stops after [`MISSED_SCANS_BEFORE_STOP`] scans without any of its
 //! processes.
@@ -42,6 +45,7 @@
 mod catalogue;
 mod detect;
 mod scan;
+mod session;
 
 pub use catalogue::{
     user_file, Catalogue, CatalogueError, Discovery, Executables, Game, Loaded, Origin, Ports,
@@ -52,6 +56,7 @@ pub use detect::{
     SCAN_INTERVAL,
 };
 pub use scan::{scan_processes, ProcessScanner};
+pub use session::{GameSession, MemberSample, Recorder, RttSummary};
 
 #[cfg(test)]
 mod tests;

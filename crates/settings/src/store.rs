@@ -40,7 +40,18 @@ const MIGRATIONS: &[&str] = &[
         name TEXT NOT NULL,
         detail TEXT NOT NULL
      );",
+    // 4: game sessions: each run of a game during a party (the summary as JSON, which the
+    //    games crate defines; the columns are what lists are sorted and pruned by).
+    "CREATE TABLE game_sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        game_id TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        data TEXT NOT NULL
+     );",
 ];
+
+/// Game sessions kept; older ones go.
+const GAME_SESSIONS_MAX: i64 = 2_000;
 
 /// Entries kept in the session log; older ones go.
 const SESSION_LOG_MAX: i64 = 5_000;
@@ -179,7 +190,7 @@ impl SettingsStore {
         }
         // The tables must be what we expect, whatever user_version claims.
         conn.query_row(
-            "SELECT count(*) FROM settings, configs, meta, favorites, session_log",
+            "SELECT count(*) FROM settings, configs, meta, favorites, session_log, game_sessions",
             [],
             |_| Ok(()),
         )
@@ -421,6 +432,48 @@ impl SettingsStore {
             )
             .map_err(self.db_err())?;
         Ok(())
+    }
+
+    /// Keeps one finished game session (`data`: its summary).
+    pub fn record_game_session(
+        &self,
+        game_id: &str,
+        started_at: u64,
+        data: &Value,
+    ) -> Result<(), SettingsError> {
+        self.conn
+            .execute(
+                "INSERT INTO game_sessions (game_id, started_at, data) VALUES (?1, ?2, ?3)",
+                params![game_id, started_at as i64, data.to_string()],
+            )
+            .map_err(self.db_err())?;
+        self.conn
+            .execute(
+                "DELETE FROM game_sessions WHERE id <= (SELECT max(id) FROM game_sessions) - ?1",
+                params![GAME_SESSIONS_MAX],
+            )
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// The newest `limit` game sessions, newest first (a row that is not JSON is skipped).
+    pub fn game_sessions(&self, limit: usize) -> Result<Vec<Value>, SettingsError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT data FROM game_sessions ORDER BY started_at DESC, id DESC LIMIT ?1")
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| r.get::<_, String>(0))
+            .map_err(self.db_err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let text = row.map_err(self.db_err())?;
+            match serde_json::from_str(&text) {
+                Ok(v) => out.push(v),
+                Err(e) => tracing::warn!(error = %e, "a stored game session is not readable"),
+            }
+        }
+        Ok(out)
     }
 
     /// The newest `limit` session log entries, newest first.
@@ -803,6 +856,34 @@ mod tests {
         let all = store.session_log(usize::MAX >> 1).unwrap();
         assert_eq!(all.len() as i64, SESSION_LOG_MAX);
         assert_eq!(all[0].name, format!("p{}", SESSION_LOG_MAX + 19));
+    }
+
+    #[test]
+    fn game_sessions_are_kept_newest_first_across_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.db");
+        let (store, _) = SettingsStore::open(&path).unwrap();
+        store
+            .record_game_session(
+                "openttd",
+                100,
+                &json!({"game_id": "openttd", "started_at": 100}),
+            )
+            .unwrap();
+        store
+            .record_game_session(
+                "teeworlds",
+                200,
+                &json!({"game_id": "teeworlds", "started_at": 200}),
+            )
+            .unwrap();
+        drop(store);
+        let (store, recoveries) = SettingsStore::open(&path).unwrap();
+        assert!(recoveries.is_empty());
+        let sessions = store.game_sessions(10).unwrap();
+        assert_eq!(sessions.len(), 2);
+        assert_eq!(sessions[0]["game_id"], "teeworlds");
+        assert_eq!(store.game_sessions(1).unwrap().len(), 1);
     }
 
     #[test]
