@@ -3,7 +3,7 @@
 // 127.0.0.1 with the in-memory fake engine: first run, create a party, the invite code and its
 // copy buttons, join errors, live peers with grades and path tooltips, an idle check, the NAT
 // type and paths, system charts updated in place (with the webview language "C" of WebKitGTK
-// under LANG=C), every page. Screenshots go to
+// under LANG=C), members' games and the Games page, every page. Screenshots go to
 // ui/test-results/. Nothing leaves 127.0.0.1: every other request is refused and fails the test.
 // The preview server and the browser are stopped on success, failure, timeout and Ctrl-C.
 //
@@ -444,6 +444,40 @@ async function run(base) {
     await shot("08-servers");
   });
 
+  await step("games: members' games in the member list, who plays what on the Games page, this device's in the header", async () => {
+    await page.locator("#nav-party").click();
+    // the fake's friends say what they play: Mira OpenTTD, Dex Counter-Strike 1.6, Sol nothing
+    await waitText('#peer-list tr[data-name="Mira"] .peer-game', "Playing OpenTTD");
+    assert((await page.locator('#peer-list tr[data-name="Mira"]').getAttribute("data-game")) === "openttd", "Mira's row names the game");
+    assert((await textOf('#peer-list tr[data-name="Dex"] .peer-game')) === "Playing Counter-Strike 1.6", "Dex's game");
+    assert((await page.locator('#peer-list tr[data-name="Sol"] .peer-game').count()) === 0, "Sol plays nothing");
+    assert((await page.locator("#device-game").count()) === 0, "this device plays nothing yet");
+    await page.locator("#nav-games").click();
+    await page.locator("#page-games").waitFor({ state: "visible" });
+    const players = (id) =>
+      page.$$eval(`#games-list li[data-game="${id}"] .game-player`, (lis) => lis.map((li) => `${li.dataset.name}${li.dataset.self === "true" ? " (you)" : ""}`));
+    await page.locator('#games-list li[data-game="openttd"]').waitFor();
+    assert((await players("openttd")).join() === "Mira", `OpenTTD: ${await players("openttd")}`);
+    assert((await players("cs16")).join() === "Dex", `Counter-Strike 1.6: ${await players("cs16")}`);
+    assert((await textOf("#games-idle")).includes("Sol"), "who plays nothing");
+    // this device starts OpenTTD: the engine's game_started, then the party again
+    await page.evaluate(() => window.__LANRAGE_FAKE__.startGame("openttd"));
+    await waitText("#device-game", "Playing OpenTTD");
+    await page.waitForFunction(
+      () => document.querySelectorAll('#games-list li[data-game="openttd"] .game-player').length === 2,
+    );
+    assert((await players("openttd")).join() === "Nova (you),Mira", `OpenTTD with you: ${await players("openttd")}`);
+    const groups = await page.$$eval("#games-list .game-group", (lis) => lis.map((li) => li.dataset.game));
+    assert(groups.join() === "openttd,cs16", `most players first: ${groups}`);
+    assert((await textOf("#games-user-file")).endsWith("/lanrage/games.toml"), "where your own games go");
+    log(`games: ${JSON.stringify({ openttd: await players("openttd"), cs16: await players("cs16") })}`);
+    await shot("08b-games");
+    await page.locator("#nav-party").click();
+    assert((await textOf("#peer-self .peer-game")) === "Playing OpenTTD", "your own row says what you play");
+    await page.locator("#members-card").scrollIntoViewIfNeeded();
+    await shot("08c-party-games");
+  });
+
   await step("settings page", async () => {
     await page.locator("#nav-settings").click();
     await page.locator("#setting-mtu").waitFor({ state: "visible" });
@@ -461,7 +495,7 @@ async function run(base) {
       const mo = new MutationObserver((ms) => {
         for (const m of ms) n.push(`${m.type} in ${(m.target.parentElement ?? m.target).outerHTML?.slice(0, 160)}`);
       });
-      for (const id of ["page-party", "page-network", "page-metrics"])
+      for (const id of ["page-party", "page-network", "page-metrics", "page-games"])
         mo.observe(document.getElementById(id), { subtree: true, childList: true, attributes: true, characterData: true });
       await new Promise((r) => setTimeout(r, 2500));
       mo.disconnect();
@@ -516,6 +550,17 @@ async function run(base) {
     assert(await page.locator("#party-join").evaluate((el) => el === document.activeElement), "Join focused");
     assert((await textOf("#party-state")) === "No party yet", "did not join by itself");
     await shot("11-deep-link");
+  });
+
+  await step("games page outside a party: what LANrage detects, and where your own games go", async () => {
+    await page.evaluate(() => window.__LANRAGE_FAKE__.stopGame());
+    await page.locator("#device-game").waitFor({ state: "detached" });
+    await page.locator("#nav-games").click();
+    await waitText("#games-empty", "No game is running on this device.");
+    assert((await textOf("#games-detect-how")).includes("recognised by their running program"), "how games are detected");
+    assert((await textOf("#games-user-file")) === "/home/player/.local/share/lanrage/games.toml", "games.toml in the data folder");
+    assert((await textOf("#games-party-hint")).includes("Join or create a party"), "friends' games need a party");
+    await shot("12-games-empty");
   });
 
   await step("nothing but 127.0.0.1 was contacted, and no page errors", async () => {

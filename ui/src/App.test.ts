@@ -463,6 +463,67 @@ describe("App with the fake bridge", () => {
     expect($("#device-public-key")).toBeTruthy();
   });
 
+  it("games: what LANrage detects, who plays what by game, members' games in the party, this device's in the header", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await click("#nav-games");
+    expect($("#page-games").hidden).toBe(false);
+    expect($("#nav-games").getAttribute("aria-current")).toBe("page");
+    expect(text("#games-empty")).toBe("No game is running on this device.");
+    expect(text("#games-detect-how")).toContain("recognised by their running program");
+    expect(text("#games-user-file")).toBe("/home/player/.local/share/lanrage/games.toml");
+    expect(text("#games-party-hint")).toContain("Join or create a party");
+    expect($("#device-game")).toBeNull();
+
+    await b.joinParty(FAKE_CODES[3].code);
+    await settle();
+    const group = (id: string) =>
+      [...document.querySelectorAll<HTMLElement>(`#games-list li[data-game="${id}"] .game-player`)].map((li) => li.dataset.name);
+    expect([...document.querySelectorAll<HTMLElement>("#games-list .game-group")].map((g) => g.dataset.game)).toEqual([
+      "cs16",
+      "openttd",
+    ]);
+    expect(group("openttd")).toEqual(["Mira"]);
+    expect(group("cs16")).toEqual(["Dex"]);
+    // Kai is offline: his last game is not shown
+    expect(text("#games-idle")).toBe("Not playing a game LANrage knows: Sol. Offline: Kai.");
+
+    b.startGame("openttd");
+    await settle();
+    expect(text("#device-game")).toBe("Playing OpenTTD");
+    expect($("#device-game").dataset.game).toBe("openttd");
+    expect(group("openttd")).toEqual(["Player", "Mira"]);
+    expect($('#games-list li[data-game="openttd"] .game-player[data-self="true"] .badge-you')).toBeTruthy();
+    expect($("#games-list .game-group").dataset.game).toBe("openttd"); // most players first
+    expect(text("#engine-status")).toContain("You are playing OpenTTD.");
+
+    await click("#nav-party");
+    expect(text('#peer-list tr[data-name="Mira"] .peer-game')).toBe("Playing OpenTTD");
+    expect($('#peer-list tr[data-name="Mira"]').dataset.game).toBe("openttd");
+    expect(text('#peer-list tr[data-name="Dex"] .peer-game')).toBe("Playing Counter-Strike 1.6");
+    expect($('#peer-list tr[data-name="Sol"] .peer-game')).toBeNull();
+    expect($('#peer-list tr[data-name="Kai"] .peer-game')).toBeNull();
+    expect(text("#peer-self .peer-game")).toBe("Playing OpenTTD");
+
+    b.setMemberGame("Mira", null);
+    b.stopGame();
+    await settle();
+    expect($('#peer-list tr[data-name="Mira"] .peer-game')).toBeNull();
+    expect($("#peer-self .peer-game")).toBeNull();
+    expect($("#device-game")).toBeNull();
+    expect(text("#engine-status")).toContain("You stopped playing OpenTTD.");
+    await click("#nav-games");
+    expect(group("cs16")).toEqual(["Dex"]);
+    expect($('#games-list li[data-game="openttd"]')).toBeNull();
+
+    // detection off: said on the page, with the way to Settings
+    await b.setSetting("game_detection", false);
+    await settle();
+    expect(text("#games-detection-off")).toContain("Game detection is off");
+    await click("#games-open-settings");
+    expect($("#page-settings").hidden).toBe(false);
+  });
+
   it("servers page: lists the party's servers, filters, favorites, announces and removes", async () => {
     const b = await start();
     await finishFirstRun();
@@ -653,7 +714,7 @@ describe("App with the fake bridge", () => {
     await click("#nav-settings");
     const seen: MutationRecord[] = [];
     const mo = new MutationObserver((m) => seen.push(...m));
-    for (const sel of ["#page-party", "#page-network", "#page-metrics"])
+    for (const sel of ["#page-party", "#page-network", "#page-metrics", "#page-games"])
       mo.observe($(sel), { subtree: true, childList: true, attributes: true, characterData: true });
     for (let i = 0; i < 3; i++) {
       b.tick();

@@ -16,6 +16,9 @@ describe("pages", () => {
     expect(stepPage("party", 1)).toBe("network");
     expect(stepPage("party", -1)).toBe("settings");
     expect(stepPage("settings", 1)).toBe("party");
+    expect(stepPage("metrics", 1)).toBe("games");
+    expect(stepPage("games", 1)).toBe("servers");
+    expect(pageFromHash("#/games")).toBe("games");
   });
 });
 

@@ -5,6 +5,7 @@ export const PAGES = [
   { id: "party", label: "Party" },
   { id: "network", label: "Network" },
   { id: "metrics", label: "Metrics" },
+  { id: "games", label: "Games" },
   { id: "servers", label: "Servers" },
   { id: "settings", label: "Settings" },
 ] as const;
