@@ -536,6 +536,32 @@ impl Registry {
             }),
             None => None,
         };
+        self.update_member(device, |m| {
+            let changed = m.game != game;
+            m.game = game;
+            changed
+        })
+    }
+
+    pub fn set_endpoints(
+        &mut self,
+        device: &str,
+        mut endpoints: Vec<SocketAddr>,
+    ) -> Result<Changes, PartyError> {
+        endpoints.truncate(MAX_ENDPOINTS);
+        self.update_member(device, |m| {
+            let changed = m.endpoints != endpoints;
+            m.endpoints = endpoints;
+            changed
+        })
+    }
+
+    /// Applies `update` to the device's membership; the party changed when it says so.
+    fn update_member(
+        &mut self,
+        device: &str,
+        update: impl FnOnce(&mut Member) -> bool,
+    ) -> Result<Changes, PartyError> {
         let id = self
             .member_of
             .get(device)
@@ -546,32 +572,11 @@ impl Registry {
             .get_mut(&id)
             .and_then(|p| p.member_mut(device))
             .ok_or(PartyError::NotInParty)?;
-        if member.game == game {
-            return Ok(Changes::default());
-        }
-        member.game = game;
-        Ok(Changes::party(&id))
-    }
-
-    pub fn set_endpoints(
-        &mut self,
-        device: &str,
-        endpoints: Vec<SocketAddr>,
-    ) -> Result<Changes, PartyError> {
-        let id = self
-            .member_of
-            .get(device)
-            .cloned()
-            .ok_or(PartyError::NotInParty)?;
-        let party = self.parties.get_mut(&id).ok_or(PartyError::NotInParty)?;
-        let member = party.member_mut(device).ok_or(PartyError::NotInParty)?;
-        let mut eps = endpoints;
-        eps.truncate(MAX_ENDPOINTS);
-        if member.endpoints == eps {
-            return Ok(Changes::default());
-        }
-        member.endpoints = eps;
-        Ok(Changes::party(&id))
+        Ok(if update(member) {
+            Changes::party(&id)
+        } else {
+            Changes::default()
+        })
     }
 
     /// A device was heard from (connected, heartbeat, any message).
