@@ -434,15 +434,13 @@ describe("game events", () => {
     expect(s.status?.device.game).toBeNull();
   });
 
-  it("members' games arrive with the party; a member_game event of a newer engine is a log line", () => {
+  it("members' games arrive with the party; member_game is a log line", () => {
     const party = partyOf([peer("Mira", { game: TTD })]);
     const s = run([ev({ type: "party_changed", party })], loaded());
     expect(s.status?.party?.peers[0].game).toEqual(TTD);
-    expect(describeEvent({ type: "member_game", name: "Mira", game: TTD } as unknown as EngineEvent)?.text).toBe(
-      "Mira is playing OpenTTD.",
-    );
-    expect(describeEvent({ type: "member_game", name: "Mira", game: null } as unknown as EngineEvent)?.text).toBe(
-      "Mira stopped playing.",
-    );
+    const told = run([ev({ type: "member_game", name: "Mira", game: TTD })], s);
+    expect(told.log[0].text).toBe("Mira is playing OpenTTD.");
+    expect(told.status).toBe(s.status); // the party's snapshot is what shows it
+    expect(describeEvent({ type: "member_game", name: "Mira", game: null })?.text).toBe("Mira stopped playing.");
   });
 });

@@ -82,15 +82,11 @@ export function describeEvent(event: EngineEvent): { level: LogLevel; text: stri
       return { level: "info", text: `You are playing ${event.game.name}.` };
     case "game_stopped":
       return { level: "info", text: `You stopped playing ${event.game.name}.` };
+    case "member_game":
+      // the party's next snapshot carries the game itself; this is the line for the log
+      return { level: "info", text: event.game ? `${event.name} is playing ${event.game.name}.` : `${event.name} stopped playing.` };
     default: {
       const t = (event as { type?: unknown }).type;
-      // a member's game as a newer engine may tell it (the party's snapshot carries it anyway)
-      const m = event as { name?: unknown; game?: { name?: unknown } | null };
-      if (t === "member_game" && typeof m.name === "string")
-        return {
-          level: "info",
-          text: typeof m.game?.name === "string" ? `${m.name} is playing ${m.game.name}.` : `${m.name} stopped playing.`,
-        };
       return { level: "info", text: `Engine event: ${typeof t === "string" ? t : "unknown"}.` };
     }
   }

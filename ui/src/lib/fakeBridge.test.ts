@@ -384,11 +384,14 @@ describe("fakeBridge", () => {
     expect((await b.getStatus()).device.game?.id).toBe("factorio");
     b.stopGame("factorio");
     expect((await b.getStatus()).device.game?.id).toBe("supertuxkart");
-    // a member's game changes with a new party snapshot
+    // a member's game: member_game, then the party, like the engine's party machine
     seen.length = 0;
     b.setMemberGame("Sol", "openttd");
     b.setMemberGame("Mira", null);
-    expect(seen.map((e) => e.type)).toEqual(["party_changed", "party_changed"]);
+    b.setMemberGame("Mira", null); // no change, nothing sent
+    expect(seen.map((e) => e.type)).toEqual(["member_game", "party_changed", "member_game", "party_changed"]);
+    expect(seen[0]).toEqual({ type: "member_game", name: "Sol", game: { id: "openttd", name: "OpenTTD" } });
+    expect(seen[2]).toEqual({ type: "member_game", name: "Mira", game: null });
     const last = seen[seen.length - 1] as Extract<EngineEvent, { type: "party_changed" }>;
     expect(last.party!.peers.map((x) => x.game?.id ?? null)).toEqual([null, "cs16", "openttd", "factorio"]);
     // detection off: the running games stop, and none is detected until it is on again

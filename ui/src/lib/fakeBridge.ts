@@ -90,6 +90,7 @@ export const FAKE_SETTING_DEFS: Def[] = [
   { key: "discord_application_id", group: "Discord", label: "Discord application id", description: "Your own Discord application for Rich Presence; empty uses LANrage's.", kind: "string", default: "", secret: false },
   { key: "discord_invite_button", group: "Discord", label: "Invite button on Discord", description: "Let friends join your party from a button on your Discord profile.", kind: "bool", default: false, secret: false },
   { key: "discord_webhook_url", group: "Discord", label: "Discord webhook URL", description: "Post party events to a Discord channel; stored on this machine and never shown again.", kind: "string", default: "", secret: true },
+  { key: "discord_webhook_games", group: "Discord", label: "Post when someone starts a game", description: "With a webhook set: \"Ana started OpenTTD\" in the channel when a player starts a game LANrage knows.", kind: "bool", default: true, secret: false },
   { key: "start_minimized", group: "App", label: "Start minimized", description: "Start in the tray without opening the window.", kind: "bool", default: false, secret: false },
 ];
 

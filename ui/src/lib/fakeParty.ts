@@ -19,7 +19,8 @@
 // Games: Mira plays OpenTTD and Dex Counter-Strike 1.6 (what their LANrage shares through the
 // control server, `PeerStatus.game`); Kai, offline, still carries the Factorio he played last,
 // as the control server keeps a member's last game while they are away. `setMemberGame` changes
-// one and sends the party again, as the server's snapshot after a `set_game` would.
+// one: `member_game`, then the party again, as the engine does with the server's snapshot after
+// that member's `set_game`.
 
 import type {
   BridgeError,
@@ -393,7 +394,10 @@ export class FakeParty {
   setMemberGame(who: string, game: GameRef | null): void {
     const m = this.party?.members.find((x) => x.name === who || x.public_key === who);
     if (!m) fail("unknown_member", `no member called \`${who}\` in the party`);
+    if ((m.game?.id ?? null) === (game?.id ?? null) && (m.game?.name ?? null) === (game?.name ?? null)) return;
     m.game = game ? { ...game } : null;
+    // the engine's party machine: the member's change, then the party
+    this.deps.emit({ type: "member_game", name: m.name, game: m.game ? { ...m.game } : null });
     this.changed();
   }
 
