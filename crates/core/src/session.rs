@@ -114,8 +114,11 @@ impl Session {
                 msg = rx.recv() => match msg { Some(m) => m, None => return },
             };
             let mut reply = msg.reply;
-            if let (Input::Expect { party_id }, Some(r)) = (&msg.input, reply.take()) {
-                waiting.push((party_id.clone(), r));
+            if let Input::Expect { party_id } = &msg.input {
+                // Answered when the machine says `Ready` or `Failed`, maybe much later.
+                if let Some(r) = reply.take() {
+                    waiting.push((party_id.clone(), r));
+                }
             }
             let now = Instant::now();
             let mut queue: std::collections::VecDeque<Action> =
