@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use lanrage_core::party::PartyStatus;
 use lanrage_core::EngineEvent;
+use lanrage_proto::message::GameRef;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
@@ -30,7 +32,7 @@ pub fn is_available(_app: &AppHandle) -> bool {
     TRAY_READY.load(Ordering::Relaxed)
 }
 
-fn party(app: &AppHandle) -> Option<lanrage_core::party::PartyStatus> {
+fn party(app: &AppHandle) -> Option<PartyStatus> {
     match app.try_state::<EngineSlot>().as_deref() {
         Some(EngineSlot::Ready(engine)) => engine.party_status(),
         _ => None,
@@ -39,17 +41,30 @@ fn party(app: &AppHandle) -> Option<lanrage_core::party::PartyStatus> {
 
 fn status_line(app: &AppHandle) -> String {
     match app.try_state::<EngineSlot>().as_deref() {
-        Some(EngineSlot::Ready(engine)) => match engine.party_status() {
-            None => "LANrage: not in a party".to_string(),
-            Some(p) => format!(
-                "LANrage: {} ({} of {} online)",
-                p.name,
-                1 + p.peers.iter().filter(|m| m.online).count(),
-                p.peers.len() + 1
-            ),
-        },
+        Some(EngineSlot::Ready(engine)) => {
+            let status = engine.status();
+            party_line(status.party.as_ref(), status.device.game.as_ref())
+        }
         Some(EngineSlot::Failed(_)) => "LANrage: engine stopped (open for details)".to_string(),
         None => "LANrage: starting".to_string(),
+    }
+}
+
+/// The running engine's status line: the party (or none) and, while game detection sees one,
+/// the game this device plays.
+fn party_line(party: Option<&PartyStatus>, game: Option<&GameRef>) -> String {
+    let line = match party {
+        None => "LANrage: not in a party".to_string(),
+        Some(p) => format!(
+            "LANrage: {} ({} of {} online)",
+            p.name,
+            1 + p.peers.iter().filter(|m| m.online).count(),
+            p.peers.len() + 1
+        ),
+    };
+    match game {
+        None => line,
+        Some(g) => format!("{line}, playing {}", g.name),
     }
 }
 
@@ -144,7 +159,10 @@ pub fn on_event(app: &AppHandle, event: &EngineEvent) {
     match event {
         EngineEvent::MemberJoined { name } => notify(app, &format!("{name} joined the party")),
         EngineEvent::MemberLeft { name } => notify(app, &format!("{name} left the party")),
-        EngineEvent::PartyChanged { .. } | EngineEvent::StateChanged { .. } => {}
+        EngineEvent::PartyChanged { .. }
+        | EngineEvent::StateChanged { .. }
+        | EngineEvent::GameStarted { .. }
+        | EngineEvent::GameStopped { .. } => {}
         _ => return,
     }
     let in_party = party(app).is_some();
@@ -178,5 +196,77 @@ fn notify(app: &AppHandle, text: &str) {
         .show()
     {
         tracing::debug!(error = %e, "desktop notification");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lanrage_core::party::PeerStatus;
+    use std::net::Ipv4Addr;
+
+    fn peer(octet: u8, online: bool, game: Option<GameRef>) -> PeerStatus {
+        PeerStatus {
+            name: format!("Player {octet}"),
+            public_key: format!("KEY{octet}="),
+            virtual_ip: Ipv4Addr::new(10, 66, 0, octet),
+            online,
+            connection: if online { "direct" } else { "offline" },
+            path: None,
+            endpoint: None,
+            rtt_ms: None,
+            jitter_ms: None,
+            loss_pct: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            last_handshake_secs: None,
+            quality_score: None,
+            grade: None,
+            quality: None,
+            game,
+        }
+    }
+
+    fn party(peers: Vec<PeerStatus>) -> PartyStatus {
+        PartyStatus {
+            id: "PARTY001".into(),
+            name: "LAN night".into(),
+            is_host: true,
+            host_name: "Ana".into(),
+            max_members: 8,
+            virtual_ip: Ipv4Addr::new(10, 66, 0, 1),
+            invite: None,
+            peers,
+        }
+    }
+
+    fn game(id: &str, name: &str) -> GameRef {
+        GameRef {
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn the_status_line_names_the_party_and_the_game_this_device_plays() {
+        let openttd = game("openttd", "OpenTTD");
+        assert_eq!(party_line(None, None), "LANrage: not in a party");
+        assert_eq!(
+            party_line(None, Some(&openttd)),
+            "LANrage: not in a party, playing OpenTTD"
+        );
+        // members' games are theirs: the line names only this device's
+        let p = party(vec![
+            peer(2, true, Some(game("cs16", "Counter-Strike 1.6"))),
+            peer(3, false, None),
+        ]);
+        assert_eq!(
+            party_line(Some(&p), None),
+            "LANrage: LAN night (2 of 3 online)"
+        );
+        assert_eq!(
+            party_line(Some(&p), Some(&openttd)),
+            "LANrage: LAN night (2 of 3 online), playing OpenTTD"
+        );
     }
 }
