@@ -32,6 +32,9 @@ use crate::runtime::Runtime;
 use crate::status::NoticeLevel;
 use lanrage_party::{Action, Input, Notice, Party, PartyStatus, StatusInputs};
 
+/// Signals kept while traversal is not running yet (a handful per member is all a start takes).
+const EARLY_SIGNALS: usize = 256;
+
 /// What a caller waiting on the machine hears back.
 type Reply = oneshot::Sender<Result<(), String>>;
 
@@ -55,6 +58,9 @@ struct Links {
     ice_servers: Vec<IceServer>,
     /// NAT traversal for the running tunnel's peers.
     traversal: Option<Traversal>,
+    /// Signals that arrived while traversal was not running yet (members who saw us join
+    /// before our tunnel was up): handed to it when it starts.
+    early_signals: Vec<(String, serde_json::Value)>,
     /// Game servers this device announced (re-announced every 30 s).
     announced: Vec<GameServer>,
     /// The re-announcing task runs (once started, for the engine's life).
@@ -244,7 +250,9 @@ impl Session {
                 None
             }
             Action::Ended => {
-                self.links.lock().announced.clear();
+                let mut l = self.links.lock();
+                l.announced.clear();
+                l.early_signals.clear();
                 None
             }
             // Answered by the drive loop, which holds the callers waiting for them.
@@ -444,9 +452,15 @@ impl Session {
                     self.send(Input::Gone { party_id, reason });
                 }
                 ControlEvent::Signal { from, payload } => {
-                    let traversal = self.links.lock().traversal.clone();
-                    match traversal {
-                        Some(t) => t.signal(from, payload),
+                    let mut l = self.links.lock();
+                    match l.traversal.clone() {
+                        Some(t) => {
+                            drop(l);
+                            t.signal(from, payload);
+                        }
+                        None if l.early_signals.len() < EARLY_SIGNALS => {
+                            l.early_signals.push((from, payload))
+                        }
                         None => tracing::debug!(
                             from = from.get(..8).unwrap_or(""),
                             "signal while not traversing NATs: ignored"
@@ -514,8 +528,12 @@ impl Session {
                 t
             }
         };
+        let early = std::mem::take(&mut l.early_signals);
         drop(l);
         traversal.set_peers(members);
+        for (from, payload) in early {
+            traversal.signal(from, payload);
+        }
     }
 
     pub(crate) fn stop_traversal(&self) {

@@ -83,6 +83,12 @@ enum Signal {
         gen: u32,
         ufrag: String,
         pwd: String,
+        /// The sender has the receiver's credentials for this leg. A peer that sends its
+        /// credentials again without them is answered with ours (they were lost: sent before
+        /// its traversal started, or while a control connection was down). Absent from older
+        /// peers, which never resend once they have ours.
+        #[serde(default)]
+        have_yours: bool,
     },
     Cand {
         leg: Leg,
@@ -813,6 +819,8 @@ impl Task {
                 gen,
                 ufrag,
                 pwd,
+                // A new agent has nobody's credentials yet.
+                have_yours: false,
             },
         );
     }
@@ -861,7 +869,13 @@ impl Task {
         };
         let run = link.leg(leg);
         match signal {
-            Signal::Creds { ufrag, pwd, .. } => {
+            Signal::Creds {
+                ufrag,
+                pwd,
+                have_yours,
+                ..
+            } => {
+                let first = run.remote_ufrag.is_none();
                 let fresh = match &run.remote_ufrag {
                     None => {
                         run.remote_ufrag = Some(ufrag.clone());
@@ -879,6 +893,10 @@ impl Task {
                     }
                 } else {
                     run.creds_sent = None;
+                    if !first && !have_yours {
+                        // The peer is still waiting for ours: answer.
+                        self.resend(&from, leg);
+                    }
                 }
             }
             Signal::Cand { c, .. } => {
@@ -934,6 +952,7 @@ impl Task {
         };
         let run = link.leg(leg);
         let gen = run.gen;
+        let have_yours = run.remote_ufrag.is_some();
         let Some((ufrag, pwd)) = run.local_creds.clone() else {
             return;
         };
@@ -946,6 +965,7 @@ impl Task {
                 gen,
                 ufrag,
                 pwd,
+                have_yours,
             },
         );
         for c in cands {
