@@ -118,20 +118,16 @@ pub struct Desktop {
 
 impl Desktop {
     pub fn start() -> Self {
-        let n = (90..400)
-            .find(|n| {
-                !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                    && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            })
-            .expect("a free X display number");
-        let display = format!(":{n}");
-        let xvfb = Proc::spawn(
+        // Xvfb picks a free display itself and says which (-displayfd): tests starting desktops
+        // at the same moment can never race for one number.
+        let mut xvfb = Proc::spawn(
             "Xvfb",
             Command::new("Xvfb")
                 // -noreset: by default Xvfb resets when its last client leaves, and an app
                 // started again at that moment fails to open the display.
                 .args([
-                    &display,
+                    "-displayfd",
+                    "1",
                     "-screen",
                     "0",
                     "1280x800x24",
@@ -139,12 +135,10 @@ impl Desktop {
                     "tcp",
                     "-noreset",
                 ])
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
         );
-        wait_for(Duration::from_secs(15), "Xvfb socket", || {
-            Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        });
+        let display = format!(":{}", xvfb.stdout_first_line().trim());
         let mut dbus = Proc::spawn(
             "dbus-daemon",
             Command::new("dbus-daemon")
