@@ -117,16 +117,10 @@ impl Machine {
             &[],
         );
         let unshare = lab.pid(id);
-        let children = format!("/proc/{unshare}/task/{unshare}/children");
         let mut init_pid = 0;
         // The forked child is the namespace's PID 1; once it runs python, /proc is mounted.
         support::wait_for(Duration::from_secs(5), "a machine's init", || {
-            init_pid = std::fs::read_to_string(&children)
-                .unwrap_or_default()
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
+            init_pid = child_of(unshare).unwrap_or(0);
             init_pid != 0
                 && std::fs::read_to_string(format!("/proc/{init_pid}/comm"))
                     .is_ok_and(|c| c.trim() == "python3")
@@ -183,6 +177,21 @@ impl Machine {
         lab.wait_listening(&self.ns, "tcp", 8666, Duration::from_secs(15));
         player.ok(lab, &["settings", "set", "display_name", name]);
     }
+}
+
+/// A child of process `parent` (from each process's parent pid in /proc/<pid>/stat).
+fn child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // After the command in parentheses: state, then the parent's pid.
+        let ppid: u32 = stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == parent).then_some(pid)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,7 +664,9 @@ fn real_games_are_detected_shared_named_on_discord_and_recorded() {
         assert!(
             rtt["avg"].as_f64().is_some_and(|v| v > 0.0 && v < 100.0)
                 && rtt["min"].as_f64() <= rtt["avg"].as_f64()
-                && rtt["avg"].as_f64() <= rtt["max"].as_f64(),
+                && rtt["avg"].as_f64() <= rtt["max"].as_f64()
+                && rtt["min"].as_f64() <= rtt["p95"].as_f64()
+                && rtt["p95"].as_f64() <= rtt["max"].as_f64(),
             "round trips to Bo during the session: {s:#}"
         );
         assert!(s["loss_pct"].as_f64().is_some(), "{s:#}");
@@ -753,6 +764,81 @@ fn programs_that_only_hold_game_ports_are_not_games() {
         "Teeworlds next to the port holders",
         || p.status(lab)["device"]["game"]["id"] == TEEWORLDS.id,
         || format!("status: {:#}", p.status(lab)["device"]),
+    );
+}
+
+/// A launcher that starts the game and stays open without reaping it once it ends, as a
+/// launcher showing its own window after the game does, or a Python launcher that never calls
+/// wait(): the ended game lingers as a zombie, which keeps its name in /proc.
+const LAUNCHER: &str = "
+import subprocess, sys, time
+game = subprocess.Popen(sys.argv[1:])
+print('launched', game.pid, flush=True)
+time.sleep(3600)
+";
+
+#[test]
+fn a_game_that_quit_is_not_playing_while_its_launcher_stays_open() {
+    if !ready(&["python3", "unshare", "nsenter", "ss"], &[&TEEWORLDS]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = World::new("gamezombie");
+    w.host("p0", "198.51.100.11");
+    let i = w.player("p0");
+    let m = Machine::start(&mut w.lab, "p0");
+    m.up(&mut w.lab, &mut w.players[i], None, "Ana", &[]);
+    let home = tempfile::tempdir().unwrap();
+    let (args, env) = TEEWORLDS.prepare(home.path());
+    let prog = program(TEEWORLDS.program).unwrap().display().to_string();
+    let mut full = vec!["python3", "-c", LAUNCHER, prog.as_str()];
+    full.extend(args.iter().map(String::as_str));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let launcher = m.spawn(&mut w.lab, "launcher", home.path(), &full, &env);
+    w.lab
+        .wait_log(launcher, "launched", Duration::from_secs(10));
+    let lab = &w.lab;
+    let p = &w.players[i];
+    wait_until(
+        DETECT,
+        "Teeworlds started by a launcher",
+        || p.status(lab)["device"]["game"]["id"] == TEEWORLDS.id,
+        || {
+            format!(
+                "status: {:#}\n{}",
+                p.status(lab)["device"],
+                lab.log(launcher)
+            )
+        },
+    );
+    // nsenter -> python (the launcher) -> the game.
+    let python = child_of(lab.pid(launcher)).expect("the launcher");
+    let game = child_of(python).expect("the game");
+    // The player quits the game; the launcher stays open.
+    std::process::Command::new("kill")
+        .args(["-TERM", &game.to_string()])
+        .status()
+        .unwrap();
+    support::wait_for(Duration::from_secs(5), "the game to end", || {
+        std::fs::read_to_string(format!("/proc/{game}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    });
+    wait_until(
+        DETECT,
+        "Teeworlds to stop once it quit (its launcher has not reaped it: a zombie)",
+        || p.status(lab)["device"]["game"].is_null(),
+        || {
+            format!(
+                "status: {:#}\n/proc/{game}/stat: {}",
+                p.status(lab)["device"],
+                std::fs::read_to_string(format!("/proc/{game}/stat")).unwrap_or_default()
+            )
+        },
     );
 }
 
