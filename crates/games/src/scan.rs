@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use sysinfo::{Pid, Process, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+use sysinfo::{
+    Pid, Process, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind,
+};
 
 use crate::detect::ProcessInfo;
 
@@ -46,7 +48,7 @@ impl ProcessScanner {
         let changed: Vec<Pid> = system
             .processes()
             .iter()
-            .filter(|(_, process)| process.thread_kind().is_none())
+            .filter(|(_, process)| running(process))
             .filter(|(pid, process)| {
                 self.known.get(&pid.as_u32()).is_none_or(|known| {
                     known.start_time != process.start_time() || *known.name != *process.name()
@@ -71,7 +73,7 @@ impl ProcessScanner {
         }
         for (pid, process) in system.processes() {
             let pid = pid.as_u32();
-            if process.thread_kind().is_none() && !known.contains_key(&pid) {
+            if running(process) && !known.contains_key(&pid) {
                 if let Some(old) = self.known.remove(&pid) {
                     known.insert(pid, old);
                 }
@@ -91,6 +93,16 @@ impl ProcessScanner {
         processes.sort_by_key(|p| p.pid);
         processes
     }
+}
+
+/// A process, not a thread, and not one that has ended: a game that quit stays in the process
+/// table as a zombie, name and all, until its parent (a launcher) reaps it.
+fn running(process: &Process) -> bool {
+    process.thread_kind().is_none()
+        && !matches!(
+            process.status(),
+            ProcessStatus::Zombie | ProcessStatus::Dead
+        )
 }
 
 impl Known {
