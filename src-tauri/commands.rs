@@ -144,6 +144,18 @@ pub fn get_metrics(
     Ok(slot.get()?.metrics_history(w))
 }
 
+/// The Games page: the game played now and the newest game sessions (at most `limit`, 50 by
+/// default).
+#[tauri::command]
+pub fn get_games(
+    slot: State<'_, EngineSlot>,
+    limit: Option<usize>,
+) -> CmdResult<lanrage_core::engine::GamesView> {
+    slot.get()?
+        .games(limit.unwrap_or(50).min(2_000))
+        .map_err(report)
+}
+
 /// The settings page's "send a test message" button.
 #[tauri::command]
 pub async fn test_webhook(slot: State<'_, EngineSlot>) -> CmdResult<()> {

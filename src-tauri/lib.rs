@@ -126,6 +126,7 @@ pub fn run() -> ExitCode {
             commands::grade_connection,
             commands::get_metrics,
             commands::test_webhook,
+            commands::get_games,
             commands::list_servers,
             commands::announce_server,
             commands::remove_server,

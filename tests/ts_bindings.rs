@@ -74,6 +74,7 @@ fn render() -> BTreeMap<String, String> {
     r.visit::<lanrage_core::browser::ServerListing>();
     r.visit::<lanrage_core::browser::ServerFilter>();
     r.visit::<lanrage_core::browser::GameServer>();
+    r.visit::<lanrage_core::engine::GamesView>();
     assert!(r.clashes.is_empty(), "{}", r.clashes.join("\n"));
 
     let mut index = format!(

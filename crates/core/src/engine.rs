@@ -22,13 +22,13 @@ use crate::session::Session;
 pub use crate::status::{ControlStatus, DeviceStatus, EngineState, Notice, NoticeLevel, Status};
 use lanrage_party::PartyStatus;
 
-/// What `lanrage games` shows.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What `lanrage games` and the app's Games page show.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct GamesView {
+    /// The game this device plays now (none or one).
     pub running: Vec<lanrage_proto::message::GameRef>,
-    /// Each run of a game during a party: `game_id`, `game_name`, `started_at`, `ended_at`,
-    /// `duration_secs`, `members`, `rtt_ms` {avg, min, max, p95} and `loss_pct`.
-    pub sessions: Vec<Value>,
+    /// Each run of a game during a party, newest first.
+    pub sessions: Vec<lanrage_games::GameSession>,
 }
 
 pub struct EngineOptions {
@@ -295,7 +295,13 @@ impl Engine {
     pub fn games(&self, limit: usize) -> Result<GamesView, EngineError> {
         Ok(GamesView {
             running: self.inner.games.current().into_iter().collect(),
-            sessions: self.store().game_sessions(limit)?,
+            sessions: self
+                .store()
+                .game_sessions(limit)?
+                .into_iter()
+                // A row this version cannot read (written by a newer one) is left out.
+                .filter_map(|v| serde_json::from_value(v).ok())
+                .collect(),
         })
     }
 

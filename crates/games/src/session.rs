@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// At most this many round-trip samples are kept per session (a day at one per second per
 /// member of a full party is far beyond any game night); later ones still count in min/max.
 const MAX_SAMPLES: usize = 200_000;
 
 /// Round trips to the other members during the session, in milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct RttSummary {
     pub avg: f64,
     pub min: f64,
@@ -20,7 +21,7 @@ pub struct RttSummary {
 }
 
 /// One finished session, as stored and as `lanrage games --json` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct GameSession {
     pub game_id: String,
     pub game_name: String,
