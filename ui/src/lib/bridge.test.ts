@@ -52,6 +52,8 @@ describe("tauriBridge", () => {
     await tauriBridge.revokeInvite();
     await tauriBridge.kick("Mira");
     await tauriBridge.closeParty();
+    await tauriBridge.getGames(20);
+    await tauriBridge.getGames();
     await tauriBridge.takeDeepLink();
     await tauriBridge.copyText("AAAA-BBBB");
     expect(invoke.mock.calls).toEqual([
@@ -76,6 +78,8 @@ describe("tauriBridge", () => {
       ["revoke_invite"],
       ["kick", { member: "Mira" }],
       ["close_party"],
+      ["get_games", { limit: 20 }],
+      ["get_games", {}],
       ["take_deep_link"],
       ["plugin:clipboard-manager|write_text", { text: "AAAA-BBBB" }],
     ]);

@@ -4,6 +4,7 @@ import type {
   ConfigView,
   DeepLinkPayload,
   EngineEvent,
+  GamesView,
   JoinInput,
   NavigatePayload,
   PartyStatus,
@@ -75,6 +76,11 @@ export interface Bridge {
   removeServer(id: string): Promise<void>;
   /** invoke("set_favorite", { key, on }): key = ServerListing.key */
   setFavorite(key: string, on: boolean): Promise<void>;
+  /**
+   * invoke("get_games", { limit }): the game this device plays now and the newest game sessions
+   * (each run of a game during a party), newest first; at most `limit` (the engine's default: 50)
+   */
+  getGames(limit?: number): Promise<GamesView>;
   /** invoke("take_deep_link"): a lanrage:// link the app was started with, once; null when none */
   takeDeepLink(): Promise<string | null>;
   /** the clipboard plugin inside Tauri, the browser's clipboard otherwise */
@@ -120,6 +126,7 @@ export const tauriBridge: Bridge = {
   setFavorite: async (key, on) => {
     await invoke("set_favorite", { key, on });
   },
+  getGames: (limit) => invoke<GamesView>("get_games", limit === undefined ? {} : { limit }),
   takeDeepLink: async () => {
     try {
       const link = await invoke<string | null>("take_deep_link");

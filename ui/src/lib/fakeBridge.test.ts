@@ -405,6 +405,50 @@ describe("fakeBridge", () => {
     expect((await b.getStatus()).device.game?.name).toBe("OpenTTD");
   });
 
+  it("game sessions: a few earlier ones, and each run of a game during the party, like the engine's recorder", async () => {
+    const b = createFakeBridge();
+    const first = await b.getGames();
+    expect(first.running).toEqual([]);
+    expect(first.sessions.map((s) => s.game_name)).toEqual(["OpenTTD", "Counter-Strike 1.6", "Factorio", "SuperTuxKart"]);
+    expect((await b.getGames(2)).sessions).toHaveLength(2);
+    // each earlier session's numbers are graded from the engine's table (average RTT and loss, no jitter)
+    for (const s of first.sessions.filter((x) => x.rtt_ms)) {
+      const g = FAKE_GRADES.find((x) => x.rtt_ms === s.rtt_ms!.avg && x.loss_pct === s.loss_pct && x.jitter_ms === null);
+      expect(g, s.game_name).toBeTruthy();
+      expect(await b.gradeConnection(s.rtt_ms!.avg, null, s.loss_pct)).toEqual(g!.quality);
+    }
+    // outside a party nothing is recorded
+    b.startGame("openttd");
+    expect((await b.getGames()).running).toEqual([{ id: "openttd", name: "OpenTTD" }]);
+    b.stopGame();
+    expect((await b.getGames()).sessions).toHaveLength(4);
+    // in a party: started with the game, fed each second, kept when it stops
+    await b.joinParty(FAKE_CODES[3].code);
+    b.startGame("openttd");
+    for (let i = 0; i < 6; i++) b.tick();
+    const seen: EngineEvent[] = [];
+    await b.onEngineEvent((e) => seen.push(e));
+    b.stopGame("openttd");
+    expect(seen.map((e) => e.type)).toEqual(["game_stopped", "party_changed"]);
+    const after = await b.getGames();
+    expect(after.sessions).toHaveLength(5);
+    const s = after.sessions[0];
+    expect(s).toMatchObject({ game_id: "openttd", game_name: "OpenTTD", members: ["Dex", "Mira", "Sol"] });
+    expect(s.ended_at - s.started_at).toBe(s.duration_secs);
+    expect(s.rtt_ms!.min).toBeLessThanOrEqual(s.rtt_ms!.p95);
+    expect(s.rtt_ms!.p95).toBeLessThanOrEqual(s.rtt_ms!.max);
+    expect(s.rtt_ms!.avg).toBeGreaterThan(s.rtt_ms!.min);
+    expect(s.loss_pct).not.toBeNull();
+    // a game that changes ends the session of the one before; leaving the party ends the last
+    b.startGame("supertuxkart");
+    b.startGame("factorio"); // now the first by id
+    b.tick();
+    await b.leaveParty();
+    expect((await b.getGames()).sessions.slice(0, 2).map((x) => x.game_id)).toEqual(["factorio", "supertuxkart"]);
+    b.stopGame();
+    expect((await b.getGames()).sessions).toHaveLength(7);
+  });
+
   it("returns copies, not its internal state", async () => {
     const b = createFakeBridge();
     await b.setSetting("turn_servers", ["turn:relay.example:3478"]);

@@ -2,7 +2,8 @@
 // browser. Besides settings and parties it reports a NAT type (`nat_changed`), sends the
 // per-second `metrics` snapshot with a simulated system reading, and detects games on this
 // device when told to (`startGame` / `stopGame`: `game_started` / `game_stopped`, then the party
-// again, as the engine's scan and the control server do). It validates a few fields the
+// again, as the engine's scan and the control server do), and keeps game sessions (`getGames`: a
+// few earlier ones, and each run of a game during the party, recorded as the engine does). It validates a few fields the
 // way the real engine does (MTU range, display name length, enum choices, types) so the UI's
 // error display can be exercised.
 // The definitions below are illustrative: the Rust side is the source of truth. Invite
@@ -11,6 +12,7 @@
 import type { Bridge, Unlisten } from "./bridge";
 import { browserCopy } from "./clipboard";
 import { FAKE_GAMES, FakeParty, seededRandom, type Profile } from "./fakeParty";
+import { FakeRecorder, fakeSessions } from "./fakeSessions";
 import { filterAndSort } from "./servers";
 import type {
   BridgeError,
@@ -18,6 +20,7 @@ import type {
   EngineEvent,
   EngineState,
   GameRef,
+  GameSession,
   MetricsSnapshot,
   Mode,
   NatKind,
@@ -192,7 +195,10 @@ export type FakeBridge = Bridge & {
    * and, in a party, the party again; nothing while game detection is off or it already runs
    */
   startGame(game: GameRef | string): void;
-  /** a game (by id; default every one) stops on this device: game_stopped for each */
+  /**
+   * a game (by id; default every one) stops on this device: game_stopped for each; in a party
+   * the session of the game played ends and is kept (getGames lists it first)
+   */
   stopGame(id?: string): void;
   /** as if the app had been opened with this lanrage:// link */
   emitDeepLink(url: string): void;
@@ -223,6 +229,11 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
   let nat: NatStatus | null = opts.nat ?? null;
   /** the games running on this device, by id (the engine's detector keeps them in id order) */
   const games = new Map<string, GameRef>();
+  const unixNow = () => Math.floor(Date.now() / 1000);
+  /** kept game sessions, newest first (the engine's game_sessions table) */
+  const sessions: GameSession[] = fakeSessions(unixNow());
+  /** the session of the game played now during the party */
+  let recording: FakeRecorder | null = null;
   const PUBLIC_KEY = "mB9sK2xq3Jw1vZ7pQ4cT8nR5yL0aE6dF2gH1iJ3kL4M=";
   const notices: Notice[] =
     opts.notices ??
@@ -343,11 +354,33 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
 
   const detecting = () => values.get("game_detection") !== false;
 
+  /**
+   * The engine's follow_session: a session runs while this device plays a game in a party; it
+   * ends (and is kept, newest first) when the game stops or changes or the party ends. `sample`:
+   * one simulated second, which adds the online members and their RTT and loss.
+   */
+  function followSession(sample = false) {
+    const want = party.inParty() ? currentGame() : null;
+    if (recording?.game.id !== want?.id) {
+      const now = unixNow();
+      if (recording) sessions.unshift(recording.finish(now));
+      recording = want ? new FakeRecorder(want, now) : null;
+    }
+    if (sample && recording) recording.sample(party.status()?.peers ?? []);
+  }
+
+  /** One simulated second: the party's, then the session's. */
+  function simTick() {
+    party.tick();
+    followSession(true);
+  }
+
   function startGame(g: GameRef | string) {
     const game = gameOf(g);
     if (!detecting() || games.has(game.id)) return;
     games.set(game.id, game);
     emit({ type: "game_started", game });
+    followSession();
     party.ownGameChanged();
   }
 
@@ -357,7 +390,9 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       games.delete(game.id);
       emit({ type: "game_stopped", game });
     }
-    if (stopped.length) party.ownGameChanged();
+    if (!stopped.length) return;
+    followSession();
+    party.ownGameChanged();
   }
 
   function setNat(next: NatKind | NatStatus) {
@@ -367,7 +402,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
 
   /** Run the simulation clock while in a party. */
   function syncTimer() {
-    if (tickMs > 0 && party.inParty() && !timer) timer = setInterval(() => party.tick(), tickMs);
+    if (tickMs > 0 && party.inParty() && !timer) timer = setInterval(simTick, tickMs);
     if ((!party.inParty() || tickMs <= 0) && timer) {
       clearInterval(timer);
       timer = undefined;
@@ -397,6 +432,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       return clone(op());
     } finally {
       syncTimer();
+      followSession();
     }
   }
 
@@ -472,7 +508,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     listenerCount: () => listeners.size,
     setEngineState: setState,
     copied: [],
-    tick: () => party.tick(),
+    tick: simTick,
     metricsTick: () => emit({ type: "metrics", snapshot: metricsSnapshot() }),
     setNat,
     setPath: (member, path) => party.setPath(member, path),
@@ -608,6 +644,11 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       await delay();
       if (on) favorites.add(key);
       else favorites.delete(key);
+    },
+    async getGames(limit) {
+      await delay();
+      const game = currentGame();
+      return clone({ running: game ? [game] : [], sessions: sessions.slice(0, limit ?? 50) });
     },
     async takeDeepLink() {
       await delay();
