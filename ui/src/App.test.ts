@@ -8,6 +8,7 @@ import { FAKE_CODES } from "./lib/fakeFixtures";
 import { graded, metricsOf } from "./lib/testFixtures";
 import type { JoinInput } from "./lib/types";
 import { PAGES } from "./lib/pages";
+import { SESSIONS_LIMIT, SESSIONS_REFRESH_MS } from "./lib/sessions";
 
 let app: Record<string, unknown> | null = null;
 
@@ -522,6 +523,141 @@ describe("App with the fake bridge", () => {
     expect(text("#games-detection-off")).toContain("Game detection is off");
     await click("#games-open-settings");
     expect($("#page-settings").hidden).toBe(false);
+  });
+
+  it("games page: recent sessions newest first with the engine's grades; asked again after a game stops, when shown", async () => {
+    const b = createFakeBridge();
+    const getGames = vi.spyOn(b, "getGames");
+    const grade = vi.spyOn(b, "gradeConnection");
+    await start(b);
+    await finishFirstRun();
+    expect(getGames).not.toHaveBeenCalled(); // the page is not shown yet
+    await click("#nav-games");
+    expect(getGames).toHaveBeenCalledTimes(1);
+    expect(getGames).toHaveBeenLastCalledWith(SESSIONS_LIMIT);
+    const rows = () => [...document.querySelectorAll<HTMLElement>("#games-sessions-list tr.game-session")];
+    const cell = (r: HTMLElement, sel: string) => (r.querySelector(sel)?.textContent ?? "").trim();
+    expect(rows().map((r) => r.dataset.game)).toEqual(["openttd", "cs16", "factorio", "supertuxkart"]);
+    const [ttd, cs, fac, stk] = rows();
+    expect(cell(ttd, ".session-game")).toBe("OpenTTD");
+    expect(cell(ttd, ".session-duration")).toBe("2 h 14 min");
+    expect(cell(ttd, ".session-players")).toBe("You, Dex, Mira and Sol");
+    expect(cell(ttd, ".session-rtt")).toBe("39 ms average · 78 ms p95");
+    expect(ttd.querySelector(".session-rtt")!.getAttribute("title")).toBe("Round trips from 12 ms to 141 ms.");
+    expect(cell(ttd, ".session-loss")).toBe("0.6%");
+    const started = Number(ttd.dataset.started);
+    expect(ttd.querySelector(".session-when time")!.getAttribute("datetime")).toBe(new Date(started * 1000).toISOString());
+    expect(cell(ttd, ".session-when")).toMatch(/\d/);
+    // the engine's grades (the fake answers from its table), in the app's grade colours
+    const gradeOf = (r: HTMLElement) => r.querySelector<HTMLElement>(".session-grade")!;
+    expect([ttd, cs, fac, stk].map((r) => gradeOf(r).dataset.grade)).toEqual(["B", "C", "A", ""]);
+    expect(gradeOf(cs).classList.contains("grade-C")).toBe(true);
+    expect(cell(cs, ".session-grade .tip-text")).toContain("held back by packet loss");
+    expect(cell(stk, ".session-players")).toBe("Only you");
+    expect(cell(stk, ".session-grade .tip-text")).toContain("nothing was measured");
+    expect(grade.mock.calls).toEqual([
+      [38.6, null, 0.6],
+      [52.1, null, 2.6],
+      [24.8, null, 0.1],
+    ]);
+
+    // a game played in the party: when it stops the session is kept, and the page asks again once
+    await b.joinParty(FAKE_CODES[3].code);
+    b.startGame("openttd");
+    for (let i = 0; i < 4; i++) b.tick();
+    b.stopGame("openttd");
+    await settle();
+    expect(getGames).toHaveBeenCalledTimes(1); // debounced
+    await new Promise((r) => setTimeout(r, SESSIONS_REFRESH_MS + 100));
+    await settle();
+    expect(getGames).toHaveBeenCalledTimes(2);
+    expect(rows()).toHaveLength(5);
+    expect(rows()[0].dataset.game).toBe("openttd");
+    expect(Number(rows()[0].dataset.started)).toBeGreaterThan(started);
+    expect(cell(rows()[0], ".session-players")).toBe("You, Dex, Mira and Sol");
+    expect(cell(rows()[0], ".session-rtt")).toMatch(/^\d+(\.\d)? ms average · \d+(\.\d)? ms p95$/);
+    // the new session is graded once; the earlier ones are not asked about again
+    const newest = (await getGames.mock.results[1].value).sessions[0];
+    const asked = (rtt: number | null, loss: number | null) => grade.mock.calls.filter((c) => c[0] === rtt && c[1] === null && c[2] === loss).length;
+    expect(asked(newest.rtt_ms!.avg, newest.loss_pct)).toBe(1);
+    expect([asked(38.6, 0.6), asked(52.1, 2.6), asked(24.8, 0.1)]).toEqual([1, 1, 1]);
+
+    // hidden, events ask nothing; opening the page asks at once
+    await click("#nav-party");
+    b.setMemberGame("Dex", null);
+    await new Promise((r) => setTimeout(r, SESSIONS_REFRESH_MS + 100));
+    await settle();
+    expect(getGames).toHaveBeenCalledTimes(2);
+    await click("#nav-games");
+    expect(getGames).toHaveBeenCalledTimes(3);
+    expect(rows()).toHaveLength(5);
+    expect($("#games-sessions-empty")).toBeNull();
+  });
+
+  it("games page: no sessions yet says when they are kept; an engine that cannot list them says so", async () => {
+    const b = createFakeBridge();
+    const getGames = vi.spyOn(b, "getGames").mockResolvedValue({ running: [], sessions: [] });
+    history.replaceState(null, "", "#/games");
+    await start(b);
+    expect(text("#games-sessions-empty")).toBe("Sessions are kept for games played while in a party.");
+    expect($("#games-sessions-list")).toBeNull();
+    getGames.mockRejectedValue({ code: "internal", message: "command get_games not found" });
+    await click("#nav-party");
+    await click("#nav-games");
+    expect(text("#games-sessions-error")).toBe("Could not load the game sessions: Command get_games not found.");
+  });
+
+  it("servers page: offers to announce the game this device plays in a party; the offer only fills in the form", async () => {
+    const b = await start();
+    await finishFirstRun();
+    await b.joinParty(FAKE_CODES[3].code);
+    await settle();
+    await click("#nav-servers");
+    expect($("#servers-offer")).toBeNull(); // no game yet
+    b.startGame("openttd");
+    await settle();
+    expect(text("#servers-offer-text")).toBe("Playing OpenTTD: announce your server to the party?");
+    expect($("#servers-offer").dataset.game).toBe("openttd");
+    const announce = vi.spyOn(b, "announceServer");
+    await click("#servers-offer-announce");
+    expect($<HTMLInputElement>("#announce-game").value).toBe("OpenTTD");
+    expect($<HTMLInputElement>("#announce-name").value).toBe("Player's OpenTTD");
+    expect($<HTMLInputElement>("#announce-port").value).toBe("");
+    expect(document.activeElement?.id).toBe("announce-port");
+    expect($("#servers-offer")).toBeNull(); // taken up: gone while the game runs
+    expect(announce).not.toHaveBeenCalled();
+    expect(text("#servers-own-empty")).toBe("You have not announced a server.");
+    // the player finishes the form: only now is it announced
+    await change("#announce-port", "3979");
+    await click("#announce-submit");
+    expect(announce).toHaveBeenCalledWith(expect.objectContaining({ id: "OpenTTD:3979", game: "OpenTTD", name: "Player's OpenTTD", port: 3979 }));
+    // an OpenTTD server is announced: no offer for it on the next run
+    b.stopGame();
+    b.startGame("openttd");
+    await settle();
+    expect($("#servers-offer")).toBeNull();
+
+    // another game: offered; dismissed, it stays away while that game runs and comes back on its next run
+    b.startGame("factorio");
+    await settle();
+    expect(text("#servers-offer-text")).toBe("Playing Factorio: announce your server to the party?");
+    await click("#servers-offer-dismiss");
+    expect($("#servers-offer")).toBeNull();
+    b.tick();
+    b.emit({ type: "party_changed", party: (await b.getStatus()).party });
+    await settle();
+    expect($("#servers-offer")).toBeNull();
+    b.stopGame("factorio");
+    await settle();
+    b.startGame("factorio");
+    await settle();
+    expect(text("#servers-offer-text")).toBe("Playing Factorio: announce your server to the party?");
+    expect(announce).toHaveBeenCalledTimes(1);
+    // outside a party: no offer
+    await b.leaveParty();
+    await settle();
+    expect($("#servers-offer")).toBeNull();
+    expect(text("#servers-empty")).toBe("Join or create a party to see its game servers.");
   });
 
   it("servers page: lists the party's servers, filters, favorites, announces and removes", async () => {

@@ -1,9 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
+  announceOffer,
+  dismissalFor,
   EMPTY_ANNOUNCE,
   EMPTY_FILTER,
   filterAndSort,
   formatLatency,
+  offerText,
+  prefillAnnounce,
   serverAddress,
   toAnnouncement,
   toFilter,
@@ -79,5 +83,41 @@ describe("server browser view logic", () => {
     expect(serverAddress(s("a"))).toBe("10.66.0.1:25565");
     expect(formatLatency(12.6)).toBe("13 ms");
     expect(formatLatency(null)).toBe("–");
+  });
+});
+
+describe("the offer to announce the game this device plays", () => {
+  const TTD = { id: "openttd", name: "OpenTTD" };
+
+  it("shows while this device plays a game in a party, unless dismissed or already announced", () => {
+    const base = { game: TTD, inParty: true, dismissed: null, mine: [] };
+    expect(announceOffer(base)).toEqual(TTD);
+    expect(offerText(TTD)).toBe("Playing OpenTTD: announce your server to the party?");
+    expect(announceOffer({ ...base, game: null })).toBeNull();
+    expect(announceOffer({ ...base, game: undefined })).toBeNull();
+    expect(announceOffer({ ...base, inParty: false })).toBeNull();
+    expect(announceOffer({ ...base, dismissed: "openttd" })).toBeNull();
+    expect(announceOffer({ ...base, dismissed: "factorio" })).toEqual(TTD);
+    expect(announceOffer({ ...base, mine: [{ game: " openttd " }] })).toBeNull();
+    expect(announceOffer({ ...base, mine: [{ game: "Quake" }] })).toEqual(TTD);
+  });
+
+  it("a dismissal holds while that game runs; the next run, or another game, is offered again", () => {
+    expect(dismissalFor("openttd", TTD)).toBe("openttd");
+    expect(dismissalFor("openttd", null)).toBeNull();
+    expect(dismissalFor("openttd", { id: "factorio", name: "Factorio" })).toBeNull();
+    expect(dismissalFor(null, TTD)).toBeNull();
+  });
+
+  it("fills in the form with the game's name (and a server name when there is none); the port is left to the player", () => {
+    const f = prefillAnnounce(EMPTY_ANNOUNCE, TTD, "Nova");
+    expect(f).toEqual({ ...EMPTY_ANNOUNCE, game: "OpenTTD", name: "Nova's OpenTTD", port: "" });
+    // the form alone does not make a server: the port is still missing
+    expect(toAnnouncement(f)).toEqual({ error: "The port must be a number from 1 to 65535." });
+    // what the player already typed stays
+    const typed = { ...EMPTY_ANNOUNCE, game: "Quake", name: "Frag night", port: "3979", map: "Temperate" };
+    expect(prefillAnnounce(typed, TTD, "Nova")).toEqual({ ...typed, game: "OpenTTD" });
+    expect(prefillAnnounce(EMPTY_ANNOUNCE, TTD, null).name).toBe("OpenTTD");
+    expect(prefillAnnounce(EMPTY_ANNOUNCE, TTD, "  ").name).toBe("OpenTTD");
   });
 });

@@ -1,8 +1,9 @@
 // View logic of the server browser: the filter form -> `list_servers` filter, the announce
-// form -> `announce_server` payload (with its checks), and the engine's filter and order,
-// which the fake engine applies the way the real one does.
+// form -> `announce_server` payload (with its checks), the engine's filter and order, which
+// the fake engine applies the way the real one does, and the offer to announce the game this
+// device plays (it only fills in the form: nothing is announced until the player submits it).
 
-import type { ServerAnnouncement, ServerFilter, ServerListing } from "./types";
+import type { GameRef, ServerAnnouncement, ServerFilter, ServerListing } from "./types";
 
 /** What the filter controls hold (text inputs stay strings). */
 export type FilterForm = { game: string; hasPlayers: boolean; notFull: boolean; maxLatency: string };
@@ -83,4 +84,47 @@ export function toAnnouncement(f: AnnounceForm): { ok: ServerAnnouncement } | { 
   return {
     ok: { id: defaultServerId(game, port), game, name, port, map: map || null, players, max_players: max, password: f.password },
   };
+}
+
+/** What decides whether the page offers to announce the game this device plays. */
+export type OfferInput = {
+  /** the game this device plays now (status.device.game) */
+  game: GameRef | null | undefined;
+  inParty: boolean;
+  /** the game id the player dismissed the offer for (or took it up), while that game runs */
+  dismissed: string | null;
+  /** this device's announced servers */
+  mine: readonly Pick<ServerListing, "game">[];
+};
+
+const sameGame = (a: string, b: string) => a.trim().toLocaleLowerCase() === b.trim().toLocaleLowerCase();
+
+/**
+ * The game to offer announcing: the one this device plays, while in a party, unless the player
+ * dismissed the offer for it or already announced a server for that game; null otherwise.
+ */
+export function announceOffer({ game, inParty, dismissed, mine }: OfferInput): GameRef | null {
+  if (!game || !inParty || dismissed === game.id) return null;
+  return mine.some((s) => sameGame(s.game, game.name)) ? null : game;
+}
+
+/** "Playing OpenTTD: announce your server to the party?" */
+export const offerText = (game: Pick<GameRef, "name">) => `Playing ${game.name}: announce your server to the party?`;
+
+/**
+ * A dismissal holds while that game runs: when this device stops playing it (or plays another),
+ * the next run is offered again.
+ */
+export function dismissalFor(dismissed: string | null, game: GameRef | null | undefined): string | null {
+  return dismissed !== null && dismissed === game?.id ? dismissed : null;
+}
+
+/**
+ * The announce form filled in for a game: the game's name, and a server name when the field is
+ * empty ("Nova's OpenTTD"). The port stays as it is: the UI does not know the game's port.
+ */
+export function prefillAnnounce(form: AnnounceForm, game: Pick<GameRef, "name">, displayName?: string | null): AnnounceForm {
+  const who = displayName?.trim();
+  const name = form.name.trim() ? form.name : who ? `${who}'s ${game.name}` : game.name;
+  return { ...form, game: game.name, name };
 }
