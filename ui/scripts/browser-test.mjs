@@ -3,7 +3,8 @@
 // 127.0.0.1 with the in-memory fake engine: first run, create a party, the invite code and its
 // copy buttons, join errors, live peers with grades and path tooltips, an idle check, the NAT
 // type and paths, system charts updated in place (with the webview language "C" of WebKitGTK
-// under LANG=C), members' games and the Games page, every page. Screenshots go to
+// under LANG=C), members' games and the Games page with its game sessions, the Servers page's
+// offer to announce the game you play, every page. Screenshots go to
 // ui/test-results/. Nothing leaves 127.0.0.1: every other request is refused and fails the test.
 // The preview server and the browser are stopped on success, failure, timeout and Ctrl-C.
 //
@@ -476,6 +477,69 @@ async function run(base) {
     assert((await textOf("#peer-self .peer-game")) === "Playing OpenTTD", "your own row says what you play");
     await page.locator("#members-card").scrollIntoViewIfNeeded();
     await shot("08c-party-games");
+  });
+
+  await step("servers page: offers to announce the game you play; the offer fills in the form and announces nothing", async () => {
+    const announced = () => page.evaluate(async () => (await window.__LANRAGE_FAKE__.listServers({})).length);
+    const before = await announced();
+    await page.locator("#nav-servers").click();
+    await page.locator("#servers-offer").waitFor({ state: "visible" });
+    assert((await textOf("#servers-offer-text")) === "Playing OpenTTD: announce your server to the party?", "the offer");
+    assert((await page.locator("#servers-offer").getAttribute("data-game")) === "openttd", "the offer's game");
+    await shot("08d-servers-offer");
+    await page.locator("#servers-offer-announce").click();
+    await page.locator("#servers-offer").waitFor({ state: "detached" });
+    assert((await page.locator("#announce-game").inputValue()) === "OpenTTD", "the game's name prefilled");
+    assert((await page.locator("#announce-name").inputValue()) === "Nova's OpenTTD", "a server name prefilled");
+    assert((await page.locator("#announce-port").inputValue()) === "", "the port is left to the player");
+    assert(await page.locator("#announce-port").evaluate((el) => el === document.activeElement), "the port field focused");
+    await page.waitForTimeout(1000);
+    assert((await announced()) === before, "nothing announced without the form");
+    assert((await page.locator("#servers-own li[data-id]").count()) === 1, "your servers unchanged");
+    assert((await page.locator('#servers-list tr.server[data-id^="OpenTTD"]').count()) === 0, "no OpenTTD server listed");
+    await shot("08e-servers-offer-form");
+  });
+
+  await step("games page: recent game sessions with the engine's grades, and a new one when the game stops", async () => {
+    await page.locator("#nav-games").click();
+    await page.locator("#games-sessions-list tr.game-session").first().waitFor();
+    const sessions = () =>
+      page.$$eval("#games-sessions-list tr.game-session", (trs) =>
+        trs.map((tr) => ({
+          game: tr.dataset.game,
+          players: tr.querySelector(".session-players")?.textContent?.trim(),
+          duration: tr.querySelector(".session-duration")?.textContent?.trim(),
+          rtt: tr.querySelector(".session-rtt")?.textContent?.trim(),
+          loss: tr.querySelector(".session-loss")?.textContent?.trim(),
+          grade: tr.querySelector(".session-grade")?.getAttribute("data-grade"),
+          when: tr.querySelector(".session-when")?.textContent?.trim(),
+        })),
+      );
+    await page.waitForFunction(() => document.querySelector("#games-sessions-list .session-grade[data-grade='B']"));
+    const fake = await sessions();
+    log(`sessions: ${JSON.stringify(fake.map((x) => [x.game, x.when, x.duration, x.grade]))}`);
+    assert(fake.map((x) => x.game).join() === "openttd,cs16,factorio,supertuxkart", `newest first: ${fake.map((x) => x.game)}`);
+    assert(fake.map((x) => x.grade).join() === "B,C,A,", `the engine's grades: ${fake.map((x) => x.grade)}`);
+    assert(fake[0].players === "You, Dex, Mira and Sol" && fake[0].duration === "2 h 14 min", `OpenTTD: ${JSON.stringify(fake[0])}`);
+    assert(fake[0].rtt === "39 ms average · 78 ms p95" && fake[0].loss === "0.6%", `OpenTTD's connection: ${JSON.stringify(fake[0])}`);
+    assert(fake.every((x) => /\d/.test(x.when ?? "")), "each session says when");
+    const bg = await page.locator('#games-sessions-list tr[data-game="factorio"] .session-grade').evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert(bg === "rgb(74, 222, 128)", `grade A in the app's colour: ${bg}`);
+    await page.locator("#games-sessions").scrollIntoViewIfNeeded();
+    await shot("08f-games-sessions");
+    // the game stops during the party: the engine keeps the session and the page shows it
+    await page.evaluate(() => window.__LANRAGE_FAKE__.stopGame("openttd"));
+    await page.locator("#device-game").waitFor({ state: "detached" });
+    await page.waitForFunction(() => document.querySelectorAll("#games-sessions-list tr.game-session").length === 5);
+    const now = (await sessions())[0];
+    log(`new session: ${JSON.stringify(now)}`);
+    assert(now.game === "openttd" && now.players === "You, Dex, Mira and Sol", `the new session: ${JSON.stringify(now)}`);
+    assert(/^\d+(\.\d)? ms average · \d+(\.\d)? ms p95$/.test(now.rtt ?? ""), `its round trip: ${now.rtt}`);
+    await page.locator("#games-sessions").scrollIntoViewIfNeeded();
+    await shot("08g-games-new-session");
+    // play on, as the steps below expect
+    await page.evaluate(() => window.__LANRAGE_FAKE__.startGame("openttd"));
+    await waitText("#device-game", "Playing OpenTTD");
   });
 
   await step("settings page", async () => {
