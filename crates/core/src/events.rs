@@ -64,6 +64,10 @@ pub enum EngineEvent {
     GameStopped {
         game: lanrage_proto::message::GameRef,
     },
+    /// A game session ended and was kept (`lanrage games` lists it).
+    GameSessionSaved {
+        session: Box<lanrage_games::GameSession>,
+    },
     /// A party member started (`game` set) or stopped playing a game.
     MemberGame {
         name: String,

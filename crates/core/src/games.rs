@@ -134,11 +134,14 @@ pub(crate) fn store_session(rt: &crate::runtime::Runtime, session: &GameSession)
             return;
         }
     };
-    if let Err(e) =
+    let stored =
         rt.settings
             .lock()
-            .record_game_session(&session.game_id, session.started_at, &data)
-    {
-        tracing::warn!(error = %e, "storing a game session");
+            .record_game_session(&session.game_id, session.started_at, &data);
+    match stored {
+        Ok(()) => rt.emit(crate::events::EngineEvent::GameSessionSaved {
+            session: Box::new(session.clone()),
+        }),
+        Err(e) => tracing::warn!(error = %e, "storing a game session"),
     }
 }

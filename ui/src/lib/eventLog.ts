@@ -82,6 +82,8 @@ export function describeEvent(event: EngineEvent): { level: LogLevel; text: stri
       return { level: "info", text: `You are playing ${event.game.name}.` };
     case "game_stopped":
       return { level: "info", text: `You stopped playing ${event.game.name}.` };
+    case "game_session_saved":
+      return { level: "info", text: `Game session kept: ${event.session.game_name}, ${Math.max(1, Math.round(event.session.duration_secs / 60))} min.` };
     case "member_game":
       // the party's next snapshot carries the game itself; this is the line for the log
       return { level: "info", text: event.game ? `${event.name} is playing ${event.game.name}.` : `${event.name} stopped playing.` };

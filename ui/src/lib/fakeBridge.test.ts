@@ -379,7 +379,14 @@ describe("fakeBridge", () => {
     seen.length = 0;
     b.startGame("supertuxkart");
     b.startGame({ id: "factorio", name: "Factorio" });
-    expect(seen.map((e) => e.type)).toEqual(["game_started", "party_changed", "game_started", "party_changed"]);
+    // Factorio sorts first, so the game played now changes: the SuperTuxKart session is kept.
+    expect(seen.map((e) => e.type)).toEqual([
+      "game_started",
+      "party_changed",
+      "game_started",
+      "game_session_saved",
+      "party_changed",
+    ]);
     // status names the first running game by id, like the engine's detector
     expect((await b.getStatus()).device.game?.id).toBe("factorio");
     b.stopGame("factorio");
@@ -397,7 +404,7 @@ describe("fakeBridge", () => {
     // detection off: the running games stop, and none is detected until it is on again
     seen.length = 0;
     await b.setSetting("game_detection", false);
-    expect(seen.map((e) => e.type)).toEqual(["setting_changed", "game_stopped", "party_changed"]);
+    expect(seen.map((e) => e.type)).toEqual(["setting_changed", "game_stopped", "game_session_saved", "party_changed"]);
     b.startGame("openttd");
     expect((await b.getStatus()).device.game).toBeNull();
     await b.setSetting("game_detection", true);
@@ -429,7 +436,7 @@ describe("fakeBridge", () => {
     const seen: EngineEvent[] = [];
     await b.onEngineEvent((e) => seen.push(e));
     b.stopGame("openttd");
-    expect(seen.map((e) => e.type)).toEqual(["game_stopped", "party_changed"]);
+    expect(seen.map((e) => e.type)).toEqual(["game_stopped", "game_session_saved", "party_changed"]);
     const after = await b.getGames();
     expect(after.sessions).toHaveLength(5);
     const s = after.sessions[0];

@@ -363,7 +363,11 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
     const want = party.inParty() ? currentGame() : null;
     if (recording?.game.id !== want?.id) {
       const now = unixNow();
-      if (recording) sessions.unshift(recording.finish(now));
+      if (recording) {
+        const session = recording.finish(now);
+        sessions.unshift(session);
+        emit({ type: "game_session_saved", session });
+      }
       recording = want ? new FakeRecorder(want, now) : null;
     }
     if (sample && recording) recording.sample(party.status()?.peers ?? []);

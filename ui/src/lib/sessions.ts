@@ -22,7 +22,7 @@ export const SESSIONS_REFRESH_MS = 1500;
 export const SESSIONS_MAX_WAIT_MS = 5000;
 
 /** The events after which a session may have been saved (a game stopped, a member's game or the party changed). */
-export const SESSIONS_REFRESH_EVENTS: ReadonlySet<string> = new Set(["game_stopped", "member_game", "party_changed"]);
+export const SESSIONS_REFRESH_EVENTS: ReadonlySet<string> = new Set(["game_session_saved", "game_stopped", "member_game", "party_changed"]);
 
 /** Whether this engine event may have saved a session. */
 export const refreshesSessions = (e: { type: string }): boolean => SESSIONS_REFRESH_EVENTS.has(e.type);

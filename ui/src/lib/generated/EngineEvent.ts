@@ -2,6 +2,7 @@
 import type { DeviceStats } from "./DeviceStats";
 import type { EngineState } from "./EngineState";
 import type { GameRef } from "./GameRef";
+import type { GameSession } from "./GameSession";
 import type { NatStatus } from "./NatStatus";
 import type { NoticeLevel } from "./NoticeLevel";
 import type { PartyStatus } from "./PartyStatus";
@@ -10,4 +11,4 @@ import type { SettingView } from "./SettingView";
 import type { Snapshot } from "./Snapshot";
 import type { Status } from "./Status";
 
-export type EngineEvent = { "type": "started", status: Status, } | { "type": "state_changed", state: EngineState, } | { "type": "setting_changed", setting: SettingView, } | { "type": "settings_reset" } | { "type": "config_activated", name: string, } | { "type": "notice", level: NoticeLevel, message: string, } | { "type": "party_changed", party: PartyStatus | null, } | { "type": "member_joined", name: string, } | { "type": "party_created", name: string, } | { "type": "member_left", name: string, } | { "type": "control_changed", state: string, } | { "type": "path_changed", peer: string, name: string, from: PathState, to: PathState, reason: string, } | { "type": "game_started", game: GameRef, } | { "type": "game_stopped", game: GameRef, } | { "type": "member_game", name: string, game: GameRef | null, } | { "type": "nat_changed", nat: NatStatus, } | { "type": "metrics", snapshot: Snapshot, } | { "type": "tunnel_stats", tunnel: DeviceStats, };
+export type EngineEvent = { "type": "started", status: Status, } | { "type": "state_changed", state: EngineState, } | { "type": "setting_changed", setting: SettingView, } | { "type": "settings_reset" } | { "type": "config_activated", name: string, } | { "type": "notice", level: NoticeLevel, message: string, } | { "type": "party_changed", party: PartyStatus | null, } | { "type": "member_joined", name: string, } | { "type": "party_created", name: string, } | { "type": "member_left", name: string, } | { "type": "control_changed", state: string, } | { "type": "path_changed", peer: string, name: string, from: PathState, to: PathState, reason: string, } | { "type": "game_started", game: GameRef, } | { "type": "game_stopped", game: GameRef, } | { "type": "game_session_saved", session: GameSession, } | { "type": "member_game", name: string, game: GameRef | null, } | { "type": "nat_changed", nat: NatStatus, } | { "type": "metrics", snapshot: Snapshot, } | { "type": "tunnel_stats", tunnel: DeviceStats, };
