@@ -256,10 +256,36 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
         let conn = format!("tr.peer[data-name=\"{name}\"] .peer-conn");
         wait_text(&c, &conn, |t| t.contains("Direct"), "Direct").await;
     }
+    // A real game server on the host's machine, started as its player would (Debian's
+    // Teeworlds, not announced to the internet): the app sees it, and the party with it.
+    let game_home = tempfile::tempdir().unwrap();
+    let autoexec = game_home.path().join("data/teeworlds/autoexec.cfg");
+    std::fs::create_dir_all(autoexec.parent().unwrap()).unwrap();
+    std::fs::write(&autoexec, "sv_name \"Friday LAN\"\nsv_register 0\n").unwrap();
+    let teeworlds = "/usr/games/teeworlds-server";
+    assert!(
+        Path::new(teeworlds).exists(),
+        "{teeworlds} is missing (scripts/setup installs teeworlds-server)"
+    );
+    let home = game_home.path().display().to_string();
+    let data = game_home.path().join("data").display().to_string();
+    lab.spawn(
+        "app",
+        "teeworlds",
+        &[teeworlds],
+        &[("HOME", home.as_str()), ("XDG_DATA_HOME", data.as_str())],
+    );
+    wait_text(
+        &c,
+        "#device-game",
+        |t| t.contains("Teeworlds"),
+        "Playing Teeworlds",
+    )
+    .await;
     // Let the live charts fill for a few seconds before looking at them.
     tokio::time::sleep(Duration::from_secs(5)).await;
     screenshot(&c, "party.png").await;
-    for page in ["network", "metrics", "servers", "settings"] {
+    for page in ["network", "metrics", "games", "servers", "settings"] {
         displayed(&c, &format!("#nav-{page}"))
             .await
             .click()
@@ -275,6 +301,15 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
         } else {
             Vec::new()
         };
+        if page == "games" {
+            wait_text(
+                &c,
+                "#games-list",
+                |t| t.contains("Teeworlds"),
+                "Teeworlds playing",
+            )
+            .await;
+        }
         // Pages show live numbers only while on screen; give them two engine ticks.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         screenshot(&c, &format!("{page}.png")).await;
