@@ -557,6 +557,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_broken_games_file_is_a_notice_naming_the_line_and_the_rest_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("games.toml"),
+            "[[game]]\nid = \"mine\"\nname = \"My Game\"\nlinux = [\"mygame\"]\n\n\
+             [[game]]\nid = \"broken\"\nname = \"Broken\"\nudp = [99999]\n",
+        )
+        .unwrap();
+        let e = engine(dir.path()).await;
+        let notices = e.status().notices;
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        let m = &notices[0].message;
+        assert!(m.contains("games.toml:"), "{m}");
+        assert!(m.contains("broken"), "{m}");
+        assert!(m.contains("udp"), "{m}");
+        // The player's good entry and the built-in catalogue are there.
+        let games = &e.inner.games;
+        assert!(games.knows("mine") && games.knows("openttd"));
+        assert!(games
+            .multicast_groups()
+            .contains(&std::net::Ipv4Addr::new(224, 0, 2, 60)));
+    }
+
+    #[tokio::test]
     async fn shutdown_cancels_spawned_tasks() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path()).await;

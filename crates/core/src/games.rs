@@ -47,6 +47,11 @@ impl Games {
         self.catalogue.multicast_groups()
     }
 
+    #[cfg(test)]
+    pub(crate) fn knows(&self, id: &str) -> bool {
+        self.catalogue.get(id).is_some()
+    }
+
     pub(crate) fn current(&self) -> Option<GameRef> {
         self.current.lock().clone()
     }
