@@ -610,3 +610,19 @@ fn a_bad_override_leaves_the_builtin_entry_in_place() {
     assert_eq!(openttd.name, "OpenTTD");
     assert_eq!(openttd.origin, Origin::BuiltIn);
 }
+
+/// The README shows players how to add a game; that entry must load as written.
+#[test]
+fn the_readme_example_entry_loads() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let section = &readme[readme.find("## Games").expect("a Games section")..];
+    let start = section.find("```toml\n").expect("a toml example") + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let loaded = parse_user(example);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let game = loaded.catalogue.get("my-game").expect("the example game");
+    assert_eq!(game.name, "My Game");
+    assert_eq!(game.discovery.len(), 1);
+}
