@@ -542,6 +542,22 @@ async function run(base) {
     await waitText("#device-game", "Playing OpenTTD");
   });
 
+  await step("metrics page: the game sessions in the window marked on the charts", async () => {
+    // OpenTTD was played a moment ago (the session kept when it stopped) and runs again now
+    const plotsBefore = await page.$$eval("#page-metrics .chart", (els) => Object.fromEntries(els.map((el) => [el.id, el.dataset.plots])));
+    await page.locator("#nav-metrics").click();
+    await page.waitForFunction(() => /OpenTTD \(playing\)/.test(document.getElementById("chart-cpu")?.dataset.spans ?? ""), null, {
+      timeout: 10_000,
+    });
+    const spans = await page.$$eval("#page-metrics .chart", (els) => els.map((el) => [el.id, el.dataset.spans, el.dataset.plots]));
+    log(`spans: ${JSON.stringify(spans)}`);
+    for (const [id, shown, plots] of spans) {
+      assert((shown ?? "").split("|").includes("OpenTTD (playing)"), `${id} marks the running game: ${shown}`);
+      assert(plots === plotsBefore[id], `${id} was made again to mark it: ${plotsBefore[id]} -> ${plots}`);
+    }
+    await shot("08h-metrics-game-spans");
+  });
+
   await step("settings page", async () => {
     await page.locator("#nav-settings").click();
     await page.locator("#setting-mtu").waitFor({ state: "visible" });
