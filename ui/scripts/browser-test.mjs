@@ -546,9 +546,13 @@ async function run(base) {
     // OpenTTD was played a moment ago (the session kept when it stopped) and runs again now
     const plotsBefore = await page.$$eval("#page-metrics .chart", (els) => Object.fromEntries(els.map((el) => [el.id, el.dataset.plots])));
     await page.locator("#nav-metrics").click();
-    await page.waitForFunction(() => /OpenTTD \(playing\)/.test(document.getElementById("chart-cpu")?.dataset.spans ?? ""), null, {
-      timeout: 10_000,
-    });
+    // every chart, once its window reaches the moment the game started again (a chart's window
+    // ends at its newest point, which can be a second behind the others')
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("#page-metrics .chart")].every((el) => /OpenTTD \(playing\)/.test(el.dataset.spans ?? "")),
+      null,
+      { timeout: 10_000 },
+    );
     const spans = await page.$$eval("#page-metrics .chart", (els) => els.map((el) => [el.id, el.dataset.spans, el.dataset.plots]));
     log(`spans: ${JSON.stringify(spans)}`);
     for (const [id, shown, plots] of spans) {
