@@ -805,24 +805,15 @@ impl Task {
         run.agent = Some(agent);
         run.creds_tx = Some(creds_tx);
         run.cancel_tx = Some(cancel_tx);
-        run.local_creds = Some((ufrag.clone(), pwd.clone()));
+        run.local_creds = Some((ufrag, pwd));
         run.creds_sent = Some(Instant::now());
         tracing::debug!(peer = %short(key), leg = leg.as_str(), gen, "ICE agent started");
         // The leg's old connection (if any) is gone: the manager must not keep traffic on it.
         let actions = link.conn.handle(Event::Restarted(leg), Instant::now());
         Box::pin(self.act(key, actions)).await;
-        send(
-            &self.control,
-            key,
-            &Signal::Creds {
-                leg,
-                gen,
-                ufrag,
-                pwd,
-                // A new agent has nobody's credentials yet.
-                have_yours: false,
-            },
-        );
+        // A new agent has nobody's credentials and no candidates yet: this sends its
+        // credentials, `have_yours: false`.
+        self.resend(key, leg);
     }
 
     async fn on_signal(&mut self, from: String, payload: Value) {
