@@ -97,14 +97,31 @@ fn world_with(tag: &str, homes: &[Home], relay: Relay, server_args: &[&str], wir
 
 /// Status of `p`'s only peer once its connection is no longer `connecting`.
 fn settled_peer(w: &World, p: usize, timeout: Duration) -> serde_json::Value {
+    peer_reaches(w, p, timeout, |c| c != "connecting")
+}
+
+/// Status of `p`'s only peer once its connection is one that `done` accepts. On the way it may
+/// be `connecting` or `relayed` (the relay often answers before the NATs are punched), never
+/// `failed`: a player would see that.
+fn peer_reaches(
+    w: &World,
+    p: usize,
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + timeout;
     loop {
         let st = w.players[p].status(&w.lab);
         let peer = st["party"]["peers"][0].clone();
         let c = peer["connection"].as_str().unwrap_or("");
-        if c != "connecting" && !c.is_empty() && peer["path"].is_object() {
+        if !c.is_empty() && done(c) && peer["path"].is_object() {
             return st;
         }
+        assert_ne!(
+            peer["path"]["state"], "failed",
+            "{}: the path failed on the way: {st:#}",
+            w.players[p].ns
+        );
         if Instant::now() > deadline {
             panic!(
                 "{}: peer still {c:?} after {timeout:?}: {st:#}\n--- log ---\n{}",
@@ -157,7 +174,7 @@ fn check_case(tag: &str, a: Home, b: Home, relay: Relay, want: &str) {
     let mut w = world(tag, &[a, b], relay);
     let (ip0, ip1) = party_of_two(&mut w);
     for (p, other) in [(0, &ip1), (1, &ip0)] {
-        let st = settled_peer(&w, p, Duration::from_secs(15));
+        let st = peer_reaches(&w, p, Duration::from_secs(15), |c| c == want);
         let peer = &st["party"]["peers"][0];
         assert_eq!(
             peer["connection"], want,
@@ -488,6 +505,42 @@ fn five_percent_loss_and_30_ms_jitter_on_the_wan_links_the_party_forms_and_stays
     let rtt = st["party"]["peers"][0]["rtt_ms"].as_f64().unwrap_or(0.0);
     eprintln!(
         "under 5% loss and 40±30 ms per wire: {c2}, {replies}/100 pings, probe RTT {rtt:.1} ms"
+    );
+}
+
+/// A friend on satellite internet, or on the other side of the world: a 600 ms round trip.
+/// ICE must wait that long for a check's answer instead of giving up on every pair.
+#[test]
+fn a_friend_600_ms_away_connects_directly_and_stays_connected() {
+    if !ready() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Each home's wire adds 150 ms each way: 600 ms more round trip between the players.
+    let far = Wire::delayed(150, 0);
+    let mut w = world_with(
+        "far",
+        &[Home::Behind(Nat::Cone), Home::Behind(Nat::Cone)],
+        Relay::BuiltIn,
+        &[],
+        far,
+    );
+    let (_, ip1) = party_of_two(&mut w);
+    let st = peer_reaches(&w, 0, Duration::from_secs(20), |c| c == "direct");
+    eprintln!("600 ms away: {:#}", st["party"]["peers"][0]["path"]);
+    let ns0 = w.players[0].ns.clone();
+    let out = w
+        .lab
+        .try_run(&ns0, &["ping", "-D", "-n", "-i", "0.2", "-c", "15", &ip1]);
+    let (_, replies) = reply_gaps(&String::from_utf8_lossy(&out.stdout));
+    assert!(replies >= 13, "{replies}/15 replies 600 ms away");
+    let st = w.players[0].status(&w.lab);
+    let peer = &st["party"]["peers"][0];
+    assert_eq!(peer["connection"], "direct", "{peer:#}");
+    let rtt = peer["rtt_ms"].as_f64().unwrap_or(0.0);
+    assert!(
+        (590.0..=800.0).contains(&rtt),
+        "engine RTT {rtt} ms on a 600 ms path"
     );
 }
 

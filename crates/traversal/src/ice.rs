@@ -58,6 +58,14 @@ const MAX_REMOTE_CANDIDATES: usize = 32;
 /// Our credentials are sent again this often until the peer's arrive (signals sent while
 /// the control connection was down are lost).
 const CREDS_RESEND: Duration = Duration::from_secs(2);
+/// Connectivity checks go out this often while a leg looks for a pair (DESIGN.md: fast).
+const CHECK_INTERVAL: Duration = Duration::from_millis(50);
+/// How long one candidate pair may take to answer before it counts as failed: covers a friend
+/// on the far side of the world (round trips of a second and more) and lost first answers,
+/// and stays well inside the connection manager's connect deadline.
+const PAIR_CHECK_BUDGET: Duration = Duration::from_secs(3);
+const PAIR_CHECK_BUDGET_CHECKS: u16 =
+    (PAIR_CHECK_BUDGET.as_millis() / CHECK_INTERVAL.as_millis()) as u16;
 
 /// What status shows about one peer's path.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -697,7 +705,12 @@ impl Task {
             is_controlling: controlling,
             // Tuned for speed (DESIGN.md): accept the first working pair at once, check every
             // 50 ms, notice a dead path within a second.
-            check_interval: Duration::from_millis(50),
+            check_interval: CHECK_INTERVAL,
+            // webrtc-ice gives up on a pair after this many unanswered checks (default 7: 400 ms
+            // at our interval), which fails every pair to a friend whose round trip is longer,
+            // or whose first answers are lost, and so the whole leg. A pair may take
+            // PAIR_CHECK_BUDGET to answer.
+            max_binding_requests: Some(PAIR_CHECK_BUDGET_CHECKS),
             host_acceptance_min_wait: Some(Duration::ZERO),
             srflx_acceptance_min_wait: Some(Duration::ZERO),
             prflx_acceptance_min_wait: Some(Duration::ZERO),
