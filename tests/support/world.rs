@@ -222,26 +222,34 @@ impl World {
     /// this world's server data directory (the same for every start, so a restarted server
     /// keeps its state), and waits until it listens.
     pub fn start_server(&mut self, args: &[&str]) -> ProcId {
+        let bin = lanrage();
+        self.start_server_with(&[bin.as_str()], args, &[], Duration::from_secs(10))
+    }
+
+    /// Like [`World::start_server`], with the server program given as `program` (for example
+    /// a Windows build under Wine: `["scripts/windows/wine", "lanrage.exe"]`), extra
+    /// environment, and how long it may take to listen.
+    pub fn start_server_with(
+        &mut self,
+        program: &[&str],
+        args: &[&str],
+        envs: &[(&str, &str)],
+        listen_within: Duration,
+    ) -> ProcId {
         let ns = self
             .server_ns
             .clone()
             .unwrap_or_else(|| panic!("start_server before World::server"));
-        let (bin, dir) = (lanrage(), self.server_dir.path().display().to_string());
+        let dir = self.server_dir.path().display().to_string();
         let listen = format!("0.0.0.0:{SERVER_PORT}");
-        let mut full = vec![
-            bin.as_str(),
-            "--data-dir",
-            dir.as_str(),
-            "server",
-            "--listen",
-            listen.as_str(),
-        ];
+        let mut full: Vec<&str> = program.to_vec();
+        full.extend_from_slice(&["--data-dir", &dir, "server", "--listen", &listen]);
         full.extend_from_slice(args);
-        let id = self
-            .lab
-            .spawn(&ns, "server", &full, &[("RUST_LOG", "info")]);
+        let mut all_envs = vec![("RUST_LOG", "info")];
+        all_envs.extend_from_slice(envs);
+        let id = self.lab.spawn(&ns, "server", &full, &all_envs);
         self.lab
-            .wait_listening(&ns, "tcp", SERVER_PORT, Duration::from_secs(10));
+            .wait_listening(&ns, "tcp", SERVER_PORT, listen_within);
         id
     }
 

@@ -58,8 +58,8 @@ const CONN_QUEUE: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("cannot create the network device `{name}`: permission denied. LANrage needs the CAP_NET_ADMIN capability: run `sudo setcap cap_net_admin+ep {exe}` (the installer does this), or run as root")]
-    NoPermission { name: String, exe: String },
+    #[error("cannot create the network device `{name}`: permission denied. {hint}")]
+    NoPermission { name: String, hint: String },
     #[error("cannot create the network device `{name}`: {source}")]
     Tun {
         name: String,
@@ -213,7 +213,7 @@ impl PeerTable {
 }
 
 struct Shared {
-    tun: tun_rs::AsyncDevice,
+    tun: crate::os::Tun,
     udp: BatchUdp,
     interface_name: String,
     if_index: u32,
@@ -309,7 +309,7 @@ impl Device {
         }
         wanted.dedup();
         let host_routes = if if_index != 0 && !wanted.is_empty() {
-            crate::route::add_host_routes(if_index, &wanted).await
+            crate::os::add_host_routes(if_index, &wanted).await
         } else {
             Vec::new()
         };
@@ -542,42 +542,18 @@ impl Device {
         self.cancel.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        crate::route::remove_host_routes(self.shared.if_index, &self.shared.host_routes).await;
+        crate::os::remove_host_routes(self.shared.if_index, &self.shared.host_routes).await;
+        self.shared.tun.close().await;
         tracing::info!(interface = %self.shared.interface_name, "tunnel down");
     }
 }
 
-fn open_tun(cfg: &DeviceConfig) -> Result<tun_rs::AsyncDevice, DeviceError> {
-    let build = |offload: bool| {
-        let mut b = tun_rs::DeviceBuilder::new()
-            .name(&cfg.interface_name)
-            .mtu(cfg.mtu)
-            .offload(offload);
-        for net in &cfg.addresses {
-            b = match net.addr {
-                IpAddr::V4(a) => b.ipv4(a, net.prefix, None),
-                IpAddr::V6(a) => b.ipv6(a, net.prefix),
-            };
-        }
-        b.build_async()
-    };
-    // Offload (TSO/GRO through a virtio-net header) is what makes bulk transfers fast; kernels
-    // or platforms without it still get a working tunnel.
-    let tun = match build(true) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(e),
-        Err(e) => {
-            tracing::warn!(error = %e, "TUN offload unavailable; continuing without it");
-            build(false)
-        }
-    };
-    tun.map_err(|source| {
+fn open_tun(cfg: &DeviceConfig) -> Result<crate::os::Tun, DeviceError> {
+    crate::os::Tun::open(cfg).map_err(|source| {
         if source.kind() == std::io::ErrorKind::PermissionDenied {
             DeviceError::NoPermission {
                 name: cfg.interface_name.clone(),
-                exe: std::env::current_exe()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| "lanrage".into()),
+                hint: crate::os::permission_hint(),
             }
         } else {
             DeviceError::Tun {
@@ -832,15 +808,15 @@ impl Shared {
     }
 
     async fn tun_to_net(self: Arc<Self>, cancel: CancellationToken) {
-        let batch = tun_rs::IDEAL_BATCH_SIZE;
-        let mut original = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + 65_535];
+        let batch = crate::os::TUN_BATCH;
+        let mut st = crate::os::RecvState::new();
         let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; self.mtu + 128]).collect();
         let mut sizes = vec![0usize; batch];
         let mut out = OutQueue::new(self.mtu, self.udp.max_gso_segments());
         loop {
             let n = tokio::select! {
                 _ = cancel.cancelled() => break,
-                r = self.tun.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) => r,
+                r = self.tun.recv_batch(&mut st, &mut bufs, &mut sizes) => r,
             };
             let n = match n {
                 Ok(n) => n,
@@ -863,10 +839,10 @@ impl Shared {
         let batch = quinn_udp::BATCH_SIZE.max(1);
         let mut storage: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; 65_535]).collect();
         let mut meta = vec![RecvMeta::default(); batch];
-        let tun_batch = tun_rs::IDEAL_BATCH_SIZE;
+        let tun_batch = crate::os::TUN_BATCH;
         let full = TUN_OFFSET + self.mtu + 128;
         let mut tun_bufs: Vec<Vec<u8>> = (0..tun_batch).map(|_| vec![0u8; full]).collect();
-        let mut gro = tun_rs::GROTable::default();
+        let mut gro = crate::os::SendState::default();
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         loop {
             let n = {
@@ -918,7 +894,7 @@ impl Shared {
         let mut dgram = vec![0u8; 65_535];
         let full = TUN_OFFSET + self.mtu + 128;
         let mut tun_bufs = vec![vec![0u8; full]];
-        let mut gro = tun_rs::GROTable::default();
+        let mut gro = crate::os::SendState::default();
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         let src = Endpoint::Conn(conn.clone());
         loop {
@@ -949,15 +925,11 @@ impl Shared {
 
     /// Writes the first `k` buffers (each `TUN_OFFSET` + one packet) to the TUN and makes them
     /// full-sized again for the next batch.
-    async fn write_tun(&self, bufs: &mut [Vec<u8>], k: usize, gro: &mut tun_rs::GROTable) {
+    async fn write_tun(&self, bufs: &mut [Vec<u8>], k: usize, gro: &mut crate::os::SendState) {
         if k == 0 {
             return;
         }
-        if let Err(e) = self
-            .tun
-            .send_multiple(gro, &mut bufs[..k], TUN_OFFSET)
-            .await
-        {
+        if let Err(e) = self.tun.send_batch(gro, &mut bufs[..k], TUN_OFFSET).await {
             tracing::debug!(error = %e, "writing to the TUN");
         }
         for b in bufs[..k].iter_mut() {

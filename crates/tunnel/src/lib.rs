@@ -13,10 +13,12 @@ pub mod allowed_ips;
 pub mod config;
 pub mod device;
 pub mod key;
+mod os;
 pub mod packet;
 pub mod probe;
-mod route;
 mod udp;
+pub mod windows_network;
+pub mod wintun_dll;
 
 pub use allowed_ips::IpNet;
 pub use config::{DeviceConfig, PeerConfig, WgConfigError};
