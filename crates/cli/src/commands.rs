@@ -18,6 +18,10 @@ const EXIT_NOT_RUNNING: u8 = 3;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
     match cli.command {
+        #[cfg(windows)]
+        Command::Service => {
+            anyhow::bail!("`lanrage service` is started by Windows' service manager")
+        }
         Command::Up { server } => {
             if let Some(url) = &server {
                 anyhow::ensure!(
@@ -30,7 +34,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run(data_dir, cli.api, None, server).await?;
+            crate::daemon::run(
+                data_dir,
+                cli.api,
+                None,
+                server,
+                crate::daemon::wait_for_signal(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
@@ -151,7 +162,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run(data_dir, cli.api, Some(wg), None).await?;
+            crate::daemon::run(
+                data_dir,
+                cli.api,
+                Some(wg),
+                None,
+                crate::daemon::wait_for_signal(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -57,11 +57,14 @@ impl WgFile {
     }
 }
 
+/// The engine headless with its local API, until `stop` completes (Ctrl-C or SIGTERM for
+/// `lanrage up`, the service manager for the Windows service).
 pub async fn run(
     data_dir: DataDir,
     listen: Option<SocketAddr>,
     wg: Option<WgFile>,
     control_server: Option<String>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let engine = Engine::start(EngineOptions {
         data_dir: data_dir.clone(),
@@ -106,7 +109,7 @@ pub async fn run(
     });
     let shutdown_engine = engine.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("stop requested");
         shutdown_engine.shutdown().await;
     });
@@ -189,7 +192,8 @@ async fn reload_on_sighup(engine: Engine, wg: WgFile) {
     let _ = (engine, wg);
 }
 
-async fn wait_for_signal() {
+/// Ctrl-C, or SIGTERM on Unix.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

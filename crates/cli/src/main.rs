@@ -4,6 +4,9 @@ mod api;
 mod client;
 mod commands;
 mod daemon;
+mod service_acl;
+#[cfg(windows)]
+mod windows_service;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +37,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the engine as the LANrage Windows service (started by the service manager)
+    #[cfg(windows)]
+    #[command(hide = true)]
+    Service,
     /// Run the engine headless (until Ctrl-C or SIGTERM), serving the local API
     Up {
         /// Control server for this run (ws://HOST:PORT or wss://HOST:PORT), over the setting
@@ -246,6 +253,20 @@ pub enum PartyCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The service manager's dispatcher takes this thread and runs its own runtime.
+    #[cfg(windows)]
+    if matches!(cli.command, Command::Service) {
+        let run = lanrage_settings::DataDir::resolve(cli.data_dir.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(windows_service::run);
+        return match run {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -14,7 +14,7 @@ pub struct DataDir {
 
 impl DataDir {
     /// Resolves the directory: an explicit path wins, then `LANRAGE_DATA_DIR`, then the user's
-    /// data directory (`$XDG_DATA_HOME/lanrage` on Linux).
+    /// data directory (`$XDG_DATA_HOME/lanrage` on Linux), or the machine's on Windows.
     pub fn resolve(explicit: Option<&Path>) -> Result<Self, std::io::Error> {
         if let Some(p) = explicit {
             return Ok(Self::at(p));
@@ -22,13 +22,7 @@ impl DataDir {
         if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
             return Ok(Self::at(PathBuf::from(p)));
         }
-        let dirs = directories::ProjectDirs::from("", "", "lanrage").ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no home directory found: pass --data-dir or set LANRAGE_DATA_DIR",
-            )
-        })?;
-        Ok(Self::at(dirs.data_dir()))
+        default_root().map(Self::at)
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Self {
@@ -60,5 +54,54 @@ impl DataDir {
     }
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("logs")
+    }
+}
+
+/// The user's data directory (`$XDG_DATA_HOME/lanrage` on Linux).
+#[cfg(not(windows))]
+fn default_root() -> Result<PathBuf, std::io::Error> {
+    let dirs = directories::ProjectDirs::from("", "", "lanrage").ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no home directory found: pass --data-dir or set LANRAGE_DATA_DIR",
+        )
+    })?;
+    Ok(dirs.data_dir().to_path_buf())
+}
+
+/// On Windows the engine runs in the LANrage service, one per machine: its data is the
+/// machine's, and the app and CLI of whoever plays find its API token there.
+#[cfg(windows)]
+fn default_root() -> Result<PathBuf, std::io::Error> {
+    Ok(machine_dir(std::env::var_os("ProgramData")))
+}
+
+/// `%ProgramData%\LANrage`, where the Windows service keeps its data.
+pub fn machine_dir(program_data: Option<std::ffi::OsString>) -> PathBuf {
+    let base = program_data
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+    base.join("LANrage")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_windows_service_keeps_its_data_under_program_data() {
+        assert_eq!(
+            machine_dir(Some(r"D:\Data".into())),
+            PathBuf::from(r"D:\Data").join("LANrage")
+        );
+        assert_eq!(
+            machine_dir(None),
+            PathBuf::from(r"C:\ProgramData").join("LANrage")
+        );
+        assert_eq!(
+            machine_dir(Some("".into())),
+            PathBuf::from(r"C:\ProgramData").join("LANrage")
+        );
     }
 }
