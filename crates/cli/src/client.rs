@@ -6,11 +6,17 @@ use std::time::Duration;
 use lanrage_settings::{secret_file, DataDir};
 use serde_json::Value;
 
+/// How a player starts the engine the CLI talks to.
+#[cfg(not(windows))]
+pub const START_HINT: &str = "start it with `lanrage up`";
+#[cfg(windows)]
+pub const START_HINT: &str = "start the LANrage service (Services > LANrage > Start, or `sc.exe start LANrage` as an administrator; the installer registers it)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("LANrage is not running here (nothing answers on {0}); start it with `lanrage up`")]
+    #[error("LANrage is not running here (nothing answers on {0}); {START_HINT}")]
     NotRunning(SocketAddr),
-    #[error("no API token in {0}: is `lanrage up` using this data directory?")]
+    #[error("no API token in {0}: is LANrage running with this data directory? ({START_HINT})")]
     NoToken(String),
     #[error(transparent)]
     Token(#[from] secret_file::SecretFileError),

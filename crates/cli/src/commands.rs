@@ -183,7 +183,7 @@ async fn party(
 ) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(api_addr(data_dir, api)?, data_dir).map_err(|e| match e {
         ClientError::NoToken(_) => {
-            anyhow::anyhow!("LANrage is not running here; start it with `lanrage up`")
+            anyhow::anyhow!("LANrage is not running here; {}", crate::client::START_HINT)
         }
         e => e.into(),
     })?;
@@ -442,8 +442,9 @@ async fn status(
                 );
             } else {
                 println!(
-                    "LANrage is not running (no daemon on {addr} for {}).\nStart it with `lanrage up`.",
-                    data_dir.root().display()
+                    "LANrage is not running (no daemon on {addr} for {}).\n{}.",
+                    data_dir.root().display(),
+                    capitalized(crate::client::START_HINT)
                 );
             }
             return Ok(ExitCode::from(EXIT_NOT_RUNNING));
@@ -864,4 +865,12 @@ async fn config(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `s` with its first letter in upper case, to start a sentence.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
