@@ -55,9 +55,23 @@ pub fn verify(
         return false;
     };
     let shared = server.diffie_hellman(device_public);
+    // A low-order "public key" gives the same all-zero secret with every private key: anyone
+    // could answer for it.
+    if !shared.was_contributory() {
+        return false;
+    }
     mac(shared.as_bytes(), nonce, device_public.as_bytes())
         .verify_slice(&proof)
         .is_ok()
+}
+
+/// A device's public key as sent on the wire: standard base64 of 32 bytes, in its one canonical
+/// spelling (no whitespace, padding, or stray bits another spelling of the same key would
+/// have). Keys are identities everywhere, compared as strings; two spellings of one key would
+/// be two members.
+pub fn canonical_key(text: &str) -> Option<[u8; 32]> {
+    let bytes: [u8; 32] = B64.decode(text).ok()?.try_into().ok()?;
+    (B64.encode(bytes) == text).then_some(bytes)
 }
 
 #[cfg(test)]
@@ -81,5 +95,38 @@ mod tests {
         assert!(!verify(&server, &device_pub, &new_nonce(), &proof));
         assert!(!verify(&server, &device_pub, &nonce, "not base64!"));
         assert!(!verify(&server, &device_pub, &nonce, ""));
+    }
+
+    #[test]
+    fn a_low_order_key_cannot_authenticate() {
+        let server = StaticSecret::random_from_rng(rand_core::OsRng);
+        let nonce = new_nonce();
+        // The identity point: X25519 with it is all zeros whatever the private key, so this
+        // proof is one anybody can compute.
+        let low_order = [0u8; 32];
+        let forged = B64.encode(mac(&[0u8; 32], &nonce, &low_order).finalize().into_bytes());
+        assert!(!verify(
+            &server,
+            &PublicKey::from(low_order),
+            &nonce,
+            &forged
+        ));
+    }
+
+    #[test]
+    fn only_the_canonical_spelling_of_a_key_is_accepted() {
+        let key = PublicKey::from(&StaticSecret::random_from_rng(rand_core::OsRng));
+        let text = B64.encode(key.as_bytes());
+        assert_eq!(canonical_key(&text), Some(*key.as_bytes()));
+        for other in [
+            format!("{text} "),
+            format!(" {text}"),
+            format!("{text}\n"),
+            text.trim_end_matches('=').to_string(),
+            "not a key".to_string(),
+            B64.encode([1u8; 31]),
+        ] {
+            assert_eq!(canonical_key(&other), None, "{other:?}");
+        }
     }
 }

@@ -619,13 +619,11 @@ async fn authenticate(
             return None;
         }
     };
-    let device_public: Option<[u8; 32]> =
-        B64.decode(key.trim()).ok().and_then(|b| b.try_into().ok());
-    let Some(device_public) = device_public else {
+    let Some(device_public) = auth::canonical_key(&key) else {
         refuse(
             socket,
             "bad_message",
-            "public_key is not a base64 X25519 key",
+            "public_key is not a base64 X25519 key in its canonical spelling",
         )
         .await;
         return None;
