@@ -322,7 +322,7 @@ impl Registry {
             reserved: HashMap::new(),
             invite: Some(Invite {
                 code: InviteCode::generate(&id),
-                expires_at_ms: invite_ttl_ms.map(|t| now + t),
+                expires_at_ms: invite_ttl_ms.map(|t| now.saturating_add(t)),
             }),
         };
         let ip = party.allocate_ip(host).ok_or(PartyError::NoAddress)?;
@@ -499,7 +499,7 @@ impl Registry {
         let party = self.hosted(host)?;
         party.invite = Some(Invite {
             code: InviteCode::generate(&party.id),
-            expires_at_ms: ttl_ms.map(|t| now + t),
+            expires_at_ms: ttl_ms.map(|t| now.saturating_add(t)),
         });
         Ok(Changes::party(&party.id))
     }

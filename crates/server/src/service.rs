@@ -377,7 +377,7 @@ impl Shared {
                     name,
                     &party_name,
                     max_members,
-                    invite_ttl_secs.map(|s| s * 1000),
+                    invite_ttl_secs.map(|s| s.saturating_mul(1000)),
                     now,
                 )
                 .map(|(id, ch)| {
@@ -418,7 +418,7 @@ impl Shared {
                 (json!({}), ch)
             }),
             Op::NewInvite { ttl_secs } => reg
-                .new_invite(device, ttl_secs.map(|s| s * 1000), now)
+                .new_invite(device, ttl_secs.map(|s| s.saturating_mul(1000)), now)
                 .map(|ch| {
                     tracing::info!(host = short, "new invite code");
                     (json!({}), ch)

@@ -248,6 +248,57 @@ async fn malformed_unknown_and_oversized_frames() {
 }
 
 #[tokio::test]
+async fn a_huge_invite_lifetime_is_an_invite_that_does_not_expire() {
+    let (srv, _dir) = server().await;
+    let (mut ws, _) = device(srv.local_addr()).await;
+    let r = request(
+        &mut ws,
+        1,
+        Op::CreateParty {
+            name: "forever".into(),
+            max_members: None,
+            invite_ttl_secs: Some(u64::MAX),
+        },
+    )
+    .await;
+    assert!(
+        matches!(r, ServerMsg::Response { error: None, .. }),
+        "{r:?}"
+    );
+    let (r, mut pushes) = request_collect(
+        &mut ws,
+        2,
+        Op::NewInvite {
+            ttl_secs: Some(u64::MAX / 999),
+        },
+    )
+    .await;
+    assert!(
+        matches!(r, ServerMsg::Response { error: None, .. }),
+        "{r:?}"
+    );
+    if pushes.is_empty() {
+        pushes.extend(recv(&mut ws).await);
+    }
+    let code = pushes
+        .into_iter()
+        .rev()
+        .find_map(|m| match m {
+            ServerMsg::Party { party } => party.invite.map(|i| i.code),
+            _ => None,
+        })
+        .expect("the host gets the party with its new invite");
+    // Another device can still join with it: it did not wrap around into the past.
+    let (mut friend, _) = device(srv.local_addr()).await;
+    let r = request(&mut friend, 1, Op::JoinParty { code }).await;
+    assert!(
+        matches!(r, ServerMsg::Response { error: None, .. }),
+        "{r:?}"
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
 async fn floods_are_cut_off() {
     let (srv, _dir) = server().await;
     let (mut ws, _) = device(srv.local_addr()).await;
