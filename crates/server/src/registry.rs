@@ -245,6 +245,21 @@ pub struct Registry {
     wrong_by_party: HashMap<String, Window>,
 }
 
+/// Whose wrong codes count together: an IPv4 address, or an IPv6 /64 (one home or one host
+/// gets a whole /64 and could otherwise step through it).
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 fn clean_name(name: &str, what: &str) -> Result<String, PartyError> {
     let n: String = name.trim().chars().filter(|c| !c.is_control()).collect();
     if n.is_empty() {
@@ -349,6 +364,7 @@ impl Registry {
         source: IpAddr,
         now: u64,
     ) -> Result<(String, Changes), PartyError> {
+        let source = source_key(source);
         if let Some(wait) = self
             .wrong_by_source
             .entry(source)
@@ -367,14 +383,6 @@ impl Registry {
                 return Err(PartyError::WrongCode);
             }
         };
-        if let Some(wait) = self
-            .wrong_by_party
-            .entry(code.party_id.clone())
-            .or_default()
-            .blocked(now, WRONG_CODES_PER_PARTY)
-        {
-            return Err(PartyError::RateLimited(wait));
-        }
         let verdict = match self.parties.get(&code.party_id) {
             None => Err(PartyError::WrongCode),
             Some(p) => match &p.invite {
@@ -393,11 +401,18 @@ impl Registry {
         };
         if let Err(e) = verdict {
             if matches!(e, PartyError::WrongCode | PartyError::Revoked) {
-                self.wrong_by_source.entry(source).or_default().record(now);
-                self.wrong_by_party
+                // The party's window is looked at only for codes that do not open it: wrong
+                // and revoked codes from many sources must not lock out the real invitees.
+                // (The window is no defence against guessing; 65 random bits are.)
+                let party_window = self
+                    .wrong_by_party
                     .entry(code.party_id.clone())
-                    .or_default()
-                    .record(now);
+                    .or_default();
+                if let Some(wait) = party_window.blocked(now, WRONG_CODES_PER_PARTY) {
+                    return Err(PartyError::RateLimited(wait));
+                }
+                party_window.record(now);
+                self.wrong_by_source.entry(source).or_default().record(now);
             }
             return Err(e);
         }
@@ -631,6 +646,10 @@ impl Registry {
             w.prune(now);
             !w.times.is_empty()
         });
+        self.wrong_by_party.retain(|_, w| {
+            w.prune(now);
+            !w.times.is_empty()
+        });
         changes
     }
 
@@ -853,12 +872,59 @@ mod tests {
                 PartyError::WrongCode
             );
         }
-        let good2 = code(&r, &id2);
         let src = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 200));
+        let bad = InviteCode::generate(&id2).display();
         assert!(matches!(
-            r.join("Y", "y", &good2, src, 200),
+            r.join("Y", "y", &bad, src, 200),
             Err(PartyError::RateLimited(_))
         ));
+        // ... but never the real invitees: the right code still opens it.
+        let good2 = code(&r, &id2);
+        r.join("Y", "y", &good2, src, 300).unwrap();
+        // The party's window is forgotten once it has passed.
+        r.tick(100 + WRONG_CODE_WINDOW_MS);
+        assert!(r.wrong_by_party.is_empty());
+    }
+
+    #[test]
+    fn a_revoked_code_spread_around_cannot_lock_out_the_invitees() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("H", "Host", "p", None, None, 0).unwrap();
+        let old = code(&r, &id);
+        r.revoke_invite("H").unwrap();
+        r.new_invite("H", None, 0).unwrap();
+        let new = code(&r, &id);
+        for i in 0..(WRONG_CODES_PER_PARTY * 3) as u16 {
+            let src = IpAddr::V4(Ipv4Addr::new(198, 18, (i / 250) as u8, (i % 250) as u8));
+            assert!(r.join("X", "x", &old, src, 10).is_err());
+        }
+        r.join("F", "Friend", &new, SRC, 20).unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_guesser_is_one_source_for_its_whole_64() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        for i in 0..WRONG_CODES_PER_SOURCE as u16 {
+            let src: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
+            let bad = InviteCode::generate(&id).display();
+            assert_eq!(
+                r.join("X", "x", &bad, src, 0).unwrap_err(),
+                PartyError::WrongCode
+            );
+        }
+        let next: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let bad = InviteCode::generate(&id).display();
+        assert!(matches!(
+            r.join("X", "x", &bad, next, 1),
+            Err(PartyError::RateLimited(_))
+        ));
+        // Another /64 is another source.
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(
+            r.join("X", "x", &bad, other, 2).unwrap_err(),
+            PartyError::WrongCode
+        );
     }
 
     #[test]
