@@ -175,6 +175,7 @@ impl Session {
                     } else {
                         Vec::new()
                     },
+                    only_for_us: true,
                 };
                 match self.rt.start_tunnel(cfg).await {
                     Ok(()) => Some(Input::TunnelStarted(address)),

@@ -36,6 +36,11 @@ pub struct DeviceConfig {
     /// sends to one without choosing an interface reaches the party. Not all of 224.0.0.0/4:
     /// that would also take the home LAN's mDNS and SSDP from programs that pick no interface.
     pub multicast_routes: Vec<std::net::Ipv4Addr>,
+    /// Deliver only what a party member may send us: packets for our own addresses,
+    /// broadcasts and multicast. Without it (`wg-up`, as wg-quick) the OS gets every packet a
+    /// peer's allowed IPs permit and routes it on, which a router between networks wants and a
+    /// party member must not get: it would reach our other interfaces, or through them.
+    pub only_for_us: bool,
 }
 
 impl std::fmt::Debug for DeviceConfig {
@@ -228,6 +233,7 @@ pub fn parse_wg_config(text: &str, interface_name: &str) -> Result<DeviceConfig,
         peers,
         limited_broadcast_route: true,
         multicast_routes: Vec::new(),
+        only_for_us: false,
     })
 }
 

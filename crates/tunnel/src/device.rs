@@ -141,6 +141,7 @@ struct Peer {
     rx_packets: AtomicU64,
     tx_packets: AtomicU64,
     dropped_spoofed: AtomicU64,
+    dropped_not_for_us: AtomicU64,
     /// The sender task's queue while the endpoint is a connection.
     conn_queue: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
 }
@@ -220,6 +221,10 @@ struct Shared {
     listen_port: u16,
     addresses: Vec<IpNet>,
     own_v4: Option<Ipv4Addr>,
+    /// Our addresses on the virtual network, and whether to deliver only packets for them
+    /// (see [`DeviceConfig::only_for_us`]).
+    own_addrs: Vec<IpAddr>,
+    only_for_us: bool,
     subnet_broadcasts: Vec<Ipv4Addr>,
     mtu: usize,
     static_private: StaticSecret,
@@ -249,6 +254,9 @@ pub struct PeerStats {
     pub last_handshake_secs: Option<f64>,
     /// Packets this peer sent from an address it does not own, dropped.
     pub dropped_spoofed: u64,
+    /// Packets this peer sent to an address that is not ours (another interface of this
+    /// machine, or beyond it), dropped.
+    pub dropped_not_for_us: u64,
     pub probe: ProbeStats,
 }
 
@@ -321,6 +329,8 @@ impl Device {
             listen_port,
             addresses: cfg.addresses.clone(),
             own_v4,
+            own_addrs: cfg.addresses.iter().map(|n| n.addr).collect(),
+            only_for_us: cfg.only_for_us,
             subnet_broadcasts,
             mtu: usize::from(cfg.mtu),
             rate_limiter: Arc::new(RateLimiter::new(&static_public, HANDSHAKE_RATE_LIMIT)),
@@ -516,6 +526,7 @@ impl Device {
                     tx_packets: p.tx_packets.load(Ordering::Relaxed),
                     last_handshake_secs: since.map(|d| d.as_secs_f64()),
                     dropped_spoofed: p.dropped_spoofed.load(Ordering::Relaxed),
+                    dropped_not_for_us: p.dropped_not_for_us.load(Ordering::Relaxed),
                     probe: p.probe.lock().stats(),
                 }
             })
@@ -740,6 +751,7 @@ impl Shared {
             rx_packets: AtomicU64::new(0),
             tx_packets: AtomicU64::new(0),
             dropped_spoofed: AtomicU64::new(0),
+            dropped_not_for_us: AtomicU64::new(0),
             conn_queue: Mutex::new(None),
         })
     }
@@ -1031,6 +1043,15 @@ impl Shared {
         peer.roam(src);
         peer.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
         peer.rx_packets.fetch_add(1, Ordering::Relaxed);
+        if self.only_for_us {
+            let for_us = packet::destination(&dst[..len])
+                .is_some_and(|d| packet::for_us(d, &self.own_addrs, &self.subnet_broadcasts));
+            if !for_us {
+                peer.dropped_not_for_us.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %peer.public_key, src = %inner_src, "dropped a packet not addressed to this member");
+                return None;
+            }
+        }
         if let Some(own) = self.own_v4 {
             if let Some((from, probe)) = packet::parse_probe(&dst[..len], own) {
                 self.on_probe(peer, from, probe, src, replies, now);

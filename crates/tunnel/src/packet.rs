@@ -37,6 +37,14 @@ pub fn is_fan_out(dst: IpAddr, subnet_broadcasts: &[Ipv4Addr]) -> bool {
     }
 }
 
+/// Whether a decrypted packet for `dst` is one a party member may send us: to one of our own
+/// addresses, a broadcast (limited or our subnet's) or multicast. Anything else would go on to
+/// another interface of this machine, or through it. Multicast is safe to take whatever the
+/// group: the OS delivers it only to sockets that joined it on the tunnel and never forwards it.
+pub fn for_us(dst: IpAddr, own: &[IpAddr], subnet_broadcasts: &[Ipv4Addr]) -> bool {
+    own.contains(&dst) || is_fan_out(dst, subnet_broadcasts)
+}
+
 /// UDP port of the in-tunnel probe on every LANrage engine's virtual address. Probes never
 /// reach the operating system: the engine answers and consumes them itself.
 pub const PROBE_PORT: u16 = 64017;
@@ -169,5 +177,27 @@ mod tests {
         assert!(is_fan_out("224.0.2.60".parse().unwrap(), &bcast));
         assert!(is_fan_out("ff02::1".parse().unwrap(), &bcast));
         assert!(!is_fan_out("10.66.0.2".parse().unwrap(), &bcast));
+    }
+
+    #[test]
+    fn only_our_address_broadcasts_and_multicast_are_for_us() {
+        let own = [IpAddr::V4(Ipv4Addr::new(10, 66, 0, 2))];
+        let bc = [Ipv4Addr::new(10, 66, 0, 255)];
+        let ok = |s: &str| for_us(s.parse().unwrap(), &own, &bc);
+        assert!(ok("10.66.0.2"));
+        assert!(ok("10.66.0.255"));
+        assert!(ok("255.255.255.255"));
+        assert!(ok("224.0.2.60"));
+        assert!(ok("ff02::1"));
+        // Another member's address, the receiver's home LAN, a container bridge, the internet.
+        for other in [
+            "10.66.0.3",
+            "192.168.1.10",
+            "172.17.0.2",
+            "203.0.113.9",
+            "::1",
+        ] {
+            assert!(!ok(other), "{other}");
+        }
     }
 }

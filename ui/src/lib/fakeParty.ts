@@ -459,6 +459,7 @@ export class FakeParty {
             tx_packets: Math.floor(m.tx / 120),
             last_handshake_secs: up ? (m.age - (m.profile.handshakeAfter ?? 1)) % 120 : null,
             dropped_spoofed: 0,
+            dropped_not_for_us: 0,
             probe: {
               rtt_ms: m.rtt,
               srtt_ms: m.srtt,

@@ -35,6 +35,7 @@ export function stats(peers: StatPeer[]): DeviceStats {
       tx_packets: 2,
       last_handshake_secs: p.handshake === undefined ? 1 : p.handshake,
       dropped_spoofed: 0,
+      dropped_not_for_us: 0,
       probe: { rtt_ms: p.rtt ?? null, srtt_ms: null, jitter_ms: p.jitter ?? null, loss: p.loss ?? null, sent: 0, answered: 0 },
     })),
   };

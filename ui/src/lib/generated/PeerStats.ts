@@ -16,4 +16,9 @@ last_handshake_secs: number | null,
 /**
  * Packets this peer sent from an address it does not own, dropped.
  */
-dropped_spoofed: number, probe: ProbeStats, };
+dropped_spoofed: number, 
+/**
+ * Packets this peer sent to an address that is not ours (another interface of this
+ * machine, or beyond it), dropped.
+ */
+dropped_not_for_us: number, probe: ProbeStats, };
