@@ -17,8 +17,10 @@ pub use status::{connection_of, path_state, InviteStatus, PartyStatus, PeerStatu
 
 /// How long a create or join waits for the server's snapshot to arrive and be applied.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
-/// The prefix used when a snapshot's subnet cannot be read.
-const DEFAULT_PREFIX: u8 = 16;
+/// The widest party subnet a server may give: a /16 holds 65,000 members, and a wider one would
+/// pull other private networks of the player (a VPN, an office) into the tunnel.
+const WIDEST_PREFIX: u8 = 16;
+const NARROWEST_PREFIX: u8 = 30;
 
 /// What the party machine hears about.
 #[derive(Debug, Clone)]
@@ -210,16 +212,27 @@ impl Party {
             // A snapshot without us is not ours to apply (the server says `Gone` when we leave).
             return;
         };
-        let prefix = view
-            .subnet
-            .split_once('/')
-            .and_then(|(_, p)| p.parse().ok())
-            .unwrap_or(DEFAULT_PREFIX);
+        // A server decides our addresses; a hostile one must not route our traffic into its
+        // tunnel: only a private subnet, and only addresses inside it.
+        let subnet = match party_subnet(&view.subnet) {
+            Ok(net) if subnet_host(net, mine.virtual_ip) => net,
+            Ok(net) => {
+                return self.refuse(
+                    &view,
+                    format!(
+                        "the server gave this device {}, outside its party's subnet {net}",
+                        mine.virtual_ip
+                    ),
+                    out,
+                );
+            }
+            Err(why) => return self.refuse(&view, why, out),
+        };
         let address = IpNet {
             addr: IpAddr::V4(mine.virtual_ip),
-            prefix,
+            prefix: subnet.prefix,
         };
-        let peers = self.peers_of(&view, keepalive);
+        let peers = self.peers_of(&view, subnet, keepalive);
         if self.tunnel == Some(address) {
             out.push(Action::SetPeers(peers));
             if self.traversal {
@@ -287,12 +300,32 @@ impl Party {
         }
     }
 
+    /// A snapshot this device will not apply: the create or join fails with `why`, a running
+    /// party stays as it was, and the user is told.
+    fn refuse(&mut self, view: &PartyView, why: String, out: &mut Vec<Action>) {
+        let reason = format!("party {} refused: {why}", view.id);
+        out.push(Action::Notify(Notice::Error(reason.clone())));
+        if self
+            .expecting
+            .as_ref()
+            .is_some_and(|e| e.party_id == view.id)
+        {
+            self.expecting = None;
+            out.push(Action::Failed {
+                party_id: view.id.clone(),
+                reason,
+            });
+        }
+    }
+
     /// Tunnel peers for every other member: its address, and where to send (ICE decides when
-    /// traversal runs; otherwise the first address the member reported).
-    fn peers_of(&self, view: &PartyView, keepalive: Option<u16>) -> Vec<PeerConfig> {
+    /// traversal runs; otherwise the first address the member reported). A member whose
+    /// address is outside the party's subnet is left out.
+    fn peers_of(&self, view: &PartyView, subnet: IpNet, keepalive: Option<u16>) -> Vec<PeerConfig> {
         view.members
             .iter()
             .filter(|m| m.public_key != self.me)
+            .filter(|m| subnet_host(subnet, m.virtual_ip))
             .filter_map(|m| {
                 let key: Key = m.public_key.parse().ok()?;
                 Some(PeerConfig {
@@ -349,3 +382,40 @@ impl Party {
 
 #[cfg(test)]
 mod tests;
+
+/// The party's subnet from a snapshot, if it is one a device may take: an IPv4 network in a
+/// private range (RFC 1918 or the shared 100.64.0.0/10), between a /16 and a /30.
+fn party_subnet(text: &str) -> Result<IpNet, String> {
+    let net = text
+        .split_once('/')
+        .and_then(|(a, p)| IpNet::new(a.parse().ok()?, p.parse().ok()?).ok())
+        .ok_or_else(|| {
+            format!("the server gave the subnet {text:?}, which is not an IPv4 network")
+        })?;
+    let IpAddr::V4(a) = net.addr else {
+        return Err(format!(
+            "the server gave the subnet {net}, which is not IPv4"
+        ));
+    };
+    let shared = a.octets()[0] == 100 && (64..128).contains(&a.octets()[1]);
+    if !(a.is_private() || shared) {
+        return Err(format!(
+            "the server gave the subnet {net}, which is not a private network: it would send this device's traffic to the internet through the party"
+        ));
+    }
+    if !(WIDEST_PREFIX..=NARROWEST_PREFIX).contains(&net.prefix) {
+        return Err(format!(
+            "the server gave the subnet {net}; a party subnet is a /{WIDEST_PREFIX} to a /{NARROWEST_PREFIX}"
+        ));
+    }
+    Ok(net.network())
+}
+
+/// Whether `ip` is a host address of `subnet` (inside it, neither its network nor its broadcast
+/// address).
+fn subnet_host(subnet: IpNet, ip: Ipv4Addr) -> bool {
+    let ip = IpAddr::V4(ip);
+    subnet.contains(ip)
+        && ip != subnet.network().addr
+        && subnet.broadcast_v4().map(IpAddr::V4) != Some(ip)
+}

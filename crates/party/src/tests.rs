@@ -260,7 +260,7 @@ fn a_member_going_offline_keeps_its_peer_and_path_and_coming_back_is_not_a_join(
     assert_eq!(
         a,
         [
-            Action::SetPeers(p.peers_of(p.view().unwrap(), Some(25))),
+            Action::SetPeers(p.peers_of(p.view().unwrap(), addr(0).network(), Some(25))),
             Action::Traverse(vec![(BOB.into(), "bob".into())]),
             Action::MemberOnline {
                 name: "bob".into(),
@@ -510,4 +510,79 @@ fn a_party_already_applied_answers_the_caller_at_once() {
             party_id: "PARTY001".into()
         }]
     );
+}
+
+#[test]
+fn a_server_cannot_give_a_public_or_huge_subnet_and_the_join_fails_saying_why() {
+    let t0 = Instant::now();
+    for (subnet, want) in [
+        ("0.0.0.0/0", "not a private network"),
+        ("8.8.0.0/16", "not a private network"),
+        ("10.0.0.0/8", "a /16 to a /30"),
+        ("10.66.0.0/31", "a /16 to a /30"),
+        ("fd00::/64", "not IPv4"),
+        ("nonsense", "not an IPv4 network"),
+    ] {
+        let mut p = Party::new(ME);
+        p.handle(
+            Input::Expect {
+                party_id: "PARTY001".into(),
+            },
+            t0,
+        );
+        let mut v = view(
+            BOB,
+            vec![member(BOB, "bob", 1, true), member(ME, "me", 2, true)],
+        );
+        v.subnet = subnet.into();
+        let a = p.handle(snapshot(v), t0);
+        assert_eq!(names(&a), ["notify", "failed"], "{subnet}: {a:?}");
+        let Action::Failed { reason, .. } = &a[1] else {
+            unreachable!()
+        };
+        assert!(reason.contains(want), "{subnet}: {reason}");
+        assert!(!p.in_party());
+    }
+}
+
+#[test]
+fn our_address_outside_the_subnet_is_refused_and_a_running_party_stays_as_it_was() {
+    let t0 = Instant::now();
+    let mut p = joined(t0, false);
+    let mut me = member(ME, "me", 2, true);
+    me.virtual_ip = Ipv4Addr::new(192, 168, 1, 1);
+    let a = p.handle(
+        snapshot(view(BOB, vec![member(BOB, "bob", 1, true), me])),
+        t0,
+    );
+    assert_eq!(names(&a), ["notify"], "{a:?}");
+    assert!(p.in_party());
+}
+
+#[test]
+fn a_member_at_an_address_outside_the_subnet_gets_no_tunnel_peer() {
+    let t0 = Instant::now();
+    let mut p = joined(t0, false);
+    let mut rogue = member(CAT, "cat", 3, true);
+    // A "member" at a public address would pull that address's traffic into the tunnel.
+    rogue.virtual_ip = Ipv4Addr::new(1, 1, 1, 1);
+    let mut broadcast = member(CAT, "cat", 3, true);
+    broadcast.virtual_ip = Ipv4Addr::new(10, 66, 255, 255);
+    for bad in [rogue, broadcast] {
+        let a = p.handle(
+            snapshot(view(
+                BOB,
+                vec![member(BOB, "bob", 1, true), member(ME, "me", 2, true), bad],
+            )),
+            t0,
+        );
+        let peers = a
+            .iter()
+            .find_map(|x| match x {
+                Action::SetPeers(peers) => Some(peers.clone()),
+                _ => None,
+            })
+            .expect("the others stay peers");
+        assert_eq!(peer_ips(&peers), [IpAddr::V4(Ipv4Addr::new(10, 66, 0, 1))]);
+    }
 }
