@@ -971,6 +971,10 @@ impl Shared {
                 return None;
             }
         };
+        // Where a datagram came from moves the peer's endpoint only if it proves the sender
+        // holds the session or the peer's key. A cookie reply proves neither: its key is derived
+        // from the peer's public key, so anyone who saw our handshake could forge one.
+        let may_roam = !matches!(parsed, Packet::PacketCookieReply(_));
         let peer = match parsed {
             Packet::HandshakeInit(ref init) => {
                 // Check MACs (and demand a cookie under load) before spending a DH on a stranger.
@@ -1006,7 +1010,9 @@ impl Shared {
         let (len, inner_src) = match tunn.decapsulate(src_ip, dgram, dst) {
             TunnResult::Done => {
                 drop(tunn);
-                peer.roam(src);
+                if may_roam {
+                    peer.roam(src);
+                }
                 return None;
             }
             TunnResult::Err(e) => {
@@ -1100,13 +1106,18 @@ impl Shared {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = vec![0u8; self.mtu + WG_OVERHEAD + 64];
         let mut sends: Vec<Vec<u8>> = Vec::new();
+        let mut limiter_reset = Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            self.rate_limiter.reset_count();
             let now = Instant::now();
+            // The limit is handshakes per second: resetting at every tick would allow four times it.
+            if now.duration_since(limiter_reset) >= Duration::from_secs(1) {
+                self.rate_limiter.reset_count();
+                limiter_reset = now;
+            }
             for peer in &self.table().peers {
                 {
                     let mut tunn = peer.tunn.lock();
