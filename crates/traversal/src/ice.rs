@@ -58,6 +58,8 @@ const MAX_REMOTE_CANDIDATES: usize = 32;
 /// Our credentials are sent again this often until the peer's arrive (signals sent while
 /// the control connection was down are lost).
 const CREDS_RESEND: Duration = Duration::from_secs(2);
+/// A peer may restart one of our legs at most this often.
+const MIN_REMOTE_RESTART_GAP: Duration = Duration::from_secs(1);
 /// Connectivity checks go out this often while a leg looks for a pair (DESIGN.md: fast).
 const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// How long one candidate pair may take to answer before it counts as failed: covers a friend
@@ -304,6 +306,8 @@ struct LegRun {
     remote_cands: usize,
     /// When our credentials last went out, while the peer's have not arrived.
     creds_sent: Option<Instant>,
+    /// When the peer last restarted this leg.
+    remote_restart: Option<Instant>,
 }
 
 impl LegRun {
@@ -320,6 +324,7 @@ impl LegRun {
             pair: None,
             remote_cands: 0,
             creds_sent: None,
+            remote_restart: None,
         }
     }
 
@@ -860,7 +865,18 @@ impl Task {
             return;
         }
         if gen > ours {
-            // The peer restarted this leg: follow it.
+            // The peer restarted this leg: follow it, but not more than once a second (each
+            // restart sends connectivity checks to every candidate it names). A restart
+            // ignored here comes back with the peer's next credentials resend.
+            let run = link.leg(leg);
+            if run
+                .remote_restart
+                .is_some_and(|t| t.elapsed() < MIN_REMOTE_RESTART_GAP)
+            {
+                tracing::debug!(peer = %short(&from), gen, "restart too soon after the last one: ignored");
+                return;
+            }
+            run.remote_restart = Some(Instant::now());
             self.start_leg(&from, leg, gen).await;
         } else if gen < ours {
             if matches!(signal, Signal::Creds { .. }) {
@@ -912,6 +928,9 @@ impl Task {
                 }
                 run.remote_cands += 1;
                 match unmarshal_candidate(&c) {
+                    Ok(cand) if !remote_candidate_allowed(&cand.address(), self.party_subnet) => {
+                        tracing::debug!(peer = %short(&from), address = %cand.address(), "remote candidate at an address no player can be reached at: ignored");
+                    }
                     Ok(cand) => {
                         let cand: Arc<dyn Candidate + Send + Sync> = Arc::new(cand);
                         if let Err(e) = agent.add_remote_candidate(&cand) {
@@ -1109,4 +1128,63 @@ fn send(control: &Arc<dyn ControlPlane>, key: &str, signal: &Signal) {
 
 fn short(key: &str) -> &str {
     key.get(..8).unwrap_or(key)
+}
+
+/// Whether a member's candidate names an address a player can be reached at. Anything else
+/// would make this device send connectivity checks where the member points it: to itself
+/// (loopback), to a group (multicast, broadcast), into the party (our own tunnel), to a link's
+/// neighbours (link-local), or to a name (mDNS, which LANrage never offers).
+fn remote_candidate_allowed(address: &str, party_subnet: Option<IpNet>) -> bool {
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return false;
+    };
+    let in_party = party_subnet.is_some_and(|n| n.contains(ip));
+    let special = match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || v4.is_link_local()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_multicast()
+                || v6.is_unspecified()
+                || v6.is_unicast_link_local()
+        }
+    };
+    !in_party && !special
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+
+    #[test]
+    fn a_member_cannot_point_our_checks_at_ourselves_groups_or_the_party() {
+        let party = Some(IpNet::new("10.66.0.0".parse().unwrap(), 16).unwrap());
+        for ok in ["192.168.1.20", "203.0.113.7", "2001:db8::7", "100.64.3.4"] {
+            assert!(remote_candidate_allowed(ok, party), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "::1",
+            "224.0.0.251",
+            "239.255.255.250",
+            "255.255.255.255",
+            "0.0.0.0",
+            "169.254.1.1",
+            "fe80::1",
+            "ff02::1",
+            "10.66.0.3",
+            "host.local",
+            "",
+        ] {
+            assert!(!remote_candidate_allowed(bad, party), "{bad}");
+        }
+        // Without a party subnet (not in a party yet) its addresses are ordinary ones.
+        assert!(remote_candidate_allowed("10.66.0.3", None));
+    }
 }
