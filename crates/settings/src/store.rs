@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use ts_rs::TS;
@@ -48,6 +48,16 @@ const MIGRATIONS: &[&str] = &[
         started_at INTEGER NOT NULL,
         data TEXT NOT NULL
      );",
+];
+
+/// Every table the migrations make.
+const TABLES: [&str; 6] = [
+    "settings",
+    "configs",
+    "meta",
+    "favorites",
+    "session_log",
+    "game_sessions",
 ];
 
 /// Game sessions kept; older ones go.
@@ -180,21 +190,37 @@ impl SettingsStore {
             )));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction().map_err(db_err)?;
-            tx.execute_batch(sql)
-                .map_err(|e| OpenFailure::Corrupt(format!("migration {} failed: {e}", i + 1)))?;
+            // The app and the daemon may open the file at the same moment: each migration takes
+            // the write lock first and looks again, so only one of them runs it.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let now: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(db_err)?;
+            if now > i as i64 {
+                continue;
+            }
+            // A migration that fails is this program's problem, not a broken file: keep the
+            // file (the transaction rolls back) and say so.
+            tx.execute_batch(sql).map_err(|source| {
+                OpenFailure::Fatal(SettingsError::Migration {
+                    path: path.display().to_string(),
+                    version: i + 1,
+                    source,
+                })
+            })?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
             tracing::info!(version = i + 1, "settings database migrated");
         }
-        // The tables must be what we expect, whatever user_version claims.
-        conn.query_row(
-            "SELECT count(*) FROM settings, configs, meta, favorites, session_log, game_sessions",
-            [],
-            |_| Ok(()),
-        )
-        .map_err(|e| OpenFailure::Corrupt(format!("unexpected tables: {e}")))?;
+        // The tables must be what we expect, whatever user_version claims: each one on its own
+        // (one query over all of them would walk their cross product).
+        for table in TABLES {
+            conn.prepare(&format!("SELECT * FROM {table} LIMIT 0"))
+                .map_err(|e| OpenFailure::Corrupt(format!("unexpected tables: {e}")))?;
+        }
         Ok(conn)
     }
 
@@ -723,6 +749,68 @@ mod tests {
         assert!(rec[0].message.contains("default settings"));
         assert_eq!(store.typed().unwrap().mtu, 1420);
         store.set("mtu", &json!(1300)).unwrap();
+    }
+
+    #[test]
+    fn the_app_and_the_daemon_opening_together_both_get_the_settings() {
+        for _round in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("settings.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        SettingsStore::open(&path).map(|(_, rec)| rec.len())
+                    })
+                })
+                .collect();
+            for o in openers {
+                assert_eq!(
+                    o.join().unwrap().unwrap(),
+                    0,
+                    "a good database was set aside"
+                );
+            }
+            let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.contains("corrupt"))
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+        }
+    }
+
+    #[test]
+    fn a_failing_migration_is_an_error_that_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&MIGRATIONS[..3].join("\n")).unwrap();
+            // Schema 3 says game_sessions does not exist yet; here it does, so migration 4
+            // cannot run.
+            conn.execute_batch(
+                "CREATE TABLE game_sessions (x TEXT); INSERT INTO settings VALUES ('mtu', '1300', 'now'); PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        }
+        let err = SettingsStore::open(&path)
+            .err()
+            .expect("migration must fail");
+        let msg = err.to_string();
+        assert!(msg.contains("schema 4"), "{msg}");
+        // Nothing was moved aside or lost.
+        let conn = Connection::open(&path).unwrap();
+        let mtu: String = conn
+            .query_row("SELECT value FROM settings WHERE key = 'mtu'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(mtu, "1300");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -33,6 +33,13 @@ pub enum SettingsError {
     },
     #[error("import: {0}")]
     Import(String),
+    #[error("settings database {path}: upgrading it to schema {version} failed ({source}). The file was not changed; update or reinstall LANrage, or move the file away to start with default settings")]
+    Migration {
+        path: String,
+        version: usize,
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 impl SettingsError {
