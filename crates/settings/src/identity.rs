@@ -35,15 +35,29 @@ impl std::fmt::Debug for DeviceIdentity {
 impl DeviceIdentity {
     /// Loads the key at `path`, or creates one there (mode 0600). Returns whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), IdentityError> {
-        if let Some(text) = secret_file::read(path)? {
-            let secret = parse_key(text.trim()).ok_or_else(|| IdentityError::Malformed {
-                path: path.display().to_string(),
-            })?;
-            return Ok((Self::from_secret(secret), false));
+        if let Some(id) = Self::load(path)? {
+            return Ok((id, false));
         }
         let secret = StaticSecret::random_from_rng(rand_core::OsRng);
-        secret_file::write(path, &format!("{}\n", B64.encode(secret.to_bytes())))?;
-        Ok((Self::from_secret(secret), true))
+        // The app and the daemon may both start for the first time at once: one key is
+        // written, and the other takes it.
+        if secret_file::write_new(path, &format!("{}\n", B64.encode(secret.to_bytes())))? {
+            return Ok((Self::from_secret(secret), true));
+        }
+        let id = Self::load(path)?.ok_or_else(|| IdentityError::Malformed {
+            path: path.display().to_string(),
+        })?;
+        Ok((id, false))
+    }
+
+    fn load(path: &Path) -> Result<Option<Self>, IdentityError> {
+        let Some(text) = secret_file::read(path)? else {
+            return Ok(None);
+        };
+        let secret = parse_key(text.trim()).ok_or_else(|| IdentityError::Malformed {
+            path: path.display().to_string(),
+        })?;
+        Ok(Some(Self::from_secret(secret)))
     }
 
     pub fn from_secret(secret: StaticSecret) -> Self {
@@ -74,6 +88,36 @@ pub fn parse_key(text: &str) -> Option<StaticSecret> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_starting_together_for_the_first_time_get_one_identity() {
+        for _round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("device.key");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let starts: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let (id, created) = DeviceIdentity::load_or_create(&path).unwrap();
+                        (id.public_key_base64(), created)
+                    })
+                })
+                .collect();
+            let results: Vec<(String, bool)> =
+                starts.into_iter().map(|s| s.join().unwrap()).collect();
+            assert!(
+                results.iter().all(|(k, _)| *k == results[0].0),
+                "{results:?}"
+            );
+            assert_eq!(results.iter().filter(|(_, c)| *c).count(), 1, "{results:?}");
+            let (on_disk, _) = DeviceIdentity::load_or_create(&path).unwrap();
+            assert_eq!(on_disk.public_key_base64(), results[0].0);
+            // No temporary files left behind.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
 
     #[test]
     fn key_is_created_once_and_reloaded() {

@@ -52,13 +52,35 @@ pub fn read(path: &Path) -> Result<Option<String>, SecretFileError> {
 
 /// Writes a new secret file with mode 0600, atomically: a crash never leaves half a key behind.
 pub fn write(path: &Path, contents: &str) -> Result<(), SecretFileError> {
+    let tmp = write_temp(path, contents)?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Writes `contents` to `path` only if nothing is there yet, all at once (a hard link of a
+/// finished file). Returns `false`, writing nothing, when another process got there first:
+/// two programs starting together must end up with one file, not each with its own.
+pub fn write_new(path: &Path, contents: &str) -> Result<bool, SecretFileError> {
+    let tmp = write_temp(path, contents)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// A finished, synced, owner-only file beside `path`, named for this process and thread.
+fn write_temp(path: &Path, contents: &str) -> Result<std::path::PathBuf, SecretFileError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         path.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("secret"),
-        std::process::id()
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -71,7 +93,7 @@ pub fn write(path: &Path, contents: &str) -> Result<(), SecretFileError> {
     f.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    Ok(tmp)
 }
 
 #[cfg(test)]
