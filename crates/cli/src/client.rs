@@ -66,7 +66,8 @@ impl ApiClient {
             .await
             .map_err(|e| self.transport_error(e))?;
         let ok = resp.status().is_success();
-        let body: Value = resp.json().await?;
+        let mut body: Value = resp.json().await?;
+        printable(&mut body);
         if ok {
             return Ok(body);
         }
@@ -111,6 +112,20 @@ impl ApiClient {
     }
 }
 
+/// Removes control characters from every string in `v`. Much of what the daemon reports comes
+/// from the control server (party and member names, reasons), and a hostile server could put
+/// terminal escapes or line breaks in them to rewrite what `lanrage status` shows.
+pub fn printable(v: &mut Value) {
+    match v {
+        Value::String(s) if s.chars().any(char::is_control) => {
+            s.retain(|c| !c.is_control());
+        }
+        Value::Array(items) => items.iter_mut().for_each(printable),
+        Value::Object(map) => map.values_mut().for_each(printable),
+        _ => {}
+    }
+}
+
 /// Percent-encodes one path segment (configuration names may contain spaces).
 pub fn segment(s: &str) -> String {
     let mut out = String::new();
@@ -122,4 +137,28 @@ pub fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_line_breaks_from_a_server_never_reach_the_terminal() {
+        let mut v = serde_json::json!({
+            "party": {
+                "name": "Friday\u{1b}[2J\u{1b}[31mYOU ARE HACKED",
+                "peers": [{"name": "Bo\nplayer2  10.66.0.9  direct", "rtt_ms": 3.5}]
+            },
+            "note": "\u{9b}31mC1 too\u{7f}"
+        });
+        printable(&mut v);
+        assert_eq!(v["party"]["name"], "Friday[2J[31mYOU ARE HACKED");
+        assert_eq!(
+            v["party"]["peers"][0]["name"],
+            "Boplayer2  10.66.0.9  direct"
+        );
+        assert_eq!(v["party"]["peers"][0]["rtt_ms"], 3.5);
+        assert_eq!(v["note"], "31mC1 too");
+    }
 }
