@@ -124,8 +124,6 @@ VIAddVersionKey "LegalCopyright" "LANrage contributors (MIT OR Apache-2.0)"
   ${Next}
 !macroend
 
-Var ServiceWasRunning
-
 ; The x86 variant sees the machine as a 64-bit program does. Registry view: for the whole
 ; installer. File-system redirection: per thread, so in each section (they run in their own).
 !macro NativeView
@@ -164,15 +162,13 @@ Section "LANrage" SecMain
   SetOutPath "$INSTDIR"
 
   ; An upgrade: the running service holds lanrage.exe and wintun.dll open. It is stopped for
-  ; the new files and started again at the end, as it was.
-  StrCpy $ServiceWasRunning 0
+  ; the new files and started again at the end.
   nsExec::ExecToStack '"$SYSDIR\sc.exe" query ${SERVICE}'
   Pop $0
   Pop $1
   ${If} $0 == 0
     ${StrStr} $2 $1 "RUNNING"
     ${If} $2 != ""
-      StrCpy $ServiceWasRunning 1
       DetailPrint "Stopping the running ${SERVICE} service"
       nsExec::ExecToLog '"$SYSDIR\sc.exe" stop ${SERVICE}'
       Pop $0
@@ -205,13 +201,11 @@ Section "LANrage" SecMain
   nsExec::ExecToLog '"$SYSDIR\sc.exe" description ${SERVICE} "Runs LANrage parties: the virtual LAN adapter, its firewall rule and the connections to your friends."'
   Pop $0
   DetailPrint "sc description: $0"
-  ; A new installation's service starts with Windows (or `sc start LANrage`); an upgraded one
-  ; runs again now if it ran before.
-  ${If} $ServiceWasRunning == 1
-    nsExec::ExecToLog '"$SYSDIR\sc.exe" start ${SERVICE}'
-    Pop $0
-    DetailPrint "sc start: $0"
-  ${EndIf}
+  ; The service starts now, so the player can create a party right after installing (and with
+  ; Windows from then on); an upgraded one runs again with the new files.
+  nsExec::ExecToLog '"$SYSDIR\sc.exe" start ${SERVICE}'
+  Pop $0
+  DetailPrint "sc start: $0"
 
   ; lanrage://join/... invite links.
   WriteRegStr HKLM "${URL_KEY}" "" "URL:LANrage invite"

@@ -2,8 +2,8 @@
 //! Linux build, and `lanrage.exe server` in a network namespace serves a party that two Linux
 //! players form and ping across.
 //!
-//! The Windows build comes from `scripts/windows/cargo build -p lanrage-cli` (the README's test
-//! command builds it first); `LANRAGE_WINDOWS_EXE` names another one. Skipped with a reason when
+//! The Windows build comes from `scripts/windows/cargo build [--release] -p lanrage-cli` (the
+//! README's test command builds it first); `LANRAGE_WINDOWS_EXE` names another one. Skipped with a reason when
 //! it or Wine is missing, and the party lab when not root.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -28,13 +28,20 @@ fn wine() -> String {
     root().join("scripts/windows/wine").display().to_string()
 }
 
-/// The Windows build of the CLI, if there is one.
+/// The Windows build of the CLI, if there is one: `LANRAGE_WINDOWS_EXE`, else the release
+/// build (what the installer ships), else the debug one.
 fn windows_exe() -> Option<PathBuf> {
-    let exe = match std::env::var_os("LANRAGE_WINDOWS_EXE") {
-        Some(p) => PathBuf::from(p),
-        None => root().join("target/windows/x86_64-pc-windows-gnu/debug/lanrage.exe"),
-    };
-    exe.is_file().then_some(exe)
+    if let Some(p) = std::env::var_os("LANRAGE_WINDOWS_EXE") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    ["release", "debug"]
+        .iter()
+        .map(|profile| {
+            root().join(format!(
+                "target/windows/x86_64-pc-windows-gnu/{profile}/lanrage.exe"
+            ))
+        })
+        .find(|p| p.is_file())
 }
 
 fn ready_exe() -> Option<PathBuf> {
