@@ -53,6 +53,15 @@ async fn connect_as(
     secret: &StaticSecret,
     claimed: &PublicKey,
 ) -> (Ws, Option<ServerMsg>) {
+    hello(addr, secret, B64.encode(claimed.as_bytes())).await
+}
+
+/// Connects and says hello with `public_key` spelled as given, proving with `secret`.
+async fn hello(
+    addr: std::net::SocketAddr,
+    secret: &StaticSecret,
+    public_key: String,
+) -> (Ws, Option<ServerMsg>) {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/any/path"))
         .await
         .unwrap();
@@ -68,7 +77,7 @@ async fn connect_as(
         &mut ws,
         &ClientMsg::Hello {
             version: PROTOCOL_VERSION,
-            public_key: B64.encode(claimed.as_bytes()),
+            public_key,
             name: "Tester".into(),
         },
     )
@@ -123,37 +132,6 @@ async fn a_device_must_prove_its_key() {
     srv.shutdown().await;
 }
 
-/// Says hello with `public_key` spelled as given and proves with `secret`.
-async fn hello_with_key_text(
-    addr: std::net::SocketAddr,
-    secret: &StaticSecret,
-    public_key: String,
-) -> Option<ServerMsg> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
-        .await
-        .unwrap();
-    let Some(ServerMsg::Challenge {
-        nonce, server_key, ..
-    }) = recv(&mut ws).await
-    else {
-        panic!("no challenge");
-    };
-    let nonce = B64.decode(nonce).unwrap();
-    let server_key: [u8; 32] = B64.decode(server_key).unwrap().try_into().unwrap();
-    send(
-        &mut ws,
-        &ClientMsg::Hello {
-            version: PROTOCOL_VERSION,
-            public_key,
-            name: "Tester".into(),
-        },
-    )
-    .await;
-    let proof = auth::prove(secret, &PublicKey::from(server_key), &nonce);
-    send(&mut ws, &ClientMsg::Auth { proof }).await;
-    recv(&mut ws).await
-}
-
 #[tokio::test]
 async fn a_key_is_accepted_only_in_its_canonical_spelling() {
     let (srv, _dir) = server().await;
@@ -161,12 +139,12 @@ async fn a_key_is_accepted_only_in_its_canonical_spelling() {
     let text = B64.encode(PublicKey::from(&secret).as_bytes());
     // The same key with whitespace would be a second identity (and an oversized one).
     for spelled in [format!("{text} "), format!("{text}{}", " ".repeat(4000))] {
-        match hello_with_key_text(srv.local_addr(), &secret, spelled).await {
+        match hello(srv.local_addr(), &secret, spelled).await.1 {
             Some(ServerMsg::Error { error }) => assert_eq!(error.code, "bad_message"),
             other => panic!("a non-canonical key was accepted: {other:?}"),
         }
     }
-    let reply = hello_with_key_text(srv.local_addr(), &secret, text.clone()).await;
+    let (_ws, reply) = hello(srv.local_addr(), &secret, text.clone()).await;
     match reply {
         Some(ServerMsg::Welcome { public_key, .. }) => assert_eq!(public_key, text),
         other => panic!("the canonical key was refused: {other:?}"),

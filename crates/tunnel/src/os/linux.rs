@@ -2,14 +2,13 @@
 //! are coalesced back into large packets), host routes over netlink.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
+use super::Tun;
 use crate::config::DeviceConfig;
 
 /// Packets per TUN read or write.
 pub(crate) const TUN_BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
-
-pub(crate) struct Tun(tun_rs::AsyncDevice);
 
 /// Scratch space for one reader: the offload read lands here before it is split.
 pub(crate) struct RecvState {
@@ -30,19 +29,7 @@ pub(crate) struct SendState(tun_rs::GROTable);
 
 impl Tun {
     pub(crate) fn open(cfg: &DeviceConfig) -> io::Result<Tun> {
-        let build = |offload: bool| {
-            let mut b = tun_rs::DeviceBuilder::new()
-                .name(&cfg.interface_name)
-                .mtu(cfg.mtu)
-                .offload(offload);
-            for net in &cfg.addresses {
-                b = match net.addr {
-                    IpAddr::V4(a) => b.ipv4(a, net.prefix, None),
-                    IpAddr::V6(a) => b.ipv6(a, net.prefix),
-                };
-            }
-            b.build_async()
-        };
+        let build = |offload: bool| super::common(cfg).offload(offload).build_async();
         // Offload (TSO/GRO through a virtio-net header) is what makes bulk transfers fast;
         // kernels without it still get a working tunnel.
         match build(true) {
@@ -53,14 +40,6 @@ impl Tun {
                 build(false).map(Tun)
             }
         }
-    }
-
-    pub(crate) fn name(&self) -> io::Result<String> {
-        self.0.name()
-    }
-
-    pub(crate) fn if_index(&self) -> io::Result<u32> {
-        self.0.if_index()
     }
 
     /// Reads at least one packet; returns how many, each in `bufs[i][..sizes[i]]`.

@@ -12,6 +12,38 @@
 //! without naming an interface join it on the tunnel). Windows picks the adapter for limited
 //! broadcast by interface metric instead (see [`crate::windows_network`]).
 
+use std::io;
+use std::net::IpAddr;
+
+use crate::config::DeviceConfig;
+
+/// The TUN device; each OS module adds how it is opened and how packets move through it.
+pub(crate) struct Tun(tun_rs::AsyncDevice);
+
+impl Tun {
+    pub(crate) fn name(&self) -> io::Result<String> {
+        self.0.name()
+    }
+
+    pub(crate) fn if_index(&self) -> io::Result<u32> {
+        self.0.if_index()
+    }
+}
+
+/// The device's name, MTU and addresses, as every OS sets them.
+fn common(cfg: &DeviceConfig) -> tun_rs::DeviceBuilder {
+    let mut b = tun_rs::DeviceBuilder::new()
+        .name(&cfg.interface_name)
+        .mtu(cfg.mtu);
+    for net in &cfg.addresses {
+        b = match net.addr {
+            IpAddr::V4(a) => b.ipv4(a, net.prefix, None),
+            IpAddr::V6(a) => b.ipv6(a, net.prefix),
+        };
+    }
+    b
+}
+
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]

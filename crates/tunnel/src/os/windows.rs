@@ -3,10 +3,11 @@
 //! [`crate::windows_network`] applied when the adapter comes up and undone when it goes.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::os::windows::process::CommandExt;
 use std::process::Command;
 
+use super::Tun;
 use crate::config::DeviceConfig;
 use crate::windows_network as plan;
 use crate::wintun_dll;
@@ -16,8 +17,6 @@ pub(crate) const TUN_BATCH: usize = 64;
 
 /// A child program that opens no console window (the app has none to share).
 const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-
-pub(crate) struct Tun(tun_rs::AsyncDevice);
 
 pub(crate) struct RecvState;
 
@@ -35,18 +34,10 @@ impl Tun {
         let dll = wintun_dll::beside_program()
             .ok_or_else(|| io::Error::other("cannot tell where LANrage is installed"))?;
         wintun_dll::verify(&dll).map_err(io::Error::other)?;
-        let mut b = tun_rs::DeviceBuilder::new()
-            .name(&cfg.interface_name)
+        let b = super::common(cfg)
             .description("LANrage")
-            .mtu(cfg.mtu)
             .metric(plan::ADAPTER_METRIC)
             .wintun_file(dll.display().to_string());
-        for net in &cfg.addresses {
-            b = match net.addr {
-                IpAddr::V4(a) => b.ipv4(a, net.prefix, None),
-                IpAddr::V6(a) => b.ipv6(a, net.prefix),
-            };
-        }
         let tun = b.build_async()?;
         let name = tun.name().unwrap_or_else(|_| cfg.interface_name.clone());
         let index = tun.if_index().unwrap_or(0);
@@ -61,14 +52,6 @@ impl Tun {
             }
         });
         Ok(Tun(tun))
-    }
-
-    pub(crate) fn name(&self) -> io::Result<String> {
-        self.0.name()
-    }
-
-    pub(crate) fn if_index(&self) -> io::Result<u32> {
-        self.0.if_index()
     }
 
     /// Reads at least one packet; returns how many, each in `bufs[i][..sizes[i]]`.
