@@ -82,6 +82,19 @@ pub fn teardown_script() -> String {
     )
 }
 
+/// `powershell.exe` arguments that run `script`, passed as `-EncodedCommand` (base64 of UTF-16LE)
+/// so that no quoting of the Windows command line can change it.
+pub fn powershell_args(script: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let utf16: Vec<u8> = script.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    vec![
+        "-NoProfile".into(),
+        "-NonInteractive".into(),
+        "-EncodedCommand".into(),
+        base64::engine::general_purpose::STANDARD.encode(utf16),
+    ]
+}
+
 /// `netsh` arguments that add (or delete) a host route for `dest` into the adapter, for this
 /// boot only (`store=active`: nothing outlives a crash).
 pub fn host_route_args(dest: Ipv4Addr, if_index: u32, add: bool) -> Vec<String> {
@@ -156,6 +169,25 @@ mod tests {
             "{s}"
         );
         assert_eq!(ps_quote("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn the_script_reaches_powershell_unchanged_whatever_it_contains() {
+        use base64::Engine as _;
+        let script = setup_script("x'\"; y", 3, &[net("10.66.0.0/16")]);
+        let args = powershell_args(&script);
+        assert_eq!(
+            args[..3],
+            ["-NoProfile", "-NonInteractive", "-EncodedCommand"]
+        );
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&args[3])
+            .unwrap();
+        let units: Vec<u16> = bytes
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        assert_eq!(String::from_utf16(&units).unwrap(), script);
     }
 
     #[test]

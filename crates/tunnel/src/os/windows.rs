@@ -127,11 +127,7 @@ fn run(program: &str, args: &[String]) -> io::Result<()> {
 }
 
 fn powershell(script: &str) -> io::Result<()> {
-    let args: Vec<String> = ["-NoProfile", "-NonInteractive", "-Command", script]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    run("powershell.exe", &args)
+    run("powershell.exe", &plan::powershell_args(script))
 }
 
 /// Routes the multicast groups into the adapter (limited broadcast goes by metric); returns
