@@ -215,6 +215,14 @@ async fn party(
             print_invite(&p);
         }
         PartyCmd::Join { code } => {
+            // A link names the server to meet at; say which before connecting to it.
+            if let Ok(lanrage_proto::invite::Invite {
+                server: Some(server),
+                ..
+            }) = lanrage_proto::invite::Invite::parse(&code)
+            {
+                println!("This invite link meets at {server}.");
+            }
             let p = client
                 .post("/v1/party/join", &json!({ "code": code }))
                 .await?;

@@ -275,3 +275,21 @@ fn settings_work_without_a_daemon() {
         format!("lanrage {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn a_link_says_which_server_it_meets_at_before_joining() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    let _d = Daemon::start(dir.path(), &api);
+    // Nothing listens on this port: the join fails, after saying where it went.
+    let server = format!("ws://127.0.0.1:{}", free_port());
+    let link = lanrage_proto::invite::InviteCode::generate("ABCDEFGH").link(&server);
+    let o = lanrage(dir.path(), &api, &["party", "join", &link]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("This invite link meets at {server}.")),
+        "stdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
