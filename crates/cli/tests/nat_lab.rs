@@ -410,7 +410,7 @@ fn a_cut_direct_path_fails_over_to_the_relay_within_two_seconds_and_comes_back()
     );
     let (_, ip1) = party_of_two(&mut w);
     for p in 0..2 {
-        let st = settled_peer(&w, p, Duration::from_secs(15));
+        let st = peer_reaches(&w, p, Duration::from_secs(15), |c| c == "direct");
         assert_eq!(st["party"]["peers"][0]["connection"], "direct");
     }
     // Let the relay leg come up too, as it would in a party that has been running.
