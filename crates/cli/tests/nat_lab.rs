@@ -666,7 +666,7 @@ fn failover_gap() -> f64 {
         Relay::BuiltIn,
     );
     let (_, ip1) = party_of_two(&mut w);
-    settled_peer(&w, 0, Duration::from_secs(15));
+    peer_reaches(&w, 0, Duration::from_secs(15), |c| c == "direct");
     std::thread::sleep(Duration::from_secs(2));
     let ns0 = w.players[0].ns.clone();
     let ping = w.lab.spawn(
