@@ -727,9 +727,7 @@ impl Task {
                 name != tun && !VIRTUAL_PREFIXES.iter().any(|p| name.starts_with(p))
             }))),
             ip_filter: Arc::new(Some(Box::new(move |ip: IpAddr| {
-                let virtual_ip = subnet.is_some_and(|n| n.contains(ip));
-                let link_local = matches!(ip, IpAddr::V4(v4) if v4.is_link_local());
-                !virtual_ip && !link_local && !ip.is_loopback()
+                candidate_ip_allowed(ip, subnet)
             }))),
             ..Default::default()
         }
@@ -1130,14 +1128,19 @@ fn short(key: &str) -> &str {
     key.get(..8).unwrap_or(key)
 }
 
-/// Whether a member's candidate names an address a player can be reached at. Anything else
-/// would make this device send connectivity checks where the member points it: to itself
-/// (loopback), to a group (multicast, broadcast), into the party (our own tunnel), to a link's
-/// neighbours (link-local), or to a name (mDNS, which LANrage never offers).
+/// Whether a member's candidate names an address a player can be reached at (see
+/// [`candidate_ip_allowed`]); a name (mDNS, which LANrage never offers) is not one.
 fn remote_candidate_allowed(address: &str, party_subnet: Option<IpNet>) -> bool {
-    let Ok(ip) = address.parse::<IpAddr>() else {
-        return false;
-    };
+    address
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| candidate_ip_allowed(ip, party_subnet))
+}
+
+/// Whether a candidate at `ip`, ours or a member's, can reach a player: not ourselves
+/// (loopback), not a group (multicast, broadcast), not nowhere (unspecified), not only a link's
+/// neighbours (link-local), not inside the party (our own tunnel). A member's candidate there
+/// would make this device send connectivity checks wherever the member points it.
+fn candidate_ip_allowed(ip: IpAddr, party_subnet: Option<IpNet>) -> bool {
     let in_party = party_subnet.is_some_and(|n| n.contains(ip));
     let special = match ip {
         IpAddr::V4(v4) => {

@@ -221,9 +221,7 @@ struct Shared {
     listen_port: u16,
     addresses: Vec<IpNet>,
     own_v4: Option<Ipv4Addr>,
-    /// Our addresses on the virtual network, and whether to deliver only packets for them
-    /// (see [`DeviceConfig::only_for_us`]).
-    own_addrs: Vec<IpAddr>,
+    /// Deliver only packets for our addresses (see [`DeviceConfig::only_for_us`]).
     only_for_us: bool,
     subnet_broadcasts: Vec<Ipv4Addr>,
     mtu: usize,
@@ -329,7 +327,6 @@ impl Device {
             listen_port,
             addresses: cfg.addresses.clone(),
             own_v4,
-            own_addrs: cfg.addresses.iter().map(|n| n.addr).collect(),
             only_for_us: cfg.only_for_us,
             subnet_broadcasts,
             mtu: usize::from(cfg.mtu),
@@ -1051,7 +1048,7 @@ impl Shared {
         peer.rx_packets.fetch_add(1, Ordering::Relaxed);
         if self.only_for_us {
             let for_us = packet::destination(&dst[..len])
-                .is_some_and(|d| packet::for_us(d, &self.own_addrs, &self.subnet_broadcasts));
+                .is_some_and(|d| packet::for_us(d, &self.addresses, &self.subnet_broadcasts));
             if !for_us {
                 peer.dropped_not_for_us.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(peer = %peer.public_key, src = %inner_src, "dropped a packet not addressed to this member");

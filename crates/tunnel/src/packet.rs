@@ -2,6 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::allowed_ips::IpNet;
+
 pub fn destination(pkt: &[u8]) -> Option<IpAddr> {
     match pkt.first()? >> 4 {
         4 if pkt.len() >= 20 => Some(IpAddr::V4(Ipv4Addr::new(
@@ -41,8 +43,8 @@ pub fn is_fan_out(dst: IpAddr, subnet_broadcasts: &[Ipv4Addr]) -> bool {
 /// addresses, a broadcast (limited or our subnet's) or multicast. Anything else would go on to
 /// another interface of this machine, or through it. Multicast is safe to take whatever the
 /// group: the OS delivers it only to sockets that joined it on the tunnel and never forwards it.
-pub fn for_us(dst: IpAddr, own: &[IpAddr], subnet_broadcasts: &[Ipv4Addr]) -> bool {
-    own.contains(&dst) || is_fan_out(dst, subnet_broadcasts)
+pub fn for_us(dst: IpAddr, own: &[IpNet], subnet_broadcasts: &[Ipv4Addr]) -> bool {
+    own.iter().any(|n| n.addr == dst) || is_fan_out(dst, subnet_broadcasts)
 }
 
 /// UDP port of the in-tunnel probe on every LANrage engine's virtual address. Probes never
@@ -181,7 +183,7 @@ mod tests {
 
     #[test]
     fn only_our_address_broadcasts_and_multicast_are_for_us() {
-        let own = [IpAddr::V4(Ipv4Addr::new(10, 66, 0, 2))];
+        let own = [IpNet::new(IpAddr::V4(Ipv4Addr::new(10, 66, 0, 2)), 24).unwrap()];
         let bc = [Ipv4Addr::new(10, 66, 0, 255)];
         let ok = |s: &str| for_us(s.parse().unwrap(), &own, &bc);
         assert!(ok("10.66.0.2"));

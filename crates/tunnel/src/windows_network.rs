@@ -14,7 +14,7 @@
 //! Plain functions that return the commands (PowerShell scripts and `netsh` arguments), so they
 //! are tested on every OS; `os/windows.rs` runs them.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use crate::allowed_ips::IpNet;
 
@@ -118,7 +118,7 @@ pub fn routed_on_windows(wanted: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
     wanted
         .iter()
         .copied()
-        .filter(|d| !d.is_broadcast() && IpAddr::V4(*d).is_multicast())
+        .filter(Ipv4Addr::is_multicast)
         .collect()
 }
 
