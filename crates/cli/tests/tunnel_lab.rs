@@ -721,3 +721,227 @@ fn broadcast_and_multicast_reach_the_other_peer_once() {
         );
     }
 }
+
+/// Captures the WireGuard handshake messages (init, type 1; response, type 2) that `src`
+/// sends from `port` for a few seconds and prints the last one as hex: the one whose mac1 the
+/// sender remembers for a cookie reply.
+const CAPTURE_HANDSHAKE: &str = r#"
+import socket, sys, time
+src, port = sys.argv[1], int(sys.argv[2])
+# ETH_P_ALL: only taps for every protocol see what this machine sends.
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0003))
+s.settimeout(0.5)
+last, end = "", time.time() + float(sys.argv[3])
+while time.time() < end:
+    try:
+        pkt, addr = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    if addr[1] != 0x0800: continue
+    ihl = (pkt[0] & 15) * 4
+    if pkt[9] != 17 or socket.inet_ntoa(pkt[12:16]) != src: continue
+    udp = pkt[ihl:]
+    if int.from_bytes(udp[0:2], "big") != port: continue
+    payload = udp[8:]
+    if (payload[0] == 1 and len(payload) == 148) or (payload[0] == 2 and len(payload) == 92):
+        last = payload.hex()
+print(last)
+"#;
+
+/// Sends a hex datagram to `target`, then counts the datagrams that come back to this socket
+/// within a second.
+const SEND_AND_COUNT: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(bytes.fromhex(sys.argv[3]), (sys.argv[1], int(sys.argv[2])))
+s.settimeout(0.1)
+got, end = 0, time.time() + 1
+while time.time() < end:
+    try:
+        s.recv(2048)
+        got += 1
+    except socket.timeout:
+        pass
+print(got)
+"#;
+
+/// A cookie reply is authenticated only by a key derived from the peer's public key and the
+/// mac1 of our last handshake, both visible to anyone on the path: such an observer can forge
+/// one (as this test does). It must not move the peer's endpoint to the forger's address.
+#[test]
+fn a_forged_cookie_reply_does_not_move_a_peer() {
+    use base64::Engine as _;
+    use blake2::Digest as _;
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+
+    if !lab_ready(&["wg", "python3"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = World::new("cookie");
+    bridged_three(&mut lab);
+    let mut a = Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1");
+    let mut b = Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2");
+    a.write_conf(&[(&b, true)]);
+    b.write_conf(&[(&a, true)]);
+    let capture = lab
+        .command(
+            "a",
+            &[
+                "python3",
+                "-c",
+                CAPTURE_HANDSHAKE,
+                "198.51.100.1",
+                "51820",
+                "6",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    a.start_lanrage(&mut lab);
+    b.start_lanrage(&mut lab);
+    lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
+    let hs = String::from_utf8(capture.wait_with_output().unwrap().stdout).unwrap();
+    let hs = hex_decode(hs.trim());
+    assert!(
+        hs.len() == 148 || hs.len() == 92,
+        "captured a's handshake: {hs:?}"
+    );
+    let mac1_at = hs.len() - 32;
+    let (sender_idx, mac1) = (&hs[4..8], &hs[mac1_at..mac1_at + 16]);
+
+    // msg.encrypted_cookie = XAEAD(HASH("cookie--" || responder.static_public), nonce, cookie, mac1)
+    let b_public = base64::engine::general_purpose::STANDARD
+        .decode(&b.public)
+        .unwrap();
+    let key = blake2::Blake2s256::new()
+        .chain_update(b"cookie--")
+        .chain_update(&b_public)
+        .finalize();
+    let nonce = [7u8; 24];
+    let sealed = chacha20poly1305::XChaCha20Poly1305::new_from_slice(&key)
+        .unwrap()
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: &[0x42; 16],
+                aad: mac1,
+            },
+        )
+        .unwrap();
+    let mut forged = vec![3u8, 0, 0, 0];
+    forged.extend_from_slice(sender_idx);
+    forged.extend_from_slice(&nonce);
+    forged.extend_from_slice(&sealed);
+    assert_eq!(forged.len(), 64);
+    let forged: String = forged.iter().map(|b| format!("{b:02x}")).collect();
+    // While a pings b every 10 ms, a's traffic for b must not come to the forger.
+    let pinger = lab
+        .command(
+            "a",
+            &["ping", "-n", "-q", "-i", "0.01", "-c", "150", "10.66.0.2"],
+        )
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stolen = lab.run_stdout(
+        "c",
+        &[
+            "python3",
+            "-c",
+            SEND_AND_COUNT,
+            "198.51.100.1",
+            "51820",
+            &forged,
+        ],
+    );
+    pinger.wait_with_output().unwrap();
+    assert_eq!(
+        stolen.trim(),
+        "0",
+        "datagrams for b went to the forger of a cookie reply"
+    );
+    assert_eq!(a.peer_stats(&lab, &b)["endpoint"], "198.51.100.2:51820");
+    assert!(lab.pings("a", "10.66.0.2"), "a <-> b still works");
+}
+
+/// A stranger who knows our public key can make handshakes that pass the mac1 check, each
+/// costing us a Diffie-Hellman. Past the limit per second, strangers get cookie replies instead.
+const HANDSHAKE_FLOOD: &str = r#"
+import base64, hashlib, os, socket, sys, time
+target = (sys.argv[1], int(sys.argv[2]))
+pub, count, secs = base64.b64decode(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+key = hashlib.blake2s(b"mac1----" + pub).digest()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+cookies, start = 0, time.time()
+for i in range(count):
+    msg = bytes([1, 0, 0, 0]) + os.urandom(112)
+    s.sendto(msg + hashlib.blake2s(msg, key=key, digest_size=16).digest() + bytes(16), target)
+    while True:
+        try:
+            reply = s.recv(2048)
+        except BlockingIOError:
+            break
+        cookies += reply[0] == 3 and len(reply) == 64
+    time.sleep(max(0, start + secs * (i + 1) / count - time.time()))
+end = time.time() + 0.5
+while time.time() < end:
+    try:
+        reply = s.recv(2048)
+        cookies += reply[0] == 3 and len(reply) == 64
+    except BlockingIOError:
+        time.sleep(0.01)
+print(cookies)
+"#;
+
+#[test]
+fn a_handshake_flood_is_limited_to_a_hundred_a_second() {
+    if !lab_ready(&["wg", "python3"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = World::new("hsflood");
+    bridged_three(&mut lab);
+    let a = {
+        let (mut a, b) = (
+            Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1"),
+            Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2"),
+        );
+        a.write_conf(&[(&b, true)]);
+        a.start_lanrage(&mut lab);
+        a
+    };
+    // 800 handshakes over two seconds: with a limit of 100 a second, 200 to 300 pass
+    // (depending on where the one-second windows fall) and the rest get a cookie; a limiter
+    // reset four times a second would let nearly all of them through.
+    let out = lab.run_stdout(
+        "c",
+        &[
+            "python3",
+            "-c",
+            HANDSHAKE_FLOOD,
+            "198.51.100.1",
+            "51820",
+            &a.public,
+            "800",
+            "2",
+        ],
+    );
+    let cookies: u32 = out.trim().parse().unwrap();
+    eprintln!("{cookies} of 800 handshakes answered with a cookie");
+    assert!(
+        (400..=800).contains(&cookies),
+        "{cookies} cookie replies to 800 handshakes in 2 s"
+    );
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len() / 2 * 2)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
