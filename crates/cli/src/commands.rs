@@ -187,12 +187,14 @@ async fn party(
     api: Option<SocketAddr>,
     cmd: PartyCmd,
 ) -> anyhow::Result<ExitCode> {
-    let client = api_client(data_dir, api).map_err(|e| match e {
-        #[cfg(not(windows))]
-        ClientError::NoToken(_) => {
-            anyhow::anyhow!("LANrage is not running here; {}", crate::client::START_HINT)
+    let client = api_client(data_dir, api).map_err(|e| -> anyhow::Error {
+        match e {
+            #[cfg(not(windows))]
+            ClientError::NoToken(_) => {
+                anyhow::anyhow!("LANrage is not running here; {}", crate::client::START_HINT)
+            }
+            e => e.into(),
         }
-        e => e.into(),
     })?;
     match cmd {
         PartyCmd::Create { name, max, expires } => {

@@ -124,13 +124,14 @@ pub enum PipeError {
 /// The client's check, before anything is sent: the pipe's owner must be LocalSystem. Not
 /// Administrators either: that is also what a LocalSystem process gets without asking, and the
 /// genuine pipe always names its owner.
-pub fn check_owner(pipe: &str, owner_sid: &str) -> Result<(), PipeError> {
-    if owner_sid == LOCAL_SYSTEM {
+/// A pipe with no owner recorded is refused too (Wine makes such pipes; Windows never does).
+pub fn check_owner(pipe: &str, owner_sid: Option<&str>) -> Result<(), PipeError> {
+    if owner_sid == Some(LOCAL_SYSTEM) {
         return Ok(());
     }
     Err(PipeError::NotOurs {
         pipe: pipe.to_string(),
-        owner: describe_sid(owner_sid),
+        owner: owner_sid.map_or_else(|| "no account".to_string(), describe_sid),
     })
 }
 
@@ -152,13 +153,13 @@ mod win {
     use std::ffi::{c_void, OsStr};
     use std::io;
     use std::os::windows::ffi::OsStrExt;
-    use std::os::windows::io::{AsRawHandle, RawHandle};
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, RawHandle};
     use std::time::Duration;
 
     use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer, ServerOptions};
     use windows_sys::Win32::Foundation::{
         LocalFree, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_INVALID_OWNER, ERROR_PIPE_BUSY,
-        ERROR_SERVICE_DOES_NOT_EXIST, HANDLE, INVALID_HANDLE_VALUE, LUID,
+        ERROR_SEM_TIMEOUT, ERROR_SERVICE_DOES_NOT_EXIST, HANDLE, INVALID_HANDLE_VALUE, LUID,
     };
     use windows_sys::Win32::Security::Authorization::{
         ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
@@ -173,7 +174,7 @@ mod win {
         CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING, SECURITY_IDENTIFICATION,
         SECURITY_SQOS_PRESENT,
     };
-    use windows_sys::Win32::System::Pipes::GetNamedPipeServerProcessId;
+    use windows_sys::Win32::System::Pipes::{GetNamedPipeServerProcessId, WaitNamedPipeW};
     use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
     use super::{check_owner, sddl, PipeError, ServiceState, CLIENT_ACCESS};
@@ -248,7 +249,7 @@ mod win {
     /// The owner of the kernel object behind `handle`. The pipe's owner, set when it was
     /// created, rather than the server process's token: a process ID can be reused between
     /// asking for it and opening the process, and ordinary users cannot read a service's token.
-    pub fn owner_of(handle: HANDLE) -> io::Result<String> {
+    pub fn owner_of(handle: HANDLE) -> io::Result<Option<String>> {
         let mut owner: PSID = std::ptr::null_mut();
         let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
         // SAFETY: `handle` is an open pipe handle; the out-pointers are locals. On success the
@@ -269,9 +270,9 @@ mod win {
             return Err(io::Error::from_raw_os_error(err as i32));
         }
         let result = if owner.is_null() {
-            Err(io::Error::other("the pipe has no owner"))
+            Ok(None)
         } else {
-            sid_string(owner)
+            sid_string(owner).map(Some)
         };
         // SAFETY: allocated by GetSecurityInfo; `owner` is not used after this.
         unsafe { LocalFree(sd) };
@@ -338,7 +339,7 @@ mod win {
             pipe: pipe.to_string(),
             source,
         })?;
-        check_owner(pipe, &owner)?;
+        check_owner(pipe, owner.as_deref())?;
         let mut pid = 0u32;
         // SAFETY: `handle` is the open pipe; `pid` is an out-pointer. Only for the log.
         if unsafe { GetNamedPipeServerProcessId(handle, &mut pid) } != 0 {
@@ -380,6 +381,13 @@ mod win {
     impl PipeListener {
         /// Creates the pipe; fails if anyone else already has it.
         pub fn bind(pipe: &str) -> Result<Self, PipeError> {
+            // FILE_FLAG_FIRST_PIPE_INSTANCE is what stops a squatter on Windows; asking first
+            // also covers systems that ignore the flag (Wine does).
+            if exists(pipe) {
+                return Err(PipeError::Taken {
+                    pipe: pipe.to_string(),
+                });
+            }
             let sd = SecurityDescriptor::from_sddl(&sddl()).map_err(|source| PipeError::Io {
                 what: "cannot build the security descriptor for",
                 pipe: pipe.to_string(),
@@ -399,6 +407,19 @@ mod win {
                 next,
             })
         }
+    }
+
+    /// Whether some server already has an instance of `pipe` (free or busy).
+    fn exists(pipe: &str) -> bool {
+        let name = wide(pipe);
+        // SAFETY: `name` is NUL-terminated; waits at most 1 ms and connects to nothing.
+        if unsafe { WaitNamedPipeW(name.as_ptr(), 1) } != 0 {
+            return true;
+        }
+        matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(c) if c == ERROR_SEM_TIMEOUT as i32 || c == ERROR_PIPE_BUSY as i32
+        )
     }
 
     fn create(
@@ -546,9 +567,12 @@ mod tests {
 
     #[test]
     fn only_a_pipe_owned_by_local_system_is_trusted() {
-        assert!(check_owner(PIPE_NAME, "S-1-5-18").is_ok());
-        let user = check_owner(PIPE_NAME, "S-1-5-21-1004336348-1177238915-682003330-1001")
-            .expect_err("a user's pipe is refused");
+        assert!(check_owner(PIPE_NAME, Some("S-1-5-18")).is_ok());
+        let user = check_owner(
+            PIPE_NAME,
+            Some("S-1-5-21-1004336348-1177238915-682003330-1001"),
+        )
+        .expect_err("a user's pipe is refused");
         let text = user.to_string();
         assert!(
             text.starts_with(
@@ -557,8 +581,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Nothing was sent"), "{text}");
-        assert!(check_owner(PIPE_NAME, "S-1-5-32-544").is_err());
-        assert!(check_owner(PIPE_NAME, "S-1-5-4").is_err());
+        assert!(check_owner(PIPE_NAME, Some("S-1-5-32-544")).is_err());
+        assert!(check_owner(PIPE_NAME, Some("S-1-5-4")).is_err());
+        let nobody = check_owner(PIPE_NAME, None).expect_err("an ownerless pipe is refused");
+        assert!(
+            nobody.to_string().contains("it belongs to no account"),
+            "{nobody}"
+        );
     }
 
     #[test]
