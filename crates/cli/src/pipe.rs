@@ -33,8 +33,6 @@ const INTERACTIVE: &str = "S-1-5-4";
 const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
 const FILE_GENERIC_READ: u32 = 0x0012_0089;
 const FILE_WRITE_DATA: u32 = 0x0002;
-/// FILE_APPEND_DATA means this on a pipe: whoever holds it may add server instances.
-pub const FILE_CREATE_PIPE_INSTANCE: u32 = 0x0004;
 /// What the player's programs may do with the pipe, and exactly what the client asks for.
 pub const CLIENT_ACCESS: u32 = FILE_GENERIC_READ | FILE_WRITE_DATA;
 
@@ -555,6 +553,8 @@ mod tests {
 
     #[test]
     fn the_player_cannot_add_a_pipe_instance_of_their_own() {
+        // FILE_APPEND_DATA means this on a pipe: whoever holds it may add server instances.
+        const FILE_CREATE_PIPE_INSTANCE: u32 = 0x0004;
         let (_, player) = GRANTS[2];
         assert_eq!(player & FILE_CREATE_PIPE_INSTANCE, 0);
         // Nor change who may open it, or take it over.
