@@ -84,10 +84,10 @@ fn windows_reads_our_sddl_as_owner_system_and_exactly_three_grants() {
     }
 }
 
-#[tokio::test]
-async fn a_request_and_the_event_websocket_go_through_the_pipe() {
-    use axum::extract::ws::{Message, WebSocketUpgrade};
-    use axum::routing::get;
+/// The daemon's real API (no token on the pipe) and the CLI's client: a setting changed by a
+/// request comes back on the event WebSocket, both through the pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_api_and_its_event_websocket_work_through_the_pipe() {
     use futures_util::StreamExt;
 
     let pipe = test_pipe();
@@ -99,22 +99,15 @@ async fn a_request_and_the_event_websocket_go_through_the_pipe() {
         }
         Err(e) => panic!("{e}"),
     };
-    let app = axum::Router::new()
-        .route(
-            "/v1/status",
-            get(|| async { axum::Json(serde_json::json!({"state": "running"})) }),
-        )
-        .route(
-            "/v1/events",
-            get(|ws: WebSocketUpgrade| async {
-                ws.on_upgrade(|mut socket| async move {
-                    let _ = socket
-                        .send(Message::Text(r#"{"type":"hello"}"#.into()))
-                        .await;
-                })
-            }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let engine = lanrage_core::Engine::start(lanrage_core::EngineOptions {
+        data_dir: lanrage_settings::DataDir::at(dir.path()),
+        control_server: None,
+    })
+    .await
+    .unwrap();
+    let app = crate::api::router(engine.clone(), None);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let client = crate::client::ApiClient::pipe(&pipe);
     let status = match client.get("/v1/status").await {
@@ -125,16 +118,38 @@ async fn a_request_and_the_event_websocket_go_through_the_pipe() {
         }
         Err(e) => panic!("{e}"),
     };
-    assert_eq!(status["state"], "running");
-    // Twice: the listener has the next instance waiting.
-    assert_eq!(client.get("/v1/status").await.unwrap()["state"], "running");
+    assert_eq!(status["version"], lanrage_core::VERSION);
 
     let stream = connect(&pipe).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async("ws://lanrage/v1/events", stream)
+    let (mut events, _) = tokio_tungstenite::client_async("ws://lanrage/v1/events", stream)
         .await
         .expect("the WebSocket upgrade works over the pipe");
-    let first = ws.next().await.unwrap().unwrap();
-    assert_eq!(first.into_text().unwrap().as_str(), r#"{"type":"hello"}"#);
+    client
+        .put(
+            "/v1/settings/display_name",
+            &serde_json::json!({"text": "Zed"}),
+        )
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let msg = events.next().await.unwrap().unwrap();
+            let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+            if v["type"] == "setting_changed" {
+                break v;
+            }
+        }
+    })
+    .await
+    .expect("the change arrives on the event stream");
+    assert_eq!(event["setting"]["key"], "display_name");
+    assert_eq!(event["setting"]["value"], "Zed");
+    // The client's next instance was waiting: a third connection is served too.
+    let status = client.get("/v1/status").await.unwrap();
+    assert_eq!(status["device"]["display_name"], "Zed");
+
+    engine.shutdown().await;
+    server.abort();
 }
 
 #[tokio::test]
