@@ -100,6 +100,12 @@ pub enum PipeError {
     )]
     NotOurs { pipe: String, owner: String },
     #[error(
+        "Windows refused this session access to {pipe}: only the player logged on at this \
+         computer (at its screen or by Remote Desktop) and administrators may drive the LANrage \
+         service. Run this there, or from a terminal opened as administrator"
+    )]
+    Denied { pipe: String },
+    #[error(
         "cannot serve the local API: another program already holds {pipe} (another LANrage \
          engine, or a program posing as LANrage). Stop the other one (`sc.exe stop LANrage` for \
          the service) or restart the computer"
@@ -320,6 +326,11 @@ mod win {
                     return Err(PipeError::Absent {
                         pipe: pipe.to_string(),
                         service: service_state(),
+                    })
+                }
+                Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => {
+                    return Err(PipeError::Denied {
+                        pipe: pipe.to_string(),
                     })
                 }
                 Err(source) => {
@@ -605,6 +616,19 @@ mod tests {
         for s in [not_installed, stopped, starting, unknown] {
             assert!(s.contains(PIPE_NAME), "{s}");
         }
+    }
+
+    #[test]
+    fn a_session_the_pipe_does_not_admit_is_told_who_may_use_it() {
+        let text = PipeError::Denied {
+            pipe: PIPE_NAME.into(),
+        }
+        .to_string();
+        assert!(
+            text.contains("only the player logged on at this computer"),
+            "{text}"
+        );
+        assert!(text.contains("administrator"), "{text}");
     }
 }
 
