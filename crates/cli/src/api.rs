@@ -1,7 +1,9 @@
 //! The daemon's local HTTP API: JSON for commands, a WebSocket event stream, Prometheus metrics.
 //!
-//! It binds to loopback only and every request must carry the token from the data directory
-//! (`Authorization: Bearer <token>`), so other local users and web pages cannot drive the engine.
+//! On Linux it binds to loopback only and every request must carry the token from the data
+//! directory (`Authorization: Bearer <token>`), so other local users and web pages cannot drive
+//! the engine. On Windows it is served on the service's named pipe, whose DACL decides who may
+//! connect (see [`crate::pipe`]), and takes no token.
 
 use std::sync::Arc;
 
@@ -22,7 +24,6 @@ pub const TOKEN_HEADER_SCHEME: &str = "Bearer ";
 #[derive(Clone)]
 struct AppState {
     engine: Engine,
-    token: Arc<str>,
 }
 
 /// An engine error as an HTTP response: the status says what kind, the body says what exactly.
@@ -56,12 +57,10 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-pub fn router(engine: Engine, token: String) -> Router {
-    let state = AppState {
-        engine,
-        token: token.into(),
-    };
-    Router::new()
+/// The API; with `token`, every request must present it.
+pub fn router(engine: Engine, token: Option<String>) -> Router {
+    let state = AppState { engine };
+    let routes = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/settings", get(list_settings))
         .route("/v1/settings/reset", post(reset_settings))
@@ -86,14 +85,21 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route("/v1/servers/favorite", post(set_favorite))
         .route("/v1/servers/{id}", axum::routing::delete(remove_server))
         .route("/v1/events", get(events))
-        .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route("/metrics", get(metrics));
+    let routes = match token {
+        Some(t) => routes.layer(middleware::from_fn_with_state(
+            Arc::<str>::from(t),
+            require_token,
+        )),
+        None => routes,
+    };
+    routes
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
 async fn require_token(
-    State(st): State<AppState>,
+    State(token): State<Arc<str>>,
     headers: HeaderMap,
     req: Request,
     next: Next,
@@ -103,7 +109,7 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix(TOKEN_HEADER_SCHEME))
         .unwrap_or("");
-    if bool::from(presented.as_bytes().ct_eq(st.token.as_bytes())) {
+    if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
         return next.run(req).await;
     }
     tracing::warn!(path = %req.uri().path(), "local API request without a valid token refused");

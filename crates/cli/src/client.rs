@@ -1,8 +1,11 @@
-//! The CLI's side of the local API.
+//! The CLI's side of the local API: loopback HTTP with the token on Linux, the service's named
+//! pipe on Windows (see [`crate::pipe`]); the same requests either way.
 
+#[cfg(not(windows))]
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(not(windows))]
 use lanrage_settings::{secret_file, DataDir};
 use serde_json::Value;
 
@@ -12,34 +15,83 @@ pub const START_HINT: &str = "start it with `lanrage up`";
 #[cfg(windows)]
 pub const START_HINT: &str = "start the LANrage service (Services > LANrage > Start, or `sc.exe start LANrage` as an administrator; the installer registers it)";
 
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    #[cfg(not(windows))]
     #[error("LANrage is not running here (nothing answers on {0}); {START_HINT}")]
     NotRunning(SocketAddr),
+    #[cfg(not(windows))]
     #[error("no API token in {0}: is LANrage running with this data directory? ({START_HINT})")]
     NoToken(String),
+    #[cfg(not(windows))]
+    #[error("reading the api_listen setting: {0}")]
+    Settings(String),
+    #[cfg(not(windows))]
     #[error(transparent)]
     Token(#[from] secret_file::SecretFileError),
+    /// The pipe is missing, or not the service's.
+    #[cfg(windows)]
+    #[error(transparent)]
+    Pipe(#[from] crate::pipe::PipeError),
     /// The daemon answered with an error; its message is meant for people.
     #[error("{message}")]
     Api { code: String, message: String },
+    #[cfg(not(windows))]
     #[error("local API: {0}")]
     Http(#[from] reqwest::Error),
+    #[cfg(windows)]
+    #[error("local API: {0}")]
+    Http(#[from] hyper::Error),
+    #[cfg(windows)]
+    #[error("local API: no answer within {} seconds", TIMEOUT.as_secs())]
+    Timeout,
+    #[error("local API: the daemon answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("local API: unreadable answer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl ClientError {
+    /// Nothing serves the API: the engine is not running (scripts tell this apart).
+    pub fn is_not_running(&self) -> bool {
+        #[cfg(not(windows))]
+        return matches!(self, Self::NotRunning(_) | Self::NoToken(_));
+        #[cfg(windows)]
+        return matches!(self, Self::Pipe(crate::pipe::PipeError::Absent { .. }));
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
 }
 
 pub struct ApiClient {
+    #[cfg(not(windows))]
     base: String,
+    #[cfg(not(windows))]
     addr: SocketAddr,
+    #[cfg(not(windows))]
     token: String,
+    #[cfg(not(windows))]
     http: reqwest::Client,
+    #[cfg(windows)]
+    pipe: String,
 }
 
+#[cfg(not(windows))]
 impl ApiClient {
     pub fn new(addr: SocketAddr, data_dir: &DataDir) -> Result<Self, ClientError> {
         let token = secret_file::read(&data_dir.api_token())?
             .ok_or_else(|| ClientError::NoToken(data_dir.root().display().to_string()))?;
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(TIMEOUT)
             .no_proxy()
             .build()?;
         Ok(Self {
@@ -59,16 +111,105 @@ impl ApiClient {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let resp = req
-            .bearer_auth(&self.token)
-            .send()
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            Method::Get => self.http.get(url),
+            Method::Post => self.http.post(url),
+            Method::Put => self.http.put(url),
+            Method::Delete => self.http.delete(url),
+        }
+        .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.bytes().await?.to_vec()))
+    }
+}
+
+#[cfg(windows)]
+impl ApiClient {
+    /// The API on the named pipe (the service's is [`crate::pipe::PIPE_NAME`]). No token: the
+    /// pipe's DACL decides who may connect.
+    pub fn pipe(pipe: &str) -> Self {
+        Self {
+            pipe: pipe.to_string(),
+        }
+    }
+
+    /// One connection per request: the pipe's owner is checked each time before anything is
+    /// sent, and the CLI makes a handful of requests at most.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        use http_body_util::{BodyExt, Full};
+        use hyper::body::Bytes;
+        use hyper::header::{CONTENT_TYPE, HOST};
+
+        let stream = crate::pipe::connect(&self.pipe).await?;
+        let exchange = async {
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "local API connection");
+                }
+            });
+            let method = match method {
+                Method::Get => hyper::Method::GET,
+                Method::Post => hyper::Method::POST,
+                Method::Put => hyper::Method::PUT,
+                Method::Delete => hyper::Method::DELETE,
+            };
+            let mut req = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(HOST, "lanrage");
+            let bytes = match body {
+                Some(b) => {
+                    req = req.header(CONTENT_TYPE, "application/json");
+                    Bytes::from(serde_json::to_vec(b)?)
+                }
+                None => Bytes::new(),
+            };
+            let req = req
+                .body(Full::new(bytes))
+                .map_err(|e| ClientError::Status {
+                    status: 0,
+                    body: e.to_string(),
+                })?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, ClientError>((status, body.to_vec()))
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
             .await
-            .map_err(|e| self.transport_error(e))?;
-        let ok = resp.status().is_success();
-        let mut body: Value = resp.json().await?;
+            .map_err(|_| ClientError::Timeout)?
+    }
+}
+
+impl ApiClient {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let (status, bytes) = self.request(method, path, body).await?;
+        let mut body: Value = serde_json::from_slice(&bytes)?;
         printable(&mut body);
-        if ok {
+        if (200..300).contains(&status) {
             return Ok(body);
         }
         Err(ClientError::Api {
@@ -81,34 +222,28 @@ impl ApiClient {
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
+        self.send(Method::Get, path, None).await
     }
 
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        Ok(resp.error_for_status()?.text().await?)
+        let (status, bytes) = self.request(Method::Get, path, None).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if !(200..300).contains(&status) {
+            return Err(ClientError::Status { status, body: text });
+        }
+        Ok(text)
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
-            .await
+        self.send(Method::Post, path, Some(body)).await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.send(self.http.put(format!("{}{path}", self.base)).json(body))
-            .await
+        self.send(Method::Put, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(self.http.delete(format!("{}{path}", self.base)))
-            .await
+        self.send(Method::Delete, path, None).await
     }
 }
 

@@ -17,6 +17,12 @@ const EXIT_NOT_RUNNING: u8 = 3;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
+    #[cfg(windows)]
+    anyhow::ensure!(
+        cli.api.is_none(),
+        "on Windows the local API is the LANrage service's named pipe {}; --api is for Linux",
+        crate::pipe::PIPE_NAME
+    );
     match cli.command {
         #[cfg(windows)]
         Command::Service => {
@@ -50,12 +56,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status { json } => status(&data_dir, cli.api, json).await,
         Command::Metrics => {
-            let client = ApiClient::new(api_addr(&data_dir, cli.api)?, &data_dir)?;
+            let client = api_client(&data_dir, cli.api)?;
             print!("{}", client.get_text("/metrics").await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Log { limit, json } => {
-            let client = ApiClient::new(api_addr(&data_dir, cli.api)?, &data_dir)?;
+            let client = api_client(&data_dir, cli.api)?;
             let log = client
                 .get(&format!("/v1/session-log?limit={limit}"))
                 .await?;
@@ -86,7 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Games { limit, json } => {
-            let client = ApiClient::new(api_addr(&data_dir, cli.api)?, &data_dir)?;
+            let client = api_client(&data_dir, cli.api)?;
             let games = client.get(&format!("/v1/games?limit={limit}")).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&games)?);
@@ -181,11 +187,14 @@ async fn party(
     api: Option<SocketAddr>,
     cmd: PartyCmd,
 ) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(api_addr(data_dir, api)?, data_dir).map_err(|e| match e {
-        ClientError::NoToken(_) => {
-            anyhow::anyhow!("LANrage is not running here; {}", crate::client::START_HINT)
+    let client = api_client(data_dir, api).map_err(|e| -> anyhow::Error {
+        match e {
+            #[cfg(not(windows))]
+            ClientError::NoToken(_) => {
+                anyhow::anyhow!("LANrage is not running here; {}", crate::client::START_HINT)
+            }
+            e => e.into(),
         }
-        e => e.into(),
     })?;
     match cmd {
         PartyCmd::Create { name, max, expires } => {
@@ -275,7 +284,7 @@ async fn servers(
     api: Option<SocketAddr>,
     cmd: ServersCmd,
 ) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(api_addr(data_dir, api)?, data_dir)?;
+    let client = api_client(data_dir, api)?;
     match cmd {
         ServersCmd::Announce {
             game,
@@ -406,6 +415,7 @@ fn local_store(data_dir: &DataDir) -> anyhow::Result<SettingsStore> {
     Ok(store)
 }
 
+#[cfg(not(windows))]
 fn api_addr(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
     if let Some(a) = explicit {
         return Ok(a);
@@ -416,15 +426,38 @@ fn api_addr(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<
     Ok(local_store(data_dir)?.typed()?.api_listen)
 }
 
+/// The client for the daemon's local API: `--api` or the `api_listen` setting on Linux, the
+/// service's named pipe on Windows.
+#[cfg(not(windows))]
+fn api_client(data_dir: &DataDir, explicit: Option<SocketAddr>) -> Result<ApiClient, ClientError> {
+    let addr = api_addr(data_dir, explicit).map_err(|e| ClientError::Settings(format!("{e:#}")))?;
+    ApiClient::new(addr, data_dir)
+}
+
+#[cfg(windows)]
+fn api_client(_: &DataDir, _: Option<SocketAddr>) -> Result<ApiClient, ClientError> {
+    Ok(ApiClient::pipe(crate::pipe::PIPE_NAME))
+}
+
+/// Where the CLI looks for the daemon, for "not running" messages.
+#[cfg(not(windows))]
+fn api_place(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<String> {
+    Ok(api_addr(data_dir, explicit)?.to_string())
+}
+
+#[cfg(windows)]
+fn api_place(_: &DataDir, _: Option<SocketAddr>) -> anyhow::Result<String> {
+    Ok(crate::pipe::PIPE_NAME.to_string())
+}
+
 async fn target(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<Target> {
-    let addr = api_addr(data_dir, explicit)?;
-    match ApiClient::new(addr, data_dir) {
+    match api_client(data_dir, explicit) {
         Ok(client) => match client.get("/v1/status").await {
             Ok(_) => return Ok(Target::Daemon(client)),
-            Err(ClientError::NotRunning(_)) => {}
+            Err(e) if e.is_not_running() => {}
             Err(e) => return Err(e.into()),
         },
-        Err(ClientError::NoToken(_)) => {}
+        Err(e) if e.is_not_running() => {}
         Err(e) => return Err(e.into()),
     }
     Ok(Target::Local(local_store(data_dir)?))
@@ -435,19 +468,22 @@ async fn status(
     api: Option<SocketAddr>,
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let addr = api_addr(data_dir, api)?;
-    let result = match ApiClient::new(addr, data_dir) {
+    let addr = api_place(data_dir, api)?;
+    let result = match api_client(data_dir, api) {
         Ok(client) => client.get("/v1/status").await,
         Err(e) => Err(e),
     };
     let status = match result {
         Ok(s) => s,
-        Err(ClientError::NotRunning(_) | ClientError::NoToken(_)) => {
+        Err(e) if e.is_not_running() => {
             if as_json {
                 println!(
                     "{}",
-                    json!({"state": "not_running", "data_dir": data_dir.root().display().to_string(), "api": addr.to_string()})
+                    json!({"state": "not_running", "data_dir": data_dir.root().display().to_string(), "api": addr})
                 );
+            } else if cfg!(windows) {
+                // The pipe's error already says whether the service is installed or stopped.
+                println!("{}.", capitalized(&e.to_string()));
             } else {
                 println!(
                     "LANrage is not running (no daemon on {addr} for {}).\n{}.",

@@ -4,15 +4,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use lanrage_core::{Engine, EngineOptions};
-use lanrage_settings::secret_file;
 use lanrage_settings::DataDir;
-use rand_core::RngCore;
 
-/// Returns the token the local API requires, creating it (mode 0600) on first start.
+/// Returns the token the local API requires, creating it (mode 0600) on first start. Not on
+/// Windows, where the API is on a named pipe that only the player and administrators can open.
+#[cfg(not(windows))]
 pub fn ensure_token(data_dir: &DataDir) -> anyhow::Result<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use lanrage_settings::secret_file;
+    use rand_core::RngCore;
+
     if let Some(t) = secret_file::read(&data_dir.api_token())? {
         let t = t.trim().to_string();
         if t.len() >= 32 {
@@ -82,31 +85,53 @@ pub async fn run(
     for notice in engine.status().notices {
         tracing::warn!("{}", notice.message);
     }
-    let token = ensure_token(&data_dir)?;
-    let addr = match listen {
-        Some(a) => a,
-        None => engine.settings()?.api_listen,
-    };
-    anyhow::ensure!(
-        addr.ip().is_loopback(),
-        "the local API only listens on loopback (got {addr})"
-    );
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            engine.shutdown().await;
-            return Err(e).with_context(|| {
-                format!("cannot listen on {addr}: is another `lanrage up` running? (change the `api_listen` setting or pass --api ADDR:PORT)")
-            });
-        }
-    };
-    tracing::info!(%addr, "local API listening; `lanrage status` talks to it");
-    let app = crate::api::router(engine.clone(), token);
     let cancel = engine.cancellation();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
+    let until_shutdown = {
         let cancel = cancel.clone();
         async move { cancel.cancelled().await }
-    });
+    };
+    #[cfg(not(windows))]
+    let server = {
+        let token = ensure_token(&data_dir)?;
+        let addr = match listen {
+            Some(a) => a,
+            None => engine.settings()?.api_listen,
+        };
+        anyhow::ensure!(
+            addr.ip().is_loopback(),
+            "the local API only listens on loopback (got {addr})"
+        );
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                engine.shutdown().await;
+                return Err(e).with_context(|| {
+                    format!("cannot listen on {addr}: is another `lanrage up` running? (change the `api_listen` setting or pass --api ADDR:PORT)")
+                });
+            }
+        };
+        tracing::info!(%addr, "local API listening; `lanrage status` talks to it");
+        axum::serve(listener, crate::api::router(engine.clone(), Some(token)))
+            .with_graceful_shutdown(until_shutdown)
+    };
+    // The service's pipe instead of a port: its DACL, not a token, says who may connect.
+    #[cfg(windows)]
+    let server = {
+        let _ = (listen, &data_dir);
+        let listener = match crate::pipe::PipeListener::bind(crate::pipe::PIPE_NAME) {
+            Ok(l) => l,
+            Err(e) => {
+                engine.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        tracing::info!(
+            pipe = crate::pipe::PIPE_NAME,
+            "local API listening; `lanrage status` talks to it"
+        );
+        axum::serve(listener, crate::api::router(engine.clone(), None))
+            .with_graceful_shutdown(until_shutdown)
+    };
     let shutdown_engine = engine.clone();
     tokio::spawn(async move {
         stop.await;

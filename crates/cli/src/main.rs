@@ -4,6 +4,7 @@ mod api;
 mod client;
 mod commands;
 mod daemon;
+mod pipe;
 mod service_acl;
 #[cfg(windows)]
 mod windows_service;
@@ -28,7 +29,8 @@ struct Cli {
     /// Log level or filter (error, warn, info, debug, trace); overrides RUST_LOG
     #[arg(long, global = true, value_name = "LEVEL")]
     log_level: Option<String>,
-    /// Local API address of the daemon [default: the `api_listen` setting]
+    /// Local API address of the daemon [default: the `api_listen` setting] (Linux; on Windows
+    /// the CLI uses the LANrage service's named pipe)
     #[arg(long, global = true, value_name = "ADDR:PORT")]
     api: Option<SocketAddr>,
     #[command(subcommand)]

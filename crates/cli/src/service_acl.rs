@@ -2,10 +2,9 @@
 //!
 //! The service (LocalSystem) keeps the device key, settings and the local API's token in
 //! `%ProgramData%\LANrage`, whose inherited ACL lets every local user read it. The directory is
-//! closed to SYSTEM and Administrators; only the API token is opened to INTERACTIVE (S-1-5-4,
-//! whoever is logged on at the machine), so the app and the CLI of the player at the keyboard
-//! can drive the engine, and services, network logons and other programs' accounts cannot.
-//! Plain functions returning `icacls` arguments, tested on every OS.
+//! closed to SYSTEM and Administrators; the player's app and CLI need nothing in it, since they
+//! reach the engine over the service's named pipe (see [`crate::pipe`]). Plain functions
+//! returning `icacls` arguments, tested on every OS.
 #![cfg_attr(not(windows), allow(dead_code))]
 
 use std::path::Path;
@@ -13,7 +12,6 @@ use std::path::Path;
 /// Well-known SIDs (language-independent, unlike the group names).
 const SYSTEM: &str = "*S-1-5-18";
 const ADMINISTRATORS: &str = "*S-1-5-32-544";
-const INTERACTIVE: &str = "*S-1-5-4";
 
 /// `icacls` arguments that replace the directory's ACL with full control for SYSTEM and
 /// Administrators, inherited by everything in it.
@@ -25,15 +23,6 @@ pub fn close_dir(dir: &Path) -> Vec<String> {
         format!("{SYSTEM}:(OI)(CI)F"),
         "/grant:r".into(),
         format!("{ADMINISTRATORS}:(OI)(CI)F"),
-    ]
-}
-
-/// `icacls` arguments that let the interactive user read the API token (and nothing else).
-pub fn open_token(token: &Path) -> Vec<String> {
-    vec![
-        token.display().to_string(),
-        "/grant".into(),
-        format!("{INTERACTIVE}:R"),
     ]
 }
 
@@ -52,14 +41,5 @@ mod tests {
         assert!(!a
             .iter()
             .any(|x| x.contains("S-1-5-32-545") || x.contains("S-1-5-4:")));
-    }
-
-    #[test]
-    fn only_the_token_is_readable_by_the_player_at_the_keyboard() {
-        let a = open_token(Path::new("C:/ProgramData/LANrage/api.token"));
-        assert_eq!(
-            a,
-            ["C:/ProgramData/LANrage/api.token", "/grant", "*S-1-5-4:R"]
-        );
     }
 }

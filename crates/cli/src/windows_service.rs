@@ -3,8 +3,8 @@
 //! Creating a network adapter needs an administrator, and a player should not see a UAC prompt
 //! each time they play: the installer registers this service (LocalSystem, started with
 //! Windows), which runs the same engine and local API as `lanrage up`. The app and the CLI run
-//! as the player and reach it through that API, with the token only the interactive user and
-//! administrators can read (see [`crate::service_acl`]).
+//! as the player and reach it through that API on the named pipe `\\.\pipe\lanrage`, which
+//! only the interactive user and administrators can open (see [`crate::pipe`]).
 
 use std::ffi::OsString;
 use std::process::Command;
@@ -96,8 +96,6 @@ fn run_engine(
         .with_context(|| format!("creating {}", data_dir.root().display()))?;
     let _guard = lanrage_core::logging::init(None, Some(&data_dir.log_dir()))?;
     icacls(&service_acl::close_dir(data_dir.root()));
-    crate::daemon::ensure_token(&data_dir)?;
-    icacls(&service_acl::open_token(&data_dir.api_token()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
