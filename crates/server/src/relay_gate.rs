@@ -415,16 +415,6 @@ impl Policy {
             }
         }
     }
-
-    #[cfg(test)]
-    pub(crate) fn counted(&self) -> usize {
-        self.state
-            .lock()
-            .allocs
-            .values()
-            .filter(|a| a.relay_port.is_some())
-            .count()
-    }
 }
 
 fn error_response(
