@@ -26,7 +26,7 @@ use webrtc_util::Conn;
 use crate::registry::{Changes, Party, Registry};
 use crate::relay_gate::{Gate, Policy};
 
-const REALM: &str = "lanrage";
+pub(crate) const REALM: &str = "lanrage";
 
 /// What the control server tells clients about STUN and TURN.
 #[derive(Debug, Clone)]

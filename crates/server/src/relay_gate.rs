@@ -16,14 +16,17 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use stun::attributes::{
-    ATTR_MESSAGE_INTEGRITY, ATTR_REALM, ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS,
+    ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS,
     ATTR_XOR_RELAYED_ADDRESS,
 };
-use stun::error_code::{ErrorCode, ErrorCodeAttribute, CODE_ALLOC_QUOTA_REACHED, CODE_FORBIDDEN};
+use stun::error_code::{
+    ErrorCode, ErrorCodeAttribute, CODE_ALLOC_QUOTA_REACHED, CODE_FORBIDDEN, CODE_STALE_NONCE,
+    CODE_UNAUTHORIZED,
+};
 use stun::integrity::MessageIntegrity;
 use stun::message::{
     Message, MessageType, Setter, CLASS_ERROR_RESPONSE, CLASS_REQUEST, CLASS_SUCCESS_RESPONSE,
-    METHOD_ALLOCATE, METHOD_CHANNEL_BIND, METHOD_CREATE_PERMISSION,
+    METHOD_ALLOCATE, METHOD_CHANNEL_BIND, METHOD_CREATE_PERMISSION, METHOD_REFRESH,
 };
 use stun::textattrs::TextAttribute;
 use stun::xoraddr::XorMappedAddress;
@@ -35,6 +38,14 @@ use crate::relay::rest_password;
 /// An allocation whose request passed here but whose answer never came is forgotten after
 /// this long (the crate answers at once; a lost answer makes the client retry).
 const PENDING_FOR: Duration = Duration::from_secs(30);
+/// The crate stores a new nonce for every request without credentials, or with a nonce it does
+/// not know, and forgets it only when a request brings it back after an hour: a stream of
+/// such datagrams (spoofable, it is UDP) grows that table without bound. So the gate answers
+/// those requests itself with a nonce the crate minted, for this long after it minted it...
+const NONCE_SHARED_FOR: Duration = Duration::from_secs(30 * 60);
+/// ...and lets requests through with a nonce the crate minted this recently (it honours them
+/// for an hour).
+const NONCE_KNOWN_FOR: Duration = Duration::from_secs(55 * 60);
 
 /// Whose allocations count together: an IPv4 address, or an IPv6 /64 (one home or one host
 /// gets a whole /64).
@@ -105,6 +116,8 @@ struct State {
     members: HashMap<String, Vec<String>>,
     /// The IP addresses each member reported for itself.
     endpoints: HashMap<String, Vec<IpAddr>>,
+    /// Nonces the crate handed out, oldest first.
+    nonces: Vec<(String, Instant)>,
 }
 
 impl State {
@@ -276,7 +289,14 @@ impl Policy {
         if method != METHOD_ALLOCATE
             && method != METHOD_CREATE_PERMISSION
             && method != METHOD_CHANNEL_BIND
+            && method != METHOD_REFRESH
         {
+            return Verdict::Pass;
+        }
+        if let Some(reply) = self.challenge(&m) {
+            return reply;
+        }
+        if method == METHOD_REFRESH {
             return Verdict::Pass;
         }
         // Without valid credentials the crate answers (401 or 400) and nothing is counted.
@@ -298,6 +318,48 @@ impl Policy {
                 }
             }
         }
+    }
+
+    /// A 401 or 438 answer with a nonce the crate already knows, for a request without
+    /// credentials or with a nonce that is not (or no longer) one of the crate's.
+    fn challenge(&self, m: &Message) -> Option<Verdict> {
+        let now = Instant::now();
+        let mut st = self.state.lock();
+        st.nonces
+            .retain(|(_, t)| now.duration_since(*t) < NONCE_KNOWN_FOR);
+        let code = if m.contains(ATTR_MESSAGE_INTEGRITY) {
+            // Without a nonce the crate answers 400 and stores nothing.
+            let nonce = TextAttribute::get_from_as(m, ATTR_NONCE).ok()?;
+            if st.nonces.iter().any(|(n, _)| *n == nonce.text) {
+                return None;
+            }
+            CODE_STALE_NONCE
+        } else {
+            CODE_UNAUTHORIZED
+        };
+        // None fresh enough to share: the crate mints one (and `outbound` learns it).
+        let (nonce, _) = st
+            .nonces
+            .last()
+            .filter(|(_, t)| now.duration_since(*t) < NONCE_SHARED_FOR)?;
+        let mut head = Message::new();
+        head.transaction_id = m.transaction_id;
+        let setters: Vec<Box<dyn Setter>> = vec![
+            Box::new(head),
+            Box::new(MessageType::new(m.typ.method, CLASS_ERROR_RESPONSE)),
+            Box::new(ErrorCodeAttribute {
+                code,
+                reason: Vec::new(),
+            }),
+            Box::new(TextAttribute::new(ATTR_NONCE, nonce.clone())),
+            Box::new(TextAttribute::new(
+                ATTR_REALM,
+                crate::relay::REALM.to_string(),
+            )),
+        ];
+        let mut msg = Message::new();
+        msg.build(&setters).ok()?;
+        Some(Verdict::Reply(msg.raw))
     }
 
     fn admit_allocation(
@@ -386,6 +448,18 @@ impl Policy {
         let typ = u16::from_be_bytes([pkt[0], pkt[1]]);
         let ok = MessageType::new(METHOD_ALLOCATE, CLASS_SUCCESS_RESPONSE).value();
         let err = MessageType::new(METHOD_ALLOCATE, CLASS_ERROR_RESPONSE).value();
+        let other_err = [
+            METHOD_REFRESH,
+            METHOD_CREATE_PERMISSION,
+            METHOD_CHANNEL_BIND,
+        ]
+        .map(|method| MessageType::new(method, CLASS_ERROR_RESPONSE).value());
+        if typ != ok && typ != err && !other_err.contains(&typ) {
+            return;
+        }
+        if typ != ok {
+            self.learn_nonce(pkt);
+        }
         if typ != ok && typ != err {
             return;
         }
@@ -413,6 +487,24 @@ impl Policy {
                 a.relay_port = Some(relayed.port);
                 tracing::info!(client = %to, relay_port = relayed.port, device = a.device.get(..8).unwrap_or(""), "relay allocation");
             }
+        }
+    }
+}
+
+impl Policy {
+    /// A nonce in the crate's own 401/438 answer: it knows that one.
+    fn learn_nonce(&self, pkt: &[u8]) {
+        let mut m = Message::new();
+        m.raw = pkt.to_vec();
+        if m.decode().is_err() {
+            return;
+        }
+        let Ok(nonce) = TextAttribute::get_from_as(&m, ATTR_NONCE) else {
+            return;
+        };
+        let mut st = self.state.lock();
+        if !st.nonces.iter().any(|(n, _)| *n == nonce.text) {
+            st.nonces.push((nonce.text, Instant::now()));
         }
     }
 }

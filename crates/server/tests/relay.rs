@@ -337,3 +337,59 @@ fn a_relay_for_a_lan_reaches_members_private_addresses_too() {
         assert!(r["member relay"], "{r:?}");
     });
 }
+
+/// Sends `req` and returns the NONCE of the relay's answer.
+async fn nonce_of_answer(sock: &tokio::net::UdpSocket, relay: SocketAddr, req: &[u8]) -> String {
+    use stun::attributes::ATTR_NONCE;
+    sock.send_to(req, relay).await.unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let mut m = stun::message::Message::new();
+    m.raw = buf[..n].to_vec();
+    m.decode().unwrap();
+    stun::textattrs::TextAttribute::get_from_as(&m, ATTR_NONCE)
+        .unwrap()
+        .text
+}
+
+#[tokio::test]
+async fn requests_without_credentials_do_not_make_the_relay_remember_anything_new() {
+    use stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
+    use stun::message::{Message, MessageType, Setter, CLASS_REQUEST, METHOD_ALLOCATE};
+    use stun::textattrs::TextAttribute;
+    let relay = start(config(
+        "127.0.0.1".parse().unwrap(),
+        "127.0.0.1".parse().unwrap(),
+        0,
+    ))
+    .await;
+    relay.party_changed(&party("p", &[("dev", &[])]));
+    let addr = relay.local_addr();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // Each nonce the turn crate hands out stays in its memory until a request brings it back
+    // an hour later: a flood of (spoofable) requests must not mint one each.
+    let mut nonces = std::collections::HashSet::new();
+    for i in 0..600 {
+        let mut setters: Vec<Box<dyn Setter>> = vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+        ];
+        if i % 2 == 1 {
+            // "Credentials" with a made-up nonce.
+            setters.push(Box::new(TextAttribute::new(ATTR_USERNAME, "1:x".into())));
+            setters.push(Box::new(TextAttribute::new(ATTR_REALM, "lanrage".into())));
+            setters.push(Box::new(TextAttribute::new(ATTR_NONCE, format!("n{i}"))));
+            setters.push(Box::new(stun::integrity::MessageIntegrity(vec![7; 16])));
+        }
+        let mut m = Message::new();
+        m.build(&setters).unwrap();
+        nonces.insert(nonce_of_answer(&sock, addr, &m.raw).await);
+    }
+    assert!(nonces.len() <= 2, "{} nonces minted", nonces.len());
+    // Real clients still authenticate with the shared nonce.
+    assert!(allocate(addr, "dev", "127.0.0.1:0").await.is_ok());
+    relay.close().await;
+}
