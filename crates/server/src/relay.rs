@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use lanrage_proto::message::IceServer;
 use parking_lot::Mutex;
 use turn::auth::{generate_auth_key, AuthHandler};
@@ -26,7 +25,8 @@ use webrtc_util::Conn;
 use crate::registry::{Changes, Party, Registry};
 use crate::relay_gate::{Gate, Policy};
 
-pub(crate) const REALM: &str = "lanrage";
+pub use crate::relay_gate::rest_password;
+use crate::relay_gate::REALM;
 
 /// What the control server tells clients about STUN and TURN.
 #[derive(Debug, Clone)]
@@ -90,13 +90,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// The TURN REST password for `username`.
-pub fn rest_password(secret: &str, username: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
-    let tag = ring::hmac::sign(&key, username.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
 }
 
 impl IceConfig {
@@ -205,7 +198,7 @@ impl RelayAddressGenerator for PolicedRelays {
         let socket = tokio::net::UdpSocket::bind((self.bind, requested_port)).await?;
         let mut relay_addr = socket.local_addr()?;
         relay_addr.set_ip(self.public_ip);
-        tracing::info!(relay = %relay_addr, active = self.active.load(Ordering::Relaxed), "relay allocation");
+        tracing::debug!(relay = %relay_addr, active = self.active.load(Ordering::Relaxed), "relay socket bound");
         let conn = PolicedConn {
             policy: self.policy.clone(),
             socket,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use parking_lot::Mutex;
 use stun::attributes::{
     ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS,
@@ -33,7 +34,14 @@ use stun::xoraddr::XorMappedAddress;
 use turn::auth::generate_auth_key;
 use webrtc_util::Conn;
 
-use crate::relay::rest_password;
+pub(crate) const REALM: &str = "lanrage";
+
+/// The TURN REST password for `username`.
+pub fn rest_password(secret: &str, username: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, username.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
+}
 
 /// An allocation whose request passed here but whose answer never came is forgotten after
 /// this long (the crate answers at once; a lost answer makes the client retry).
@@ -352,10 +360,7 @@ impl Policy {
                 reason: Vec::new(),
             }),
             Box::new(TextAttribute::new(ATTR_NONCE, nonce.clone())),
-            Box::new(TextAttribute::new(
-                ATTR_REALM,
-                crate::relay::REALM.to_string(),
-            )),
+            Box::new(TextAttribute::new(ATTR_REALM, REALM.to_string())),
         ];
         let mut msg = Message::new();
         msg.build(&setters).ok()?;
