@@ -6,8 +6,11 @@
 //! base64(HMAC-SHA1(shared secret, username)). Anyone holding the secret can check them without
 //! asking us, so an operator can run coturn instead of (or beside) the built-in relay.
 //!
-//! The built-in relay only relays for authenticated allocations, limits how many allocations
-//! exist in all and per device, and polices each allocation's bandwidth.
+//! The built-in relay only relays for authenticated allocations of devices that are members of
+//! a party now, limits how many allocations exist in all, per device and per client address,
+//! relays only to addresses of members of the same party (never into the server itself, and
+//! into private networks only when allowed), and polices each allocation's bandwidth. The
+//! checks that the `turn` crate has no hook for live in `relay_gate`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
