@@ -114,6 +114,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             turn_secret,
             relay_max_allocations,
             relay_allocations_per_device,
+            relay_allocations_per_address,
+            relay_allow_private,
             relay_mbps,
             tls_cert,
             tls_key,
@@ -141,6 +143,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     public_ip,
                     max_allocations: relay_max_allocations,
                     allocations_per_device: relay_allocations_per_device,
+                    allocations_per_address: relay_allocations_per_address,
+                    allow_private: relay_allow_private,
                     bandwidth_bytes_per_sec: relay_mbps.saturating_mul(125_000),
                 }),
                 (false, None) => {

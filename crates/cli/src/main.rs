@@ -120,6 +120,13 @@ enum Command {
         /// Relay allocations per device (a player needs one per relayed friend)
         #[arg(long, default_value_t = 64, value_name = "N")]
         relay_allocations_per_device: usize,
+        /// Relay allocations per client address, whichever devices they are (IPv6: per /64)
+        #[arg(long, default_value_t = 256, value_name = "N")]
+        relay_allocations_per_address: usize,
+        /// Also relay to private, CGNAT (100.64.0.0/10) and unique-local addresses: for a relay
+        /// on a LAN; otherwise the relay reaches public addresses only
+        #[arg(long)]
+        relay_allow_private: bool,
         /// Bandwidth per relay allocation in Mbit/s, both directions together (0: unlimited)
         #[arg(long, default_value_t = 100, value_name = "MBIT")]
         relay_mbps: u64,

@@ -6,6 +6,7 @@
 pub mod db;
 pub mod registry;
 pub mod relay;
+mod relay_gate;
 mod service;
 pub mod tls;
 

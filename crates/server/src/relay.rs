@@ -6,17 +6,18 @@
 //! base64(HMAC-SHA1(shared secret, username)). Anyone holding the secret can check them without
 //! asking us, so an operator can run coturn instead of (or beside) the built-in relay.
 //!
-//! The built-in relay only relays for authenticated allocations, limits how many allocations
-//! exist in all and per device, and polices each allocation's bandwidth.
+//! The built-in relay only relays for authenticated allocations of devices that are members of
+//! a party now, limits how many allocations exist in all, per device and per client address,
+//! relays only to addresses of members of the same party (never into the server itself, and
+//! into private networks only when allowed), and polices each allocation's bandwidth. The
+//! checks that the `turn` crate has no hook for live in `relay_gate`.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use lanrage_proto::message::IceServer;
 use parking_lot::Mutex;
 use turn::auth::{generate_auth_key, AuthHandler};
@@ -24,51 +25,11 @@ use turn::relay::RelayAddressGenerator;
 use turn::server::config::{ConnConfig, ServerConfig as TurnConfig};
 use webrtc_util::Conn;
 
-const REALM: &str = "lanrage";
-/// A device's client address counts towards its allocation limit until idle this long (the
-/// default TURN allocation lifetime).
-const ALLOCATION_IDLE: Duration = Duration::from_secs(600);
-/// Devices tracked for the per-device limit. The `turn` crate asks for the key before it
-/// checks the message's integrity, so this table also sees strangers' made-up names: bounded.
-const MAX_TRACKED_DEVICES: usize = 100_000;
+use crate::registry::{Changes, Party, Registry};
+use crate::relay_gate::{Gate, Policy};
 
-/// Client addresses seen per device (one per allocation), pruned now and then.
-#[derive(Default)]
-struct Seen {
-    devices: HashMap<String, HashMap<SocketAddr, Instant>>,
-    last_prune: Option<Instant>,
-}
-
-impl Seen {
-    fn prune(&mut self, now: Instant) {
-        if self
-            .last_prune
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
-        {
-            return;
-        }
-        self.last_prune = Some(now);
-        self.devices.retain(|_, addrs| {
-            addrs.retain(|_, t| now.duration_since(*t) < ALLOCATION_IDLE);
-            !addrs.is_empty()
-        });
-    }
-}
-
-/// Whether the relay sends to `ip` at all: never to loopback, "this host", multicast or
-/// link-local addresses (a relay must not become a way into the server's own machine).
-fn relayable(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_link_local())
-        }
-        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast()),
-    }
-}
+pub use crate::relay_gate::rest_password;
+use crate::relay_gate::REALM;
 
 /// What the control server tells clients about STUN and TURN.
 #[derive(Debug, Clone)]
@@ -106,6 +67,11 @@ pub struct RelayConfig {
     pub public_ip: IpAddr,
     pub max_allocations: usize,
     pub allocations_per_device: usize,
+    /// Per client address (an IPv6 client: per /64), whichever devices they are.
+    pub allocations_per_address: usize,
+    /// Relay to private, CGNAT and unique-local addresses too (a relay for a LAN); off, the
+    /// relay only reaches public addresses.
+    pub allow_private: bool,
     /// Per allocation, both directions together; 0: unlimited.
     pub bandwidth_bytes_per_sec: u64,
 }
@@ -127,13 +93,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// The TURN REST password for `username`.
-pub fn rest_password(secret: &str, username: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
-    let tag = ring::hmac::sign(&key, username.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
 }
 
 impl IceConfig {
@@ -177,11 +136,12 @@ impl IceConfig {
     }
 }
 
-/// Checks TURN REST credentials and holds each device to its allocation limit.
+/// Checks TURN REST credentials: unexpired, and of a device that is a member of a party now
+/// (a kicked or departed device's credentials stop working at once). Allocation caps are the
+/// gate's: this runs before the crate checks the password.
 struct RestAuth {
     secret: String,
-    per_device: usize,
-    seen: Arc<Mutex<Seen>>,
+    policy: Arc<Policy>,
 }
 
 impl AuthHandler for RestAuth {
@@ -204,18 +164,8 @@ impl AuthHandler for RestAuth {
         if expiry < unix_now() {
             return refuse("credentials expired");
         }
-        {
-            let mut seen = self.seen.lock();
-            let now = Instant::now();
-            seen.prune(now);
-            if !seen.devices.contains_key(device) && seen.devices.len() >= MAX_TRACKED_DEVICES {
-                return refuse("the relay is busy");
-            }
-            let addrs = seen.devices.entry(device.to_string()).or_default();
-            if !addrs.contains_key(&src_addr) && addrs.len() >= self.per_device {
-                return refuse("too many relay allocations for this device");
-            }
-            addrs.insert(src_addr, now);
+        if !self.policy.is_member(device) {
+            return refuse("the device is in no party");
         }
         let password = rest_password(&self.secret, username);
         Ok(generate_auth_key(username, realm, &password))
@@ -224,6 +174,7 @@ impl AuthHandler for RestAuth {
 
 /// Relay sockets: bound on demand, counted against the global limit, policed.
 struct PolicedRelays {
+    policy: Arc<Policy>,
     bind: IpAddr,
     public_ip: IpAddr,
     max: usize,
@@ -250,8 +201,9 @@ impl RelayAddressGenerator for PolicedRelays {
         let socket = tokio::net::UdpSocket::bind((self.bind, requested_port)).await?;
         let mut relay_addr = socket.local_addr()?;
         relay_addr.set_ip(self.public_ip);
-        tracing::info!(relay = %relay_addr, active = self.active.load(Ordering::Relaxed), "relay allocation");
+        tracing::debug!(relay = %relay_addr, active = self.active.load(Ordering::Relaxed), "relay socket bound");
         let conn = PolicedConn {
+            policy: self.policy.clone(),
             socket,
             bucket: Mutex::new(Bucket::new(self.bytes_per_sec)),
             _slot: slot,
@@ -319,6 +271,7 @@ impl Bucket {
 }
 
 struct PolicedConn {
+    policy: Arc<Policy>,
     socket: tokio::net::UdpSocket,
     bucket: Mutex<Bucket>,
     _slot: Slot,
@@ -366,7 +319,7 @@ impl Conn for PolicedConn {
     }
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        if !relayable(target.ip()) {
+        if !self.policy.may_send_to(target) {
             tracing::debug!(%target, "relay refused a destination it never sends to");
             return Ok(buf.len());
         }
@@ -395,7 +348,8 @@ impl Conn for PolicedConn {
 
 /// The running STUN responder and TURN relay.
 pub struct Relay {
-    server: turn::server::Server,
+    server: Arc<turn::server::Server>,
+    policy: Arc<Policy>,
     active: Arc<AtomicUsize>,
     addr: SocketAddr,
 }
@@ -403,6 +357,23 @@ pub struct Relay {
 impl Relay {
     pub async fn start(cfg: &RelayConfig, secret: &str) -> Result<Relay, RelayError> {
         let active = Arc::new(AtomicUsize::new(0));
+        let mut own = vec![cfg.public_ip];
+        if !cfg.bind.is_unspecified() {
+            own.push(cfg.bind);
+        }
+        if !cfg.allow_private
+            && !crate::relay_gate::relayable(cfg.public_ip, false)
+            && !cfg.public_ip.is_loopback()
+        {
+            tracing::warn!(public_ip = %cfg.public_ip, "the relay is at a private address but relays to public addresses only; a relay for a LAN needs --relay-allow-private");
+        }
+        let policy = Arc::new(Policy::new(
+            secret,
+            cfg.allocations_per_device,
+            cfg.allocations_per_address,
+            cfg.allow_private,
+            own,
+        ));
         let mut conn_configs = Vec::new();
         let mut addr = SocketAddr::new(cfg.bind, cfg.port);
         for (i, port) in [cfg.port, cfg.port.wrapping_add(1)].into_iter().enumerate() {
@@ -410,12 +381,15 @@ impl Relay {
             let socket = tokio::net::UdpSocket::bind(want)
                 .await
                 .map_err(|source| RelayError::Bind { addr: want, source })?;
+            let gate = Gate::new(socket, policy.clone())
+                .map_err(|source| RelayError::Bind { addr: want, source })?;
             if i == 0 {
-                addr = socket.local_addr().unwrap_or(want);
+                addr = gate.local_addr().unwrap_or(want);
             }
             conn_configs.push(ConnConfig {
-                conn: Arc::new(socket),
+                conn: Arc::new(gate),
                 relay_addr_generator: Box::new(PolicedRelays {
+                    policy: policy.clone(),
                     bind: cfg.bind,
                     public_ip: cfg.public_ip,
                     max: cfg.max_allocations,
@@ -424,25 +398,15 @@ impl Relay {
                 }),
             });
         }
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let forget = seen.clone();
+        let forget = policy.clone();
         let (closed_tx, mut closed_rx) =
             tokio::sync::mpsc::channel::<turn::allocation::AllocationInfo>(64);
         tokio::spawn(async move {
             while let Some(info) = closed_rx.recv().await {
-                let full = info
-                    .username
-                    .split_once(':')
-                    .map(|(_, d)| d.to_string())
-                    .unwrap_or_default();
-                {
-                    // A closed allocation no longer counts against its device.
-                    let mut seen = forget.lock();
-                    if let Some(addrs) = seen.devices.get_mut(&full) {
-                        addrs.remove(&info.five_tuple.src_addr);
-                    }
-                }
-                let device = full.get(..8).unwrap_or(&full).to_string();
+                // A closed allocation no longer counts against its device and address.
+                forget.closed(info.five_tuple.dst_addr, info.five_tuple.src_addr);
+                let full = info.username.split_once(':').map_or("", |(_, d)| d);
+                let device = full.get(..8).unwrap_or(full);
                 tracing::info!(client = %info.five_tuple.src_addr, relay = %info.relay_addr, %device, "relay allocation closed");
             }
         });
@@ -451,16 +415,16 @@ impl Relay {
             realm: REALM.into(),
             auth_handler: Arc::new(RestAuth {
                 secret: secret.to_string(),
-                per_device: cfg.allocations_per_device,
-                seen,
+                policy: policy.clone(),
             }),
             channel_bind_timeout: Duration::from_secs(0),
             alloc_close_notify: Some(closed_tx),
         })
         .await?;
-        tracing::info!(%addr, public_ip = %cfg.public_ip, "STUN/TURN relay listening (STUN also on the next port)");
+        tracing::info!(%addr, public_ip = %cfg.public_ip, allow_private = cfg.allow_private, "STUN/TURN relay listening (STUN also on the next port)");
         Ok(Relay {
-            server,
+            server: Arc::new(server),
+            policy,
             active,
             addr,
         })
@@ -472,6 +436,57 @@ impl Relay {
 
     pub fn allocations(&self) -> usize {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// Follows the registry: who is a member of which party, and the addresses members
+    /// reported (the peers a member's allocations may reach); devices that left or were
+    /// removed lose their credentials and their allocations.
+    pub fn sync(&self, reg: &Registry, changes: &Changes) {
+        for id in &changes.parties {
+            if let Some(p) = reg.party(id) {
+                self.party_changed(p);
+            }
+        }
+        for id in &changes.deleted {
+            self.policy.drop_party(id);
+        }
+        for (device, _, _) in &changes.gone {
+            self.revoke(device);
+        }
+    }
+
+    pub fn party_changed(&self, party: &Party) {
+        let members = party
+            .members
+            .iter()
+            .map(|m| {
+                let ips = m.endpoints.iter().map(|e| e.ip()).collect();
+                (m.key.clone(), ips)
+            })
+            .collect();
+        self.policy.set_party(&party.id, members);
+    }
+
+    /// `device` is in no party any more: its credentials are refused from now on and its
+    /// allocations are closed.
+    pub fn revoke(&self, device: &str) {
+        let usernames = self.policy.revoke(device);
+        if usernames.is_empty() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let server = self.server.clone();
+        let short = device.get(..8).unwrap_or(device).to_string();
+        rt.spawn(async move {
+            for name in usernames {
+                if let Err(e) = server.delete_allocations_by_username(name).await {
+                    tracing::debug!(error = %e, "closing a revoked device's relay allocations");
+                }
+            }
+            tracing::info!(device = %short, "relay allocations of a device no longer in a party closed");
+        });
     }
 
     pub async fn close(&self) {
@@ -497,10 +512,11 @@ mod tests {
 
     #[test]
     fn credentials_are_checked_and_expire() {
+        let policy = Arc::new(Policy::new("s3cret", 2, 2, false, Vec::new()));
+        policy.set_party("p", vec![("devA".into(), Vec::new())]);
         let auth = RestAuth {
             secret: "s3cret".into(),
-            per_device: 2,
-            seen: Arc::default(),
+            policy: policy.clone(),
         };
         let src: SocketAddr = "198.51.100.7:4000".parse().unwrap();
         let user = format!("{}:devA", unix_now() + 60);
@@ -513,43 +529,56 @@ mod tests {
         assert!(auth.auth_handle(&old, REALM, src).is_err());
         assert!(auth.auth_handle("devA", REALM, src).is_err());
         assert!(auth.auth_handle("soon:devA", REALM, src).is_err());
+        // Valid credentials of a device in no party (never, or no longer).
+        let stranger = format!("{}:devB", unix_now() + 60);
+        assert!(auth.auth_handle(&stranger, REALM, src).is_err());
+        policy.revoke("devA");
+        assert!(auth.auth_handle(&user, REALM, src).is_err());
     }
 
     #[test]
-    fn a_device_is_held_to_its_allocation_limit() {
-        let auth = RestAuth {
-            secret: "s".into(),
-            per_device: 2,
-            seen: Arc::default(),
-        };
-        let user = format!("{}:devA", unix_now() + 60);
-        let other = format!("{}:devB", unix_now() + 60);
-        let a: SocketAddr = "198.51.100.7:1".parse().unwrap();
-        let b: SocketAddr = "198.51.100.7:2".parse().unwrap();
-        let c: SocketAddr = "198.51.100.7:3".parse().unwrap();
-        assert!(auth.auth_handle(&user, REALM, a).is_ok());
-        assert!(auth.auth_handle(&user, REALM, b).is_ok());
-        // Refreshes of existing allocations still pass; a third allocation does not.
-        assert!(auth.auth_handle(&user, REALM, a).is_ok());
-        assert!(auth.auth_handle(&user, REALM, c).is_err());
-        assert!(auth.auth_handle(&other, REALM, c).is_ok());
-    }
-
-    #[test]
-    fn the_relay_never_sends_into_the_server_itself() {
+    fn the_relay_never_sends_into_the_server_itself_nor_by_default_into_private_networks() {
+        use crate::relay_gate::relayable;
         for bad in [
             "127.0.0.1",
             "0.0.0.0",
+            "0.1.2.3",
             "224.0.0.251",
             "255.255.255.255",
             "169.254.1.1",
             "::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
         ] {
-            assert!(!relayable(bad.parse().unwrap()), "{bad}");
+            assert!(!relayable(bad.parse().unwrap(), false), "{bad}");
+            assert!(!relayable(bad.parse().unwrap(), true), "{bad}");
         }
-        for good in ["203.0.113.7", "198.51.100.2", "192.168.1.20", "10.1.2.3"] {
-            assert!(relayable(good.parse().unwrap()), "{good}");
+        for private in [
+            "10.0.0.5",
+            "172.16.3.4",
+            "192.168.1.20",
+            "100.64.1.1",
+            "100.127.255.254",
+            "fd00::5",
+            "::ffff:10.0.0.5",
+        ] {
+            assert!(!relayable(private.parse().unwrap(), false), "{private}");
+            assert!(relayable(private.parse().unwrap(), true), "{private}");
         }
+        for good in ["203.0.113.7", "198.51.100.2", "100.128.0.1", "2001:db8::1"] {
+            assert!(relayable(good.parse().unwrap(), false), "{good}");
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64() {
+        use crate::relay_gate::source_key;
+        let k = |s: &str| source_key(s.parse().unwrap());
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff::9"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(k("::ffff:198.51.100.7"), k("198.51.100.7"));
+        assert_ne!(k("198.51.100.7"), k("198.51.100.8"));
     }
 
     #[test]
@@ -586,6 +615,8 @@ mod tests {
                 public_ip: "203.0.113.2".parse().unwrap(),
                 max_allocations: 10,
                 allocations_per_device: 10,
+                allocations_per_address: 10,
+                allow_private: false,
                 bandwidth_bytes_per_sec: 0,
             }),
             urls: vec!["turn:203.0.113.3:3478".into()],

@@ -327,6 +327,10 @@ impl Shared {
         let mut outbox: Vec<(String, ServerMsg)> = Vec::new();
         {
             let reg = self.registry.lock();
+            if let Some(r) = &self.relay {
+                // Members and their addresses for the relay's permissions; leavers revoked.
+                r.sync(&reg, &changes);
+            }
             let mut db = self.db.lock();
             for id in &changes.parties {
                 let Some(p) = reg.party(id) else { continue };

@@ -504,3 +504,156 @@ async fn turn_credentials_only_for_party_members() {
         lanrage_server::relay::rest_password("shared", user)
     );
 }
+
+/// A TURN allocation on `relay` with the credentials the server handed out.
+async fn turn_allocate(
+    relay: &str,
+    user: &str,
+    pass: &str,
+) -> Result<(turn::client::Client, impl webrtc_util::Conn), turn::Error> {
+    let conn = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let c = turn::client::Client::new(turn::client::ClientConfig {
+        stun_serv_addr: relay.into(),
+        turn_serv_addr: relay.into(),
+        username: user.into(),
+        password: pass.into(),
+        realm: "lanrage".into(),
+        software: String::new(),
+        rto_in_ms: 100,
+        conn,
+        vnet: None,
+    })
+    .await
+    .unwrap();
+    c.listen().await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), c.allocate())
+        .await
+        .expect("the relay answers within 5 s");
+    r.map(|conn| (c, conn))
+}
+
+/// The relay allocation gauge from /metrics.
+async fn relay_allocations(addr: std::net::SocketAddr) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix("lanrage_server_relay_allocations "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_kicked_members_turn_credentials_and_allocations_end_with_the_kick() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut started = None;
+    for i in 0..50u16 {
+        let port = 20_000 + (std::process::id() as u16).wrapping_add(i * 131) % 20_000 * 2;
+        let r = Server::start(ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            ice: lanrage_server::IceConfig {
+                relay: Some(lanrage_server::RelayConfig {
+                    bind: "127.0.0.1".parse().unwrap(),
+                    port,
+                    public_ip: "127.0.0.1".parse().unwrap(),
+                    max_allocations: 100,
+                    allocations_per_device: 4,
+                    allocations_per_address: 100,
+                    allow_private: false,
+                    bandwidth_bytes_per_sec: 0,
+                }),
+                ..Default::default()
+            },
+            tls: None,
+        })
+        .await;
+        if let Ok(s) = r {
+            started = Some(s);
+            break;
+        }
+    }
+    let srv = started.expect("a free port pair for the relay");
+    let addr = srv.local_addr();
+    let (mut host, _) = device(addr).await;
+    let (mut friend, friend_secret) = device(addr).await;
+    let friend_key = B64.encode(PublicKey::from(&friend_secret).as_bytes());
+    let (r, pushes) = request_collect(
+        &mut host,
+        1,
+        Op::CreateParty {
+            name: "p".into(),
+            max_members: None,
+            invite_ttl_secs: None,
+        },
+    )
+    .await;
+    assert!(matches!(r, ServerMsg::Response { error: None, .. }));
+    let code = pushes
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMsg::Party { party } => party.invite.map(|i| i.code),
+            _ => None,
+        })
+        .expect("the host gets the party with its invite");
+    let r = request(&mut friend, 1, Op::JoinParty { code }).await;
+    assert!(
+        matches!(r, ServerMsg::Response { error: None, .. }),
+        "{r:?}"
+    );
+    let data = match request(&mut friend, 2, Op::IceServers).await {
+        ServerMsg::Response {
+            data: Some(d),
+            error: None,
+            ..
+        } => d,
+        other => panic!("{other:?}"),
+    };
+    let turn = data["ice_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["url"].as_str().unwrap().starts_with("turn:"))
+        .unwrap()
+        .clone();
+    let relay = turn["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("turn:")
+        .to_string();
+    let user = turn["username"].as_str().unwrap().to_string();
+    let pass = turn["credential"].as_str().unwrap().to_string();
+    let _held = turn_allocate(&relay, &user, &pass).await.unwrap();
+    assert_eq!(relay_allocations(addr).await, 1);
+
+    let r = request(
+        &mut host,
+        2,
+        Op::Kick {
+            public_key: friend_key,
+        },
+    )
+    .await;
+    assert!(
+        matches!(r, ServerMsg::Response { error: None, .. }),
+        "{r:?}"
+    );
+    // The credentials were good for hours, but the friend is out of the party now.
+    assert!(
+        turn_allocate(&relay, &user, &pass).await.is_err(),
+        "a kicked member still gets relay allocations"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while relay_allocations(addr).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the kicked member's allocation is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    srv.shutdown().await;
+}
