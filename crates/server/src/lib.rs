@@ -7,6 +7,7 @@ pub mod db;
 pub mod registry;
 pub mod relay;
 mod relay_gate;
+mod relay_liveness;
 mod service;
 pub mod tls;
 

@@ -25,6 +25,8 @@ use turn::relay::RelayAddressGenerator;
 use turn::server::config::{ConnConfig, ServerConfig as TurnConfig};
 use webrtc_util::Conn;
 
+use crate::relay_liveness::{Liveness, CLIENT_SILENCE, SWEEP_EVERY};
+
 use crate::registry::{Changes, Party, Registry};
 use crate::relay_gate::{Gate, Policy};
 
@@ -374,6 +376,7 @@ impl Relay {
             cfg.allow_private,
             own,
         ));
+        let liveness = Arc::new(Liveness::default());
         let mut conn_configs = Vec::new();
         let mut addr = SocketAddr::new(cfg.bind, cfg.port);
         for (i, port) in [cfg.port, cfg.port.wrapping_add(1)].into_iter().enumerate() {
@@ -381,7 +384,7 @@ impl Relay {
             let socket = tokio::net::UdpSocket::bind(want)
                 .await
                 .map_err(|source| RelayError::Bind { addr: want, source })?;
-            let gate = Gate::new(socket, policy.clone())
+            let gate = Gate::new(socket, policy.clone(), liveness.clone())
                 .map_err(|source| RelayError::Bind { addr: want, source })?;
             if i == 0 {
                 addr = gate.local_addr().unwrap_or(want);
@@ -422,8 +425,10 @@ impl Relay {
         })
         .await?;
         tracing::info!(%addr, public_ip = %cfg.public_ip, allow_private = cfg.allow_private, "STUN/TURN relay listening (STUN also on the next port)");
+        let server = Arc::new(server);
+        tokio::spawn(sweep_dead_clients(Arc::downgrade(&server), liveness));
         Ok(Relay {
-            server: Arc::new(server),
+            server,
             policy,
             active,
             addr,
@@ -492,6 +497,37 @@ impl Relay {
     pub async fn close(&self) {
         if let Err(e) = self.server.close().await {
             tracing::debug!(error = %e, "closing the relay");
+        }
+    }
+}
+
+/// Closes the allocations of clients that went away without closing them (see
+/// `relay_liveness`), until the relay is dropped or closed.
+async fn sweep_dead_clients(
+    server: std::sync::Weak<turn::server::Server>,
+    liveness: Arc<Liveness>,
+) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(server) = server.upgrade() else {
+            return;
+        };
+        let Ok(infos) = server.get_allocations_info(None).await else {
+            return;
+        };
+        let allocations: Vec<(SocketAddr, String)> = infos
+            .into_values()
+            .map(|i| (i.five_tuple.src_addr, i.username))
+            .collect();
+        for name in liveness.sweep(&allocations, Instant::now()) {
+            let device = name.split_once(':').map_or("", |(_, d)| d);
+            let device = device.get(..8).unwrap_or(device).to_string();
+            tracing::info!(%device, "closing relay allocations of a client silent for {} s", CLIENT_SILENCE.as_secs());
+            if let Err(e) = server.delete_allocations_by_username(name).await {
+                tracing::debug!(error = %e, "closing a silent client's relay allocations");
+            }
         }
     }
 }

@@ -34,6 +34,8 @@ use stun::xoraddr::XorMappedAddress;
 use turn::auth::generate_auth_key;
 use webrtc_util::Conn;
 
+use crate::relay_liveness::Liveness;
+
 pub(crate) const REALM: &str = "lanrage";
 
 /// The TURN REST password for `username`.
@@ -541,15 +543,21 @@ pub(crate) struct Gate {
     socket: tokio::net::UdpSocket,
     local: SocketAddr,
     policy: Arc<Policy>,
+    liveness: Arc<Liveness>,
 }
 
 impl Gate {
-    pub(crate) fn new(socket: tokio::net::UdpSocket, policy: Arc<Policy>) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        socket: tokio::net::UdpSocket,
+        policy: Arc<Policy>,
+        liveness: Arc<Liveness>,
+    ) -> std::io::Result<Self> {
         let local = socket.local_addr()?;
         Ok(Self {
             socket,
             local,
             policy,
+            liveness,
         })
     }
 }
@@ -567,6 +575,7 @@ impl Conn for Gate {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, from) = self.socket.recv_from(buf).await?;
+            self.liveness.heard(from, std::time::Instant::now());
             match self.policy.inbound(self.local, from, &buf[..n]) {
                 Verdict::Pass => return Ok((n, from)),
                 Verdict::Reply(raw) => {
