@@ -45,6 +45,8 @@ const MAX_BAD_FRAMES: u32 = 20;
 /// above that and bounds what one member costs a party of 254.
 const CHANGES_PER_SEC: f64 = 0.5;
 const CHANGES_BURST: f64 = 8.0;
+/// Kernel send buffer per connection (Linux doubles it for its bookkeeping).
+const SEND_BUFFER_BYTES: u32 = 64 * 1024;
 /// How long a connection being closed gets to take its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -432,6 +434,9 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    // Accepted connections inherit this: without it the kernel grows a stalled connection's
+    // send buffer up to 4 MiB, behind the outbox's back. Control frames need no more.
+    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
     socket.bind(addr)?;
     socket.listen(4096)
 }
