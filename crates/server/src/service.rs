@@ -858,16 +858,14 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
     let short = key.get(..8).unwrap_or("").to_string();
     // TURN credentials only for party members (the `ice_servers` request): a device that is
     // in no party has nobody to relay to.
-    if !send_now(
-        &mut socket,
-        &ServerMsg::Welcome {
-            public_key: key.clone(),
-            ice_expires_at: None,
-            ice_servers: s.ice.public_servers(),
-        },
-    )
-    .await
-    {
+    let welcome = ServerMsg::Welcome {
+        public_key: key.clone(),
+        ice_expires_at: None,
+        ice_servers: s.ice.public_servers(),
+    };
+    // Bounded like every later write: a client that stops reading here is gone too.
+    let sent = tokio::time::timeout(s.limits.write_timeout, send_now(&mut socket, &welcome));
+    if !matches!(sent.await, Ok(true)) {
         return;
     }
     let out = Arc::new(Outbox::new(s.limits.outbox_bytes));
