@@ -36,7 +36,7 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// A frame the peer does not take within this time closes its connection.
     pub write_timeout: Duration,
-    /// Bytes of frames waiting for one connection; signals beyond it are dropped, other
+    /// Bytes of frames waiting for one connection; signals beyond half of it are dropped, other
     /// frames close the connection (the device reconnects and gets a fresh snapshot).
     pub outbox_bytes: usize,
 }

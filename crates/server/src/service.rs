@@ -191,7 +191,13 @@ impl Outbox {
         if matches!(msg, ServerMsg::PartyGone { .. }) {
             st.epoch += 1;
         }
-        if st.bytes + text.len() > self.limit {
+        // Signals may fill half the budget: the rest stays for the device's own responses,
+        // so members flooding it with signals cannot get it disconnected.
+        let limit = match need {
+            Need::Droppable => self.limit / 2,
+            Need::Required => self.limit,
+        };
+        if st.bytes + text.len() > limit {
             drop(st);
             if need == Need::Required {
                 self.close.cancel();

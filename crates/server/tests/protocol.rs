@@ -985,3 +985,60 @@ async fn silent_and_idle_connections_are_closed() {
     );
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_member_flooded_with_signals_still_gets_its_answers() {
+    let limits = Limits {
+        outbox_bytes: 64 * 1024,
+        write_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let (srv, _dir) = server_with(limits).await;
+    let addr = srv.local_addr();
+    let (mut host, mut slow, slow_secret, other) = party_with_a_slow_member(addr, true).await;
+    let (mut flooder, _) = other.unwrap();
+    // Game servers, so that the list asked for below is a few KiB.
+    for i in 0..12 {
+        let server = lanrage_proto::message::GameServer {
+            id: format!("server-{i}"),
+            game: "g".repeat(60),
+            name: "n".repeat(60),
+            port: 27015,
+            map: Some("m".repeat(60)),
+            players: 0,
+            max_players: 8,
+            password: false,
+        };
+        let r = request(&mut host, 100 + i, Op::AnnounceServer { server }).await;
+        assert!(
+            matches!(r, ServerMsg::Response { error: None, .. }),
+            "{r:?}"
+        );
+    }
+    flood_signals(&mut flooder, &key_of(&slow_secret), 500).await;
+    // The flooded member asks something: the answer finds room, and it stays connected.
+    send(
+        &mut slow,
+        &ClientMsg::Request {
+            id: 7,
+            op: Op::ListServers,
+        },
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, slow.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                if let ServerMsg::Response { id: 7, error, .. } =
+                    message::decode_server(&t).unwrap()
+                {
+                    assert!(error.is_none(), "{error:?}");
+                    break;
+                }
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("the flooded member lost its connection: {other:?}"),
+        }
+    }
+    srv.shutdown().await;
+}
