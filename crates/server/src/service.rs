@@ -1097,3 +1097,91 @@ async fn write_loop(
     // The reader stops too (it waits on the same token).
     out.close.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+
+    fn view(id: &str, name: &str) -> PartyView {
+        PartyView {
+            id: id.into(),
+            name: name.into(),
+            host: "h".into(),
+            max_members: 8,
+            subnet: "10.66.0.0/16".into(),
+            members: Vec::new(),
+            invite: None,
+        }
+    }
+
+    fn drain(out: &Outbox) -> Vec<String> {
+        std::iter::from_fn(|| out.next())
+            .map(|t| match message::decode_server(&t).unwrap() {
+                ServerMsg::Party { party } => format!("party {} {}", party.id, party.name),
+                ServerMsg::PartyGone { party_id, .. } => format!("gone {party_id}"),
+                ServerMsg::Response { id, .. } => format!("response {id}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn response(id: u64) -> ServerMsg {
+        ServerMsg::Response {
+            id,
+            data: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn an_unsent_snapshot_is_replaced_in_its_place_and_never_crosses_a_party_gone() {
+        let out = Outbox::new(64 * 1024);
+        out.snapshot(view("a", "1"));
+        assert!(out.push(&response(1), Need::Required));
+        out.snapshot(view("a", "2"));
+        out.snapshot(view("a", "3"));
+        // The latest view, where the first unsent one was; one of them only.
+        assert_eq!(drain(&out), ["party a 3", "response 1"]);
+        // A view of the party left, the departure, a view of the next party: in that order,
+        // and a later view after the departure does not jump ahead of it.
+        out.snapshot(view("a", "4"));
+        assert!(out.push(
+            &ServerMsg::PartyGone {
+                party_id: "a".into(),
+                reason: "kicked".into()
+            },
+            Need::Required
+        ));
+        out.snapshot(view("b", "1"));
+        assert_eq!(drain(&out), ["gone a", "party b 1"]);
+        assert_eq!(out.bytes(), 0);
+    }
+
+    #[test]
+    fn signals_fill_half_the_outbox_and_other_frames_close_it_when_full() {
+        let out = Outbox::new(4096);
+        let signal = ServerMsg::Signal {
+            from: "k".into(),
+            payload: serde_json::json!({"kind": "cand", "leg": "direct", "gen": 1, "c": "c".repeat(400)}),
+        };
+        let mut n = 0;
+        while out.push(&signal, Need::Droppable) {
+            n += 1;
+        }
+        assert!(
+            out.bytes() <= 2048 && n >= 3,
+            "{n} signals, {} bytes",
+            out.bytes()
+        );
+        assert!(!out.close.is_cancelled(), "a dropped signal closes nothing");
+        // A snapshot always finds room; a response too, until the outbox is really full.
+        out.snapshot(view("a", "1"));
+        assert!(out.push(&response(1), Need::Required));
+        let big = ServerMsg::Error {
+            error: ErrorBody::new("x", "y".repeat(4096)),
+        };
+        assert!(!out.push(&big, Need::Required));
+        assert!(out.close.is_cancelled(), "a frame that does not fit closes");
+    }
+}
