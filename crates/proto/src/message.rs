@@ -31,7 +31,9 @@ pub enum ClientMsg {
         op: Op,
     },
     Heartbeat,
-    /// Relayed by the server to `to`, only when both are members of the same party.
+    /// Relayed by the server to `to`, only when both are members of the same party. The
+    /// payload must be a [`SignalPayload`] of at most [`MAX_SIGNAL_BYTES`]: [`decode_client`]
+    /// refuses anything else.
     Signal {
         to: String,
         payload: Value,
@@ -239,12 +241,92 @@ pub struct InviteView {
     pub expires_at: Option<u64>,
 }
 
+/// Largest signal payload, as JSON. Real ones are 100 to 300 bytes (a candidate line, or an
+/// ICE username fragment and password); the limit keeps what one member can make the server
+/// hold for another small.
+pub const MAX_SIGNAL_BYTES: usize = 1024;
+/// RFC 8445 allows ICE username fragments and passwords of up to 256 characters.
+const MAX_ICE_CRED_CHARS: usize = 256;
+/// An ICE candidate line (RFC 8839) with an IPv6 address and every optional part is well
+/// under this.
+const MAX_CANDIDATE_CHARS: usize = 512;
+
+/// Which of a peer's two ICE agents a signal is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IceLeg {
+    Direct,
+    Relay,
+}
+
+/// What members' ICE agents tell each other through the server: the only payload a `signal`
+/// may carry. Each leg's agent has a generation number that a restart bumps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignalPayload {
+    /// The sender's ICE credentials for a leg.
+    Creds {
+        leg: IceLeg,
+        gen: u32,
+        ufrag: String,
+        pwd: String,
+        /// The sender has the receiver's credentials for this leg. A peer that sends its
+        /// credentials again without them is answered with ours. Absent from older peers.
+        #[serde(default)]
+        have_yours: bool,
+    },
+    /// One of the sender's candidates for a leg, as an RFC 8839 candidate line.
+    Cand { leg: IceLeg, gen: u32, c: String },
+}
+
+impl SignalPayload {
+    /// Reads a relayed payload, refusing anything but a well-formed signal within the limits.
+    pub fn from_value(payload: &Value) -> Result<Self, DecodeError> {
+        let bad = |m: String| DecodeError::Signal(m);
+        let len = serde_json::to_string(payload).map_or(usize::MAX, |t| t.len());
+        if len > MAX_SIGNAL_BYTES {
+            return Err(bad(format!(
+                "payload of {len} bytes is over the {MAX_SIGNAL_BYTES}-byte limit"
+            )));
+        }
+        let s: SignalPayload =
+            SignalPayload::deserialize(payload).map_err(|e| bad(e.to_string()))?;
+        // Printable ASCII only: what ICE allows, and nothing a log or a terminal interprets.
+        let printable = |t: &str| t.bytes().all(|b| (0x20..0x7f).contains(&b));
+        match &s {
+            SignalPayload::Creds { ufrag, pwd, .. } => {
+                for (what, v) in [("ufrag", ufrag), ("pwd", pwd)] {
+                    if v.is_empty() || v.len() > MAX_ICE_CRED_CHARS || !printable(v) {
+                        return Err(bad(format!(
+                            "{what} must be 1 to {MAX_ICE_CRED_CHARS} printable ASCII characters"
+                        )));
+                    }
+                }
+            }
+            SignalPayload::Cand { c, .. } => {
+                if c.is_empty() || c.len() > MAX_CANDIDATE_CHARS || !printable(c) {
+                    return Err(bad(format!(
+                        "a candidate must be 1 to {MAX_CANDIDATE_CHARS} printable ASCII characters"
+                    )));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("frame of {0} bytes is over the {MAX_FRAME_BYTES}-byte limit")]
     TooLarge(usize),
     #[error("malformed message: {0}")]
     Malformed(String),
+    #[error("not a signal LANrage relays: {0}")]
+    Signal(String),
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, DecodeError> {
@@ -254,8 +336,13 @@ fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, DecodeError> {
     serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
+/// Decodes a client's frame; a `signal` must carry a [`SignalPayload`].
 pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
-    decode(text)
+    let msg: ClientMsg = decode(text)?;
+    if let ClientMsg::Signal { payload, .. } = &msg {
+        SignalPayload::from_value(payload)?;
+    }
+    Ok(msg)
 }
 
 pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
@@ -274,6 +361,7 @@ pub fn encode<T: Serialize>(msg: &T) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::json;
 
     #[test]
     fn wire_format_is_readable_json() {
@@ -311,6 +399,48 @@ mod tests {
             "a".repeat(MAX_FRAME_BYTES)
         );
         assert!(matches!(decode_client(&big), Err(DecodeError::TooLarge(_))));
+    }
+
+    #[test]
+    fn only_ice_signals_within_the_limit_are_accepted() {
+        let creds = json!({"kind":"creds","leg":"direct","gen":3,"ufrag":"abcdEFGH12345678","pwd":"p".repeat(32),"have_yours":true});
+        let cand = json!({"kind":"cand","leg":"relay","gen":1,"c":"candidate:1 1 udp 2130706431 192.0.2.7 51820 typ host"});
+        let old = json!({"kind":"creds","leg":"relay","gen":1,"ufrag":"abcd","pwd":"p".repeat(22)});
+        for ok in [&creds, &cand, &old] {
+            let m = encode(&ClientMsg::Signal {
+                to: "k".into(),
+                payload: ok.clone(),
+            });
+            assert!(decode_client(&m).is_ok(), "{ok}");
+            assert_eq!(
+                SignalPayload::from_value(ok)
+                    .unwrap()
+                    .to_value()
+                    .get("kind"),
+                ok.get("kind")
+            );
+        }
+        let bad = [
+            json!({"x": 1}),
+            json!("text"),
+            json!({"kind":"cand","leg":"direct","gen":1,"c":"x".repeat(4000)}),
+            json!({"kind":"cand","leg":"direct","gen":1,"c":"candidate\u{1b}[2J"}),
+            json!({"kind":"cand","leg":"sideways","gen":1,"c":"candidate:1"}),
+            json!({"kind":"cand","leg":"direct","gen":-1,"c":"candidate:1"}),
+            json!({"kind":"cand","leg":"direct","gen":1,"c":"candidate:1","extra":[1,2,3]}),
+            json!({"kind":"creds","leg":"direct","gen":1,"ufrag":"","pwd":"x"}),
+            json!({"kind":"creds","leg":"direct","gen":1,"ufrag":"u".repeat(300),"pwd":"x"}),
+        ];
+        for b in bad {
+            let m = encode(&ClientMsg::Signal {
+                to: "k".into(),
+                payload: b.clone(),
+            });
+            assert!(
+                matches!(decode_client(&m), Err(DecodeError::Signal(_))),
+                "{b}"
+            );
+        }
     }
 
     proptest! {

@@ -392,7 +392,14 @@ async fn steady(
                 let t = now_us();
                 let m = ClientMsg::Signal {
                     to,
-                    payload: json!({ "t": t, "seq": seq, "candidate": CANDIDATE }),
+                    // A real candidate signal (the server relays nothing else), the send time
+                    // as its last extension attribute.
+                    payload: json!({
+                        "kind": "cand",
+                        "leg": "direct",
+                        "gen": seq % u64::from(u32::MAX),
+                        "c": format!("{CANDIDATE} lanrage-sent-us {t}"),
+                    }),
                 };
                 if phase.in_window(t) {
                     stats.sent_in_window.fetch_add(1, Ordering::Relaxed);
@@ -421,7 +428,11 @@ async fn steady(
                 match &m {
                     ServerMsg::Signal { payload, .. } => {
                         stats.received_total.fetch_add(1, Ordering::Relaxed);
-                        if let Some(t) = payload["t"].as_u64() {
+                        let sent = payload["c"]
+                            .as_str()
+                            .and_then(|c| c.rsplit(' ').next())
+                            .and_then(|t| t.parse::<u64>().ok());
+                        if let Some(t) = sent {
                             if phase.in_window(t) {
                                 stats.received_in_window.fetch_add(1, Ordering::Relaxed);
                                 lat.push(now.saturating_sub(t).min(u32::MAX as u64) as u32);

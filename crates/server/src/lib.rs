@@ -4,6 +4,7 @@
 //! The same server runs inside a host's engine for LAN parties with no server ("embedded").
 
 pub mod db;
+pub mod guard;
 pub mod registry;
 pub mod relay;
 mod relay_gate;
@@ -11,6 +12,7 @@ mod relay_liveness;
 mod service;
 pub mod tls;
 
+pub use guard::Limits;
 pub use relay::{IceConfig, RelayConfig};
 pub use service::{Server, ServerConfig, ServerError};
 pub use tls::TlsFiles;

@@ -1,7 +1,7 @@
 //! The server's I/O shell: one WebSocket per device (axum), the registry behind a mutex,
 //! SQLite written through on every party change, a presence tick, Prometheus metrics.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,22 +11,24 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::header;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use lanrage_proto::message::{self, ClientMsg, ErrorBody, Op, ServerMsg};
+use lanrage_proto::message::{self, ClientMsg, DecodeError, ErrorBody, Op, PartyView, ServerMsg};
 use lanrage_proto::{auth, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use parking_lot::Mutex;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::db::Db;
+use crate::guard::{ConnState, GuardedListener, Limits};
 use crate::registry::{Changes, Registry};
 
 /// A device must finish `hello` and `auth` within this time.
@@ -36,7 +38,17 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const MSGS_PER_SEC: f64 = 100.0;
 /// Malformed frames tolerated on one connection before it is closed.
 const MAX_BAD_FRAMES: u32 = 20;
-const OUTBOX: usize = 256;
+/// Requests that change a party (and so rewrite it in SQLite and send every member a snapshot
+/// of up to a frame each) a connection may make per second on average, and in a burst. A real
+/// client makes a handful when it joins (endpoints, game, name) and then one per network or
+/// game change; a host kicks or renews an invite by hand. One change every two seconds is far
+/// above that and bounds what one member costs a party of 254.
+const CHANGES_PER_SEC: f64 = 0.5;
+const CHANGES_BURST: f64 = 8.0;
+/// Kernel send buffer per connection (Linux doubles it for its bookkeeping).
+const SEND_BUFFER_BYTES: u32 = 64 * 1024;
+/// How long a connection being closed gets to take its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -80,16 +92,176 @@ struct Counters {
     bad_frames: AtomicU64,
     wrong_codes: AtomicU64,
     signals: AtomicU64,
+    signals_dropped: AtomicU64,
+    slow_closed: AtomicU64,
+    rate_limited: AtomicU64,
 }
 
 struct Conn {
     id: u64,
-    tx: mpsc::Sender<Outgoing>,
+    out: Arc<Outbox>,
 }
 
-enum Outgoing {
-    Msg(ServerMsg),
-    Close,
+/// A token bucket: `rate` per second, at most `burst` at once.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            tokens: burst,
+            rate,
+            burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes a token; `Err(seconds until the next one)` when there is none.
+    fn take(&mut self) -> Result<(), u64> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens < 1.0 {
+            return Err(((1.0 - self.tokens) / self.rate).ceil() as u64);
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// What waits to be written to one connection. Frames queue up to a byte budget; party
+/// snapshots do not queue: a newer one replaces the unsent one, which is all a member needs
+/// (the latest view), so a slow reader never misses a change and never holds more than one.
+/// Closing goes through `close`, which needs no room.
+struct Outbox {
+    state: Mutex<OutState>,
+    notify: Notify,
+    close: CancellationToken,
+    limit: usize,
+}
+
+#[derive(Default)]
+struct OutState {
+    queue: VecDeque<Entry>,
+    /// Bytes of the queued frames and the pending snapshot.
+    bytes: usize,
+    /// The latest unsent snapshot, and the epoch of the queue position it goes out at.
+    snapshot: Option<(u64, String)>,
+    /// The epoch of the snapshot position still in the queue, if any.
+    marker: Option<u64>,
+    /// Bumped by `party_gone`: a snapshot after it must not go out before it.
+    epoch: u64,
+    /// Send what is queued, then close.
+    finished: bool,
+}
+
+enum Entry {
+    Frame(String),
+    Snapshot(u64),
+}
+
+/// Whether a frame may be dropped when the outbox is full.
+#[derive(Clone, Copy, PartialEq)]
+enum Need {
+    /// Signals: lost ones are resent by the client.
+    Droppable,
+    /// Everything else: when it does not fit, the connection is closed.
+    Required,
+}
+
+impl Outbox {
+    fn new(limit: usize) -> Self {
+        Self {
+            state: Mutex::new(OutState::default()),
+            notify: Notify::new(),
+            close: CancellationToken::new(),
+            limit,
+        }
+    }
+
+    /// Queues `msg`; false when it did not fit.
+    fn push(&self, msg: &ServerMsg, need: Need) -> bool {
+        let text = message::encode(msg);
+        let mut st = self.state.lock();
+        if matches!(msg, ServerMsg::PartyGone { .. }) {
+            st.epoch += 1;
+        }
+        // Signals may fill half the budget: the rest stays for the device's own responses,
+        // so members flooding it with signals cannot get it disconnected.
+        let limit = match need {
+            Need::Droppable => self.limit / 2,
+            Need::Required => self.limit,
+        };
+        if st.bytes + text.len() > limit {
+            drop(st);
+            if need == Need::Required {
+                self.close.cancel();
+            }
+            return false;
+        }
+        st.bytes += text.len();
+        st.queue.push_back(Entry::Frame(text));
+        drop(st);
+        self.notify.notify_one();
+        true
+    }
+
+    /// The party as this connection's device sees it now; replaces an unsent one.
+    fn snapshot(&self, party: PartyView) {
+        let text = message::encode(&ServerMsg::Party { party });
+        let mut st = self.state.lock();
+        let epoch = st.epoch;
+        if let Some((_, old)) = st.snapshot.take() {
+            st.bytes -= old.len();
+        }
+        st.bytes += text.len();
+        st.snapshot = Some((epoch, text));
+        if st.marker != Some(epoch) {
+            st.marker = Some(epoch);
+            st.queue.push_back(Entry::Snapshot(epoch));
+        }
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    fn next(&self) -> Option<String> {
+        let mut st = self.state.lock();
+        while let Some(e) = st.queue.pop_front() {
+            match e {
+                Entry::Frame(t) => {
+                    st.bytes -= t.len();
+                    return Some(t);
+                }
+                Entry::Snapshot(e) => {
+                    if st.marker == Some(e) {
+                        st.marker = None;
+                    }
+                    if st.snapshot.as_ref().is_some_and(|(se, _)| *se == e) {
+                        if let Some((_, t)) = st.snapshot.take() {
+                            st.bytes -= t.len();
+                            return Some(t);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Sends what is queued, then closes.
+    fn finish(&self) {
+        self.state.lock().finished = true;
+        self.notify.notify_one();
+    }
+
+    fn bytes(&self) -> usize {
+        self.state.lock().bytes
+    }
 }
 
 struct Shared {
@@ -102,6 +274,7 @@ struct Shared {
     counters: Counters,
     ice: crate::relay::IceConfig,
     relay: Option<crate::relay::Relay>,
+    limits: Limits,
 }
 
 fn now_ms() -> u64 {
@@ -121,6 +294,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(cfg: ServerConfig) -> Result<Server, ServerError> {
+        Self::start_with(cfg, Limits::default()).await
+    }
+
+    /// Starts with other connection limits than the defaults.
+    pub async fn start_with(cfg: ServerConfig, limits: Limits) -> Result<Server, ServerError> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
             path: cfg.data_dir.display().to_string(),
             source,
@@ -155,6 +333,7 @@ impl Server {
             counters: Counters::default(),
             ice,
             relay,
+            limits: limits.clone(),
         });
         let listener = bind(cfg.listen).map_err(|source| ServerError::Listen {
             addr: cfg.listen,
@@ -173,7 +352,9 @@ impl Server {
             .route("/healthz", get(|| async { "ok" }))
             // Any other path is a client connection: where it connects is the client's business.
             .fallback(upgrade)
+            .layer(axum::middleware::from_fn(request_arrived))
             .with_state(shared.clone());
+        let listener = GuardedListener::new(listener, limits);
         let tls = acceptor.is_some();
         match acceptor {
             None => serve(&tasks, listener, app, cancel.clone()),
@@ -220,15 +401,8 @@ impl Server {
 
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        let conns: Vec<mpsc::Sender<Outgoing>> = self
-            .shared
-            .conns
-            .lock()
-            .drain()
-            .map(|(_, c)| c.tx)
-            .collect();
-        for tx in conns {
-            let _ = tx.try_send(Outgoing::Close);
+        for (_, c) in self.shared.conns.lock().drain() {
+            c.out.close.cancel();
         }
         self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
@@ -266,6 +440,9 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    // Accepted connections inherit this: without it the kernel grows a stalled connection's
+    // send buffer up to 4 MiB, behind the outbox's back. Control frames need no more.
+    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
     socket.bind(addr)?;
     socket.listen(4096)
 }
@@ -308,13 +485,20 @@ fn load_or_create_key(path: &std::path::Path) -> Result<StaticSecret, ServerErro
 }
 
 impl Shared {
+    fn outbox(&self, device: &str) -> Option<Arc<Outbox>> {
+        self.conns.lock().get(device).map(|c| c.out.clone())
+    }
+
+    /// A frame other than a snapshot or a signal: a device that cannot take it is disconnected
+    /// (it reconnects and gets a fresh snapshot).
     fn send(&self, device: &str, msg: ServerMsg) {
-        let conns = self.conns.lock();
-        if let Some(c) = conns.get(device) {
-            // A device that cannot keep up with its own party's updates is disconnected; it
-            // reconnects and gets a fresh snapshot.
-            if c.tx.try_send(Outgoing::Msg(msg)).is_err() {
-                let _ = c.tx.try_send(Outgoing::Close);
+        if let Some(out) = self.outbox(device) {
+            if !out.push(&msg, Need::Required) {
+                self.counters.slow_closed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    device = device.get(..8).unwrap_or(""),
+                    "outbox full: disconnecting"
+                );
             }
         }
     }
@@ -325,6 +509,7 @@ impl Shared {
             return;
         }
         let mut outbox: Vec<(String, ServerMsg)> = Vec::new();
+        let mut snapshots: Vec<(String, PartyView)> = Vec::new();
         {
             let reg = self.registry.lock();
             if let Some(r) = &self.relay {
@@ -338,18 +523,18 @@ impl Shared {
                     tracing::error!(party = %id, error = %e, "saving party");
                 }
                 for m in &p.members {
-                    outbox.push((
-                        m.key.clone(),
-                        ServerMsg::Party {
-                            party: p.view_for(&m.key),
-                        },
-                    ));
+                    snapshots.push((m.key.clone(), p.view_for(&m.key)));
                 }
             }
             for id in &changes.deleted {
                 if let Err(e) = db.delete(id) {
                     tracing::error!(party = %id, error = %e, "deleting party");
                 }
+            }
+        }
+        for (device, party) in snapshots {
+            if let Some(out) = self.outbox(&device) {
+                out.snapshot(party);
             }
         }
         for (device, party_id, reason) in changes.gone {
@@ -486,6 +671,8 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         (reg.party_count(), reg.member_count())
     };
     let c = &s.counters;
+    let outboxes: Vec<Arc<Outbox>> = s.conns.lock().values().map(|c| c.out.clone()).collect();
+    let outbox_bytes: usize = outboxes.iter().map(|o| o.bytes()).sum();
     let body = format!(
         "# TYPE lanrage_server_devices_connected gauge\nlanrage_server_devices_connected {}\n\
          # TYPE lanrage_server_parties gauge\nlanrage_server_parties {parties}\n\
@@ -496,7 +683,11 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
          # TYPE lanrage_server_bad_frames_total counter\nlanrage_server_bad_frames_total {}\n\
          # TYPE lanrage_server_wrong_codes_total counter\nlanrage_server_wrong_codes_total {}\n\
          # TYPE lanrage_server_signals_total counter\nlanrage_server_signals_total {}\n\
-         # TYPE lanrage_server_relay_allocations gauge\nlanrage_server_relay_allocations {}\n",
+         # TYPE lanrage_server_relay_allocations gauge\nlanrage_server_relay_allocations {}\n\
+         # TYPE lanrage_server_outbox_bytes gauge\nlanrage_server_outbox_bytes {outbox_bytes}\n\
+         # TYPE lanrage_server_signals_dropped_total counter\nlanrage_server_signals_dropped_total {}\n\
+         # TYPE lanrage_server_slow_closed_total counter\nlanrage_server_slow_closed_total {}\n\
+         # TYPE lanrage_server_rate_limited_total counter\nlanrage_server_rate_limited_total {}\n",
         s.conns.lock().len(),
         c.connections.load(Ordering::Relaxed),
         c.frames.load(Ordering::Relaxed),
@@ -505,20 +696,22 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         c.wrong_codes.load(Ordering::Relaxed),
         c.signals.load(Ordering::Relaxed),
         s.relay.as_ref().map_or(0, |r| r.allocations()),
+        c.signals_dropped.load(Ordering::Relaxed),
+        c.slow_closed.load(Ordering::Relaxed),
+        c.rate_limited.load(Ordering::Relaxed),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// The remote address of a connection, plain or TLS.
-#[derive(Clone, Copy, Debug)]
-struct PeerAddr(SocketAddr);
+/// The remote address of a connection, plain or TLS, and its guard.
+#[derive(Clone)]
+struct PeerAddr(SocketAddr, Arc<ConnState>);
 
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, GuardedListener>>
     for PeerAddr
 {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
+    fn connect_info(stream: axum::serve::IncomingStream<'_, GuardedListener>) -> Self {
+        PeerAddr(*stream.remote_addr(), stream.io().state().clone())
     }
 }
 
@@ -527,13 +720,26 @@ impl
     for PeerAddr
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
+        PeerAddr(
+            *stream.remote_addr(),
+            stream.io().get_ref().0.state().clone(),
+        )
     }
+}
+
+/// Every request tells the guard it arrived: the connection is no longer waiting for one.
+async fn request_arrived(
+    ConnectInfo(PeerAddr(_, conn)): ConnectInfo<PeerAddr>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    conn.request_arrived();
+    next.run(req).await
 }
 
 async fn upgrade(
     State(s): State<Arc<Shared>>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    ConnectInfo(PeerAddr(peer, _)): ConnectInfo<PeerAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
     // Small per-connection buffers: the default 128 KiB read buffer stays resident per device
@@ -662,74 +868,69 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
     let short = key.get(..8).unwrap_or("").to_string();
     // TURN credentials only for party members (the `ice_servers` request): a device that is
     // in no party has nobody to relay to.
-    if !send_now(
-        &mut socket,
-        &ServerMsg::Welcome {
-            public_key: key.clone(),
-            ice_expires_at: None,
-            ice_servers: s.ice.public_servers(),
-        },
-    )
-    .await
-    {
+    let welcome = ServerMsg::Welcome {
+        public_key: key.clone(),
+        ice_expires_at: None,
+        ice_servers: s.ice.public_servers(),
+    };
+    // Bounded like every later write: a client that stops reading here is gone too.
+    let sent = tokio::time::timeout(s.limits.write_timeout, send_now(&mut socket, &welcome));
+    if !matches!(sent.await, Ok(true)) {
         return;
     }
-    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTBOX);
+    let out = Arc::new(Outbox::new(s.limits.outbox_bytes));
     let conn_id = s.next_conn.fetch_add(1, Ordering::Relaxed);
     if let Some(old) = s.conns.lock().insert(
         key.clone(),
         Conn {
             id: conn_id,
-            tx: tx.clone(),
+            out: out.clone(),
         },
     ) {
-        // The same device connected again (network change, restart): the old link goes.
-        let _ = old.tx.try_send(Outgoing::Close);
+        // The same device connected again (network change, restart): the old link goes,
+        // however full its outbox.
+        old.out.close.cancel();
     }
     tracing::debug!(device = %short, %peer, "device connected");
     let changes = s.registry.lock().seen(&key, now_ms());
     s.apply(changes);
     let snapshot = s.registry.lock().party_of(&key).map(|p| p.view_for(&key));
     if let Some(party) = snapshot {
-        let _ = tx.try_send(Outgoing::Msg(ServerMsg::Party { party }));
+        out.snapshot(party);
     }
 
-    let (mut sink, mut stream) = socket.split();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            match out {
-                Outgoing::Msg(m) => {
-                    if sink
-                        .send(Message::Text(message::encode(&m).into()))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                Outgoing::Close => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    break;
-                }
-            }
-        }
-    });
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write_loop(s.clone(), out.clone(), sink, short.clone()));
+    let reply_error = |code: &str, text: String| {
+        out.push(
+            &ServerMsg::Error {
+                error: ErrorBody::new(code, text),
+            },
+            Need::Required,
+        )
+    };
 
-    let mut tokens = MSGS_PER_SEC * 2.0;
-    let mut last = Instant::now();
+    let mut frames = Bucket::new(MSGS_PER_SEC, MSGS_PER_SEC * 2.0);
+    let mut changes_allowed = Bucket::new(CHANGES_PER_SEC, CHANGES_BURST);
     let mut bad = 0u32;
-    while let Some(frame) = stream.next().await {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = out.close.cancelled() => break,
+            f = stream.next() => match f {
+                Some(f) => f,
+                None => break,
+            },
+        };
         let text = match frame {
             Ok(Message::Text(t)) => t,
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(Message::Binary(_)) => {
                 bad += 1;
-                let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
-                    error: ErrorBody::new(
-                        "bad_message",
-                        "binary frames are not part of the protocol",
-                    ),
-                }));
+                reply_error(
+                    "bad_message",
+                    "binary frames are not part of the protocol".into(),
+                );
                 if bad > MAX_BAD_FRAMES {
                     break;
                 }
@@ -738,17 +939,9 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
             Ok(_) => continue,
         };
         s.counters.frames.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
-        tokens = (tokens + now.duration_since(last).as_secs_f64() * MSGS_PER_SEC)
-            .min(MSGS_PER_SEC * 2.0);
-        last = now;
-        tokens -= 1.0;
-        if tokens < 0.0 {
+        if frames.take().is_err() {
             tracing::warn!(device = %short, "message flood; disconnecting");
-            let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
-                error: ErrorBody::new("flood", "too many messages; slow down"),
-            }));
-            let _ = tx.try_send(Outgoing::Close);
+            reply_error("flood", "too many messages; slow down".into());
             break;
         }
         let msg = match message::decode_client(text.as_str()) {
@@ -756,11 +949,12 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
             Err(e) => {
                 bad += 1;
                 s.counters.bad_frames.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
-                    error: ErrorBody::new("bad_message", e.to_string()),
-                }));
+                let code = match e {
+                    DecodeError::Signal(_) => "bad_signal",
+                    _ => "bad_message",
+                };
+                reply_error(code, e.to_string());
                 if bad > MAX_BAD_FRAMES {
-                    let _ = tx.try_send(Outgoing::Close);
                     break;
                 }
                 continue;
@@ -771,10 +965,28 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         match msg {
             ClientMsg::Heartbeat => {}
             ClientMsg::Request { id, op } => {
-                if let Op::SetName { name: n } = &op {
-                    name = n.clone();
-                }
-                let reply = match s.handle_request(&key, &name, peer.ip(), op) {
+                let limited = if changes_party(&op) {
+                    changes_allowed.take().err()
+                } else {
+                    None
+                };
+                let result = match limited {
+                    Some(wait) => {
+                        s.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(device = %short, "party changes too fast: refused");
+                        Err(ErrorBody::new(
+                            "rate_limited",
+                            format!("too many changes to the party; try again in {wait} s"),
+                        ))
+                    }
+                    None => {
+                        if let Op::SetName { name: n } = &op {
+                            name = n.clone();
+                        }
+                        s.handle_request(&key, &name, peer.ip(), op)
+                    }
+                };
+                let reply = match result {
                     Ok(data) => ServerMsg::Response {
                         id,
                         data: Some(data),
@@ -786,26 +998,30 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
                         error: Some(error),
                     },
                 };
-                let _ = tx.try_send(Outgoing::Msg(reply));
+                out.push(&reply, Need::Required);
             }
             ClientMsg::Signal { to, payload } => {
                 if s.registry.lock().same_party(&key, &to) {
                     s.counters.signals.fetch_add(1, Ordering::Relaxed);
-                    s.send(
-                        &to,
-                        ServerMsg::Signal {
-                            from: key.clone(),
-                            payload,
-                        },
-                    );
+                    let delivered = s.outbox(&to).is_some_and(|o| {
+                        o.push(
+                            &ServerMsg::Signal {
+                                from: key.clone(),
+                                payload,
+                            },
+                            Need::Droppable,
+                        )
+                    });
+                    if !delivered {
+                        // The peer is slow or gone; its client resends what matters.
+                        s.counters.signals_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 } else {
                     tracing::debug!(device = %short, "signal to a device outside the party dropped");
                 }
             }
             ClientMsg::Hello { .. } | ClientMsg::Auth { .. } => {
-                let _ = tx.try_send(Outgoing::Msg(ServerMsg::Error {
-                    error: ErrorBody::new("bad_message", "already authenticated"),
-                }));
+                reply_error("bad_message", "already authenticated".into());
             }
         }
     }
@@ -815,7 +1031,161 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
             conns.remove(&key);
         }
     }
-    drop(tx);
+    out.finish();
     let _ = writer.await;
     tracing::debug!(device = %short, "device disconnected");
+}
+
+/// Requests that change the party everyone sees (rate-limited).
+fn changes_party(op: &Op) -> bool {
+    match op {
+        Op::CreateParty { .. }
+        | Op::JoinParty { .. }
+        | Op::LeaveParty
+        | Op::Kick { .. }
+        | Op::CloseParty
+        | Op::NewInvite { .. }
+        | Op::RevokeInvite
+        | Op::SetName { .. }
+        | Op::SetEndpoints { .. }
+        | Op::SetGame { .. } => true,
+        Op::AnnounceServer { .. } | Op::RemoveServer { .. } | Op::ListServers | Op::IceServers => {
+            false
+        }
+    }
+}
+
+/// Writes a connection's outbox until it is finished or closed. A frame the peer does not take
+/// within the write timeout closes the connection: a device that stopped reading holds no more
+/// than its outbox and the socket's buffers, and not for long.
+async fn write_loop(
+    s: Arc<Shared>,
+    out: Arc<Outbox>,
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    short: String,
+) {
+    loop {
+        let notified = out.notify.notified();
+        let text = match out.next() {
+            Some(t) => t,
+            None if out.state.lock().finished => {
+                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(None))).await;
+                break;
+            }
+            None => {
+                tokio::select! {
+                    biased;
+                    _ = out.close.cancelled() => {
+                        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(None))).await;
+                        break;
+                    }
+                    _ = notified => continue,
+                }
+            }
+        };
+        let sent = tokio::select! {
+            biased;
+            _ = out.close.cancelled() => break,
+            r = tokio::time::timeout(s.limits.write_timeout, sink.send(Message::Text(text.into()))) => r,
+        };
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                s.counters.slow_closed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(device = %short, "device stopped reading: disconnecting");
+                break;
+            }
+        }
+    }
+    // The reader stops too (it waits on the same token).
+    out.close.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+
+    fn view(id: &str, name: &str) -> PartyView {
+        PartyView {
+            id: id.into(),
+            name: name.into(),
+            host: "h".into(),
+            max_members: 8,
+            subnet: "10.66.0.0/16".into(),
+            members: Vec::new(),
+            invite: None,
+        }
+    }
+
+    fn drain(out: &Outbox) -> Vec<String> {
+        std::iter::from_fn(|| out.next())
+            .map(|t| match message::decode_server(&t).unwrap() {
+                ServerMsg::Party { party } => format!("party {} {}", party.id, party.name),
+                ServerMsg::PartyGone { party_id, .. } => format!("gone {party_id}"),
+                ServerMsg::Response { id, .. } => format!("response {id}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn response(id: u64) -> ServerMsg {
+        ServerMsg::Response {
+            id,
+            data: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn an_unsent_snapshot_is_replaced_in_its_place_and_never_crosses_a_party_gone() {
+        let out = Outbox::new(64 * 1024);
+        out.snapshot(view("a", "1"));
+        assert!(out.push(&response(1), Need::Required));
+        out.snapshot(view("a", "2"));
+        out.snapshot(view("a", "3"));
+        // The latest view, where the first unsent one was; one of them only.
+        assert_eq!(drain(&out), ["party a 3", "response 1"]);
+        // A view of the party left, the departure, a view of the next party: in that order,
+        // and a later view after the departure does not jump ahead of it.
+        out.snapshot(view("a", "4"));
+        assert!(out.push(
+            &ServerMsg::PartyGone {
+                party_id: "a".into(),
+                reason: "kicked".into()
+            },
+            Need::Required
+        ));
+        out.snapshot(view("b", "1"));
+        assert_eq!(drain(&out), ["gone a", "party b 1"]);
+        assert_eq!(out.bytes(), 0);
+    }
+
+    #[test]
+    fn signals_fill_half_the_outbox_and_other_frames_close_it_when_full() {
+        let out = Outbox::new(4096);
+        let signal = ServerMsg::Signal {
+            from: "k".into(),
+            payload: serde_json::json!({"kind": "cand", "leg": "direct", "gen": 1, "c": "c".repeat(400)}),
+        };
+        let mut n = 0;
+        while out.push(&signal, Need::Droppable) {
+            n += 1;
+        }
+        assert!(
+            out.bytes() <= 2048 && n >= 3,
+            "{n} signals, {} bytes",
+            out.bytes()
+        );
+        assert!(!out.close.is_cancelled(), "a dropped signal closes nothing");
+        // A snapshot always finds room; a response too, until the outbox is really full.
+        out.snapshot(view("a", "1"));
+        assert!(out.push(&response(1), Need::Required));
+        let big = ServerMsg::Error {
+            error: ErrorBody::new("x", "y".repeat(4096)),
+        };
+        assert!(!out.push(&big, Need::Required));
+        assert!(out.close.is_cancelled(), "a frame that does not fit closes");
+    }
 }

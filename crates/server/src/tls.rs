@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::Listener as _;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -57,28 +58,26 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+type GuardedTcp = crate::guard::Guarded<TcpStream>;
+
 /// Connections that finished their TLS handshake, for `axum::serve`. Handshakes run in their
-/// own tasks, so a slow or silent client never holds up the others.
+/// own tasks, so a slow or silent client never holds up the others; the guard's limits count
+/// connections from their TCP accept, handshakes included.
 pub struct TlsListener {
     local: SocketAddr,
-    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: tokio::sync::mpsc::Receiver<(TlsStream<GuardedTcp>, SocketAddr)>,
 }
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
+    pub fn new(
+        mut tcp: crate::guard::GuardedListener,
+        acceptor: TlsAcceptor,
+    ) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, ready) = tokio::sync::mpsc::channel(128);
         tokio::spawn(async move {
             loop {
-                let (stream, addr) = match tcp.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(error = %e, "accepting a connection");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
+                let (stream, addr) = tcp.accept().await;
                 if tx.is_closed() {
                     return;
                 }
@@ -100,7 +99,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<GuardedTcp>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

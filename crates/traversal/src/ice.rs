@@ -11,17 +11,17 @@
 //! generation, restarts its own agent to match, and answers an older one with its current
 //! credentials so a peer that restarted from scratch catches up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lanrage_proto::message::IceServer;
+use lanrage_proto::message::{IceLeg, IceServer, SignalPayload};
 use lanrage_tunnel::{Device, DeviceStats, Endpoint, IpNet, Key, PeerConn};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -40,8 +40,13 @@ use crate::connection::{Action, Connection, Event, Leg, PathState};
 use crate::nat::{self, NatStatus};
 
 const TICK: Duration = Duration::from_millis(200);
-/// Signals that arrive before the peer is in our party snapshot wait this many per peer.
-const EARLY_SIGNALS: usize = 64;
+/// Signals that arrive before the peer is in our party snapshot wait, this many per peer and
+/// in all (a real exchange is a credentials signal and a handful of candidates per leg)...
+const EARLY_SIGNALS_PER_PEER: usize = 32;
+const EARLY_SIGNALS_TOTAL: usize = 128;
+/// ...for this long: the sender resends its credentials every [`CREDS_RESEND`] until ours
+/// arrive, so an older signal is stale, and one from a member who never shows up is garbage.
+const EARLY_SIGNAL_TTL: Duration = Duration::from_secs(10);
 /// Interfaces whose addresses are never offered as candidates: our own tunnel and other
 /// virtual adapters (VPNs, containers, VMs), which other players cannot reach.
 const VIRTUAL_PREFIXES: [&str; 11] = [
@@ -84,27 +89,75 @@ pub struct PathInfo {
     pub since_secs: f64,
 }
 
-/// The signaling messages between two peers' agents.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Signal {
-    Creds {
-        leg: Leg,
-        gen: u32,
-        ufrag: String,
-        pwd: String,
-        /// The sender has the receiver's credentials for this leg. A peer that sends its
-        /// credentials again without them is answered with ours (they were lost: sent before
-        /// its traversal started, or while a control connection was down). Absent from older
-        /// peers, which never resend once they have ours.
-        #[serde(default)]
-        have_yours: bool,
-    },
-    Cand {
-        leg: Leg,
-        gen: u32,
-        c: String,
-    },
+/// The signaling messages between two peers' agents: the protocol's typed payload, which the
+/// control server also checks.
+type Signal = SignalPayload;
+
+impl From<Leg> for IceLeg {
+    fn from(l: Leg) -> Self {
+        match l {
+            Leg::Direct => IceLeg::Direct,
+            Leg::Relay => IceLeg::Relay,
+        }
+    }
+}
+
+fn leg_of(l: IceLeg) -> Leg {
+    match l {
+        IceLeg::Direct => Leg::Direct,
+        IceLeg::Relay => Leg::Relay,
+    }
+}
+
+/// Signals from members not in our party snapshot yet, kept briefly and in bounded number.
+#[derive(Default)]
+struct EarlySignals {
+    by_peer: HashMap<String, VecDeque<(Instant, Signal)>>,
+    total: usize,
+}
+
+impl EarlySignals {
+    /// Keeps `signal` for `from`; false when it was dropped (over a cap).
+    fn push(&mut self, from: String, signal: Signal, now: Instant) -> bool {
+        self.expire(now);
+        if self.total >= EARLY_SIGNALS_TOTAL {
+            return false;
+        }
+        let q = self.by_peer.entry(from).or_default();
+        if q.len() >= EARLY_SIGNALS_PER_PEER {
+            return false;
+        }
+        q.push_back((now, signal));
+        self.total += 1;
+        true
+    }
+
+    /// What is still fresh for `from`, oldest first.
+    fn take(&mut self, from: &str, now: Instant) -> Vec<Signal> {
+        self.expire(now);
+        let q = self.by_peer.remove(from).unwrap_or_default();
+        self.total -= q.len();
+        q.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Forgets everyone `keep` does not name.
+    fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.by_peer.retain(|k, _| keep(k));
+        self.total = self.by_peer.values().map(VecDeque::len).sum();
+    }
+
+    fn expire(&mut self, now: Instant) {
+        for q in self.by_peer.values_mut() {
+            while q
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) >= EARLY_SIGNAL_TTL)
+            {
+                q.pop_front();
+            }
+        }
+        self.by_peer.retain(|_, q| !q.is_empty());
+        self.total = self.by_peer.values().map(VecDeque::len).sum();
+    }
 }
 
 /// TURN credentials (and STUN servers) as the control server hands them out.
@@ -252,7 +305,7 @@ impl Traversal {
             tun_name: cfg.tun_name,
             party_subnet: cfg.party_subnet,
             peers: HashMap::new(),
-            early: HashMap::new(),
+            early: EarlySignals::default(),
             ev_tx,
             paths: t.paths.clone(),
             nat: t.nat.clone(),
@@ -389,7 +442,7 @@ struct Task {
     tun_name: String,
     party_subnet: Option<IpNet>,
     peers: HashMap<String, PeerLink>,
-    early: HashMap<String, Vec<Value>>,
+    early: EarlySignals,
     ev_tx: mpsc::Sender<(String, Leg, u32, AgentEv)>,
     paths: Arc<Mutex<HashMap<String, PathInfo>>>,
     nat: Arc<Mutex<Option<NatStatus>>>,
@@ -481,6 +534,7 @@ impl Task {
                         self.act(&k, actions).await;
                     }
                     self.resend_pending(now);
+                    self.early.expire(now);
                     if now >= next_refresh {
                         next_refresh = now + self.refresh_credentials().await;
                     }
@@ -640,7 +694,7 @@ impl Task {
             }
             self.paths.lock().remove(&k);
         }
-        self.early.retain(|k, _| peers.iter().any(|(p, _)| p == k));
+        self.early.retain(|k| peers.iter().any(|(p, _)| p == k));
         for (key, name) in peers {
             if let Some(link) = self.peers.get_mut(&key) {
                 link.name = name;
@@ -670,8 +724,8 @@ impl Task {
                 }
             }
             self.publish(&key);
-            for payload in self.early.remove(&key).unwrap_or_default() {
-                self.on_signal(key.clone(), payload).await;
+            for signal in self.early.take(&key, Instant::now()) {
+                self.on_peer_signal(key.clone(), signal).await;
             }
         }
     }
@@ -833,23 +887,26 @@ impl Task {
     }
 
     async fn on_signal(&mut self, from: String, payload: Value) {
-        if !self.peers.contains_key(&from) {
-            // The peer is in a snapshot we have not applied yet: keep it for a moment.
-            let q = self.early.entry(from).or_default();
-            if q.len() < EARLY_SIGNALS {
-                q.push(payload);
-            }
-            return;
-        }
-        let signal: Signal = match serde_json::from_value(payload) {
+        let signal = match SignalPayload::from_value(&payload) {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(peer = %short(&from), error = %e, "malformed signal ignored");
                 return;
             }
         };
+        if !self.peers.contains_key(&from) {
+            // The peer is in a snapshot we have not applied yet: keep it for a moment.
+            if !self.early.push(from, signal, Instant::now()) {
+                tracing::debug!("too many signals from members we do not know yet: dropped");
+            }
+            return;
+        }
+        self.on_peer_signal(from, signal).await;
+    }
+
+    async fn on_peer_signal(&mut self, from: String, signal: Signal) {
         let (leg, gen) = match &signal {
-            Signal::Creds { leg, gen, .. } | Signal::Cand { leg, gen, .. } => (*leg, *gen),
+            Signal::Creds { leg, gen, .. } | Signal::Cand { leg, gen, .. } => (leg_of(*leg), *gen),
         };
         let Some(link) = self.peers.get_mut(&from) else {
             return;
@@ -982,7 +1039,7 @@ impl Task {
             &self.control,
             key,
             &Signal::Creds {
-                leg,
+                leg: leg.into(),
                 gen,
                 ufrag,
                 pwd,
@@ -990,7 +1047,15 @@ impl Task {
             },
         );
         for c in cands {
-            send(&self.control, key, &Signal::Cand { leg, gen, c });
+            send(
+                &self.control,
+                key,
+                &Signal::Cand {
+                    leg: leg.into(),
+                    gen,
+                    c,
+                },
+            );
         }
     }
 
@@ -1005,7 +1070,15 @@ impl Task {
         let event = match ev {
             AgentEv::Candidate(c) => {
                 link.leg(leg).local_cands.push(c.clone());
-                send(&self.control, &key, &Signal::Cand { leg, gen, c });
+                send(
+                    &self.control,
+                    &key,
+                    &Signal::Cand {
+                        leg: leg.into(),
+                        gen,
+                        c,
+                    },
+                );
                 return;
             }
             AgentEv::Selected { local, remote } => {
@@ -1118,10 +1191,7 @@ impl Task {
 }
 
 fn send(control: &Arc<dyn ControlPlane>, key: &str, signal: &Signal) {
-    let Ok(payload) = serde_json::to_value(signal) else {
-        return;
-    };
-    control.send_signal(key.to_string(), payload);
+    control.send_signal(key.to_string(), signal.to_value());
 }
 
 fn short(key: &str) -> &str {
@@ -1164,6 +1234,49 @@ fn candidate_ip_allowed(ip: IpAddr, party_subnet: Option<IpNet>) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
     use super::*;
+
+    fn cand(n: u32) -> Signal {
+        Signal::Cand {
+            leg: IceLeg::Direct,
+            gen: 1,
+            c: format!("candidate:{n} 1 udp 2130706431 192.0.2.7 51820 typ host"),
+        }
+    }
+
+    #[test]
+    fn early_signals_expire_and_are_capped() {
+        let t0 = Instant::now();
+        let mut early = EarlySignals::default();
+        assert!(early.push("a".into(), cand(1), t0));
+        assert!(early.push("a".into(), cand(2), t0 + Duration::from_secs(6)));
+        // Taken in time: all of them, oldest first.
+        assert_eq!(
+            early.take("a", t0 + Duration::from_secs(7)),
+            vec![cand(1), cand(2)]
+        );
+        // Taken late: only what is younger than the TTL.
+        assert!(early.push("a".into(), cand(1), t0));
+        assert!(early.push("a".into(), cand(2), t0 + Duration::from_secs(6)));
+        assert_eq!(early.take("a", t0 + Duration::from_secs(12)), vec![cand(2)]);
+        // A member who never shows up leaves nothing behind.
+        assert!(early.push("ghost".into(), cand(1), t0));
+        early.expire(t0 + EARLY_SIGNAL_TTL);
+        assert_eq!(early.total, 0);
+        assert!(early.by_peer.is_empty());
+        // Per peer, and in all (a hostile server can name any number of "members").
+        for i in 0..EARLY_SIGNALS_PER_PEER as u32 {
+            assert!(early.push("b".into(), cand(i), t0));
+        }
+        assert!(!early.push("b".into(), cand(99), t0));
+        let mut n = 0;
+        while early.push(format!("m{n}"), cand(1), t0) {
+            n += 1;
+        }
+        assert_eq!(early.total, EARLY_SIGNALS_TOTAL);
+        assert_eq!(n + EARLY_SIGNALS_PER_PEER, EARLY_SIGNALS_TOTAL);
+        // Room again once they expire.
+        assert!(early.push("c".into(), cand(1), t0 + EARLY_SIGNAL_TTL));
+    }
 
     #[test]
     fn a_member_cannot_point_our_checks_at_ourselves_groups_or_the_party() {
