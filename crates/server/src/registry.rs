@@ -287,9 +287,9 @@ impl Party {
 /// What an operation changed, for the service to persist and announce.
 #[derive(Debug, Default, PartialEq)]
 pub struct Changes {
-    /// Parties whose snapshot changed (send to every member, save).
+    /// Parties whose snapshot changed (send to every member).
     pub parties: Vec<String>,
-    /// Parties that no longer exist (delete).
+    /// Parties that no longer exist.
     pub deleted: Vec<String>,
     /// Devices no longer in a party, with the reason to tell them.
     pub gone: Vec<(DeviceKey, String, String)>,
