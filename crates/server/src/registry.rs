@@ -10,7 +10,8 @@ use lanrage_proto::message::{ErrorBody, GameRef, InviteView, MemberView, PartyVi
 
 /// A member who stops answering is shown offline after this long...
 pub const OFFLINE_AFTER_MS: u64 = 10_000;
-/// ...and removed from the party after this long (their address stays reserved for them).
+/// ...and removed from the party after this long (their address stays reserved for them, within
+/// the limits at `MAX_RESERVATIONS`).
 pub const REMOVE_AFTER_MS: u64 = 120_000;
 pub const DEFAULT_MAX_MEMBERS: u16 = 32;
 pub const MAX_MEMBERS_LIMIT: u16 = 254;
