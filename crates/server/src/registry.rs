@@ -1,8 +1,8 @@
-//! Parties, members, invites and presence as a plain state machine: every method takes the
-//! current time and returns what changed, nothing here does I/O. The service around it
-//! persists changed parties and pushes snapshots.
+//! Parties, members, invites and presence as a plain state machine: methods take the current
+//! time and return what changed, nothing here does I/O. What changed is both the parties whose
+//! snapshot the service pushes and the exact rows (`Write`) the database writer stores.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use lanrage_proto::invite::InviteCode;
@@ -10,7 +10,8 @@ use lanrage_proto::message::{ErrorBody, GameRef, InviteView, MemberView, PartyVi
 
 /// A member who stops answering is shown offline after this long...
 pub const OFFLINE_AFTER_MS: u64 = 10_000;
-/// ...and removed from the party after this long (their address stays reserved for them).
+/// ...and removed from the party after this long (their address stays reserved for them, within
+/// the limits at `MAX_RESERVATIONS`).
 pub const REMOVE_AFTER_MS: u64 = 120_000;
 pub const DEFAULT_MAX_MEMBERS: u16 = 32;
 pub const MAX_MEMBERS_LIMIT: u16 = 254;
@@ -25,6 +26,21 @@ pub const SERVER_TTL_MS: u64 = 90_000;
 const MAX_SERVERS_PER_MEMBER: usize = 16;
 const MAX_TEXT: usize = 64;
 
+/// Addresses kept for members who left, so a returning player gets the address they had (games
+/// and friends remember it). Churn (a busy public party, or one device key after another) must
+/// not grow them without bound nor starve newcomers, so:
+/// - a party keeps at most `MAX_RESERVATIONS`; when one more member leaves, the reservation
+///   unused the longest (left earliest) is dropped;
+/// - a reservation unused for `RESERVATION_TTL_MS` is dropped (checked every `PRUNE_EVERY_MS`,
+///   and on the first tick after a restart);
+/// - a newcomer who finds no free address takes the oldest reservation's. The subnet has 65,024
+///   usable addresses against at most 254 members plus 256 reservations, so with these limits
+///   that never happens; the rule keeps "a party that is not full has an address for you" true
+///   whatever the limits become.
+pub const MAX_RESERVATIONS: usize = 256;
+pub const RESERVATION_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
+const PRUNE_EVERY_MS: u64 = 3600 * 1000;
+
 pub type DeviceKey = String;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +54,13 @@ pub struct Member {
     pub online: bool,
     /// What the member plays now; not stored (a restarted server learns it again).
     pub game: Option<GameRef>,
+}
+
+/// The address a member who left had, kept for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub ip: Ipv4Addr,
+    pub left_at_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,9 +78,56 @@ pub struct Party {
     pub created_at_ms: u64,
     /// In join order: the longest-present member is first.
     pub members: Vec<Member>,
-    /// Every address ever given out in this party, so a device that rejoins gets its own back.
-    pub reserved: HashMap<DeviceKey, Ipv4Addr>,
+    /// Addresses of members who left, so a device that rejoins gets its own back (see
+    /// `MAX_RESERVATIONS` for how long). Members' own addresses are in `members`.
+    pub reserved: HashMap<DeviceKey, Reservation>,
     pub invite: Option<Invite>,
+}
+
+/// What is stored of a party besides its members and reservations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartySettings {
+    pub id: String,
+    pub name: String,
+    pub host: DeviceKey,
+    pub max_members: u16,
+    pub created_at_ms: u64,
+    pub invite: Option<Invite>,
+}
+
+/// One stored row to change. The registry lists them in the order it made the changes and the
+/// database applies exactly these, so a change to one member costs one row, not the party.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    PartyCreated(PartySettings),
+    /// The host, the invite or another setting changed.
+    PartyChanged(PartySettings),
+    /// The party, its members and its reservations are gone.
+    PartyRemoved {
+        party: String,
+    },
+    MemberAdded {
+        party: String,
+        member: Member,
+    },
+    /// The name or the endpoints changed (presence and games are not stored).
+    MemberUpdated {
+        party: String,
+        member: Member,
+    },
+    MemberRemoved {
+        party: String,
+        key: DeviceKey,
+    },
+    ReservationAdded {
+        party: String,
+        key: DeviceKey,
+        reservation: Reservation,
+    },
+    ReservationRemoved {
+        party: String,
+        key: DeviceKey,
+    },
 }
 
 /// The party subnet: 10.66.0.0/16. Hosts get 10.66.0.1, then .2, ...; addresses ending in .0
@@ -74,20 +144,112 @@ impl Party {
         self.members.iter_mut().find(|m| m.key == key)
     }
 
-    fn allocate_ip(&mut self, key: &str) -> Option<Ipv4Addr> {
-        if let Some(ip) = self.reserved.get(key) {
-            return Some(*ip);
+    pub fn settings(&self) -> PartySettings {
+        PartySettings {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            host: self.host.clone(),
+            max_members: self.max_members,
+            created_at_ms: self.created_at_ms,
+            invite: self.invite.clone(),
         }
-        let taken: std::collections::HashSet<Ipv4Addr> = self.reserved.values().copied().collect();
+    }
+
+    /// The address for `key` joining now: the one reserved for it, else the lowest free one,
+    /// else the oldest reservation's.
+    fn allocate_ip(&mut self, key: &str, writes: &mut Vec<Write>) -> Option<Ipv4Addr> {
+        if let Some(r) = self.reserved.remove(key) {
+            writes.push(self.reservation_removed(key));
+            return Some(r.ip);
+        }
+        let taken: HashSet<Ipv4Addr> = self
+            .members
+            .iter()
+            .map(|m| m.ip)
+            .chain(self.reserved.values().map(|r| r.ip))
+            .collect();
         let size = 1u32 << (32 - SUBNET_PREFIX);
-        let ip = (1..size - 1)
+        let free = (1..size - 1)
             .map(|i| Ipv4Addr::from(SUBNET_BASE + i))
             .find(|ip| {
                 let last = ip.octets()[3];
                 last != 0 && last != 255 && !taken.contains(ip)
-            })?;
-        self.reserved.insert(key.to_string(), ip);
-        Some(ip)
+            });
+        if free.is_some() {
+            return free;
+        }
+        self.evict_oldest(writes).map(|r| r.ip)
+    }
+
+    /// Keeps `ip` for `key`, who just left, within `MAX_RESERVATIONS`.
+    fn reserve(&mut self, key: &str, ip: Ipv4Addr, now: u64, writes: &mut Vec<Write>) {
+        let reservation = Reservation {
+            ip,
+            left_at_ms: now,
+        };
+        self.reserved.insert(key.to_string(), reservation);
+        writes.push(Write::ReservationAdded {
+            party: self.id.clone(),
+            key: key.to_string(),
+            reservation,
+        });
+        self.trim_reservations(writes);
+    }
+
+    /// Drops the reservations unused the longest beyond `MAX_RESERVATIONS`.
+    fn trim_reservations(&mut self, writes: &mut Vec<Write>) {
+        match self.reserved.len().saturating_sub(MAX_RESERVATIONS) {
+            0 => {}
+            // The usual case, one leave past the cap: no need to sort.
+            1 => {
+                self.evict_oldest(writes);
+            }
+            excess => {
+                let mut by_age: Vec<(u64, DeviceKey)> = self
+                    .reserved
+                    .iter()
+                    .map(|(k, r)| (r.left_at_ms, k.clone()))
+                    .collect();
+                by_age.sort_unstable();
+                for (_, key) in by_age.into_iter().take(excess) {
+                    self.reserved.remove(&key);
+                    writes.push(self.reservation_removed(&key));
+                }
+            }
+        }
+    }
+
+    /// Drops the reservation unused the longest.
+    fn evict_oldest(&mut self, writes: &mut Vec<Write>) -> Option<Reservation> {
+        let key = self
+            .reserved
+            .iter()
+            .min_by(|(ka, a), (kb, b)| (a.left_at_ms, ka).cmp(&(b.left_at_ms, kb)))
+            .map(|(k, _)| k.clone())?;
+        writes.push(self.reservation_removed(&key));
+        self.reserved.remove(&key)
+    }
+
+    /// Drops reservations past their time, and any beyond the cap (a restored older database).
+    fn prune_reservations(&mut self, now: u64, writes: &mut Vec<Write>) {
+        let expired: Vec<DeviceKey> = self
+            .reserved
+            .iter()
+            .filter(|(_, r)| now.saturating_sub(r.left_at_ms) >= RESERVATION_TTL_MS)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.reserved.remove(&key);
+            writes.push(self.reservation_removed(&key));
+        }
+        self.trim_reservations(writes);
+    }
+
+    fn reservation_removed(&self, key: &str) -> Write {
+        Write::ReservationRemoved {
+            party: self.id.clone(),
+            key: key.to_string(),
+        }
     }
 
     /// The party as `viewer` sees it (the invite only for the host).
@@ -126,18 +288,28 @@ impl Party {
 /// What an operation changed, for the service to persist and announce.
 #[derive(Debug, Default, PartialEq)]
 pub struct Changes {
-    /// Parties whose snapshot changed (send to every member, save).
+    /// Parties whose snapshot changed (send to every member).
     pub parties: Vec<String>,
-    /// Parties that no longer exist (delete).
+    /// Parties that no longer exist.
     pub deleted: Vec<String>,
     /// Devices no longer in a party, with the reason to tell them.
     pub gone: Vec<(DeviceKey, String, String)>,
+    /// Rows to store, in the order the changes were made. The service hands them to the
+    /// database writer before it lets go of the registry, so the store sees that order too.
+    pub writes: Vec<Write>,
 }
 
 impl Changes {
     fn party(id: &str) -> Self {
         Changes {
             parties: vec![id.to_string()],
+            ..Default::default()
+        }
+    }
+    fn party_with(id: &str, writes: Vec<Write>) -> Self {
+        Changes {
+            parties: vec![id.to_string()],
+            writes,
             ..Default::default()
         }
     }
@@ -149,6 +321,7 @@ impl Changes {
         }
         self.deleted.extend(other.deleted);
         self.gone.extend(other.gone);
+        self.writes.extend(other.writes);
     }
 }
 
@@ -243,6 +416,17 @@ pub struct Registry {
     member_of: HashMap<DeviceKey, String>,
     wrong_by_source: HashMap<IpAddr, Window>,
     wrong_by_party: HashMap<String, Window>,
+    /// The latest time a caller told us: `leave` and `kick` take none and stamp reservations
+    /// with it (at most a second old, the service ticks every second).
+    clock: u64,
+    /// When the tick next drops expired reservations (0: on the first tick).
+    next_prune_ms: u64,
+}
+
+/// Whether a member's change is stored or only shown (presence, games).
+enum Stored {
+    Yes,
+    No,
 }
 
 /// Whose wrong codes count together: an IPv4 address, or an IPv6 /64 (one home or one host
@@ -272,8 +456,14 @@ impl Registry {
     /// Restores parties loaded from storage. Everyone starts offline with a fresh grace period,
     /// so members of a restarted server have time to reconnect.
     pub fn restore(parties: Vec<Party>, now: u64) -> Self {
-        let mut r = Registry::default();
+        let mut r = Registry {
+            clock: now,
+            ..Default::default()
+        };
         for mut p in parties {
+            // A device is either a member or has a reservation, never both.
+            let live: HashSet<DeviceKey> = p.members.iter().map(|m| m.key.clone()).collect();
+            p.reserved.retain(|k, _| !live.contains(k));
             for m in &mut p.members {
                 m.online = false;
                 m.last_seen_ms = now;
@@ -340,8 +530,12 @@ impl Registry {
                 expires_at_ms: invite_ttl_ms.map(|t| now.saturating_add(t)),
             }),
         };
-        let ip = party.allocate_ip(host).ok_or(PartyError::NoAddress)?;
-        party.members.push(Member {
+        self.clock = self.clock.max(now);
+        let mut writes = vec![Write::PartyCreated(party.settings())];
+        let ip = party
+            .allocate_ip(host, &mut writes)
+            .ok_or(PartyError::NoAddress)?;
+        let member = Member {
             key: host.to_string(),
             name: clean_name(host_name, "the display name").unwrap_or_else(|_| "Player".into()),
             ip,
@@ -350,10 +544,15 @@ impl Registry {
             last_seen_ms: now,
             online: true,
             game: None,
+        };
+        writes.push(Write::MemberAdded {
+            party: id.clone(),
+            member: member.clone(),
         });
+        party.members.push(member);
         self.member_of.insert(host.to_string(), id.clone());
         self.parties.insert(id.clone(), party);
-        Ok((id.clone(), Changes::party(&id)))
+        Ok((id.clone(), Changes::party_with(&id, writes)))
     }
 
     pub fn join(
@@ -364,6 +563,7 @@ impl Registry {
         source: IpAddr,
         now: u64,
     ) -> Result<(String, Changes), PartyError> {
+        self.clock = self.clock.max(now);
         let source = source_key(source);
         if let Some(wait) = self
             .wrong_by_source
@@ -420,8 +620,11 @@ impl Registry {
             .parties
             .get_mut(&code.party_id)
             .ok_or(PartyError::WrongCode)?;
-        let ip = party.allocate_ip(device).ok_or(PartyError::NoAddress)?;
-        party.members.push(Member {
+        let mut writes = Vec::new();
+        let ip = party
+            .allocate_ip(device, &mut writes)
+            .ok_or(PartyError::NoAddress)?;
+        let member = Member {
             key: device.to_string(),
             name: clean_name(device_name, "the display name").unwrap_or_else(|_| "Player".into()),
             ip,
@@ -430,10 +633,18 @@ impl Registry {
             last_seen_ms: now,
             online: true,
             game: None,
+        };
+        writes.push(Write::MemberAdded {
+            party: party.id.clone(),
+            member: member.clone(),
         });
+        party.members.push(member);
         self.member_of
             .insert(device.to_string(), code.party_id.clone());
-        Ok((code.party_id.clone(), Changes::party(&code.party_id)))
+        Ok((
+            code.party_id.clone(),
+            Changes::party_with(&code.party_id, writes),
+        ))
     }
 
     /// Removes `device` from its party; the longest-present member becomes host if the host
@@ -450,15 +661,27 @@ impl Registry {
         let Some(party) = self.parties.get_mut(&id) else {
             return Ok(changes);
         };
-        party.members.retain(|m| m.key != device);
+        let Some(pos) = party.members.iter().position(|m| m.key == device) else {
+            return Ok(changes);
+        };
+        let member = party.members.remove(pos);
         if party.members.is_empty() {
             self.parties.remove(&id);
             self.wrong_by_party.remove(&id);
+            changes
+                .writes
+                .push(Write::PartyRemoved { party: id.clone() });
             changes.deleted.push(id);
             return Ok(changes);
         }
+        changes.writes.push(Write::MemberRemoved {
+            party: id.clone(),
+            key: device.to_string(),
+        });
+        party.reserve(device, member.ip, self.clock, &mut changes.writes);
         if party.host == device {
             party.host = party.members[0].key.clone();
+            changes.writes.push(Write::PartyChanged(party.settings()));
         }
         changes.parties.push(id);
         Ok(changes)
@@ -501,6 +724,9 @@ impl Registry {
                     .push((m.key, id.clone(), "the host closed the party".into()));
             }
         }
+        changes
+            .writes
+            .push(Write::PartyRemoved { party: id.clone() });
         changes.deleted.push(id);
         Ok(changes)
     }
@@ -511,35 +737,37 @@ impl Registry {
         ttl_ms: Option<u64>,
         now: u64,
     ) -> Result<Changes, PartyError> {
+        self.clock = self.clock.max(now);
         let party = self.hosted(host)?;
         party.invite = Some(Invite {
             code: InviteCode::generate(&party.id),
             expires_at_ms: ttl_ms.map(|t| now.saturating_add(t)),
         });
-        Ok(Changes::party(&party.id))
+        Ok(Changes::party_with(
+            &party.id,
+            vec![Write::PartyChanged(party.settings())],
+        ))
     }
 
     pub fn revoke_invite(&mut self, host: &str) -> Result<Changes, PartyError> {
         let party = self.hosted(host)?;
         party.invite = None;
-        Ok(Changes::party(&party.id))
+        Ok(Changes::party_with(
+            &party.id,
+            vec![Write::PartyChanged(party.settings())],
+        ))
     }
 
     pub fn rename(&mut self, device: &str, name: &str) -> Result<Changes, PartyError> {
         let name = clean_name(name, "the display name")?;
-        let Some(id) = self.member_of.get(device).cloned() else {
-            return Ok(Changes::default());
-        };
-        let member = self
-            .parties
-            .get_mut(&id)
-            .and_then(|p| p.member_mut(device))
-            .ok_or(PartyError::NotInParty)?;
-        if member.name == name {
+        if !self.member_of.contains_key(device) {
             return Ok(Changes::default());
         }
-        member.name = name;
-        Ok(Changes::party(&id))
+        self.update_member(device, Stored::Yes, |m| {
+            let changed = m.name != name;
+            m.name = name;
+            changed
+        })
     }
 
     /// The game a member plays (`None`: none). Ids and names are cut to the name limit.
@@ -551,7 +779,7 @@ impl Registry {
             }),
             None => None,
         };
-        self.update_member(device, |m| {
+        self.update_member(device, Stored::No, |m| {
             let changed = m.game != game;
             m.game = game;
             changed
@@ -564,7 +792,7 @@ impl Registry {
         mut endpoints: Vec<SocketAddr>,
     ) -> Result<Changes, PartyError> {
         endpoints.truncate(MAX_ENDPOINTS);
-        self.update_member(device, |m| {
+        self.update_member(device, Stored::Yes, |m| {
             let changed = m.endpoints != endpoints;
             m.endpoints = endpoints;
             changed
@@ -575,6 +803,7 @@ impl Registry {
     fn update_member(
         &mut self,
         device: &str,
+        stored: Stored,
         update: impl FnOnce(&mut Member) -> bool,
     ) -> Result<Changes, PartyError> {
         let id = self
@@ -587,15 +816,22 @@ impl Registry {
             .get_mut(&id)
             .and_then(|p| p.member_mut(device))
             .ok_or(PartyError::NotInParty)?;
-        Ok(if update(member) {
-            Changes::party(&id)
-        } else {
-            Changes::default()
-        })
+        if !update(member) {
+            return Ok(Changes::default());
+        }
+        let writes = match stored {
+            Stored::Yes => vec![Write::MemberUpdated {
+                party: id.clone(),
+                member: member.clone(),
+            }],
+            Stored::No => Vec::new(),
+        };
+        Ok(Changes::party_with(&id, writes))
     }
 
     /// A device was heard from (connected, heartbeat, any message).
     pub fn seen(&mut self, device: &str, now: u64) -> Changes {
+        self.clock = self.clock.max(now);
         let Some(id) = self.member_of.get(device).cloned() else {
             return Changes::default();
         };
@@ -612,6 +848,7 @@ impl Registry {
 
     /// Marks silent members offline and removes long-gone ones.
     pub fn tick(&mut self, now: u64) -> Changes {
+        self.clock = self.clock.max(now);
         let mut changes = Changes::default();
         let mut remove = Vec::new();
         for p in self.parties.values_mut() {
@@ -634,6 +871,12 @@ impl Registry {
             }
         }
         changes.parties.retain(|p| self.parties.contains_key(p));
+        if now >= self.next_prune_ms {
+            self.next_prune_ms = now.saturating_add(PRUNE_EVERY_MS);
+            for p in self.parties.values_mut() {
+                p.prune_reservations(now, &mut changes.writes);
+            }
+        }
         // Expired game servers, servers of members who left, and those of gone parties.
         let (parties, member_of) = (&self.parties, &self.member_of);
         self.servers.retain(|pid, list| {
@@ -1081,6 +1324,195 @@ mod tests {
         assert!(r.create("Z", "z", "x", Some(1), None, 0).is_err());
         let (id2, _) = r.create("Q", "q", &"n".repeat(100), None, None, 0).unwrap();
         assert_eq!(r.party(&id2).unwrap().name.chars().count(), 32);
+    }
+
+    #[test]
+    fn churn_keeps_reservations_bounded_and_newcomers_get_addresses() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("H", "Host", "p", Some(8), None, 0).unwrap();
+        let c = code(&r, &id);
+        for i in 0..10_000u64 {
+            let device = format!("churner-{i}");
+            r.join(&device, "x", &c, SRC, i).unwrap();
+            r.leave(&device).unwrap();
+        }
+        let p = r.party(&id).unwrap();
+        assert_eq!(
+            p.reserved.len(),
+            MAX_RESERVATIONS,
+            "addresses reserved after 10,000 one-off visitors"
+        );
+        // The most recent visitors kept theirs; the oldest were let go.
+        assert!(p.reserved.contains_key("churner-9999"));
+        assert!(!p.reserved.contains_key("churner-0"));
+        let kept = p.reserved["churner-9999"].ip;
+        let (_, ch) = r.join("churner-9999", "x", &c, SRC, 10_000).unwrap();
+        assert_eq!(
+            r.party(&id).unwrap().member("churner-9999").unwrap().ip,
+            kept
+        );
+        assert_eq!(ch.writes.len(), 2, "the reservation taken and the member");
+        r.join("new", "New", &c, SRC, 10_000).unwrap();
+        let p = r.party(&id).unwrap();
+        let mut ips: Vec<_> = p.members.iter().map(|m| m.ip).collect();
+        ips.extend(p.reserved.values().map(|r| r.ip));
+        let distinct: HashSet<_> = ips.iter().collect();
+        assert_eq!(distinct.len(), ips.len(), "an address given out twice");
+    }
+
+    #[test]
+    fn reservations_expire_after_a_month_unused() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("H", "Host", "p", None, None, 0).unwrap();
+        let c = code(&r, &id);
+        r.join("B", "Bo", &c, SRC, 0).unwrap();
+        r.join("C", "Cy", &c, SRC, 0).unwrap();
+        r.seen("H", 1_000);
+        let ch = r.leave("B").unwrap();
+        assert_eq!(
+            ch.writes[1],
+            Write::ReservationAdded {
+                party: id.clone(),
+                key: "B".into(),
+                reservation: Reservation {
+                    ip: Ipv4Addr::new(10, 66, 0, 2),
+                    left_at_ms: 1_000
+                }
+            }
+        );
+        let mut t = 1_000;
+        let mut pruned = Vec::new();
+        while t < 1_000 + RESERVATION_TTL_MS + PRUNE_EVERY_MS {
+            t += 60_000;
+            r.seen("H", t);
+            r.seen("C", t);
+            pruned.extend(r.tick(t).writes);
+            if r.party(&id).unwrap().reserved.is_empty() {
+                break;
+            }
+        }
+        assert!(r.party(&id).unwrap().reserved.is_empty());
+        assert!(t >= 1_000 + RESERVATION_TTL_MS);
+        assert_eq!(
+            pruned,
+            [Write::ReservationRemoved {
+                party: id.clone(),
+                key: "B".into()
+            }]
+        );
+        // B is a newcomer now; its old address is free again for whoever comes first.
+        r.join("D", "Di", &c, SRC, t).unwrap();
+        assert_eq!(
+            r.party(&id).unwrap().member("D").unwrap().ip,
+            Ipv4Addr::new(10, 66, 0, 2)
+        );
+    }
+
+    #[test]
+    fn a_newcomer_takes_the_oldest_reservation_when_the_subnet_is_full() {
+        let mut r = Registry::default();
+        let (id, _) = r.create("H", "Host", "p", None, None, 0).unwrap();
+        let mut party = r.party(&id).unwrap().clone();
+        // Every other usable address reserved (as an old database could hold).
+        let size = 1u32 << (32 - SUBNET_PREFIX);
+        for i in 2..size - 1 {
+            let ip = Ipv4Addr::from(SUBNET_BASE + i);
+            if matches!(ip.octets()[3], 0 | 255) {
+                continue;
+            }
+            let left_at_ms = if i == 700 { 5 } else { 10 + u64::from(i) };
+            party
+                .reserved
+                .insert(format!("gone{i}"), Reservation { ip, left_at_ms });
+        }
+        let mut r = Registry::restore(vec![party], 100);
+        let c = code(&r, &id);
+        let (_, ch) = r.join("new", "New", &c, SRC, 100).unwrap();
+        assert_eq!(
+            r.party(&id).unwrap().member("new").unwrap().ip,
+            Ipv4Addr::from(SUBNET_BASE + 700)
+        );
+        assert_eq!(
+            ch.writes[0],
+            Write::ReservationRemoved {
+                party: id.clone(),
+                key: "gone700".into()
+            }
+        );
+        // The first tick after a restart brings an oversized set back within the cap.
+        let ch = r.tick(200);
+        assert_eq!(r.party(&id).unwrap().reserved.len(), MAX_RESERVATIONS);
+        assert!(ch
+            .writes
+            .iter()
+            .all(|w| matches!(w, Write::ReservationRemoved { .. })));
+        // The newest stay.
+        assert!(r
+            .party(&id)
+            .unwrap()
+            .reserved
+            .contains_key(&format!("gone{}", size - 2)));
+    }
+
+    #[test]
+    fn every_change_lists_exactly_the_rows_it_touched() {
+        let mut r = Registry::default();
+        let (id, ch) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+        let kinds = |ch: &Changes| -> Vec<&'static str> {
+            ch.writes
+                .iter()
+                .map(|w| match w {
+                    Write::PartyCreated(_) => "party+",
+                    Write::PartyChanged(_) => "party~",
+                    Write::PartyRemoved { .. } => "party-",
+                    Write::MemberAdded { .. } => "member+",
+                    Write::MemberUpdated { .. } => "member~",
+                    Write::MemberRemoved { .. } => "member-",
+                    Write::ReservationAdded { .. } => "reserved+",
+                    Write::ReservationRemoved { .. } => "reserved-",
+                })
+                .collect()
+        };
+        assert_eq!(kinds(&ch), ["party+", "member+"]);
+        let c = code(&r, &id);
+        assert_eq!(
+            kinds(&r.join("B", "Bo", &c, SRC, 1).unwrap().1),
+            ["member+"]
+        );
+        let eps = vec!["192.0.2.1:1".parse().unwrap()];
+        assert_eq!(kinds(&r.set_endpoints("B", eps).unwrap()), ["member~"]);
+        assert_eq!(kinds(&r.rename("B", "Bob").unwrap()), ["member~"]);
+        let game = GameRef {
+            id: "g".into(),
+            name: "G".into(),
+        };
+        // Shown to the party, not stored.
+        let ch = r.set_game("B", Some(game)).unwrap();
+        assert_eq!((ch.parties.len(), kinds(&ch).len()), (1, 0));
+        assert_eq!(kinds(&r.seen("B", 2)), Vec::<&str>::new());
+        assert_eq!(kinds(&r.new_invite("A", None, 3).unwrap()), ["party~"]);
+        assert_eq!(kinds(&r.revoke_invite("A").unwrap()), ["party~"]);
+        r.new_invite("A", None, 3).unwrap();
+        let c = code(&r, &id);
+        assert_eq!(
+            kinds(&r.leave("A").unwrap()),
+            ["member-", "reserved+", "party~"]
+        );
+        assert_eq!(
+            kinds(&r.join("A", "Ana", &c, SRC, 4).unwrap().1),
+            ["reserved-", "member+"]
+        );
+        assert_eq!(kinds(&r.kick("B", "A").unwrap()), ["member-", "reserved+"]);
+        assert_eq!(kinds(&r.close("B").unwrap()), ["party-"]);
+        let (_, _) = r.create("Z", "Zed", "q", None, None, 5).unwrap();
+        assert_eq!(kinds(&r.leave("Z").unwrap()), ["party-"]);
+        // A member dropped for silence is stored like one who left.
+        let (id, _) = r.create("H", "H", "q", None, None, 10).unwrap();
+        let c = code(&r, &id);
+        r.join("S", "S", &c, SRC, 10).unwrap();
+        r.seen("H", 10 + REMOVE_AFTER_MS);
+        let ch = r.tick(10 + REMOVE_AFTER_MS);
+        assert_eq!(kinds(&ch), ["member-", "reserved+"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The server's I/O shell: one WebSocket per device (axum), the registry behind a mutex,
-//! SQLite written through on every party change, a presence tick, Prometheus metrics.
+//! the rows each change touched queued to SQLite's writer thread, a presence tick, Prometheus
+//! metrics.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -266,7 +267,7 @@ impl Outbox {
 
 struct Shared {
     registry: Mutex<Registry>,
-    db: Mutex<Db>,
+    db: crate::db::Writer,
     conns: Mutex<HashMap<String, Conn>>,
     secret: StaticSecret,
     public: PublicKey,
@@ -325,7 +326,7 @@ impl Server {
         );
         let shared = Arc::new(Shared {
             registry: Mutex::new(registry),
-            db: Mutex::new(db),
+            db: db.into_writer()?,
             conns: Mutex::new(HashMap::new()),
             secret,
             public,
@@ -378,7 +379,12 @@ impl Server {
                     _ = c.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                let changes = s.registry.lock().tick(now_ms());
+                let changes = {
+                    let mut reg = s.registry.lock();
+                    let mut changes = reg.tick(now_ms());
+                    s.db.submit(std::mem::take(&mut changes.writes));
+                    changes
+                };
                 s.apply(changes);
             }
         });
@@ -409,6 +415,10 @@ impl Server {
         if let Some(r) = &self.shared.relay {
             r.close().await;
         }
+        // Every change made before the stop reaches the disk (bounded: a database locked by
+        // another process must not hang the stop).
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.db.close(Duration::from_secs(10))).await;
         tracing::info!("control server stopped");
     }
 }
@@ -503,8 +513,13 @@ impl Shared {
         }
     }
 
-    /// Persists what changed and tells everyone concerned.
+    /// Tells everyone concerned what changed (its writes were submitted under the registry
+    /// lock, where the change was made).
     fn apply(&self, changes: Changes) {
+        debug_assert!(
+            changes.writes.is_empty(),
+            "writes are submitted under the lock"
+        );
         if changes == Changes::default() {
             return;
         }
@@ -516,19 +531,10 @@ impl Shared {
                 // Members and their addresses for the relay's permissions; leavers revoked.
                 r.sync(&reg, &changes);
             }
-            let mut db = self.db.lock();
             for id in &changes.parties {
                 let Some(p) = reg.party(id) else { continue };
-                if let Err(e) = db.save(p) {
-                    tracing::error!(party = %id, error = %e, "saving party");
-                }
                 for m in &p.members {
                     snapshots.push((m.key.clone(), p.view_for(&m.key)));
-                }
-            }
-            for id in &changes.deleted {
-                if let Err(e) = db.delete(id) {
-                    tracing::error!(party = %id, error = %e, "deleting party");
                 }
             }
         }
@@ -555,7 +561,7 @@ impl Shared {
         let now = now_ms();
         let short = device.get(..8).unwrap_or(device);
         let mut reg = self.registry.lock();
-        let result = match op {
+        let mut result = match op {
             Op::CreateParty {
                 name: party_name,
                 max_members,
@@ -654,6 +660,10 @@ impl Shared {
                 None => Err(crate::registry::PartyError::NotInParty),
             },
         };
+        if let Ok((_, changes)) = &mut result {
+            // Before the lock goes, so the writer gets changes in the order they were made.
+            self.db.submit(std::mem::take(&mut changes.writes));
+        }
         drop(reg);
         match result {
             Ok((data, changes)) => {
@@ -673,6 +683,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let c = &s.counters;
     let outboxes: Vec<Arc<Outbox>> = s.conns.lock().values().map(|c| c.out.clone()).collect();
     let outbox_bytes: usize = outboxes.iter().map(|o| o.bytes()).sum();
+    let db = s.db.stats();
     let body = format!(
         "# TYPE lanrage_server_devices_connected gauge\nlanrage_server_devices_connected {}\n\
          # TYPE lanrage_server_parties gauge\nlanrage_server_parties {parties}\n\
@@ -687,7 +698,11 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
          # TYPE lanrage_server_outbox_bytes gauge\nlanrage_server_outbox_bytes {outbox_bytes}\n\
          # TYPE lanrage_server_signals_dropped_total counter\nlanrage_server_signals_dropped_total {}\n\
          # TYPE lanrage_server_slow_closed_total counter\nlanrage_server_slow_closed_total {}\n\
-         # TYPE lanrage_server_rate_limited_total counter\nlanrage_server_rate_limited_total {}\n",
+         # TYPE lanrage_server_rate_limited_total counter\nlanrage_server_rate_limited_total {}\n\
+         # TYPE lanrage_server_db_pending_writes gauge\nlanrage_server_db_pending_writes {}\n\
+         # TYPE lanrage_server_db_rows_written_total counter\nlanrage_server_db_rows_written_total {}\n\
+         # TYPE lanrage_server_db_write_errors_total counter\nlanrage_server_db_write_errors_total {}\n\
+         # TYPE lanrage_server_db_writes_lost_total counter\nlanrage_server_db_writes_lost_total {}\n",
         s.conns.lock().len(),
         c.connections.load(Ordering::Relaxed),
         c.frames.load(Ordering::Relaxed),
@@ -699,6 +714,10 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         c.signals_dropped.load(Ordering::Relaxed),
         c.slow_closed.load(Ordering::Relaxed),
         c.rate_limited.load(Ordering::Relaxed),
+        db.pending,
+        db.rows,
+        db.errors,
+        db.lost,
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
