@@ -41,11 +41,12 @@ const MSGS_PER_SEC: f64 = 100.0;
 const MAX_BAD_FRAMES: u32 = 20;
 /// Requests that change a party (and so rewrite it in SQLite and send every member a snapshot
 /// of up to a frame each) a connection may make per second on average, and in a burst. A real
-/// client makes a handful when it joins (endpoints, game, name) and then one per network or
-/// game change; a host kicks or renews an invite by hand. One change every two seconds is far
-/// above that and bounds what one member costs a party of 254.
-const CHANGES_PER_SEC: f64 = 0.5;
-const CHANGES_BURST: f64 = 8.0;
+/// client makes a handful when it joins (endpoints as its addresses settle, game, name) and
+/// then one per network or game change; a player who leaves and rejoins, or a host who kicks
+/// and renews invites by hand, adds a few more. Two a second with a burst of 30 never
+/// touches a person's pace and bounds what one member costs a party of 254.
+const CHANGES_PER_SEC: f64 = 2.0;
+const CHANGES_BURST: f64 = 30.0;
 /// Kernel send buffer per connection (Linux doubles it for its bookkeeping).
 const SEND_BUFFER_BYTES: u32 = 64 * 1024;
 /// How long a connection being closed gets to take its close frame.
