@@ -41,9 +41,10 @@ use crate::nat::{self, NatStatus};
 
 const TICK: Duration = Duration::from_millis(200);
 /// Signals that arrive before the peer is in our party snapshot wait, this many per peer and
-/// in all (a real exchange is a credentials signal and a handful of candidates per leg)...
+/// in all (a real exchange is a credentials signal and a handful of candidates per leg, and
+/// a restarted member hears from every other member at once: room for a full party of 254)...
 const EARLY_SIGNALS_PER_PEER: usize = 32;
-const EARLY_SIGNALS_TOTAL: usize = 128;
+const EARLY_SIGNALS_TOTAL: usize = 254 * 16;
 /// ...for this long: the sender resends its credentials every [`CREDS_RESEND`] until ours
 /// arrive, so an older signal is stale, and one from a member who never shows up is garbage.
 const EARLY_SIGNAL_TTL: Duration = Duration::from_secs(10);
@@ -55,9 +56,6 @@ const VIRTUAL_PREFIXES: [&str; 11] = [
 /// Probes unanswered this long on a path ICE calls up: the path does not carry the tunnel.
 const PROBE_SILENCE: Duration = Duration::from_secs(3);
 const NETWORK_CHECK: Duration = Duration::from_secs(3);
-/// A peer may move a leg's generation at most this far ahead at once (a restart is +1; a
-/// bigger jump is a confused or hostile peer).
-const MAX_GEN_JUMP: u32 = 16;
 /// Remote candidates taken per agent (a real one gathers a handful).
 const MAX_REMOTE_CANDIDATES: usize = 32;
 /// Our credentials are sent again this often until the peer's arrive (signals sent while
@@ -915,10 +913,10 @@ impl Task {
             return;
         }
         let ours = link.leg(leg).gen;
-        if gen > ours.saturating_add(MAX_GEN_JUMP) {
-            tracing::debug!(peer = %short(&from), gen, ours, "signal from a far-off generation ignored");
-            return;
-        }
+        // Any later generation is followed, however far ahead: a member whose daemon was down
+        // for minutes comes back at generation 1 while we kept restarting towards it, and
+        // must catch up with us. A peer that jumps to the end of the range only stalls its
+        // own link (generations saturate).
         if gen > ours {
             // The peer restarted this leg: follow it, but not more than once a second (each
             // restart sends connectivity checks to every candidate it names). A restart
