@@ -133,10 +133,31 @@ pub fn run() -> ExitCode {
             commands::set_favorite,
         ])
         .setup(move |app| {
-            let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {
-                data_dir: data_dir.clone(),
-                control_server: None,
-            }));
+            // Taken here, after the single-instance plugin handed a second launch over to the
+            // first app, and held (as app state) until the app exits. Refused because `lanrage
+            // up` or the service runs on this directory: the window says why, and no engine
+            // starts to race the other for the settings database.
+            let started = match data_dir.lock() {
+                Err(e) => {
+                    tracing::error!(error = %e, "data directory in use");
+                    Err(ErrorReport {
+                        code: "data_dir_in_use".into(),
+                        message: e.to_string(),
+                        field: None,
+                    })
+                }
+                Ok(lock) => {
+                    app.manage(lock);
+                    tauri::async_runtime::block_on(Engine::start(EngineOptions {
+                        data_dir: data_dir.clone(),
+                        control_server: None,
+                    }))
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "engine failed to start");
+                        ErrorReport::from(&e)
+                    })
+                }
+            };
             let slot = match started {
                 Ok(engine) => {
                     forward_events(app.handle().clone(), &engine);
@@ -150,10 +171,9 @@ pub fn run() -> ExitCode {
                     }
                     EngineSlot::Ready(engine)
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "engine failed to start");
+                Err(report) => {
                     show_main_window(app.handle());
-                    EngineSlot::Failed(ErrorReport::from(&e))
+                    EngineSlot::Failed(report)
                 }
             };
             app.manage(slot);
