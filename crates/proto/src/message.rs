@@ -313,6 +313,19 @@ mod tests {
         assert!(matches!(decode_client(&big), Err(DecodeError::TooLarge(_))));
     }
 
+    #[test]
+    fn numbers_in_a_signal_pass_through_unchanged() {
+        // Found by the fuzzer: without exact float parsing `-3e88` read as the float next to
+        // it, so a payload re-encoded by the server reached the member changed.
+        let text = r#"{"type":"signal","to":"k","payload":{"n":[-3e88,2.5,1e-300]}}"#;
+        let msg = decode_client(text).unwrap();
+        assert_eq!(decode_client(&encode(&msg)).unwrap(), msg);
+        let ClientMsg::Signal { payload, .. } = msg else {
+            panic!("not a signal");
+        };
+        assert_eq!(payload["n"][0].as_f64(), Some(-3e88));
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_text_never_panics(s in ".{0,300}") {
