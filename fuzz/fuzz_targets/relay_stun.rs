@@ -1,6 +1,8 @@
 //! The relay's STUN handling. Every datagram anyone on the internet sends the relay port is
 //! read by the STUN decoder of the `turn` server the relay runs, then handled by it (binding,
-//! allocation requests, authentication through the relay's own credential check).
+//! allocation and refresh requests up to their nonce check). The relay's own credential check
+//! (the REST username's expiry and device) sits behind a nonce the server hands out, which one
+//! datagram cannot carry: it is not reached here.
 //!
 //! Two parts per input:
 //! - the decoder alone: a message that decodes re-encodes, attribute for attribute, to one
