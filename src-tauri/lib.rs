@@ -6,7 +6,7 @@ mod tray;
 
 use std::process::ExitCode;
 
-use lanrage_core::settings::DataDir;
+use lanrage_core::settings::{DataDir, DataDirLock, LockError};
 use lanrage_core::{Engine, EngineEvent, EngineOptions, ErrorReport};
 use tauri::{Emitter, Manager, RunEvent, WindowEvent};
 
@@ -137,7 +137,7 @@ pub fn run() -> ExitCode {
             // first app, and held (as app state) until the app exits. Refused because `lanrage
             // up` or the service runs on this directory: the window says why, and no engine
             // starts to race the other for the settings database.
-            let started = match data_dir.lock() {
+            let started = match lock_data_dir(&data_dir) {
                 Err(e) => {
                     tracing::error!(error = %e, "data directory in use");
                     Err(ErrorReport {
@@ -212,6 +212,20 @@ pub fn run() -> ExitCode {
         }
     });
     ExitCode::SUCCESS
+}
+
+/// The data directory's lock. An app that was just quit may still be taking its tunnel down
+/// with the lock held: a relaunch waits that long before calling the directory taken.
+fn lock_data_dir(dir: &DataDir) -> Result<DataDirLock, LockError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match dir.lock() {
+            Err(LockError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Passed by the login entry: start in the tray.
