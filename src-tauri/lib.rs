@@ -6,7 +6,7 @@ mod tray;
 
 use std::process::ExitCode;
 
-use lanrage_core::settings::DataDir;
+use lanrage_core::settings::{DataDir, DataDirLock, LockError};
 use lanrage_core::{Engine, EngineEvent, EngineOptions, ErrorReport};
 use tauri::{Emitter, Manager, RunEvent, WindowEvent};
 
@@ -133,10 +133,31 @@ pub fn run() -> ExitCode {
             commands::set_favorite,
         ])
         .setup(move |app| {
-            let started = tauri::async_runtime::block_on(Engine::start(EngineOptions {
-                data_dir: data_dir.clone(),
-                control_server: None,
-            }));
+            // Taken here, after the single-instance plugin handed a second launch over to the
+            // first app, and held (as app state) until the app exits. Refused because `lanrage
+            // up` or the service runs on this directory: the window says why, and no engine
+            // starts to race the other for the settings database.
+            let started = match lock_data_dir(&data_dir) {
+                Err(e) => {
+                    tracing::error!(error = %e, "data directory in use");
+                    Err(ErrorReport {
+                        code: "data_dir_in_use".into(),
+                        message: e.to_string(),
+                        field: None,
+                    })
+                }
+                Ok(lock) => {
+                    app.manage(lock);
+                    tauri::async_runtime::block_on(Engine::start(EngineOptions {
+                        data_dir: data_dir.clone(),
+                        control_server: None,
+                    }))
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "engine failed to start");
+                        ErrorReport::from(&e)
+                    })
+                }
+            };
             let slot = match started {
                 Ok(engine) => {
                     forward_events(app.handle().clone(), &engine);
@@ -150,10 +171,9 @@ pub fn run() -> ExitCode {
                     }
                     EngineSlot::Ready(engine)
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "engine failed to start");
+                Err(report) => {
                     show_main_window(app.handle());
-                    EngineSlot::Failed(ErrorReport::from(&e))
+                    EngineSlot::Failed(report)
                 }
             };
             app.manage(slot);
@@ -192,6 +212,20 @@ pub fn run() -> ExitCode {
         }
     });
     ExitCode::SUCCESS
+}
+
+/// The data directory's lock. An app that was just quit may still be taking its tunnel down
+/// with the lock held: a relaunch waits that long before calling the directory taken.
+fn lock_data_dir(dir: &DataDir) -> Result<DataDirLock, LockError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match dir.lock() {
+            Err(LockError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Passed by the login entry: start in the tray.

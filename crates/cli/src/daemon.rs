@@ -69,6 +69,8 @@ pub async fn run(
     control_server: Option<String>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Before anything opens the settings: a second engine on this directory stops here.
+    let _lock = data_dir.lock()?;
     let engine = Engine::start(EngineOptions {
         data_dir: data_dir.clone(),
         control_server,

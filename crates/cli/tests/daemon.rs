@@ -293,3 +293,55 @@ fn a_link_says_which_server_it_meets_at_before_joining() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_second_daemon_on_one_data_dir_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    let mut first = Daemon::start(dir.path(), &api);
+    let settings = std::fs::read(dir.path().join("settings.db")).unwrap();
+
+    // Another API address, so only the data directory is shared.
+    let other = format!("127.0.0.1:{}", free_port());
+    let mut second = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--api", &other, "up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second `lanrage up` on the same data directory kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = second.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success());
+    assert!(
+        err.contains(&dir.path().display().to_string()),
+        "names the data directory: {err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", first.child.id())),
+        "names the process using it: {err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("settings.db")).unwrap(),
+        settings,
+        "the refused daemon left the settings alone"
+    );
+    assert!(first.terminate().success());
+
+    // Once the first has stopped, the directory is free again.
+    let mut again = Daemon::start(dir.path(), &other);
+    assert!(again.terminate().success());
+}

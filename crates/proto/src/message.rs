@@ -443,6 +443,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn numbers_in_a_response_pass_through_unchanged() {
+        // Found by the fuzzer (then in a signal's payload, which is typed now): without exact
+        // float parsing `-3e88` read as the float next to it, so JSON decoded and re-encoded
+        // on its way reached the other end changed.
+        let text = r#"{"type":"response","id":1,"data":{"n":[-3e88,2.5,1e-300]}}"#;
+        let msg = decode_server(text).unwrap();
+        assert_eq!(decode_server(&encode(&msg)).unwrap(), msg);
+        let ServerMsg::Response { data: Some(data), .. } = msg else {
+            panic!("not a response with data");
+        };
+        assert_eq!(data["n"][0].as_f64(), Some(-3e88));
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_text_never_panics(s in ".{0,300}") {

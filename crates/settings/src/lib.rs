@@ -13,7 +13,7 @@ mod store;
 mod subnet;
 mod typed;
 
-pub use data_dir::DataDir;
+pub use data_dir::{DataDir, DataDirLock, LockError};
 pub use identity::{DeviceIdentity, IdentityError};
 pub use spec::{Kind, KindName, Spec, SPECS};
 pub use store::{ConfigView, Recovery, SessionEntry, SettingsStore};

@@ -85,6 +85,16 @@ enum Section {
 /// that only script the host (DNS, Table, PreUp, PostDown, ...) are refused by name, so a
 /// person knows they were not applied.
 pub fn parse_wg_config(text: &str, interface_name: &str) -> Result<DeviceConfig, WgConfigError> {
+    parse_wg_config_with(text, interface_name, &resolve_endpoint)
+}
+
+/// [`parse_wg_config`] with the lookup of `Endpoint = HOST:PORT` names given, for callers that
+/// must not touch the network (the fuzzer). Literal addresses never reach `resolve`.
+pub fn parse_wg_config_with(
+    text: &str,
+    interface_name: &str,
+    resolve: &dyn Fn(&str) -> Result<SocketAddr, String>,
+) -> Result<DeviceConfig, WgConfigError> {
     let mut section = Section::None;
     let mut private_key: Option<StaticSecret> = None;
     let mut iface_line = 0;
@@ -189,7 +199,7 @@ pub fn parse_wg_config(text: &str, interface_name: &str) -> Result<DeviceConfig,
             }
             (Section::Peer, "endpoint") => {
                 let p = peers.last_mut().ok_or_else(|| err(n, "no [Peer]"))?;
-                p.endpoint = Some(parse_endpoint(value).map_err(|m| err(n, format!("Endpoint: {m}")))?);
+                p.endpoint = Some(parse_endpoint(value, resolve).map_err(|m| err(n, format!("Endpoint: {m}")))?);
             }
             (Section::Peer, "persistentkeepalive") => {
                 let p = peers.last_mut().ok_or_else(|| err(n, "no [Peer]"))?;
@@ -237,13 +247,20 @@ pub fn parse_wg_config(text: &str, interface_name: &str) -> Result<DeviceConfig,
     })
 }
 
-fn parse_endpoint(value: &str) -> Result<SocketAddr, String> {
+fn parse_endpoint(
+    value: &str,
+    resolve: &dyn Fn(&str) -> Result<SocketAddr, String>,
+) -> Result<SocketAddr, String> {
     if let Ok(a) = value.parse::<SocketAddr>() {
         return Ok(a);
     }
     if !value.contains(':') {
         return Err(format!("`{value}` has no port (expected HOST:PORT)"));
     }
+    resolve(value)
+}
+
+fn resolve_endpoint(value: &str) -> Result<SocketAddr, String> {
     value
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve `{value}`: {e}"))?
