@@ -59,6 +59,8 @@ fn harness() -> &'static Harness {
                     public_ip: lo,
                     max_allocations: 8,
                     allocations_per_device: 2,
+                    allocations_per_address: 4,
+                    allow_private: false,
                     bandwidth_bytes_per_sec: 0,
                 };
                 match Relay::start(&cfg, &secret).await {
