@@ -41,9 +41,17 @@ pub fn init(level: Option<&str>, log_dir: Option<&Path>) -> Result<LogGuard, Log
     };
     // The ICE and TURN crates narrate every state change at info; ours says what matters (one
     // line per path change). Asking for them by name still gets their detail.
-    for noisy in ["webrtc_ice", "turn", "webrtc_util", "stun"] {
+    // The TURN server logs each datagram it could not handle at error: strangers choose how
+    // many (unknown users, bad integrity), and our relay's gate already counts them.
+    for (noisy, level) in [
+        ("webrtc_ice", "warn"),
+        ("turn", "warn"),
+        ("turn::server", "off"),
+        ("webrtc_util", "warn"),
+        ("stun", "warn"),
+    ] {
         if !text.contains(noisy) {
-            if let Ok(d) = format!("{noisy}=warn").parse() {
+            if let Ok(d) = format!("{noisy}={level}").parse() {
                 filter = filter.add_directive(d);
             }
         }

@@ -17,7 +17,7 @@ fn peers(n: usize, tick: u64) -> Vec<PeerInput> {
             connection: if i % 3 == 0 { "relayed" } else { "direct" }.into(),
             rtt_ms: Some(10.0 + i as f64 + (tick % 7) as f64),
             jitter_ms: Some(1.0 + (tick % 3) as f64),
-            loss: Some(if tick % 50 == 0 { 0.01 } else { 0.0 }),
+            loss: Some(if tick.is_multiple_of(50) { 0.01 } else { 0.0 }),
             rx_bytes: tick * 50_000 * (i as u64 + 1),
             tx_bytes: tick * 40_000 * (i as u64 + 1),
             rx_packets: tick * 100,
