@@ -451,7 +451,10 @@ mod tests {
         let text = r#"{"type":"response","id":1,"data":{"n":[-3e88,2.5,1e-300]}}"#;
         let msg = decode_server(text).unwrap();
         assert_eq!(decode_server(&encode(&msg)).unwrap(), msg);
-        let ServerMsg::Response { data: Some(data), .. } = msg else {
+        let ServerMsg::Response {
+            data: Some(data), ..
+        } = msg
+        else {
             panic!("not a response with data");
         };
         assert_eq!(data["n"][0].as_f64(), Some(-3e88));
