@@ -32,8 +32,12 @@ use crate::runtime::Runtime;
 use crate::status::NoticeLevel;
 use lanrage_party::{Action, Input, Notice, Party, PartyStatus, StatusInputs};
 
-/// Signals kept while traversal is not running yet (a handful per member is all a start takes).
-const EARLY_SIGNALS: usize = 256;
+/// Signals kept while traversal is not running yet: a handful per member is all a start takes,
+/// for a full party of 254...
+const EARLY_SIGNALS: usize = 254 * 16;
+/// ...for this long: senders resend their credentials until ours arrive, so older ones are
+/// stale.
+const EARLY_SIGNAL_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a caller waiting on the machine hears back.
 type Reply = oneshot::Sender<Result<(), String>>;
@@ -60,7 +64,7 @@ struct Links {
     traversal: Option<Traversal>,
     /// Signals that arrived while traversal was not running yet (members who saw us join
     /// before our tunnel was up): handed to it when it starts.
-    early_signals: Vec<(String, serde_json::Value)>,
+    early_signals: Vec<(std::time::Instant, String, serde_json::Value)>,
     /// Game servers this device announced (re-announced every 30 s).
     announced: Vec<GameServer>,
     /// The re-announcing task runs (once started, for the engine's life).
@@ -459,13 +463,19 @@ impl Session {
                             drop(l);
                             t.signal(from, payload);
                         }
-                        None if l.early_signals.len() < EARLY_SIGNALS => {
-                            l.early_signals.push((from, payload))
+                        None => {
+                            let now = std::time::Instant::now();
+                            l.early_signals
+                                .retain(|(t, _, _)| now.duration_since(*t) < EARLY_SIGNAL_TTL);
+                            if l.early_signals.len() < EARLY_SIGNALS {
+                                l.early_signals.push((now, from, payload));
+                            } else {
+                                tracing::debug!(
+                                    from = from.get(..8).unwrap_or(""),
+                                    "too many signals before NAT traversal started: dropped"
+                                );
+                            }
                         }
-                        None => tracing::debug!(
-                            from = from.get(..8).unwrap_or(""),
-                            "signal while not traversing NATs: ignored"
-                        ),
                     }
                 }
                 ControlEvent::IceServers(servers) => {
@@ -532,8 +542,10 @@ impl Session {
         let early = std::mem::take(&mut l.early_signals);
         drop(l);
         traversal.set_peers(members);
-        for (from, payload) in early {
-            traversal.signal(from, payload);
+        for (at, from, payload) in early {
+            if at.elapsed() < EARLY_SIGNAL_TTL {
+                traversal.signal(from, payload);
+            }
         }
     }
 
