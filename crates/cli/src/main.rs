@@ -117,7 +117,7 @@ enum Command {
         /// Relay allocations in all
         #[arg(long, default_value_t = 2000, value_name = "N")]
         relay_max_allocations: usize,
-        /// Relay allocations per device (a player needs one per relayed friend)
+        /// Relay allocations per device, at least (a player needs one per relayed friend: the limit grows to twice its party's other members)
         #[arg(long, default_value_t = 64, value_name = "N")]
         relay_allocations_per_device: usize,
         /// Relay allocations per client address, whichever devices they are (IPv6: per /64)

@@ -384,7 +384,16 @@ impl Policy {
             return None;
         }
         let source = source_key(from.ip());
-        if st.allocs.values().filter(|a| a.device == device).count() >= self.per_device {
+        // A member needs one allocation per relayed friend, and a restarted daemon's new ones
+        // overlap with its old ones until those are closed: the configured limit grows to
+        // twice the friends it has.
+        let friends = st
+            .party_of
+            .get(&device)
+            .and_then(|p| st.members.get(p))
+            .map_or(0, |m| m.len().saturating_sub(1));
+        let per_device = self.per_device.max(friends.saturating_mul(2));
+        if st.allocs.values().filter(|a| a.device == device).count() >= per_device {
             return Some((
                 CODE_ALLOC_QUOTA_REACHED,
                 "too many relay allocations for this device",

@@ -205,6 +205,32 @@ async fn one_address_gets_a_limited_number_of_allocations_whichever_devices_ask(
     relay.close().await;
 }
 
+#[tokio::test]
+async fn a_member_of_a_big_party_gets_an_allocation_per_friend() {
+    // The configured limit is 2, but a member of a party of five has four friends to relay
+    // to, twice over while a restarted daemon's old allocations are still open.
+    let relay = start(config(
+        "127.0.0.1".parse().unwrap(),
+        "127.0.0.1".parse().unwrap(),
+        0,
+    ))
+    .await;
+    let names: Vec<String> = (0..5).map(|i| format!("dev{i}")).collect();
+    let members: Vec<(&str, &[&str])> = names.iter().map(|n| (n.as_str(), &[][..])).collect();
+    relay.party_changed(&party("p", &members));
+    let addr = relay.local_addr();
+    let mut kept = Vec::new();
+    for i in 0..8 {
+        match allocate(addr, "dev0", "127.0.0.1:0").await {
+            Ok(a) => kept.push(a),
+            Err(e) => panic!("allocation {} of 8 refused: {e}", i + 1),
+        }
+    }
+    assert!(allocate(addr, "dev0", "127.0.0.1:0").await.is_err());
+    assert_eq!(relay.allocations(), 8);
+    relay.close().await;
+}
+
 /// Runs `test` in a network namespace of its own with `addrs` on its loopback interface.
 fn in_netns<F, Fut>(addrs: &[&str], test: F)
 where
