@@ -458,29 +458,8 @@ async fn signals_only_flow_within_a_party() {
     let (mut c, c_secret) = device(addr).await;
     let b_key = B64.encode(PublicKey::from(&b_secret).as_bytes());
     let c_key = B64.encode(PublicKey::from(&c_secret).as_bytes());
-    let (r, pushes) = request_collect(
-        &mut a,
-        1,
-        Op::CreateParty {
-            name: "p".into(),
-            max_members: None,
-            invite_ttl_secs: None,
-        },
-    )
-    .await;
-    assert!(matches!(r, ServerMsg::Response { error: None, .. }));
-    let code = pushes
-        .into_iter()
-        .find_map(|m| match m {
-            ServerMsg::Party { party } => party.invite.map(|i| i.code),
-            _ => None,
-        })
-        .expect("the host gets the party with its invite");
-    let r = request(&mut b, 1, Op::JoinParty { code }).await;
-    assert!(
-        matches!(r, ServerMsg::Response { error: None, .. }),
-        "{r:?}"
-    );
+    let code = create_party(&mut a).await;
+    join(&mut b, &code).await;
     // a -> c (not in the party): dropped. a -> b: delivered.
     send(
         &mut a,
@@ -1120,29 +1099,8 @@ async fn a_kicked_members_turn_credentials_and_allocations_end_with_the_kick() {
     let (mut host, _) = device(addr).await;
     let (mut friend, friend_secret) = device(addr).await;
     let friend_key = B64.encode(PublicKey::from(&friend_secret).as_bytes());
-    let (r, pushes) = request_collect(
-        &mut host,
-        1,
-        Op::CreateParty {
-            name: "p".into(),
-            max_members: None,
-            invite_ttl_secs: None,
-        },
-    )
-    .await;
-    assert!(matches!(r, ServerMsg::Response { error: None, .. }));
-    let code = pushes
-        .into_iter()
-        .find_map(|m| match m {
-            ServerMsg::Party { party } => party.invite.map(|i| i.code),
-            _ => None,
-        })
-        .expect("the host gets the party with its invite");
-    let r = request(&mut friend, 1, Op::JoinParty { code }).await;
-    assert!(
-        matches!(r, ServerMsg::Response { error: None, .. }),
-        "{r:?}"
-    );
+    let code = create_party(&mut host).await;
+    join(&mut friend, &code).await;
     let data = match request(&mut friend, 2, Op::IceServers).await {
         ServerMsg::Response {
             data: Some(d),
