@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,6 +16,8 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
+
+use crate::source::source_key;
 
 /// Connection limits of the control server (all of them per server).
 #[derive(Debug, Clone)]
@@ -55,18 +57,6 @@ impl Default for Limits {
     }
 }
 
-/// Where connections are counted from: an IPv4 address, or an IPv6 /64 (one subscriber's
-/// network; a host has as many addresses in it as it likes).
-fn source_of(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(Ipv6Addr::from(prefix))
-        }
-    }
-}
-
 #[derive(Default)]
 struct Counts {
     total: usize,
@@ -100,7 +90,7 @@ fn admit(counts: &Arc<Mutex<Counts>>, limits: &Limits, ip: IpAddr) -> Option<Per
         return None;
     }
     let source =
-        (!(limits.exempt_loopback && ip.to_canonical().is_loopback())).then(|| source_of(ip));
+        (!(limits.exempt_loopback && ip.to_canonical().is_loopback())).then(|| source_key(ip));
     if let Some(s) = source {
         let n = c.per_source.entry(s).or_default();
         if *n >= limits.per_source {
@@ -300,27 +290,6 @@ impl axum::serve::Listener for GuardedListener {
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
     use super::*;
-
-    #[test]
-    fn sources_are_addresses_and_ipv6_networks() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(source_of(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
-        assert_eq!(
-            source_of(ip("2001:db8:1:2:aaaa::1")),
-            source_of(ip("2001:db8:1:2:ffff:1:2:3"))
-        );
-        assert_ne!(
-            source_of(ip("2001:db8:1:2::1")),
-            source_of(ip("2001:db8:1:3::1"))
-        );
-        // IPv4 clients of a dual-stack listener arrive as mapped addresses: each its own source,
-        // not all in ::ffff:0:0/64.
-        assert_eq!(source_of(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
-        assert_ne!(
-            source_of(ip("::ffff:198.51.100.7")),
-            source_of(ip("::ffff:198.51.100.8"))
-        );
-    }
 
     #[test]
     fn caps_hold_per_source_and_in_total_and_free_up_on_close() {

@@ -10,6 +10,7 @@ pub mod relay;
 mod relay_gate;
 mod relay_liveness;
 mod service;
+mod source;
 pub mod tls;
 
 pub use guard::Limits;

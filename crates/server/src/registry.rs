@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use lanrage_proto::invite::InviteCode;
 use lanrage_proto::message::{ErrorBody, GameRef, InviteView, MemberView, PartyView};
 
+use crate::source::source_key;
+
 /// A member who stops answering is shown offline after this long...
 pub const OFFLINE_AFTER_MS: u64 = 10_000;
 /// ...and removed from the party after this long (their address stays reserved for them, within
@@ -427,21 +429,6 @@ pub struct Registry {
 enum Stored {
     Yes,
     No,
-}
-
-/// Whose wrong codes count together: an IPv4 address, or an IPv6 /64 (one home or one host
-/// gets a whole /64 and could otherwise step through it).
-fn source_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
 }
 
 fn clean_name(name: &str, what: &str) -> Result<String, PartyError> {

@@ -9,7 +9,7 @@
 //! without the password can neither use nor exhaust them.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ use turn::auth::generate_auth_key;
 use webrtc_util::Conn;
 
 use crate::relay_liveness::Liveness;
+use crate::source::source_key;
 
 pub(crate) const REALM: &str = "lanrage";
 
@@ -57,33 +58,13 @@ const NONCE_SHARED_FOR: Duration = Duration::from_secs(30 * 60);
 /// for an hour).
 const NONCE_KNOWN_FOR: Duration = Duration::from_secs(55 * 60);
 
-/// Whose allocations count together: an IPv4 address, or an IPv6 /64 (one home or one host
-/// gets a whole /64).
-pub(crate) fn source_key(ip: IpAddr) -> IpAddr {
-    match canonical(ip) {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (from a dual-stack socket) as the IPv4 address they are.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// Whether the relay sends to `ip` at all. Never to loopback, "this network", multicast,
 /// broadcast or link-local addresses (a relay must not become a way into the server's own
 /// machine); to private, CGNAT (100.64.0.0/10) and unique-local addresses only when the
 /// operator allows it (a relay on a LAN): otherwise anyone with credentials could use the
 /// relay to reach the network it stands in.
 pub(crate) fn relayable(ip: IpAddr, allow_private: bool) -> bool {
-    match canonical(ip) {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let o = v4.octets();
             let never = v4.is_loopback()
@@ -146,13 +127,13 @@ impl State {
             ms.iter().any(|m| {
                 self.endpoints
                     .get(m)
-                    .is_some_and(|e| e.iter().any(|x| canonical(*x) == ip))
+                    .is_some_and(|e| e.iter().any(|x| x.to_canonical() == ip))
             })
         });
         reported
             || self.allocs.iter().any(|((_, client), a)| {
                 a.relay_port.is_some()
-                    && canonical(client.ip()) == ip
+                    && client.ip().to_canonical() == ip
                     && self.same_party(party, &a.device)
             })
     }
@@ -194,7 +175,7 @@ impl Policy {
             per_device,
             per_address,
             allow_private,
-            own_ips: own_ips.into_iter().map(canonical).collect(),
+            own_ips: own_ips.into_iter().map(|ip| ip.to_canonical()).collect(),
             state: Mutex::default(),
         }
     }
@@ -256,7 +237,7 @@ impl Policy {
 
     /// Whether the relay sends to `to` now (checked on every datagram to a peer).
     pub(crate) fn may_send_to(&self, to: SocketAddr) -> bool {
-        let ip = canonical(to.ip());
+        let ip = to.ip().to_canonical();
         if self.own_ips.contains(&ip) {
             // Only relay to relay: never to the STUN/TURN ports or anything else here.
             return self
@@ -437,7 +418,7 @@ impl Policy {
             if peer.get_from_as(&one, ATTR_XOR_PEER_ADDRESS).is_err() {
                 return None;
             }
-            let ip = canonical(peer.ip);
+            let ip = peer.ip.to_canonical();
             let why = if self.own_ips.contains(&ip) {
                 (!st.member_relay_port(&party, peer.port)).then_some("the relay's own address")
             } else if !relayable(ip, self.allow_private) {
