@@ -1,108 +1,98 @@
-//! Tauri commands: one per engine operation the UI needs. Errors reach the UI as
-//! `{code, message, field?}` so it can put the message next to the right field.
+//! Tauri commands: one per engine operation the UI needs, answered by the engine in this
+//! process or by the one the app is attached to (see [`crate::backend`]). Errors reach the UI
+//! as `{code, message, field?}` so it can put the message next to the right field.
 
-use lanrage_core::party::PartyStatus;
-use lanrage_core::settings::{ConfigView, SettingView};
-use lanrage_core::{ErrorReport, Status};
 use serde_json::Value;
 use tauri::State;
 
-use crate::EngineSlot;
+use crate::backend::{Backend, Op};
+use lanrage_core::ErrorReport;
 
-type CmdResult<T> = Result<T, ErrorReport>;
+type CmdResult = Result<Value, ErrorReport>;
 
-fn report(e: lanrage_core::EngineError) -> ErrorReport {
-    ErrorReport::from(&e)
+#[tauri::command]
+pub async fn get_status(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::Status).await
 }
 
 #[tauri::command]
-pub fn get_status(slot: State<'_, EngineSlot>) -> CmdResult<Status> {
-    Ok(slot.get()?.status())
+pub async fn list_settings(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::ListSettings).await
 }
 
 #[tauri::command]
-pub fn list_settings(slot: State<'_, EngineSlot>) -> CmdResult<Vec<SettingView>> {
-    slot.get()?.list_settings().map_err(report)
-}
-
-#[tauri::command]
-pub fn set_setting(
-    slot: State<'_, EngineSlot>,
-    key: String,
-    value: Value,
-) -> CmdResult<SettingView> {
-    slot.get()?.set_setting(&key, &value).map_err(report)
-}
-
-#[tauri::command]
-pub fn reset_setting(slot: State<'_, EngineSlot>, key: String) -> CmdResult<SettingView> {
-    slot.get()?.reset_setting(&key).map_err(report)
-}
-
-#[tauri::command]
-pub fn reset_settings(slot: State<'_, EngineSlot>) -> CmdResult<Vec<SettingView>> {
-    slot.get()?.reset_settings().map_err(report)
-}
-
-#[tauri::command]
-pub fn list_configs(slot: State<'_, EngineSlot>) -> CmdResult<Vec<ConfigView>> {
-    slot.get()?.list_configs().map_err(report)
-}
-
-#[tauri::command]
-pub fn save_config(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Vec<ConfigView>> {
-    slot.get()?.save_config(&name).map_err(report)
-}
-
-#[tauri::command]
-pub fn activate_config(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Vec<ConfigView>> {
-    slot.get()?.activate_config(&name).map_err(report)
-}
-
-#[tauri::command]
-pub fn delete_config(slot: State<'_, EngineSlot>, name: String) -> CmdResult<Vec<ConfigView>> {
-    slot.get()?.delete_config(&name).map_err(report)
-}
-
-#[tauri::command]
-pub async fn create_party(slot: State<'_, EngineSlot>, name: String) -> CmdResult<PartyStatus> {
-    slot.get()?
-        .create_party(&name, None, None)
+pub async fn set_setting(backend: State<'_, Backend>, key: String, value: Value) -> CmdResult {
+    backend
+        .call(Op::SetSetting {
+            key: &key,
+            value: &value,
+        })
         .await
-        .map_err(report)
 }
 
 #[tauri::command]
-pub async fn join_party(slot: State<'_, EngineSlot>, code: String) -> CmdResult<PartyStatus> {
-    slot.get()?.join_party(&code).await.map_err(report)
+pub async fn reset_setting(backend: State<'_, Backend>, key: String) -> CmdResult {
+    backend.call(Op::ResetSetting { key: &key }).await
 }
 
 #[tauri::command]
-pub async fn leave_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
-    slot.get()?.leave_party().await.map_err(report)
+pub async fn reset_settings(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::ResetSettings).await
 }
 
 #[tauri::command]
-pub async fn new_invite(
-    slot: State<'_, EngineSlot>,
-    ttl_secs: Option<u64>,
-) -> CmdResult<PartyStatus> {
-    slot.get()?.new_invite(ttl_secs).await.map_err(report)
+pub async fn list_configs(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::ListConfigs).await
 }
 
 #[tauri::command]
-pub async fn revoke_invite(slot: State<'_, EngineSlot>) -> CmdResult<()> {
-    slot.get()?.revoke_invite().await.map_err(report)
+pub async fn save_config(backend: State<'_, Backend>, name: String) -> CmdResult {
+    backend.call(Op::SaveConfig { name: &name }).await
 }
 
 #[tauri::command]
-pub async fn kick(slot: State<'_, EngineSlot>, member: String) -> CmdResult<()> {
-    slot.get()?.kick(&member).await.map_err(report)
+pub async fn activate_config(backend: State<'_, Backend>, name: String) -> CmdResult {
+    backend.call(Op::ActivateConfig { name: &name }).await
 }
 
 #[tauri::command]
-pub async fn close_party(slot: State<'_, EngineSlot>) -> CmdResult<()> {
-    slot.get()?.close_party().await.map_err(report)
+pub async fn delete_config(backend: State<'_, Backend>, name: String) -> CmdResult {
+    backend.call(Op::DeleteConfig { name: &name }).await
+}
+
+#[tauri::command]
+pub async fn create_party(backend: State<'_, Backend>, name: String) -> CmdResult {
+    backend.call(Op::CreateParty { name: &name }).await
+}
+
+#[tauri::command]
+pub async fn join_party(backend: State<'_, Backend>, code: String) -> CmdResult {
+    backend.call(Op::JoinParty { code: &code }).await
+}
+
+#[tauri::command]
+pub async fn leave_party(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::LeaveParty).await
+}
+
+#[tauri::command]
+pub async fn new_invite(backend: State<'_, Backend>, ttl_secs: Option<u64>) -> CmdResult {
+    backend.call(Op::NewInvite { ttl_secs }).await
+}
+
+#[tauri::command]
+pub async fn revoke_invite(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::RevokeInvite).await
+}
+
+#[tauri::command]
+pub async fn kick(backend: State<'_, Backend>, member: String) -> CmdResult {
+    backend.call(Op::Kick { member: &member }).await
+}
+
+#[tauri::command]
+pub async fn close_party(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::CloseParty).await
 }
 
 /// The join field as the engine's invite parser reads it: what the text is (empty, link, code,
@@ -133,61 +123,49 @@ pub fn take_deep_link(links: State<'_, crate::PendingLink>) -> Option<String> {
 
 /// Histories for the dashboard's charts: `minute` (1 s points) or `hour` (10 s points).
 #[tauri::command]
-pub fn get_metrics(
-    slot: State<'_, EngineSlot>,
-    window: Option<String>,
-) -> CmdResult<lanrage_metrics::HistoryView> {
-    let w = match window.as_deref() {
-        Some("hour") => lanrage_metrics::Window::Hour,
-        _ => lanrage_metrics::Window::Minute,
-    };
-    Ok(slot.get()?.metrics_history(w))
+pub async fn get_metrics(backend: State<'_, Backend>, window: Option<String>) -> CmdResult {
+    let hour = window.as_deref() == Some("hour");
+    backend.call(Op::MetricsHistory { hour }).await
 }
 
 /// The Games page: the game played now and the newest game sessions (at most `limit`, 50 by
 /// default).
 #[tauri::command]
-pub fn get_games(
-    slot: State<'_, EngineSlot>,
-    limit: Option<usize>,
-) -> CmdResult<lanrage_core::engine::GamesView> {
-    slot.get()?
-        .games(limit.unwrap_or(50).min(2_000))
-        .map_err(report)
+pub async fn get_games(backend: State<'_, Backend>, limit: Option<usize>) -> CmdResult {
+    let limit = limit.unwrap_or(50).min(2_000);
+    backend.call(Op::Games { limit }).await
 }
 
 /// The settings page's "send a test message" button.
 #[tauri::command]
-pub async fn test_webhook(slot: State<'_, EngineSlot>) -> CmdResult<()> {
-    slot.get()?.test_webhook().await.map_err(report)
+pub async fn test_webhook(backend: State<'_, Backend>) -> CmdResult {
+    backend.call(Op::TestWebhook).await
 }
 
 /// The server browser: the party's game servers, filtered and sorted by the engine.
 #[tauri::command]
 pub async fn list_servers(
-    slot: State<'_, EngineSlot>,
+    backend: State<'_, Backend>,
     filter: Option<lanrage_core::browser::ServerFilter>,
-) -> CmdResult<Vec<lanrage_core::browser::ServerListing>> {
-    slot.get()?
-        .list_servers(&filter.unwrap_or_default())
-        .await
-        .map_err(report)
+) -> CmdResult {
+    let filter = filter.unwrap_or_default();
+    backend.call(Op::ListServers { filter: &filter }).await
 }
 
 #[tauri::command]
 pub async fn announce_server(
-    slot: State<'_, EngineSlot>,
+    backend: State<'_, Backend>,
     server: lanrage_core::browser::GameServer,
-) -> CmdResult<()> {
-    slot.get()?.announce_server(server).await.map_err(report)
+) -> CmdResult {
+    backend.call(Op::AnnounceServer { server }).await
 }
 
 #[tauri::command]
-pub async fn remove_server(slot: State<'_, EngineSlot>, id: String) -> CmdResult<()> {
-    slot.get()?.remove_server(&id).await.map_err(report)
+pub async fn remove_server(backend: State<'_, Backend>, id: String) -> CmdResult {
+    backend.call(Op::RemoveServer { id: &id }).await
 }
 
 #[tauri::command]
-pub fn set_favorite(slot: State<'_, EngineSlot>, key: String, on: bool) -> CmdResult<()> {
-    slot.get()?.set_favorite(&key, on).map_err(report)
+pub async fn set_favorite(backend: State<'_, Backend>, key: String, on: bool) -> CmdResult {
+    backend.call(Op::SetFavorite { key: &key, on }).await
 }

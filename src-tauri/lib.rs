@@ -1,30 +1,19 @@
-//! The LANrage desktop app: hosts the engine in-process, exposes it to the web UI as Tauri
-//! commands and forwards engine events as the `engine-event` Tauri event.
+//! The LANrage desktop app: the engine's window. It runs the engine in-process, or attaches to
+//! the one `lanrage up` or the Windows service runs ([`backend`]); it exposes it to the web UI
+//! as Tauri commands and forwards engine events as the `engine-event` Tauri event.
 
+mod backend;
 mod commands;
 mod tray;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use lanrage_core::settings::{DataDir, DataDirLock, LockError};
-use lanrage_core::{Engine, EngineEvent, EngineOptions, ErrorReport};
+use backend::Backend;
+use lanrage_core::settings::DataDir;
+use lanrage_local_api::client::ApiClient;
+use serde_json::Value;
 use tauri::{Emitter, Manager, RunEvent, WindowEvent};
-
-/// The engine as the app holds it: running, or the reason it could not start (shown in the UI
-/// instead of a window that silently does nothing).
-pub enum EngineSlot {
-    Ready(Engine),
-    Failed(ErrorReport),
-}
-
-impl EngineSlot {
-    pub fn get(&self) -> Result<&Engine, ErrorReport> {
-        match self {
-            EngineSlot::Ready(e) => Ok(e),
-            EngineSlot::Failed(r) => Err(r.clone()),
-        }
-    }
-}
 
 pub const EVENT_NAME: &str = "engine-event";
 /// Sent to the UI when LANrage is opened with a `lanrage://join/...` link.
@@ -133,50 +122,27 @@ pub fn run() -> ExitCode {
             commands::set_favorite,
         ])
         .setup(move |app| {
-            // Taken here, after the single-instance plugin handed a second launch over to the
-            // first app, and held (as app state) until the app exits. Refused because `lanrage
-            // up` or the service runs on this directory: the window says why, and no engine
-            // starts to race the other for the settings database.
-            let started = match lock_data_dir(&data_dir) {
-                Err(e) => {
-                    tracing::error!(error = %e, "data directory in use");
-                    Err(ErrorReport {
-                        code: "data_dir_in_use".into(),
-                        message: e.to_string(),
-                        field: None,
-                    })
-                }
-                Ok(lock) => {
-                    app.manage(lock);
-                    tauri::async_runtime::block_on(Engine::start(EngineOptions {
-                        data_dir: data_dir.clone(),
-                        control_server: None,
-                    }))
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "engine failed to start");
-                        ErrorReport::from(&e)
-                    })
-                }
-            };
-            let slot = match started {
-                Ok(engine) => {
-                    forward_events(app.handle().clone(), &engine);
-                    let settings = engine.settings().ok();
-                    let at_login = settings.as_ref().is_some_and(|s| s.start_at_login);
-                    sync_start_at_login(app.handle(), at_login);
-                    let minimized = settings.as_ref().is_some_and(|s| s.start_minimized)
-                        || std::env::args().any(|a| a == MINIMIZED_FLAG);
-                    if !minimized {
-                        show_main_window(app.handle());
-                    }
-                    EngineSlot::Ready(engine)
-                }
-                Err(report) => {
-                    show_main_window(app.handle());
-                    EngineSlot::Failed(report)
-                }
-            };
-            app.manage(slot);
+            // Chosen here, after the single-instance plugin handed a second launch over to the
+            // first app. The data directory's lock (when this app runs the engine) is app state
+            // until the app exits, so no second engine races this one for the settings.
+            let (backend, lock) = tauri::async_runtime::block_on(backend::start(&data_dir));
+            if let Some(lock) = lock {
+                app.manage(lock);
+            }
+            if let Backend::Failed(report) = &backend {
+                tracing::error!(code = %report.code, error = %report.message, "no engine");
+            }
+            app.manage(backend.clone());
+            forward_events(app.handle().clone(), backend.clone());
+            let at_login = tauri::async_runtime::block_on(backend.setting_bool("start_at_login"));
+            let minimized = tauri::async_runtime::block_on(backend.setting_bool("start_minimized"))
+                || std::env::args().any(|a| a == MINIMIZED_FLAG);
+            if !matches!(backend, Backend::Failed(_)) {
+                sync_start_at_login(app.handle(), at_login);
+            }
+            if !minimized {
+                show_main_window(app.handle());
+            }
             let args: Vec<String> = std::env::args().collect();
             if let Some(link) = deep_link_in(&args) {
                 open_deep_link(app.handle(), link);
@@ -205,27 +171,15 @@ pub fn run() -> ExitCode {
         }
     };
     app.run(|handle, event| {
+        // Only an engine this app runs stops with it; an attached one (`lanrage up`, the
+        // service) keeps the party going.
         if let RunEvent::Exit = event {
-            if let Some(EngineSlot::Ready(engine)) = handle.try_state::<EngineSlot>().as_deref() {
+            if let Some(Backend::InProcess(engine)) = handle.try_state::<Backend>().as_deref() {
                 tauri::async_runtime::block_on(engine.shutdown());
             }
         }
     });
     ExitCode::SUCCESS
-}
-
-/// The data directory's lock. An app that was just quit may still be taking its tunnel down
-/// with the lock held: a relaunch waits that long before calling the directory taken.
-fn lock_data_dir(dir: &DataDir) -> Result<DataDirLock, LockError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match dir.lock() {
-            Err(LockError::InUse { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Passed by the login entry: start in the tray.
@@ -246,33 +200,99 @@ fn sync_start_at_login(app: &tauri::AppHandle, on: bool) {
     }
 }
 
-fn forward_events(app: tauri::AppHandle, engine: &Engine) {
-    let mut rx = engine.subscribe();
-    let cancel = engine.cancellation();
-    let engine = engine.clone();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                ev = rx.recv() => match ev {
-                    Ok(ev) => {
-                        tray::on_event(&app, &ev);
-                        if matches!(&ev, EngineEvent::SettingChanged { setting } if setting.key == "start_at_login")
-                            || matches!(ev, EngineEvent::SettingsReset | EngineEvent::ConfigActivated { .. })
-                        {
-                            let on = engine.settings().is_ok_and(|s| s.start_at_login);
-                            sync_start_at_login(&app, on);
-                        }
-                        if let Err(e) = app.emit(EVENT_NAME, &ev) {
-                            tracing::debug!(error = %e, "forwarding engine event");
-                        }
+/// Engine events to the UI (and the tray), as JSON either way.
+fn forward_events(app: tauri::AppHandle, backend: Backend) {
+    match backend {
+        Backend::InProcess(engine) => {
+            let mut rx = engine.subscribe();
+            let cancel = engine.cancellation();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        ev = rx.recv() => match ev {
+                            Ok(ev) => match serde_json::to_value(&ev) {
+                                Ok(v) => on_engine_event(&app, &v),
+                                Err(e) => tracing::debug!(error = %e, "encoding an engine event"),
+                            },
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                                tracing::debug!(missed = n, "UI event forwarder lagged");
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        },
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::debug!(missed = n, "UI event forwarder lagged");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-            }
+                }
+            });
         }
-    });
+        Backend::Attached(client) => {
+            tauri::async_runtime::spawn(follow_attached(app, client));
+        }
+        Backend::Failed(_) => {}
+    }
+}
+
+/// Follows an attached engine's event stream for as long as the app runs. When the engine goes
+/// away (the service restarts, `lanrage up` is stopped) the window says so, and when it is back
+/// the UI gets a fresh status, as if the engine had just started.
+async fn follow_attached(app: tauri::AppHandle, client: std::sync::Arc<ApiClient>) {
+    use futures_util::StreamExt;
+
+    let mut lost = false;
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match client.events().await {
+            Ok(mut events) => {
+                delay = Duration::from_millis(500);
+                if lost {
+                    tracing::info!("the engine is back");
+                    if let Ok(status) = client.get("/v1/status").await {
+                        on_engine_event(
+                            &app,
+                            &serde_json::json!({"type": "started", "status": status}),
+                        );
+                    }
+                    lost = false;
+                }
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(v) => on_engine_event(&app, &v),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "engine event stream");
+                            break;
+                        }
+                    }
+                }
+                tracing::warn!("the engine's event stream ended; reconnecting");
+            }
+            Err(e) if !lost => tracing::warn!(error = %e, "cannot follow the engine's events"),
+            Err(_) => {}
+        }
+        if !lost {
+            lost = true;
+            on_engine_event(
+                &app,
+                &serde_json::json!({"type": "state_changed", "state": "stopped"}),
+            );
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn on_engine_event(app: &tauri::AppHandle, event: &Value) {
+    tray::on_event(app, event);
+    let kind = event["type"].as_str().unwrap_or_default();
+    let login_setting = kind == "setting_changed" && event["setting"]["key"] == "start_at_login";
+    if login_setting || kind == "settings_reset" || kind == "config_activated" {
+        if let Some(backend) = app.try_state::<Backend>().map(|b| b.inner().clone()) {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let on = backend.setting_bool("start_at_login").await;
+                sync_start_at_login(&app, on);
+            });
+        }
+    }
+    if let Err(e) = app.emit(EVENT_NAME, event) {
+        tracing::debug!(error = %e, "forwarding engine event");
+    }
 }

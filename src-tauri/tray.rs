@@ -2,9 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use lanrage_core::party::PartyStatus;
-use lanrage_core::EngineEvent;
-use lanrage_proto::message::GameRef;
+use serde::Deserialize;
+use serde_json::Value;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
@@ -12,7 +11,7 @@ use tauri::{AppHandle, Emitter, Manager, Wry};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_notification::NotificationExt;
 
-use crate::EngineSlot;
+use crate::backend::{Backend, Op};
 
 const TRAY_ID: &str = "lanrage";
 
@@ -25,6 +24,45 @@ struct TrayItems {
     leave: MenuItem<Wry>,
 }
 
+/// What the tray shows, read from the engine's status JSON (the same in process and attached).
+#[derive(Debug, Default, Deserialize)]
+struct TrayStatus {
+    party: Option<TrayParty>,
+    device: TrayDevice,
+}
+
+#[derive(Debug, Deserialize)]
+struct TrayParty {
+    name: String,
+    peers: Vec<TrayPeer>,
+    invite: Option<TrayInvite>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TrayPeer {
+    online: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct TrayInvite {
+    code: String,
+    link: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TrayDevice {
+    game: Option<TrayGame>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TrayGame {
+    name: String,
+}
+
+/// The newest status the tray was refreshed with; `None` until the engine first answered.
+#[derive(Default)]
+struct Shown(parking_lot::Mutex<Option<TrayStatus>>);
+
 const ICON_CONNECTED: &[u8] = include_bytes!("../icons/tray-connected.png");
 const ICON_IDLE: &[u8] = include_bytes!("../icons/tray-idle.png");
 
@@ -32,28 +70,24 @@ pub fn is_available(_app: &AppHandle) -> bool {
     TRAY_READY.load(Ordering::Relaxed)
 }
 
-fn party(app: &AppHandle) -> Option<PartyStatus> {
-    match app.try_state::<EngineSlot>().as_deref() {
-        Some(EngineSlot::Ready(engine)) => engine.party_status(),
-        _ => None,
-    }
-}
-
 fn status_line(app: &AppHandle) -> String {
-    match app.try_state::<EngineSlot>().as_deref() {
-        Some(EngineSlot::Ready(engine)) => {
-            let status = engine.status();
-            party_line(status.party.as_ref(), status.device.game.as_ref())
-        }
-        Some(EngineSlot::Failed(_)) => "LANrage: engine stopped (open for details)".to_string(),
+    if let Some(Backend::Failed(_)) = app.try_state::<Backend>().as_deref() {
+        return "LANrage: engine stopped (open for details)".to_string();
+    }
+    let Some(shown) = app.try_state::<Shown>() else {
+        return "LANrage: starting".to_string();
+    };
+    let guard = shown.0.lock();
+    match guard.as_ref() {
+        Some(status) => party_line(status),
         None => "LANrage: starting".to_string(),
     }
 }
 
 /// The running engine's status line: the party (or none) and, while game detection sees one,
 /// the game this device plays.
-fn party_line(party: Option<&PartyStatus>, game: Option<&GameRef>) -> String {
-    let line = match party {
+fn party_line(status: &TrayStatus) -> String {
+    let line = match &status.party {
         None => "LANrage: not in a party".to_string(),
         Some(p) => format!(
             "LANrage: {} ({} of {} online)",
@@ -62,18 +96,26 @@ fn party_line(party: Option<&PartyStatus>, game: Option<&GameRef>) -> String {
             p.peers.len() + 1
         ),
     };
-    match game {
+    match &status.device.game {
         None => line,
         Some(g) => format!("{line}, playing {}", g.name),
     }
 }
 
 fn invite_link(app: &AppHandle) -> Option<String> {
-    let inv = party(app)?.invite?;
-    Some(inv.link.unwrap_or(inv.code))
+    let shown = app.try_state::<Shown>()?;
+    let guard = shown.0.lock();
+    let inv = guard.as_ref()?.party.as_ref()?.invite.as_ref()?;
+    Some(inv.link.clone().unwrap_or_else(|| inv.code.clone()))
+}
+
+fn in_party(app: &AppHandle) -> bool {
+    app.try_state::<Shown>()
+        .is_some_and(|s| s.0.lock().as_ref().is_some_and(|st| st.party.is_some()))
 }
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
+    app.manage(Shown::default());
     let status = MenuItem::with_id(app, "status", status_line(app), false, None::<&str>)?;
     let create = MenuItem::with_id(app, "create", "Create party", true, None::<&str>)?;
     let join = MenuItem::with_id(app, "join", "Join party…", true, None::<&str>)?;
@@ -118,11 +160,11 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
                 }
             }
             "leave" => {
-                if let Some(EngineSlot::Ready(engine)) = app.try_state::<EngineSlot>().as_deref() {
-                    let engine = engine.clone();
+                if let Some(backend) = app.try_state::<Backend>() {
+                    let backend = backend.inner().clone();
                     tauri::async_runtime::spawn(async move {
-                        if let Err(e) = engine.leave_party().await {
-                            tracing::warn!(error = %e, "leaving from the tray");
+                        if let Err(e) = backend.call(Op::LeaveParty).await {
+                            tracing::warn!(error = %e.message, "leaving from the tray");
                         }
                     });
                 }
@@ -151,32 +193,51 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         leave,
     });
     TRAY_READY.store(true, Ordering::Relaxed);
+    refresh(app);
     Ok(())
 }
 
-/// Keeps the tray true as the engine changes, and tells the player who came and went.
-pub fn on_event(app: &AppHandle, event: &EngineEvent) {
-    match event {
-        EngineEvent::MemberJoined { name } => notify(app, &format!("{name} joined the party")),
-        EngineEvent::MemberLeft { name } => notify(app, &format!("{name} left the party")),
-        EngineEvent::PartyChanged { .. }
-        | EngineEvent::StateChanged { .. }
-        | EngineEvent::GameStarted { .. }
-        | EngineEvent::GameStopped { .. } => {}
+/// Keeps the tray true as the engine changes, and tells the player who came and went. `event`
+/// is an engine event as JSON (`{"type": ..., ...}`).
+pub fn on_event(app: &AppHandle, event: &Value) {
+    let name = || event["name"].as_str().unwrap_or("someone");
+    match event["type"].as_str().unwrap_or_default() {
+        "member_joined" => notify(app, &format!("{} joined the party", name())),
+        "member_left" => notify(app, &format!("{} left the party", name())),
+        "party_changed" | "state_changed" | "started" | "game_started" | "game_stopped" => {}
         _ => return,
     }
-    let in_party = party(app).is_some();
-    if let Some(items) = app.try_state::<TrayItems>() {
-        let _ = items.status.set_text(status_line(app));
-        let _ = items.copy_invite.set_enabled(invite_link(app).is_some());
-        let _ = items.leave.set_enabled(in_party);
-    }
-    if let Some(tray) = app.tray_by_id(TRAY_ID) {
-        let icon = if in_party { ICON_CONNECTED } else { ICON_IDLE };
-        if let Ok(img) = Image::from_bytes(icon) {
-            let _ = tray.set_icon(Some(img));
+    refresh(app);
+}
+
+/// Asks the engine for its status and shows it (off the event path: an attached engine answers
+/// over the local API).
+fn refresh(app: &AppHandle) {
+    let Some(backend) = app.try_state::<Backend>().map(|b| b.inner().clone()) else {
+        return;
+    };
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let status = match backend.call(Op::Status).await {
+            Ok(v) => serde_json::from_value::<TrayStatus>(v).ok(),
+            Err(_) => None,
+        };
+        if let Some(shown) = app.try_state::<Shown>() {
+            *shown.0.lock() = status;
         }
-    }
+        let in_party = in_party(&app);
+        if let Some(items) = app.try_state::<TrayItems>() {
+            let _ = items.status.set_text(status_line(&app));
+            let _ = items.copy_invite.set_enabled(invite_link(&app).is_some());
+            let _ = items.leave.set_enabled(in_party);
+        }
+        if let Some(tray) = app.tray_by_id(TRAY_ID) {
+            let icon = if in_party { ICON_CONNECTED } else { ICON_IDLE };
+            if let Ok(img) = Image::from_bytes(icon) {
+                let _ = tray.set_icon(Some(img));
+            }
+        }
+    });
 }
 
 fn notify(app: &AppHandle, text: &str) {
@@ -202,7 +263,8 @@ fn notify(app: &AppHandle, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lanrage_core::party::PeerStatus;
+    use lanrage_core::party::{PartyStatus, PeerStatus};
+    use lanrage_proto::message::GameRef;
     use std::net::Ipv4Addr;
 
     fn peer(octet: u8, online: bool, game: Option<GameRef>) -> PeerStatus {
@@ -247,12 +309,19 @@ mod tests {
         }
     }
 
+    /// The tray reads the engine's real status JSON: built from the engine's own types, so a
+    /// renamed field fails here.
+    fn status(party: Option<&PartyStatus>, game: Option<&GameRef>) -> TrayStatus {
+        let v = serde_json::json!({ "party": party, "device": { "game": game } });
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn the_status_line_names_the_party_and_the_game_this_device_plays() {
         let openttd = game("openttd", "OpenTTD");
-        assert_eq!(party_line(None, None), "LANrage: not in a party");
+        assert_eq!(party_line(&status(None, None)), "LANrage: not in a party");
         assert_eq!(
-            party_line(None, Some(&openttd)),
+            party_line(&status(None, Some(&openttd))),
             "LANrage: not in a party, playing OpenTTD"
         );
         // members' games are theirs: the line names only this device's
@@ -261,11 +330,11 @@ mod tests {
             peer(3, false, None),
         ]);
         assert_eq!(
-            party_line(Some(&p), None),
+            party_line(&status(Some(&p), None)),
             "LANrage: LAN night (2 of 3 online)"
         );
         assert_eq!(
-            party_line(Some(&p), Some(&openttd)),
+            party_line(&status(Some(&p), Some(&openttd))),
             "LANrage: LAN night (2 of 3 online), playing OpenTTD"
         );
     }

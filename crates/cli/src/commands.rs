@@ -8,8 +8,8 @@ use anyhow::Context;
 use lanrage_settings::{DataDir, SettingView, SettingsStore};
 use serde_json::{json, Value};
 
-use crate::client::{segment, ApiClient, ClientError};
 use crate::{Cli, Command, ConfigCmd, PartyCmd, ServersCmd, SettingsCmd};
+use lanrage_local_api::client::{segment, ApiClient, ClientError};
 
 /// Exit code when the daemon is not running (`status` on a stopped machine is not a failure of
 /// the command, but scripts want to tell it apart).
@@ -21,7 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         cli.api.is_none(),
         "on Windows the local API is the LANrage service's named pipe {}; --api is for Linux",
-        crate::pipe::PIPE_NAME
+        lanrage_local_api::pipe::PIPE_NAME
     );
     match cli.command {
         #[cfg(windows)]
@@ -195,7 +195,10 @@ async fn party(
         match e {
             #[cfg(not(windows))]
             ClientError::NoToken(_) => {
-                anyhow::anyhow!("LANrage is not running here; {}", crate::client::START_HINT)
+                anyhow::anyhow!(
+                    "LANrage is not running here; {}",
+                    lanrage_local_api::client::START_HINT
+                )
             }
             e => e.into(),
         }
@@ -421,13 +424,10 @@ fn local_store(data_dir: &DataDir) -> anyhow::Result<SettingsStore> {
 
 #[cfg(not(windows))]
 fn api_addr(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
-    if let Some(a) = explicit {
-        return Ok(a);
+    match explicit {
+        Some(a) => Ok(a),
+        None => Ok(lanrage_local_api::client::api_addr(data_dir)?),
     }
-    if !data_dir.settings_db().exists() {
-        return Ok(lanrage_settings::Settings::defaults().api_listen);
-    }
-    Ok(local_store(data_dir)?.typed()?.api_listen)
 }
 
 /// The client for the daemon's local API: `--api` or the `api_listen` setting on Linux, the
@@ -440,7 +440,7 @@ fn api_client(data_dir: &DataDir, explicit: Option<SocketAddr>) -> Result<ApiCli
 
 #[cfg(windows)]
 fn api_client(_: &DataDir, _: Option<SocketAddr>) -> Result<ApiClient, ClientError> {
-    Ok(ApiClient::pipe(crate::pipe::PIPE_NAME))
+    Ok(ApiClient::pipe(lanrage_local_api::pipe::PIPE_NAME))
 }
 
 /// Where the CLI looks for the daemon, for "not running" messages.
@@ -451,7 +451,7 @@ fn api_place(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result
 
 #[cfg(windows)]
 fn api_place(_: &DataDir, _: Option<SocketAddr>) -> anyhow::Result<String> {
-    Ok(crate::pipe::PIPE_NAME.to_string())
+    Ok(lanrage_local_api::pipe::PIPE_NAME.to_string())
 }
 
 async fn target(data_dir: &DataDir, explicit: Option<SocketAddr>) -> anyhow::Result<Target> {
@@ -492,7 +492,7 @@ async fn status(
                 println!(
                     "LANrage is not running (no daemon on {addr} for {}).\n{}.",
                     data_dir.root().display(),
-                    capitalized(crate::client::START_HINT)
+                    capitalized(lanrage_local_api::client::START_HINT)
                 );
             }
             return Ok(ExitCode::from(EXIT_NOT_RUNNING));

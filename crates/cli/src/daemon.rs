@@ -113,25 +113,29 @@ pub async fn run(
             }
         };
         tracing::info!(%addr, "local API listening; `lanrage status` talks to it");
-        axum::serve(listener, crate::api::router(engine.clone(), Some(token)))
-            .with_graceful_shutdown(until_shutdown)
+        axum::serve(
+            listener,
+            lanrage_local_api::router(engine.clone(), Some(token)),
+        )
+        .with_graceful_shutdown(until_shutdown)
     };
     // The service's pipe instead of a port: its DACL, not a token, says who may connect.
     #[cfg(windows)]
     let server = {
         let _ = (listen, &data_dir);
-        let listener = match crate::pipe::PipeListener::bind(crate::pipe::PIPE_NAME) {
-            Ok(l) => l,
-            Err(e) => {
-                engine.shutdown().await;
-                return Err(e.into());
-            }
-        };
+        let listener =
+            match lanrage_local_api::pipe::PipeListener::bind(lanrage_local_api::pipe::PIPE_NAME) {
+                Ok(l) => l,
+                Err(e) => {
+                    engine.shutdown().await;
+                    return Err(e.into());
+                }
+            };
         tracing::info!(
-            pipe = crate::pipe::PIPE_NAME,
+            pipe = lanrage_local_api::pipe::PIPE_NAME,
             "local API listening; `lanrage status` talks to it"
         );
-        axum::serve(listener, crate::api::router(engine.clone(), None))
+        axum::serve(listener, lanrage_local_api::router(engine.clone(), None))
             .with_graceful_shutdown(until_shutdown)
     };
     let shutdown_engine = engine.clone();

@@ -1,10 +1,7 @@
 //! `lanrage`: the headless daemon and the commands that talk to it.
 
-mod api;
-mod client;
 mod commands;
 mod daemon;
-mod pipe;
 mod service_acl;
 #[cfg(windows)]
 mod windows_service;

@@ -22,7 +22,7 @@ use windows_service::{define_windows_service, service_dispatcher};
 use crate::service_acl;
 
 /// The name the installer registers (`sc.exe create LANrage ...`).
-pub const SERVICE_NAME: &str = "LANrage";
+pub use lanrage_local_api::pipe::SERVICE_NAME;
 
 define_windows_service!(ffi_service_main, service_main);
 

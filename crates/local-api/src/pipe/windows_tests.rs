@@ -106,7 +106,7 @@ async fn the_local_api_and_its_event_websocket_work_through_the_pipe() {
     })
     .await
     .unwrap();
-    let app = crate::api::router(engine.clone(), None);
+    let app = crate::router(engine.clone(), None);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let client = crate::client::ApiClient::pipe(&pipe);
@@ -120,8 +120,8 @@ async fn the_local_api_and_its_event_websocket_work_through_the_pipe() {
     };
     assert_eq!(status["version"], lanrage_core::VERSION);
 
-    let stream = connect(&pipe).await.unwrap();
-    let (mut events, _) = tokio_tungstenite::client_async("ws://lanrage/v1/events", stream)
+    let mut events = client
+        .events()
         .await
         .expect("the WebSocket upgrade works over the pipe");
     client
@@ -133,8 +133,7 @@ async fn the_local_api_and_its_event_websocket_work_through_the_pipe() {
         .unwrap();
     let event = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {
-            let msg = events.next().await.unwrap().unwrap();
-            let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+            let v = events.next().await.unwrap().unwrap();
             if v["type"] == "setting_changed" {
                 break v;
             }

@@ -84,6 +84,7 @@ pub fn router(engine: Engine, token: Option<String>) -> Router {
         .route("/v1/games", get(games))
         .route("/v1/servers/favorite", post(set_favorite))
         .route("/v1/servers/{id}", axum::routing::delete(remove_server))
+        .route("/v1/metrics/history", get(metrics_history))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics));
     let routes = match token {
@@ -289,6 +290,24 @@ struct FavoriteBody {
 async fn set_favorite(State(st): State<AppState>, Json(b): Json<FavoriteBody>) -> ApiResult<Value> {
     st.engine.set_favorite(&b.key, b.on)?;
     Ok(Json(json!({"favorite": b.on})))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    #[serde(default)]
+    window: Option<String>,
+}
+
+/// The dashboard's charts: `minute` (1 s points, the default) or `hour` (10 s points).
+async fn metrics_history(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<HistoryQuery>,
+) -> Json<lanrage_metrics::HistoryView> {
+    let window = match q.window.as_deref() {
+        Some("hour") => lanrage_metrics::Window::Hour,
+        _ => lanrage_metrics::Window::Minute,
+    };
+    Json(st.engine.metrics_history(window))
 }
 
 async fn test_webhook(State(st): State<AppState>) -> ApiResult<Value> {

@@ -1,12 +1,13 @@
-//! The CLI's side of the local API: loopback HTTP with the token on Linux, the service's named
-//! pipe on Windows (see [`crate::pipe`]); the same requests either way.
+//! The client side of the local API (the CLI, and the app attached to a running engine):
+//! loopback HTTP with the token on Linux, the service's named pipe on Windows (see
+//! [`crate::pipe`]); the same requests and the same event stream either way.
 
 #[cfg(not(windows))]
 use std::net::SocketAddr;
 use std::time::Duration;
 
 #[cfg(not(windows))]
-use lanrage_settings::{secret_file, DataDir};
+use lanrage_settings::{secret_file, DataDir, Settings, SettingsStore};
 use serde_json::Value;
 
 /// How a player starts the engine the CLI talks to.
@@ -38,7 +39,12 @@ pub enum ClientError {
     Pipe(#[from] crate::pipe::PipeError),
     /// The daemon answered with an error; its message is meant for people.
     #[error("{message}")]
-    Api { code: String, message: String },
+    Api {
+        code: String,
+        message: String,
+        /// The setting a validation error is about.
+        field: Option<String>,
+    },
     #[cfg(not(windows))]
     #[error("local API: {0}")]
     Http(#[from] reqwest::Error),
@@ -52,6 +58,8 @@ pub enum ClientError {
     Status { status: u16, body: String },
     #[error("local API: unreadable answer: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("local API event stream: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
 }
 
 impl ClientError {
@@ -85,8 +93,33 @@ pub struct ApiClient {
     pipe: String,
 }
 
+/// The engine's events as they happen (`/v1/events`), each the JSON the engine sends. Ends when
+/// the engine stops or the connection drops.
+pub type EventStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Value, ClientError>> + Send>>;
+
+/// Where the engine running on `data_dir` serves its API: its `api_listen` setting (the
+/// default while the directory has no settings yet).
+#[cfg(not(windows))]
+pub fn api_addr(data_dir: &DataDir) -> Result<SocketAddr, ClientError> {
+    if !data_dir.settings_db().exists() {
+        return Ok(Settings::defaults().api_listen);
+    }
+    let (store, _) = SettingsStore::open(&data_dir.settings_db())
+        .map_err(|e| ClientError::Settings(e.to_string()))?;
+    Ok(store
+        .typed()
+        .map_err(|e| ClientError::Settings(e.to_string()))?
+        .api_listen)
+}
+
 #[cfg(not(windows))]
 impl ApiClient {
+    /// The API of the engine running on `data_dir`, found the way the CLI finds it.
+    pub fn for_data_dir(data_dir: &DataDir) -> Result<Self, ClientError> {
+        Self::new(api_addr(data_dir)?, data_dir)
+    }
+
     pub fn new(addr: SocketAddr, data_dir: &DataDir) -> Result<Self, ClientError> {
         let token = secret_file::read(&data_dir.api_token())?
             .ok_or_else(|| ClientError::NoToken(data_dir.root().display().to_string()))?;
@@ -131,6 +164,25 @@ impl ApiClient {
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
         Ok((status, resp.bytes().await?.to_vec()))
+    }
+
+    /// The event stream's WebSocket, with the token like every request.
+    pub async fn events(&self) -> Result<EventStream, ClientError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
+
+        let tcp = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(self.addr))
+            .await
+            .map_err(|_| ClientError::NotRunning(self.addr))?
+            .map_err(|_| ClientError::NotRunning(self.addr))?;
+        let mut req = format!("ws://{}/v1/events", self.addr).into_client_request()?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", self.token))
+            .map_err(|e| tokio_tungstenite::tungstenite::Error::HttpFormat(e.into()))?;
+        req.headers_mut().insert(header::AUTHORIZATION, bearer);
+        let (ws, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::client_async(req, tcp))
+            .await
+            .map_err(|_| ClientError::NotRunning(self.addr))??;
+        Ok(event_stream(ws))
     }
 }
 
@@ -197,6 +249,46 @@ impl ApiClient {
             .await
             .map_err(|_| ClientError::Timeout)?
     }
+
+    /// The event stream's WebSocket, through the pipe (its owner checked like every request's).
+    pub async fn events(&self) -> Result<EventStream, ClientError> {
+        let stream = crate::pipe::connect(&self.pipe).await?;
+        let (ws, _) = tokio::time::timeout(
+            TIMEOUT,
+            tokio_tungstenite::client_async("ws://lanrage/v1/events", stream),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+        Ok(event_stream(ws))
+    }
+}
+
+/// Text frames as JSON events (made printable like every answer); pings and binary frames are
+/// not events; a close ends the stream.
+fn event_stream<S>(ws: tokio_tungstenite::WebSocketStream<S>) -> EventStream
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    Box::pin(
+        ws.take_while(|msg| std::future::ready(!matches!(msg, Ok(Message::Close(_)))))
+            .filter_map(|msg| {
+                std::future::ready(match msg {
+                    Ok(Message::Text(text)) => Some(
+                        serde_json::from_str::<Value>(text.as_str())
+                            .map(|mut v| {
+                                printable(&mut v);
+                                v
+                            })
+                            .map_err(ClientError::from),
+                    ),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(ClientError::from(e))),
+                })
+            }),
+    )
 }
 
 impl ApiClient {
@@ -218,6 +310,7 @@ impl ApiClient {
                 .as_str()
                 .unwrap_or("the daemon refused the request")
                 .to_string(),
+            field: body["field"].as_str().map(str::to_string),
         })
     }
 

@@ -22,6 +22,9 @@
 /// The pipe the service serves the local API on.
 pub const PIPE_NAME: &str = r"\\.\pipe\lanrage";
 
+/// The Windows service that runs the engine (registered by the installer).
+pub const SERVICE_NAME: &str = "LANrage";
+
 /// The account the service runs as; the only owner the client trusts.
 pub const LOCAL_SYSTEM: &str = "S-1-5-18";
 const ADMINISTRATORS: &str = "S-1-5-32-544";
@@ -181,7 +184,7 @@ mod win {
     use windows_sys::Win32::System::Pipes::{GetNamedPipeServerProcessId, WaitNamedPipeW};
     use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
-    use super::{check_owner, sddl, PipeError, ServiceState, CLIENT_ACCESS};
+    use super::{check_owner, sddl, PipeError, ServiceState, CLIENT_ACCESS, SERVICE_NAME};
 
     fn wide(s: &str) -> Vec<u16> {
         OsStr::new(s)
@@ -291,10 +294,7 @@ mod win {
         else {
             return ServiceState::Unknown;
         };
-        match scm.open_service(
-            crate::windows_service::SERVICE_NAME,
-            ServiceAccess::QUERY_STATUS,
-        ) {
+        match scm.open_service(SERVICE_NAME, ServiceAccess::QUERY_STATUS) {
             Ok(service) => match service.query_status() {
                 Ok(s) if s.current_state == Scm::Stopped => ServiceState::Stopped,
                 Ok(_) => ServiceState::Starting,
