@@ -7,12 +7,18 @@
 
 use std::sync::Arc;
 
-use lanrage_core::settings::{DataDir, DataDirLock, LockError};
-use lanrage_core::{Engine, EngineError, EngineOptions, ErrorReport};
+#[cfg(not(windows))]
+use lanrage_core::settings::LockError;
+use lanrage_core::settings::{DataDir, DataDirLock};
+#[cfg(not(windows))]
+use lanrage_core::EngineOptions;
+use lanrage_core::{Engine, EngineError, ErrorReport};
 use lanrage_local_api::client::{segment, ApiClient, ClientError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+// On Windows only `Attached` is made: the engine is always the service's.
+#[cfg_attr(windows, allow(dead_code))]
 #[derive(Clone)]
 pub enum Backend {
     /// The engine runs in this process.

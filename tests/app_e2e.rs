@@ -233,3 +233,139 @@ async fn corrupt_settings_file_is_reported_and_app_starts_with_defaults() {
             .to_string_lossy()
             .starts_with("settings.db.corrupt-")));
 }
+
+async fn wait_for_value(c: &Client, css: &str, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = input_value(c, css).await;
+        if v == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} never showed `{want}`; it shows `{v}`"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `lanrage` for a data directory, as a person types it.
+fn cli(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(support::players::lanrage())
+        .env("LANRAGE_DATA_DIR", data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn cli_ok(data: &Path, args: &[&str]) -> String {
+    let out = cli(data, args);
+    assert!(
+        out.status.success(),
+        "`lanrage {}` failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `lanrage up` on `data`, once its API answers.
+fn start_daemon(data: &Path) -> Proc {
+    let log = std::fs::File::create(support::artifacts_dir().join("attached-up.log")).unwrap();
+    let mut cmd = Command::new(support::players::lanrage());
+    cmd.env("LANRAGE_DATA_DIR", data)
+        .env("RUST_LOG", "info")
+        .arg("up")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
+    let daemon = Proc::spawn("lanrage up", &mut cmd);
+    support::wait_for(Duration::from_secs(20), "lanrage up's API", || {
+        cli(data, &["status", "--json"]).status.success()
+    });
+    daemon
+}
+
+/// With `lanrage up` already running on the data directory, the app does not fail on the
+/// directory's lock: it is that engine's window. What the window shows is the daemon's, what is
+/// changed in the window changes the daemon, changes made elsewhere appear live, and the window
+/// follows the engine through a restart. Closing the window leaves the engine running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_lanrage_up_running_the_app_is_its_window() {
+    if !tools_present()
+        || !support::require(
+            Path::new(&support::players::lanrage()).exists(),
+            "the attached-app test needs the `lanrage` binary (cargo build -p lanrage-cli)",
+        )
+    {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let data = tempfile::tempdir().unwrap();
+    let port = support::free_port().to_string();
+    cli_ok(
+        data.path(),
+        &[
+            "settings",
+            "set",
+            "api_listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    cli_ok(data.path(), &["settings", "set", "display_name", "Dana"]);
+    let mut daemon = start_daemon(data.path());
+    let status: serde_json::Value =
+        serde_json::from_str(&cli_ok(data.path(), &["status", "--json"])).unwrap();
+    let daemon_key = status["device"]["public_key"].as_str().unwrap().to_string();
+
+    let app = launch(data.path()).await;
+    let c = &app.client;
+    wait_for_text(c, "#engine-state", "Running").await;
+    wait_for_text(c, "#device-name", "Dana").await;
+    assert_eq!(text_of(c, "#device-public-key").await.trim(), daemon_key);
+
+    // A change made with the CLI reaches the open window through the event stream.
+    displayed(c, "#nav-settings").await.click().await.unwrap();
+    displayed(c, "#setting-mtu").await;
+    cli_ok(data.path(), &["settings", "set", "mtu", "1400"]);
+    wait_for_value(c, "#setting-mtu", "1400").await;
+
+    // The window's changes are the daemon's; a refused value is explained next to its field.
+    type_setting(c, "display_name", "Dana at the desk").await;
+    support::wait_for(
+        Duration::from_secs(20),
+        "the daemon to take the name",
+        || cli_ok(data.path(), &["settings", "get", "display_name"]).contains("Dana at the desk"),
+    );
+    type_setting(c, "mtu", "100").await;
+    wait_for_text(c, "#error-mtu", "1280").await;
+    assert_eq!(
+        cli_ok(data.path(), &["settings", "get", "mtu"]),
+        "mtu = 1400"
+    );
+    screenshot(c, "app-attached.png").await;
+
+    // The engine stops: the window says so; it comes back: the window follows it.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    support::wait_for(Duration::from_secs(20), "lanrage up to stop", || {
+        !daemon.is_running()
+    });
+    wait_for_text(c, "#engine-state", "Stopped").await;
+    let daemon = start_daemon(data.path());
+    wait_for_text(c, "#engine-state", "Running").await;
+    cli_ok(
+        data.path(),
+        &["settings", "set", "display_name", "Dana again"],
+    );
+    wait_for_value(c, "#setting-display_name", "Dana again").await;
+
+    c.clone().close().await.unwrap();
+    drop(app);
+    // Closing the window is not stopping the engine it was attached to.
+    assert!(cli(data.path(), &["status", "--json"]).status.success());
+    drop(daemon);
+}
