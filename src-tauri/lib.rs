@@ -67,7 +67,7 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let _log_guard = match lanrage_core::logging::init(None, Some(&data_dir.log_dir())) {
+    let _log_guard = match lanrage_core::logging::init(None, Some(&log_dir(&data_dir))) {
         Ok(g) => Some(g),
         Err(e) => {
             eprintln!("warning: logging to a file is off: {e}");
@@ -180,6 +180,17 @@ pub fn run() -> ExitCode {
         }
     });
     ExitCode::SUCCESS
+}
+
+/// Where the app writes its log: the data directory's, except on Windows, where that directory
+/// is the service's and closed to the player; there the app's own log is the player's, in
+/// `%LOCALAPPDATA%\LANrage\logs`.
+fn log_dir(data_dir: &DataDir) -> std::path::PathBuf {
+    #[cfg(windows)]
+    if let Some(local) = std::env::var_os("LOCALAPPDATA").filter(|v| !v.is_empty()) {
+        return std::path::PathBuf::from(local).join("LANrage").join("logs");
+    }
+    data_dir.log_dir()
 }
 
 /// Passed by the login entry: start in the tray.
