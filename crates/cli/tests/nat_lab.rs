@@ -397,8 +397,47 @@ fn wait_connection(w: &World, p: usize, want: &str, timeout: Duration) -> f64 {
     }
 }
 
+/// The direct path between the two homes cut in r0: both ways, or only the packets towards
+/// home 1 (`to1`) or only those from it (`from1`). The server (in r0) stays reachable.
+fn cut_rule(shape: &str) -> String {
+    let rules = match shape {
+        "both" => "meta l4proto udp ip daddr 203.0.113.11 drop\n    meta l4proto udp ip saddr 203.0.113.11 drop",
+        "to1" => "meta l4proto udp ip daddr 203.0.113.11 drop",
+        "from1" => "meta l4proto udp ip saddr 203.0.113.11 drop",
+        other => panic!("no cut shape {other}"),
+    };
+    format!(
+        "table ip lanrage_cut {{\n  chain forward {{\n    type filter hook forward priority -10; policy accept;\n    {rules}\n  }}\n}}\n"
+    )
+}
+
+/// A game's 20 Hz traffic (ping every 50 ms) while the direct path is cut as `shape`: how many
+/// of its 120 pings were lost, and the longest gap between replies.
+fn ping_through_a_cut(w: &mut World, ip1: &str, shape: &str) -> (usize, f64) {
+    let ns0 = w.players[0].ns.clone();
+    let ping = w.lab.spawn(
+        &ns0,
+        &format!("ping-{shape}"),
+        &["ping", "-D", "-n", "-i", "0.05", "-c", "120", ip1],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    w.lab.nft("r0", &cut_rule(shape));
+    let took = wait_connection(w, 0, "relayed", Duration::from_secs(5));
+    eprintln!("cut {shape}: status says relayed {took:.2} s after the cut");
+    w.lab.wait_exit(ping, Duration::from_secs(20));
+    let (gap, replies) = reply_gaps(&w.lab.log(ping));
+    eprintln!("cut {shape}: {replies}/120 replies, longest gap {gap:.2} s");
+    (120 - replies.min(120), gap)
+}
+
+/// No path failure costs a game more than a second: a 20 Hz ping loses at most a second of
+/// packets when the direct path is cut both ways, and when it fails one way only in either
+/// direction (ICE still hears the peer then; the in-tunnel probe's silence is what shows it).
+/// Each time status says relayed with the reason, the session log has the change, and traffic
+/// goes back to direct once the cut is lifted.
 #[test]
-fn a_cut_direct_path_fails_over_to_the_relay_within_two_seconds_and_comes_back() {
+fn every_cut_of_the_direct_path_costs_under_a_second_and_direct_comes_back() {
     if !ready() {
         return;
     }
@@ -409,38 +448,39 @@ fn a_cut_direct_path_fails_over_to_the_relay_within_two_seconds_and_comes_back()
         Relay::BuiltIn,
     );
     let (_, ip1) = party_of_two(&mut w);
-    for p in 0..2 {
-        let st = peer_reaches(&w, p, Duration::from_secs(15), |c| c == "direct");
-        assert_eq!(st["party"]["peers"][0]["connection"], "direct");
+    let mut results = Vec::new();
+    for shape in ["both", "to1", "from1"] {
+        for p in 0..2 {
+            let st = peer_reaches(&w, p, Duration::from_secs(45), |c| c == "direct");
+            assert_eq!(st["party"]["peers"][0]["connection"], "direct");
+        }
+        // Let the relay leg come up too, as it would in a party that has been running.
+        std::thread::sleep(Duration::from_secs(2));
+        let (lost, gap) = ping_through_a_cut(&mut w, &ip1, shape);
+        let st = w.players[0].status(&w.lab);
+        let reason = st["party"]["peers"][0]["path"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        // Heal the path before judging, so the next shape starts from direct.
+        w.lab
+            .run("r0", &["nft", "delete", "table", "ip", "lanrage_cut"]);
+        results.push((shape, lost, gap, reason));
+        let back = wait_connection(&w, 0, "direct", Duration::from_secs(45));
+        eprintln!("cut {shape}: direct again {back:.2} s after the path healed");
+        w.lab
+            .wait_ping(&w.players[0].ns.clone(), &ip1, Duration::from_secs(5));
     }
-    // Let the relay leg come up too, as it would in a party that has been running.
-    std::thread::sleep(Duration::from_secs(2));
-    let ns0 = w.players[0].ns.clone();
-    let ping = w.lab.spawn(
-        &ns0,
-        "ping",
-        &["ping", "-D", "-n", "-i", "0.05", "-c", "200", &ip1],
-        &[],
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    // Cut the direct path between the two homes' routers; the server stays reachable.
-    w.lab.nft(
-        "r0",
-        "table ip lanrage_cut {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    meta l4proto udp ip daddr 203.0.113.11 drop\n    meta l4proto udp ip saddr 203.0.113.11 drop\n  }\n}\n",
-    );
-    let took = wait_connection(&w, 0, "relayed", Duration::from_secs(5));
-    eprintln!("status says relayed {took:.2} s after the cut");
-    w.lab.wait_exit(ping, Duration::from_secs(20));
-    let (gap, replies) = reply_gaps(&w.lab.log(ping));
-    eprintln!("ping during failover: {replies}/200 replies, longest gap {gap:.2} s");
-    assert!(gap <= 2.0, "traffic stopped for {gap:.2} s");
-    assert!(replies >= 150, "{replies}/200 replies");
-    // Heal the path: traffic goes back to direct (after the direct leg's retry).
-    w.lab
-        .run("r0", &["nft", "delete", "table", "ip", "lanrage_cut"]);
-    let back = wait_connection(&w, 0, "direct", Duration::from_secs(45));
-    eprintln!("direct again {back:.2} s after the path healed");
-    w.lab.wait_ping(&ns0, &ip1, Duration::from_secs(5));
+    for (shape, lost, gap, reason) in &results {
+        assert!(
+            *lost <= 20 && *gap <= 1.1,
+            "cut {shape}: {lost} of 120 pings lost (at most 20: one second), longest gap {gap:.2} s; all: {results:?}"
+        );
+        assert!(
+            reason.contains("stopped working"),
+            "cut {shape}: status gives the reason for relaying: {reason:?}"
+        );
+    }
     // Every path change is in the session log (SQLite), with the member and the reason.
     let log: serde_json::Value =
         serde_json::from_str(&w.players[0].ok(&w.lab, &["log", "--json"])).unwrap();
@@ -451,14 +491,9 @@ fn a_cut_direct_path_fails_over_to_the_relay_within_two_seconds_and_comes_back()
         .filter(|e| e["kind"] == "path_changed" && e["name"] == "player1")
         .map(|e| e["detail"].as_str().unwrap().to_string())
         .collect();
-    assert!(
-        changes.iter().any(|d| d.starts_with("direct -> relayed: ")),
-        "{log:#}"
-    );
-    assert!(
-        changes.iter().any(|d| d.starts_with("relayed -> direct: ")),
-        "{log:#}"
-    );
+    let count = |prefix: &str| changes.iter().filter(|d| d.starts_with(prefix)).count();
+    assert!(count("direct -> relayed: ") >= 3, "{log:#}");
+    assert!(count("relayed -> direct: ") >= 3, "{log:#}");
     assert!(log
         .as_array()
         .unwrap()
@@ -658,8 +693,9 @@ fn join_to_first_packet(tag: &str, nat: Nat) -> Vec<f64> {
     samples
 }
 
-/// Seconds without echo replies when the direct path between two cone NATs is cut.
-fn failover_gap() -> f64 {
+/// Pings lost and the longest silence (s) of a 20 Hz ping when the direct path between two
+/// cone NATs is cut as `shape` (see [`cut_rule`]).
+fn failover_gap(shape: &str) -> (usize, f64) {
     let mut w = world(
         "bf",
         &[Home::Behind(Nat::Cone), Home::Behind(Nat::Cone)],
@@ -668,20 +704,7 @@ fn failover_gap() -> f64 {
     let (_, ip1) = party_of_two(&mut w);
     peer_reaches(&w, 0, Duration::from_secs(15), |c| c == "direct");
     std::thread::sleep(Duration::from_secs(2));
-    let ns0 = w.players[0].ns.clone();
-    let ping = w.lab.spawn(
-        &ns0,
-        "ping",
-        &["ping", "-D", "-n", "-i", "0.02", "-c", "250", &ip1],
-        &[],
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    w.lab.nft(
-        "r0",
-        "table ip lanrage_cut {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    meta l4proto udp ip daddr 203.0.113.11 drop\n    meta l4proto udp ip saddr 203.0.113.11 drop\n  }\n}\n",
-    );
-    w.lab.wait_exit(ping, Duration::from_secs(20));
-    reply_gaps(&w.lab.log(ping)).0
+    ping_through_a_cut(&mut w, &ip1, shape)
 }
 
 /// iperf3 Gbit/s (5 s, one stream) and ping p50 ms between two symmetric NATs through a relay.
@@ -731,7 +754,10 @@ fn bench_nat() {
     let n = runs();
     let mut direct = join_to_first_packet("bd", Nat::Cone);
     let mut relayed = join_to_first_packet("br", Nat::Symmetric);
-    let mut failover: Vec<f64> = (0..n.min(3)).map(|_| failover_gap()).collect();
+    let failovers: Vec<(&str, Vec<(usize, f64)>)> = ["both", "to1", "from1"]
+        .into_iter()
+        .map(|shape| (shape, (0..n.min(3)).map(|_| failover_gap(shape)).collect()))
+        .collect();
     let mut ours = Vec::new();
     let mut coturn = Vec::new();
     for i in 0..n.min(3) {
@@ -762,10 +788,20 @@ fn bench_nat() {
         "| join to first packet, symmetric/symmetric (relayed) | {:.0} ms | < 800 ms |",
         median(&mut relayed)
     );
-    println!(
-        "| failover: longest silence after the direct path is cut | {:.2} s | < 2 s |",
-        median(&mut failover)
-    );
+    for (shape, runs) in &failovers {
+        let what = match *shape {
+            "both" => "cut both ways",
+            "to1" => "cut one way (our packets lost)",
+            _ => "cut one way (the friend's packets lost)",
+        };
+        let mut lost: Vec<f64> = runs.iter().map(|r| r.0 as f64 / 20.0).collect();
+        let mut gap: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        println!(
+            "| failover, direct path {what}: pings lost (20 Hz) / longest silence | {:.2} s / {:.2} s | < 1 s |",
+            median(&mut lost),
+            median(&mut gap)
+        );
+    }
     println!(
         "| relay throughput: built-in / coturn | {otp:.3} / {ctp:.3} Gbit/s (ratio {:.2}) | >= 1 |",
         otp / ctp.max(1e-9)

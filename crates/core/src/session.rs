@@ -324,11 +324,8 @@ impl Session {
     }
 
     /// Once a second, from the engine's tick.
-    pub(crate) fn tick(&self, tunnel: Option<&DeviceStats>) {
+    pub(crate) fn tick(&self) {
         self.send(Input::Tick);
-        if let (Some(t), Some(stats)) = (self.links.lock().traversal.clone(), tunnel) {
-            t.tunnel_stats(stats);
-        }
         self.share_game();
     }
 

@@ -58,7 +58,7 @@ pub(crate) fn start(
                 }
             }
             let stats = rt.tunnel_stats();
-            session.tick(stats.as_ref());
+            session.tick();
             let party = session.party_status(stats.as_ref());
             match &party {
                 Some(p) => {

@@ -15,6 +15,19 @@ use ts_rs::TS;
 
 /// Nothing worked for this long after the start: say so instead of "connecting" forever.
 pub const CONNECT_DEADLINE: Duration = Duration::from_secs(8);
+/// Probes on the path in use unanswered this long mean it is dead: a game notices a second,
+/// and at ten probes a second this is five lost in a row, which loss alone almost never does.
+pub const SILENCE_MIN: Duration = Duration::from_millis(500);
+
+/// How long the path in use may leave probes unanswered: [`SILENCE_MIN`], or on a slow path
+/// twice its round trip and a margin, so a friend far away is not dropped for being far.
+pub fn silence_limit(srtt: Option<Duration>) -> Duration {
+    let slow = srtt
+        .map(|r| r * 2 + Duration::from_millis(200))
+        .unwrap_or_default();
+    SILENCE_MIN.max(slow)
+}
+
 /// The first retry of a failed leg; doubled after every further failure.
 pub const RETRY_MIN: Duration = Duration::from_secs(1);
 pub const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -85,9 +98,14 @@ pub enum Event {
     Failed(Leg),
     /// The leg's agent was replaced (our restart, or the peer restarted it).
     Restarted(Leg),
-    /// The in-tunnel probe on the path in use stopped getting answers although ICE says it is
-    /// up (for instance a middlebox that passes STUN but not WireGuard).
-    ProbeSilent,
+    /// The in-tunnel probe on the path in use has gone unanswered for `silent_for` (its
+    /// smoothed round trip was `srtt`). ICE can call a path up that does not carry the tunnel:
+    /// a middlebox that passes STUN but not WireGuard, or a path that fails one way only (ICE
+    /// still hears the peer's checks; only a request that needs an answer shows it).
+    Unanswered {
+        silent_for: Duration,
+        srtt: Option<Duration>,
+    },
     /// Our network changed (address, interface): every leg starts over.
     NetworkChanged,
 }
@@ -237,9 +255,10 @@ impl Connection {
                 self.set(leg, LegState::Checking);
                 self.retry(leg).at = None;
             }
-            Event::ProbeSilent => {
+            Event::Unanswered { silent_for, srtt } if silent_for >= silence_limit(srtt) => {
                 // ICE thinks the path is fine but the tunnel gets nothing through it: leave it
-                // and try it again later from scratch, as after a failure.
+                // for the other leg (kept up, so the switch is instant) and try it again later
+                // from scratch, as after a failure.
                 if let Some(leg) = self.using {
                     let other = match leg {
                         Leg::Direct => Leg::Relay,
@@ -342,10 +361,11 @@ impl Connection {
             PathState::Direct => "connected directly, peer to peer",
             PathState::Relayed => match self.direct {
                 LegState::Off => "relay only is on in settings: no direct path is tried",
-                LegState::Checking => "the relay answered first; still trying a direct path",
-                LegState::Down | LegState::Failed if self.direct_worked => {
+                // Checking again after it worked is the retry, not a first attempt.
+                LegState::Down | LegState::Failed | LegState::Checking if self.direct_worked => {
                     "the direct path stopped working; traffic goes through the relay while it is retried"
                 }
+                LegState::Checking => "the relay answered first; still trying a direct path",
                 _ => "no direct path through the NATs on the two sides (a symmetric NAT or a strict firewall); traffic goes through the relay",
             },
             PathState::Degraded => "the path in use stopped answering and no other path works yet",
@@ -532,22 +552,93 @@ mod tests {
         assert_eq!(uses(&a), Some(Some(Leg::Relay)));
     }
 
+    fn unanswered(ms: u64, srtt_ms: Option<u64>) -> Event {
+        Event::Unanswered {
+            silent_for: Duration::from_millis(ms),
+            srtt: srtt_ms.map(Duration::from_millis),
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A path that fails one way (or both) while ICE still calls it up: the probe's silence
+    /// moves the traffic to the warm relay within half a second, and a direct path that answers
+    /// again takes it back.
     #[test]
-    fn probe_silence_on_a_path_ice_calls_up_moves_to_the_other_one() {
+    fn unanswered_probes_move_traffic_to_the_relay_within_half_a_second_and_back() {
         let t0 = Instant::now();
         let mut c = Connection::new(t0, true, true);
         c.handle(Event::Up(Leg::Direct), t0);
         c.handle(Event::Up(Leg::Relay), t0);
-        let a = c.handle(Event::ProbeSilent, t0 + Duration::from_secs(3));
+        assert_eq!(c.using(), Some(Leg::Direct));
+        // Cut at t0 + 10 s: probes go unanswered from then on (LAN round trip 1 ms).
+        let cut = t0 + Duration::from_secs(10);
+        for silent in [100, 200, 300, 400] {
+            let a = c.handle(unanswered(silent, Some(1)), cut + ms(silent));
+            assert!(
+                a.is_empty(),
+                "{silent} ms of silence is not yet a dead path: {a:?}"
+            );
+        }
+        let a = c.handle(unanswered(500, Some(1)), cut + ms(500));
         assert_eq!(uses(&a), Some(Some(Leg::Relay)));
+        assert_eq!(changes(&a), [(PathState::Direct, PathState::Relayed)]);
+        assert!(
+            c.reason().contains("direct path stopped working"),
+            "{}",
+            c.reason()
+        );
+        // The direct leg is tried again from scratch a second later; while the cut lasts the
+        // new attempt fails, and the next waits twice as long.
+        let retry = cut + ms(500) + RETRY_MIN;
+        assert_eq!(c.next_timer(), Some(retry));
+        assert_eq!(restarts(&c.poll(retry)), [Leg::Direct]);
+        assert_eq!(c.state(), PathState::Relayed);
+        assert!(c.reason().contains("direct path stopped working"), "{}", c.reason());
+        c.handle(Event::Failed(Leg::Direct), retry + Duration::from_secs(3));
         assert_eq!(
             c.next_timer(),
-            Some(t0 + Duration::from_secs(3) + RETRY_MIN)
+            Some(retry + Duration::from_secs(3) + RETRY_MIN * 2)
         );
-        // With no other path up, silence alone changes nothing.
-        let mut d = Connection::new(t0, true, true);
+        // The cut is lifted: the next attempt connects and traffic goes back to direct.
+        let healed = retry + Duration::from_secs(3) + RETRY_MIN * 2;
+        assert_eq!(restarts(&c.poll(healed)), [Leg::Direct]);
+        let a = c.handle(Event::Up(Leg::Direct), healed + ms(200));
+        assert_eq!(uses(&a), Some(Some(Leg::Direct)));
+        assert_eq!(changes(&a), [(PathState::Relayed, PathState::Direct)]);
+    }
+
+    #[test]
+    fn a_slow_path_is_given_twice_its_round_trip_before_it_counts_as_dead() {
+        let t0 = Instant::now();
+        let mut c = Connection::new(t0, true, true);
+        c.handle(Event::Up(Leg::Direct), t0);
+        c.handle(Event::Up(Leg::Relay), t0);
+        // A friend 600 ms away: every probe is out for 600 ms before its answer comes.
+        assert!(c.handle(unanswered(700, Some(600)), t0).is_empty());
+        assert!(c.handle(unanswered(1300, Some(600)), t0).is_empty());
+        let a = c.handle(unanswered(1400, Some(600)), t0);
+        assert_eq!(uses(&a), Some(Some(Leg::Relay)));
+        assert_eq!(silence_limit(None), SILENCE_MIN);
+        assert_eq!(silence_limit(Some(ms(1))), SILENCE_MIN);
+    }
+
+    #[test]
+    fn a_silent_relay_gives_way_to_a_working_direct_path_and_silence_alone_changes_nothing() {
+        let t0 = Instant::now();
+        // Only the relay is up yet and it stops carrying the tunnel: nothing else works, so
+        // it stays (dropping it would help no one).
+        let mut c = Connection::new(t0, true, true);
+        c.handle(Event::Up(Leg::Relay), t0);
+        assert!(c.handle(unanswered(5_000, Some(20)), t0).is_empty());
+        assert_eq!(c.using(), Some(Leg::Relay));
+        // Without a relay at all, the same.
+        let mut d = Connection::new(t0, true, false);
         d.handle(Event::Up(Leg::Direct), t0);
-        assert!(d.handle(Event::ProbeSilent, t0).is_empty());
+        assert!(d.handle(unanswered(5_000, Some(1)), t0).is_empty());
+        assert_eq!(d.using(), Some(Leg::Direct));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanrage_proto::message::{IceLeg, IceServer, SignalPayload};
-use lanrage_tunnel::{Device, DeviceStats, Endpoint, IpNet, Key, PeerConn};
+use lanrage_tunnel::{Device, Endpoint, IpNet, Key, PeerConn};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
@@ -39,7 +39,9 @@ use webrtc_ice::url::Url;
 use crate::connection::{Action, Connection, Event, Leg, PathState};
 use crate::nat::{self, NatStatus};
 
-const TICK: Duration = Duration::from_millis(200);
+/// Timers, and how often the probe's liveness is read: a dead path must move to the relay
+/// within a second (the connection manager decides at half a second of silence).
+const TICK: Duration = Duration::from_millis(100);
 /// Signals that arrive before the peer is in our party snapshot wait, this many per peer and
 /// in all (a real exchange is a credentials signal and a handful of candidates per leg, and
 /// a restarted member hears from every other member at once: room for a full party of 254)...
@@ -53,8 +55,6 @@ const EARLY_SIGNAL_TTL: Duration = Duration::from_secs(10);
 const VIRTUAL_PREFIXES: [&str; 11] = [
     "lo", "wg", "tun", "tap", "utun", "docker", "br-", "virbr", "vmnet", "vboxnet", "zt",
 ];
-/// Probes unanswered this long on a path ICE calls up: the path does not carry the tunnel.
-const PROBE_SILENCE: Duration = Duration::from_secs(3);
 const NETWORK_CHECK: Duration = Duration::from_secs(3);
 /// Remote candidates taken per agent (a real one gathers a handful).
 const MAX_REMOTE_CANDIDATES: usize = 32;
@@ -266,8 +266,6 @@ pub struct Traversal {
     signals: mpsc::Sender<SignalIn>,
     paths: Arc<Mutex<HashMap<String, PathInfo>>>,
     nat: Arc<Mutex<Option<NatStatus>>>,
-    /// The tunnel's latest statistics, from the engine's tick (the probe watch reads them).
-    stats: Arc<tokio::sync::watch::Sender<Option<DeviceStats>>>,
     cancel: CancellationToken,
 }
 
@@ -275,7 +273,6 @@ impl Traversal {
     pub fn start(device: Device, cfg: TraversalConfig) -> Traversal {
         let (tx, rx) = mpsc::channel(256);
         let (peers_tx, peers_rx) = tokio::sync::watch::channel(Vec::new());
-        let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
 
         let (ev_tx, ev_rx) = mpsc::channel(1024);
         let cancel = cfg.cancel.child_token();
@@ -284,7 +281,6 @@ impl Traversal {
             signals: tx,
             paths: Arc::default(),
             nat: Arc::default(),
-            stats: Arc::new(stats_tx),
             cancel: cancel.clone(),
         };
         let (stun, turn) = split_servers(&cfg.servers);
@@ -294,7 +290,6 @@ impl Traversal {
             on_event: cfg.on_event,
             tasks: cfg.tasks,
             extra: cfg.extra,
-            stats: stats_rx,
             device,
             own_key: cfg.own_key,
             stun,
@@ -316,11 +311,6 @@ impl Traversal {
     /// The party members to find paths to: (public key, name). Only the latest matters.
     pub fn set_peers(&self, peers: Vec<(String, String)>) {
         self.peers.send_replace(peers);
-    }
-
-    /// The tunnel's statistics, once a second from the engine's tick.
-    pub fn tunnel_stats(&self, stats: &DeviceStats) {
-        self.stats.send_replace(Some(stats.clone()));
     }
 
     pub fn signal(&self, from: String, payload: Value) {
@@ -405,8 +395,6 @@ struct PeerLink {
     relay: LegRun,
     /// The TURN server the relay leg uses.
     relay_server: Option<String>,
-    probe_answered: u64,
-    probe_progress: Instant,
 }
 
 impl PeerLink {
@@ -431,7 +419,6 @@ struct Task {
     on_event: Arc<dyn Fn(TraversalEvent) + Send + Sync>,
     tasks: TaskTracker,
     extra: ExtraServers,
-    stats: tokio::sync::watch::Receiver<Option<DeviceStats>>,
     device: Device,
     own_key: String,
     stun: Vec<String>,
@@ -506,7 +493,6 @@ impl Task {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_network_check = Instant::now();
-        let mut last_probe_check = Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -518,11 +504,7 @@ impl Task {
                 Some((peer, leg, gen, ev)) = events.recv() => self.on_agent(peer, leg, gen, ev).await,
                 _ = tick.tick() => {
                     let now = Instant::now();
-                    // Probes go once a second: looking more often would only cost CPU.
-                    if now.duration_since(last_probe_check) >= Duration::from_secs(1) {
-                        last_probe_check = now;
-                        self.watch_probes(now).await;
-                    }
+                    self.watch_probes(now).await;
                     let keys: Vec<String> = self.peers.keys().cloned().collect();
                     for k in keys {
                         let actions = match self.peers.get_mut(&k) {
@@ -648,27 +630,34 @@ impl Task {
         self.detect_nat();
     }
 
-    /// A path ICE calls up whose in-tunnel probes stopped being answered does not carry the
-    /// tunnel: the manager moves the peer to its other path.
+    /// Feeds each peer's probe liveness on the path in use to its connection manager, which
+    /// decides when silence means a dead path (a path ICE calls up may not carry the tunnel).
     async fn watch_probes(&mut self, now: Instant) {
-        let Some(stats) = self.stats.borrow().clone() else {
-            return;
-        };
         let mut todo = Vec::new();
         for (key, link) in self.peers.iter_mut() {
-            let Some(p) = stats.peers.iter().find(|p| &p.public_key == key) else {
+            if link.conn.using().is_none() {
+                continue;
+            }
+            let Some(live) = self.device.liveness(&link.wg_key) else {
                 continue;
             };
-            if p.probe.answered != link.probe_answered || link.conn.using().is_none() {
-                link.probe_answered = p.probe.answered;
-                link.probe_progress = now;
-            } else if now.duration_since(link.probe_progress) >= PROBE_SILENCE {
-                link.probe_progress = now;
-                let actions = link.conn.handle(Event::ProbeSilent, now);
-                if !actions.is_empty() {
-                    tracing::info!(peer = %short(key), "in-tunnel probes unanswered on the path in use");
-                    todo.push((key.clone(), actions));
-                }
+            let Some(silent_for) = live.silent_for else {
+                continue;
+            };
+            let srtt = live
+                .srtt_ms
+                .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+            let actions = link
+                .conn
+                .handle(Event::Unanswered { silent_for, srtt }, now);
+            if !actions.is_empty() {
+                tracing::info!(
+                    peer = %short(key),
+                    silent_ms = silent_for.as_millis() as u64,
+                    "in-tunnel probes unanswered on the path in use"
+                );
+                todo.push((key.clone(), actions));
             }
         }
         for (key, actions) in todo {
@@ -711,8 +700,6 @@ impl Task {
                 direct: LegRun::idle(),
                 relay: LegRun::idle(),
                 relay_server,
-                probe_answered: 0,
-                probe_progress: now,
             };
             let runs = [Leg::Direct, Leg::Relay].map(|l| link.conn.runs(l));
             self.peers.insert(key.clone(), link);

@@ -40,12 +40,13 @@ use crate::allowed_ips::{AllowedIps, IpNet};
 use crate::config::{DeviceConfig, PeerConfig};
 use crate::key::Key;
 use crate::packet::{self, Probe, ProbeKind, PROBE_PACKET_LEN};
-use crate::probe::{ProbeStats, ProbeTracker};
+use crate::probe::{Liveness, ProbeStats, ProbeTracker};
 use crate::udp::BatchUdp;
 
 /// Handshakes per second before the rate limiter demands cookies (as boringtun's device).
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
-const TIMER_TICK: Duration = Duration::from_millis(250);
+/// WireGuard's timers (boringtun asks for 100 ms) and the probe's fastest cadence.
+const TIMER_TICK: Duration = Duration::from_millis(100);
 /// Room in front of each TUN write buffer for the virtio-net header that offload needs.
 const TUN_OFFSET: usize = 16;
 /// WireGuard adds 32 bytes; handshake messages need 148.
@@ -140,6 +141,8 @@ struct Peer {
     tx_bytes: AtomicU64,
     rx_packets: AtomicU64,
     tx_packets: AtomicU64,
+    /// Probe requests and replies, both ways (in the packet counts too): what is left is data.
+    probe_packets: AtomicU64,
     dropped_spoofed: AtomicU64,
     dropped_not_for_us: AtomicU64,
     /// The sender task's queue while the endpoint is a connection.
@@ -147,6 +150,12 @@ struct Peer {
 }
 
 impl Peer {
+    /// Packets both ways that were not probes.
+    fn data_packets(&self) -> u64 {
+        (self.rx_packets.load(Ordering::Relaxed) + self.tx_packets.load(Ordering::Relaxed))
+            .saturating_sub(self.probe_packets.load(Ordering::Relaxed))
+    }
+
     fn endpoint(&self) -> Option<Endpoint> {
         self.endpoint.lock().clone()
     }
@@ -448,6 +457,14 @@ impl Device {
             .collect()
     }
 
+    /// How `key`'s path answers the in-tunnel probe right now (`None`: no such peer). Cheap:
+    /// the connection manager reads it several times a second.
+    pub fn liveness(&self, key: &Key) -> Option<Liveness> {
+        let peer = self.shared.table().by_key.get(&key.0).cloned()?;
+        let live = peer.probe.lock().liveness(Instant::now());
+        Some(live)
+    }
+
     /// Sends `key`'s datagrams to `endpoint` from now on (or nowhere: `None`), keeping the
     /// WireGuard session: a path change costs no handshake. Returns whether the peer exists.
     pub async fn set_endpoint(&self, key: &Key, endpoint: Option<Endpoint>) -> bool {
@@ -747,6 +764,7 @@ impl Shared {
             tx_bytes: AtomicU64::new(0),
             rx_packets: AtomicU64::new(0),
             tx_packets: AtomicU64::new(0),
+            probe_packets: AtomicU64::new(0),
             dropped_spoofed: AtomicU64::new(0),
             dropped_not_for_us: AtomicU64::new(0),
             conn_queue: Mutex::new(None),
@@ -1074,6 +1092,7 @@ impl Shared {
         replies: &mut Vec<(Endpoint, Vec<u8>)>,
         now: Instant,
     ) {
+        peer.probe_packets.fetch_add(1, Ordering::Relaxed);
         match probe.kind {
             ProbeKind::Reply => peer.probe.lock().on_reply(probe.seq, now),
             ProbeKind::Request => {
@@ -1093,6 +1112,7 @@ impl Shared {
                     replies.push((endpoint.clone(), b.to_vec()));
                     peer.tx_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     peer.tx_packets.fetch_add(1, Ordering::Relaxed);
+                    peer.probe_packets.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -1133,7 +1153,7 @@ impl Shared {
                 let established = peer.endpoint().is_some()
                     && peer.tunn.lock().time_since_last_handshake().is_some();
                 if let (true, Some(own), Some(dst)) = (established, self.own_v4, peer.probe_addr) {
-                    let due = peer.probe.lock().poll(now);
+                    let due = peer.probe.lock().poll(now, peer.data_packets());
                     if let Some(seq) = due {
                         let mut pkt = [0u8; PROBE_PACKET_LEN];
                         let probe = Probe {
@@ -1149,6 +1169,7 @@ impl Shared {
                                 // Counted like the replies are on receipt: traffic is traffic.
                                 peer.tx_bytes.fetch_add(n as u64, Ordering::Relaxed);
                                 peer.tx_packets.fetch_add(1, Ordering::Relaxed);
+                                peer.probe_packets.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }

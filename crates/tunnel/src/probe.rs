@@ -1,15 +1,29 @@
 //! The in-tunnel probe's bookkeeping: a plain state machine driven by the caller's clock, so it
 //! is tested without a network or real time.
+//!
+//! The probe does two jobs. It measures the path (RTT, jitter, loss, for the status and the
+//! grade), and it is the path's liveness: a probe is a request that needs an answer, so a path
+//! that fails in one direction only (our packets vanish, the friend's still arrive) shows as
+//! unanswered probes, where counting received packets would see nothing wrong. While traffic
+//! flows a peer is probed ten times a second, so a dead path is noticed within half a second;
+//! an idle party is probed once a second.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// How often each peer is probed.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a peer is probed while data flows to or from it.
+pub const PROBE_INTERVAL_ACTIVE: Duration = Duration::from_millis(100);
+/// How often a peer is probed while the party is idle.
+pub const PROBE_INTERVAL_IDLE: Duration = Duration::from_secs(1);
+/// Data seen within this long makes a peer active.
+const ACTIVE_FOR: Duration = Duration::from_secs(2);
+/// The caller polls on a tick as long as the active interval: a tick that fires a little early
+/// must not push a probe to the next one.
+const TICK_SLACK: Duration = Duration::from_millis(20);
 /// A probe not answered within this time counts as lost.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Loss is the share of the last this-many resolved probes that went unanswered.
-const LOSS_WINDOW: usize = 30;
+/// Loss is the share of the probes resolved within this long that went unanswered.
+const LOSS_WINDOW: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct ProbeStats {
@@ -25,12 +39,28 @@ pub struct ProbeStats {
     pub answered: u64,
 }
 
+/// How the path answers right now, for failover (read often, so no history in it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Liveness {
+    /// How long probes have gone unanswered: since the first probe sent after the last answer.
+    /// `None` while every probe sent has been answered.
+    pub silent_for: Option<Duration>,
+    /// The smoothed round trip, to tell a slow path from a dead one.
+    pub srtt_ms: Option<f64>,
+}
+
 #[derive(Debug)]
 pub struct ProbeTracker {
     next_seq: u32,
     last_sent: Option<Instant>,
     outstanding: VecDeque<(u32, Instant)>,
-    window: VecDeque<bool>,
+    /// Resolved probes (when, answered) within [`LOSS_WINDOW`].
+    window: VecDeque<(Instant, bool)>,
+    /// The first probe sent since the last answer.
+    unanswered_since: Option<Instant>,
+    /// The peer's data packet count at the last poll, and when it last changed.
+    data_packets: u64,
+    data_at: Option<Instant>,
     stats: ProbeStats,
 }
 
@@ -47,16 +77,33 @@ impl ProbeTracker {
             last_sent: None,
             outstanding: VecDeque::new(),
             window: VecDeque::new(),
+            unanswered_since: None,
+            data_packets: 0,
+            data_at: None,
             stats: ProbeStats::default(),
         }
     }
 
-    /// Called often; returns the sequence number of a probe to send when one is due.
-    pub fn poll(&mut self, now: Instant) -> Option<u32> {
+    /// Called on every tick of the caller's timer; returns the sequence number of a probe to
+    /// send when one is due. `data_packets`: the peer's data packets so far, both ways, probes
+    /// not counted (a change means traffic flows, and the path is watched closely).
+    pub fn poll(&mut self, now: Instant, data_packets: u64) -> Option<u32> {
         self.expire(now);
+        if data_packets != self.data_packets {
+            self.data_packets = data_packets;
+            self.data_at = Some(now);
+        }
+        let active = self
+            .data_at
+            .is_some_and(|t| now.saturating_duration_since(t) < ACTIVE_FOR);
+        let interval = if active {
+            PROBE_INTERVAL_ACTIVE
+        } else {
+            PROBE_INTERVAL_IDLE
+        };
         if self
             .last_sent
-            .is_some_and(|t| now.saturating_duration_since(t) < PROBE_INTERVAL)
+            .is_some_and(|t| now.saturating_duration_since(t) + TICK_SLACK < interval)
         {
             return None;
         }
@@ -64,17 +111,22 @@ impl ProbeTracker {
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
         self.last_sent = Some(now);
         self.outstanding.push_back((seq, now));
+        self.unanswered_since.get_or_insert(now);
         self.stats.sent += 1;
         Some(seq)
     }
 
-    fn resolve(&mut self, answered: bool) {
-        self.window.push_back(answered);
-        if self.window.len() > LOSS_WINDOW {
+    fn resolve(&mut self, answered: bool, now: Instant) {
+        self.window.push_back((now, answered));
+        while self
+            .window
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > LOSS_WINDOW)
+        {
             self.window.pop_front();
         }
-        let lost = self.window.iter().filter(|a| !**a).count();
-        self.stats.loss = Some(lost as f64 / self.window.len() as f64);
+        let lost = self.window.iter().filter(|(_, a)| !*a).count();
+        self.stats.loss = Some(lost as f64 / self.window.len().max(1) as f64);
     }
 
     fn expire(&mut self, now: Instant) {
@@ -83,7 +135,17 @@ impl ProbeTracker {
                 break;
             }
             self.outstanding.pop_front();
-            self.resolve(false);
+            self.resolve(false, now);
+        }
+    }
+
+    /// How the path answers now.
+    pub fn liveness(&self, now: Instant) -> Liveness {
+        Liveness {
+            silent_for: self
+                .unanswered_since
+                .map(|t| now.saturating_duration_since(t)),
+            srtt_ms: self.stats.srtt_ms,
         }
     }
 
@@ -95,6 +157,8 @@ impl ProbeTracker {
         let Some((_, sent)) = self.outstanding.remove(pos) else {
             return;
         };
+        // An answer shows the path works both ways now; probes still out count from the next.
+        self.unanswered_since = self.outstanding.iter().map(|&(_, t)| t).find(|&t| t > sent);
         let rtt = now.saturating_duration_since(sent).as_secs_f64() * 1000.0;
         if let Some(prev) = self.stats.rtt_ms {
             let d = (rtt - prev).abs();
@@ -109,7 +173,7 @@ impl ProbeTracker {
         });
         self.stats.rtt_ms = Some(rtt);
         self.stats.answered += 1;
-        self.resolve(true);
+        self.resolve(true, now);
     }
 
     pub fn stats(&self) -> ProbeStats {
@@ -126,12 +190,12 @@ mod tests {
     }
 
     #[test]
-    fn probes_once_a_second() {
+    fn an_idle_peer_is_probed_once_a_second() {
         let t0 = Instant::now();
         let mut p = ProbeTracker::new();
-        assert_eq!(p.poll(t0), Some(1));
-        assert_eq!(p.poll(t0 + ms(500)), None);
-        assert_eq!(p.poll(t0 + ms(1000)), Some(2));
+        assert_eq!(p.poll(t0, 0), Some(1));
+        assert_eq!(p.poll(t0 + ms(500), 0), None);
+        assert_eq!(p.poll(t0 + ms(1000), 0), Some(2));
         assert_eq!(p.stats().sent, 2);
     }
 
@@ -140,14 +204,14 @@ mod tests {
         let t0 = Instant::now();
         let mut p = ProbeTracker::new();
         // Four probes: RTT 20 ms, 30 ms, lost, 20 ms.
-        let s1 = p.poll(t0).unwrap();
+        let s1 = p.poll(t0, 0).unwrap();
         p.on_reply(s1, t0 + ms(20));
-        let s2 = p.poll(t0 + ms(1000)).unwrap();
+        let s2 = p.poll(t0 + ms(1000), 0).unwrap();
         p.on_reply(s2, t0 + ms(1030));
-        let _lost = p.poll(t0 + ms(2000)).unwrap();
-        let s4 = p.poll(t0 + ms(3000)).unwrap();
+        let _lost = p.poll(t0 + ms(2000), 0).unwrap();
+        let s4 = p.poll(t0 + ms(3000), 0).unwrap();
         p.on_reply(s4, t0 + ms(3020));
-        p.poll(t0 + ms(4500)); // expires the lost one (sent at 2.0 s, timeout 2 s)
+        p.poll(t0 + ms(4500), 0); // expires the lost one (sent at 2.0 s, timeout 2 s)
         let s = p.stats();
         assert!((s.rtt_ms.unwrap() - 20.0).abs() < 0.01);
         assert!((s.loss.unwrap() - 0.25).abs() < 1e-9, "{s:?}");
@@ -161,8 +225,8 @@ mod tests {
     fn late_and_unknown_replies_are_ignored() {
         let t0 = Instant::now();
         let mut p = ProbeTracker::new();
-        let s1 = p.poll(t0).unwrap();
-        p.poll(t0 + ms(2500)); // s1 expired
+        let s1 = p.poll(t0, 0).unwrap();
+        p.poll(t0 + ms(2500), 0); // s1 expired
         p.on_reply(s1, t0 + ms(2600));
         p.on_reply(999, t0 + ms(2600));
         let s = p.stats();
@@ -175,14 +239,55 @@ mod tests {
     fn loss_window_forgets_old_losses() {
         let t0 = Instant::now();
         let mut p = ProbeTracker::new();
-        p.poll(t0);
+        p.poll(t0, 0);
         let mut t = t0;
         for _ in 0..40 {
             t += ms(1000);
-            if let Some(s) = p.poll(t) {
+            if let Some(s) = p.poll(t, 0) {
                 p.on_reply(s, t + ms(5));
             }
         }
         assert_eq!(p.stats().loss, Some(0.0));
+    }
+
+    #[test]
+    fn while_data_flows_the_peer_is_probed_ten_times_a_second() {
+        let t0 = Instant::now();
+        let mut p = ProbeTracker::new();
+        assert_eq!(p.poll(t0, 0), Some(1));
+        // Data flows from 0.1 s on: a probe every tick of 100 ms (one that fires a few ms
+        // early included).
+        assert_eq!(p.poll(t0 + ms(100), 5), Some(2));
+        assert_eq!(p.poll(t0 + ms(195), 9), Some(3));
+        assert_eq!(p.poll(t0 + ms(250), 12), None);
+        assert_eq!(p.poll(t0 + ms(300), 14), Some(4));
+        // No data for two seconds: back to once a second.
+        assert_eq!(p.poll(t0 + ms(2400), 14), Some(5));
+        assert_eq!(p.poll(t0 + ms(2600), 14), None);
+        assert_eq!(p.poll(t0 + ms(3400), 14), Some(6));
+    }
+
+    #[test]
+    fn silence_counts_from_the_first_probe_after_the_last_answer() {
+        let t0 = Instant::now();
+        let mut p = ProbeTracker::new();
+        assert_eq!(p.liveness(t0).silent_for, None);
+        let s1 = p.poll(t0, 1).unwrap();
+        p.on_reply(s1, t0 + ms(5));
+        assert_eq!(p.liveness(t0 + ms(10)).silent_for, None);
+        assert_eq!(p.liveness(t0 + ms(10)).srtt_ms, Some(5.0));
+        // The path dies one way: probes keep going out, none come back.
+        let mut t = t0;
+        for i in 2..=6 {
+            t = t0 + ms(100 * (i - 1));
+            assert!(p.poll(t, i).is_some());
+        }
+        assert_eq!(p.liveness(t + ms(50)).silent_for, Some(ms(450)));
+        // A late answer to the second probe: silence counts from the third.
+        p.on_reply(2, t + ms(60));
+        assert_eq!(p.liveness(t + ms(100)).silent_for, Some(ms(400)));
+        // The newest one answered: the path works.
+        p.on_reply(6, t + ms(70));
+        assert_eq!(p.liveness(t + ms(100)).silent_for, None);
     }
 }
