@@ -596,7 +596,11 @@ mod tests {
         assert_eq!(c.next_timer(), Some(retry));
         assert_eq!(restarts(&c.poll(retry)), [Leg::Direct]);
         assert_eq!(c.state(), PathState::Relayed);
-        assert!(c.reason().contains("direct path stopped working"), "{}", c.reason());
+        assert!(
+            c.reason().contains("direct path stopped working"),
+            "{}",
+            c.reason()
+        );
         c.handle(Event::Failed(Leg::Direct), retry + Duration::from_secs(3));
         assert_eq!(
             c.next_timer(),
