@@ -137,16 +137,16 @@ impl Backend {
         }
     }
 
-    /// A boolean setting's value (`false` when it cannot be read: these only steer the window).
-    pub async fn setting_bool(&self, key: &str) -> bool {
+    /// A boolean setting's value; `None` when the engine cannot say (an attached engine that is
+    /// not up yet), which is not the same as off.
+    pub async fn setting_bool(&self, key: &str) -> Option<bool> {
         let Ok(Value::Array(settings)) = self.call(Op::ListSettings).await else {
-            return false;
+            return None;
         };
         settings
             .iter()
             .find(|s| s["key"] == key)
             .and_then(|s| s["value"].as_bool())
-            .unwrap_or(false)
     }
 }
 

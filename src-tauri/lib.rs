@@ -136,9 +136,12 @@ pub fn run() -> ExitCode {
             forward_events(app.handle().clone(), backend.clone());
             let at_login = tauri::async_runtime::block_on(backend.setting_bool("start_at_login"));
             let minimized = tauri::async_runtime::block_on(backend.setting_bool("start_minimized"))
+                == Some(true)
                 || std::env::args().any(|a| a == MINIMIZED_FLAG);
-            if !matches!(backend, Backend::Failed(_)) {
-                sync_start_at_login(app.handle(), at_login);
+            // Unknown (the service not up yet) is not "off": the entry is left as it is until
+            // the engine answers (the `started` event when it comes).
+            if let Some(on) = at_login {
+                sync_start_at_login(app.handle(), on);
             }
             if !minimized {
                 show_main_window(app.handle());
@@ -294,12 +297,13 @@ fn on_engine_event(app: &tauri::AppHandle, event: &Value) {
     tray::on_event(app, event);
     let kind = event["type"].as_str().unwrap_or_default();
     let login_setting = kind == "setting_changed" && event["setting"]["key"] == "start_at_login";
-    if login_setting || kind == "settings_reset" || kind == "config_activated" {
+    if login_setting || matches!(kind, "settings_reset" | "config_activated" | "started") {
         if let Some(backend) = app.try_state::<Backend>().map(|b| b.inner().clone()) {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                let on = backend.setting_bool("start_at_login").await;
-                sync_start_at_login(&app, on);
+                if let Some(on) = backend.setting_bool("start_at_login").await {
+                    sync_start_at_login(&app, on);
+                }
             });
         }
     }

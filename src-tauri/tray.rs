@@ -218,16 +218,22 @@ fn refresh(app: &AppHandle) {
     };
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let status = match backend.call(Op::Status).await {
-            Ok(v) => serde_json::from_value::<TrayStatus>(v).ok(),
-            Err(_) => None,
-        };
+        let answer = backend.call(Op::Status).await;
+        let reachable = answer.is_ok();
+        let status = answer
+            .ok()
+            .and_then(|v| serde_json::from_value::<TrayStatus>(v).ok());
         if let Some(shown) = app.try_state::<Shown>() {
             *shown.0.lock() = status;
         }
         let in_party = in_party(&app);
         if let Some(items) = app.try_state::<TrayItems>() {
-            let _ = items.status.set_text(status_line(&app));
+            let line = if reachable {
+                status_line(&app)
+            } else {
+                "LANrage: the engine is not running (open for details)".to_string()
+            };
+            let _ = items.status.set_text(line);
             let _ = items.copy_invite.set_enabled(invite_link(&app).is_some());
             let _ = items.leave.set_enabled(in_party);
         }

@@ -19,6 +19,10 @@ pub const CONNECT_DEADLINE: Duration = Duration::from_secs(8);
 /// and at ten probes a second this is five lost in a row, which loss alone almost never does.
 pub const SILENCE_MIN: Duration = Duration::from_millis(500);
 
+/// ...and at least this many probes unanswered: one lost probe of an idle party (probed once a
+/// second) is not a dead path.
+pub const SILENT_PROBES: u32 = 3;
+
 /// How long the path in use may leave probes unanswered: [`SILENCE_MIN`], or on a slow path
 /// twice its round trip and a margin, so a friend far away is not dropped for being far.
 pub fn silence_limit(srtt: Option<Duration>) -> Duration {
@@ -104,6 +108,8 @@ pub enum Event {
     /// still hears the peer's checks; only a request that needs an answer shows it).
     Unanswered {
         silent_for: Duration,
+        /// Probes sent in that time.
+        probes: u32,
         srtt: Option<Duration>,
     },
     /// Our network changed (address, interface): every leg starts over.
@@ -255,7 +261,11 @@ impl Connection {
                 self.set(leg, LegState::Checking);
                 self.retry(leg).at = None;
             }
-            Event::Unanswered { silent_for, srtt } if silent_for >= silence_limit(srtt) => {
+            Event::Unanswered {
+                silent_for,
+                probes,
+                srtt,
+            } if silent_for >= silence_limit(srtt) && probes >= SILENT_PROBES => {
                 // ICE thinks the path is fine but the tunnel gets nothing through it: leave it
                 // for the other leg (kept up, so the switch is instant) and try it again later
                 // from scratch, as after a failure.
@@ -552,9 +562,11 @@ mod tests {
         assert_eq!(uses(&a), Some(Some(Leg::Relay)));
     }
 
+    /// `ms` of silence on a path probed ten times a second.
     fn unanswered(ms: u64, srtt_ms: Option<u64>) -> Event {
         Event::Unanswered {
             silent_for: Duration::from_millis(ms),
+            probes: u32::try_from(ms / 100).unwrap(),
             srtt: srtt_ms.map(Duration::from_millis),
         }
     }
@@ -627,6 +639,27 @@ mod tests {
         assert_eq!(uses(&a), Some(Some(Leg::Relay)));
         assert_eq!(silence_limit(None), SILENCE_MIN);
         assert_eq!(silence_limit(Some(ms(1))), SILENCE_MIN);
+    }
+
+    #[test]
+    fn a_single_lost_probe_is_not_a_dead_path() {
+        let t0 = Instant::now();
+        let mut c = Connection::new(t0, true, true);
+        c.handle(Event::Up(Leg::Direct), t0);
+        c.handle(Event::Up(Leg::Relay), t0);
+        // An idle party's probe (once a second) lost: long silence, one probe.
+        let one = Event::Unanswered {
+            silent_for: ms(900),
+            probes: 1,
+            srtt: Some(ms(1)),
+        };
+        assert!(c.handle(one, t0).is_empty());
+        let three = Event::Unanswered {
+            silent_for: ms(900),
+            probes: 3,
+            srtt: Some(ms(1)),
+        };
+        assert_eq!(uses(&c.handle(three, t0)), Some(Some(Leg::Relay)));
     }
 
     #[test]

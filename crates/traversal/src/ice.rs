@@ -648,9 +648,12 @@ impl Task {
                 .srtt_ms
                 .filter(|ms| ms.is_finite() && *ms >= 0.0)
                 .map(|ms| Duration::from_secs_f64(ms / 1000.0));
-            let actions = link
-                .conn
-                .handle(Event::Unanswered { silent_for, srtt }, now);
+            let ev = Event::Unanswered {
+                silent_for,
+                probes: live.unanswered,
+                srtt,
+            };
+            let actions = link.conn.handle(ev, now);
             if !actions.is_empty() {
                 tracing::info!(
                     peer = %short(key),

@@ -5,7 +5,7 @@
 //!   sends runs of equal-sized datagrams with UDP GSO.
 //! - `net_to_tun`: receives batches (GRO), decrypts, enforces allowed IPs, answers probes, and
 //!   writes batches to the TUN (coalesced back into large packets where the kernel allows).
-//! - `timers`: WireGuard timers every 250 ms, the handshake rate limiter, probes.
+//! - `timers`: WireGuard timers every 100 ms, the handshake rate limiter, probes.
 //!
 //! Peers sit in an immutable table swapped on change (copy on write), so adding or removing
 //! one never pauses or touches the others.
@@ -480,6 +480,7 @@ impl Device {
             };
             if changed {
                 tracing::debug!(peer = %peer.public_key, from = ?*ep, to = ?endpoint, "peer path set");
+                peer.probe.lock().path_changed();
             }
             let was_none = ep.is_none();
             if changed {

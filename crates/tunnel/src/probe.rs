@@ -42,9 +42,11 @@ pub struct ProbeStats {
 /// How the path answers right now, for failover (read often, so no history in it).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Liveness {
-    /// How long probes have gone unanswered: since the first probe sent after the last answer.
-    /// `None` while every probe sent has been answered.
+    /// How long probes have gone unanswered: since the first probe sent after the newest one
+    /// answered. `None` while every probe sent has been answered.
     pub silent_for: Option<Duration>,
+    /// How many probes went out since then (one lost probe is not a dead path).
+    pub unanswered: u32,
     /// The smoothed round trip, to tell a slow path from a dead one.
     pub srtt_ms: Option<f64>,
 }
@@ -56,8 +58,12 @@ pub struct ProbeTracker {
     outstanding: VecDeque<(u32, Instant)>,
     /// Resolved probes (when, answered) within [`LOSS_WINDOW`].
     window: VecDeque<(Instant, bool)>,
-    /// The first probe sent since the last answer.
+    /// The first probe sent after the newest answered one, and how many went out since.
     unanswered_since: Option<Instant>,
+    unanswered: u32,
+    /// When the newest answered probe was sent: an older probe's late answer says nothing
+    /// about the path now.
+    newest_answered: Option<Instant>,
     /// The peer's data packet count at the last poll, and when it last changed.
     data_packets: u64,
     data_at: Option<Instant>,
@@ -78,6 +84,8 @@ impl ProbeTracker {
             outstanding: VecDeque::new(),
             window: VecDeque::new(),
             unanswered_since: None,
+            unanswered: 0,
+            newest_answered: None,
             data_packets: 0,
             data_at: None,
             stats: ProbeStats::default(),
@@ -93,9 +101,14 @@ impl ProbeTracker {
             self.data_packets = data_packets;
             self.data_at = Some(now);
         }
+        // A probe unanswered past the fast interval is checked at it too, so an idle peer's
+        // lost probe is told from a dead path in a fraction of a second either way.
         let active = self
             .data_at
-            .is_some_and(|t| now.saturating_duration_since(t) < ACTIVE_FOR);
+            .is_some_and(|t| now.saturating_duration_since(t) < ACTIVE_FOR)
+            || self
+                .unanswered_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= PROBE_INTERVAL_ACTIVE);
         let interval = if active {
             PROBE_INTERVAL_ACTIVE
         } else {
@@ -112,6 +125,7 @@ impl ProbeTracker {
         self.last_sent = Some(now);
         self.outstanding.push_back((seq, now));
         self.unanswered_since.get_or_insert(now);
+        self.unanswered = self.unanswered.saturating_add(1);
         self.stats.sent += 1;
         Some(seq)
     }
@@ -145,8 +159,18 @@ impl ProbeTracker {
             silent_for: self
                 .unanswered_since
                 .map(|t| now.saturating_duration_since(t)),
+            unanswered: self.unanswered,
             srtt_ms: self.stats.srtt_ms,
         }
+    }
+
+    /// The peer's traffic moved to another path: the old path's silence and round trip say
+    /// nothing about the new one, which is judged from its own first probes.
+    pub fn path_changed(&mut self) {
+        self.unanswered_since = None;
+        self.unanswered = 0;
+        self.newest_answered = self.last_sent;
+        self.stats.srtt_ms = None;
     }
 
     /// A reply arrived. Unknown or late sequence numbers (already counted lost) are ignored.
@@ -157,8 +181,19 @@ impl ProbeTracker {
         let Some((_, sent)) = self.outstanding.remove(pos) else {
             return;
         };
-        // An answer shows the path works both ways now; probes still out count from the next.
-        self.unanswered_since = self.outstanding.iter().map(|&(_, t)| t).find(|&t| t > sent);
+        self.stats.answered += 1;
+        self.resolve(true, now);
+        // An older probe's late answer is an answer for the loss figure, but says nothing about
+        // the path now (and after a path change, nothing about this path at all).
+        if self.newest_answered.is_some_and(|t| sent <= t) {
+            return;
+        }
+        // The path worked both ways when this probe went out; probes sent after it and still
+        // out count from the next one.
+        self.newest_answered = Some(sent);
+        let later = self.outstanding.iter().filter(|&&(_, t)| t > sent);
+        self.unanswered_since = later.clone().map(|&(_, t)| t).next();
+        self.unanswered = u32::try_from(later.count()).unwrap_or(u32::MAX);
         let rtt = now.saturating_duration_since(sent).as_secs_f64() * 1000.0;
         if let Some(prev) = self.stats.rtt_ms {
             let d = (rtt - prev).abs();
@@ -172,8 +207,6 @@ impl ProbeTracker {
             None => rtt,
         });
         self.stats.rtt_ms = Some(rtt);
-        self.stats.answered += 1;
-        self.resolve(true, now);
     }
 
     pub fn stats(&self) -> ProbeStats {
@@ -194,6 +227,7 @@ mod tests {
         let t0 = Instant::now();
         let mut p = ProbeTracker::new();
         assert_eq!(p.poll(t0, 0), Some(1));
+        p.on_reply(1, t0 + ms(1));
         assert_eq!(p.poll(t0 + ms(500), 0), None);
         assert_eq!(p.poll(t0 + ms(1000), 0), Some(2));
         assert_eq!(p.stats().sent, 2);
@@ -254,17 +288,25 @@ mod tests {
     fn while_data_flows_the_peer_is_probed_ten_times_a_second() {
         let t0 = Instant::now();
         let mut p = ProbeTracker::new();
-        assert_eq!(p.poll(t0, 0), Some(1));
+        // Every probe answered within a millisecond: the cadence follows the data alone.
+        let mut poll = |at: u64, data: u64| {
+            let seq = p.poll(t0 + ms(at), data);
+            if let Some(s) = seq {
+                p.on_reply(s, t0 + ms(at + 1));
+            }
+            seq
+        };
+        assert_eq!(poll(0, 0), Some(1));
         // Data flows from 0.1 s on: a probe every tick of 100 ms (one that fires a few ms
         // early included).
-        assert_eq!(p.poll(t0 + ms(100), 5), Some(2));
-        assert_eq!(p.poll(t0 + ms(195), 9), Some(3));
-        assert_eq!(p.poll(t0 + ms(250), 12), None);
-        assert_eq!(p.poll(t0 + ms(300), 14), Some(4));
+        assert_eq!(poll(100, 5), Some(2));
+        assert_eq!(poll(195, 9), Some(3));
+        assert_eq!(poll(250, 12), None);
+        assert_eq!(poll(300, 14), Some(4));
         // No data for two seconds: back to once a second.
-        assert_eq!(p.poll(t0 + ms(2400), 14), Some(5));
-        assert_eq!(p.poll(t0 + ms(2600), 14), None);
-        assert_eq!(p.poll(t0 + ms(3400), 14), Some(6));
+        assert_eq!(poll(2400, 14), Some(5));
+        assert_eq!(poll(2600, 14), None);
+        assert_eq!(poll(3400, 14), Some(6));
     }
 
     #[test]
@@ -283,11 +325,62 @@ mod tests {
             assert!(p.poll(t, i).is_some());
         }
         assert_eq!(p.liveness(t + ms(50)).silent_for, Some(ms(450)));
+        assert_eq!(p.liveness(t + ms(50)).unanswered, 5);
         // A late answer to the second probe: silence counts from the third.
         p.on_reply(2, t + ms(60));
         assert_eq!(p.liveness(t + ms(100)).silent_for, Some(ms(400)));
+        assert_eq!(p.liveness(t + ms(100)).unanswered, 4);
         // The newest one answered: the path works.
         p.on_reply(6, t + ms(70));
         assert_eq!(p.liveness(t + ms(100)).silent_for, None);
+        // An older probe's answer after it changes nothing.
+        let s7 = p.poll(t + ms(100), 7).unwrap();
+        p.on_reply(3, t + ms(120));
+        let live = p.liveness(t + ms(150));
+        assert_eq!((live.silent_for, live.unanswered), (Some(ms(50)), 1));
+        p.on_reply(s7, t + ms(160));
+        assert_eq!(p.liveness(t + ms(170)).silent_for, None);
+    }
+
+    #[test]
+    fn an_idle_peers_unanswered_probe_is_followed_up_at_once() {
+        let t0 = Instant::now();
+        let mut p = ProbeTracker::new();
+        let s1 = p.poll(t0, 0).unwrap();
+        p.on_reply(s1, t0 + ms(1));
+        // The next idle probe is lost: instead of waiting a second, the next goes 100 ms
+        // later, so one loss is told from a dead path quickly.
+        assert_eq!(p.poll(t0 + ms(1000), 0), Some(2));
+        assert_eq!(p.poll(t0 + ms(1050), 0), None);
+        assert_eq!(p.poll(t0 + ms(1100), 0), Some(3));
+        p.on_reply(3, t0 + ms(1101));
+        assert_eq!(p.liveness(t0 + ms(1150)).silent_for, None);
+        // Answered again: back to once a second.
+        assert_eq!(p.poll(t0 + ms(1300), 0), None);
+        assert_eq!(p.poll(t0 + ms(2100), 0), Some(4));
+    }
+
+    #[test]
+    fn a_new_path_is_judged_by_its_own_probes() {
+        let t0 = Instant::now();
+        let mut p = ProbeTracker::new();
+        let s1 = p.poll(t0, 1).unwrap();
+        p.on_reply(s1, t0 + ms(1));
+        p.poll(t0 + ms(100), 2);
+        p.poll(t0 + ms(200), 3);
+        assert_eq!(p.liveness(t0 + ms(900)).silent_for, Some(ms(800)));
+        p.path_changed();
+        let live = p.liveness(t0 + ms(900));
+        assert_eq!(
+            (live.silent_for, live.unanswered, live.srtt_ms),
+            (None, 0, None)
+        );
+        // A late answer from the old path does not count for the new one either way.
+        p.on_reply(2, t0 + ms(950));
+        assert_eq!(p.liveness(t0 + ms(960)).silent_for, None);
+        let s = p.poll(t0 + ms(1000), 4).unwrap();
+        assert_eq!(p.liveness(t0 + ms(1100)).silent_for, Some(ms(100)));
+        p.on_reply(s, t0 + ms(1200));
+        assert_eq!(p.liveness(t0 + ms(1200)).srtt_ms, Some(200.0));
     }
 }
