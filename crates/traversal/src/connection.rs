@@ -24,13 +24,17 @@ pub const SILENCE_MIN: Duration = Duration::from_millis(500);
 pub const SILENT_PROBES: u32 = 3;
 
 /// How long the path in use may leave probes unanswered: [`SILENCE_MIN`], or on a slow path
-/// twice its round trip and a margin, so a friend far away is not dropped for being far.
+/// twice its round trip and a margin, so a friend far away is not dropped for being far. A
+/// path with no answer yet (just switched to) has no known round trip: it gets
+/// [`SILENCE_UNKNOWN_RTT`], as long as a probe may take before it counts as lost.
 pub fn silence_limit(srtt: Option<Duration>) -> Duration {
-    let slow = srtt
-        .map(|r| r * 2 + Duration::from_millis(200))
-        .unwrap_or_default();
-    SILENCE_MIN.max(slow)
+    match srtt {
+        Some(r) => SILENCE_MIN.max(r * 2 + Duration::from_millis(200)),
+        None => SILENCE_UNKNOWN_RTT,
+    }
 }
+
+pub const SILENCE_UNKNOWN_RTT: Duration = Duration::from_secs(2);
 
 /// The first retry of a failed leg; doubled after every further failure.
 pub const RETRY_MIN: Duration = Duration::from_secs(1);
@@ -637,8 +641,11 @@ mod tests {
         assert!(c.handle(unanswered(1300, Some(600)), t0).is_empty());
         let a = c.handle(unanswered(1400, Some(600)), t0);
         assert_eq!(uses(&a), Some(Some(Leg::Relay)));
-        assert_eq!(silence_limit(None), SILENCE_MIN);
         assert_eq!(silence_limit(Some(ms(1))), SILENCE_MIN);
+        // A path not answered yet (a friend 600 ms away just switched to) is not judged by
+        // the last path's round trip.
+        assert!(c.handle(unanswered(700, None), t0).is_empty());
+        assert_eq!(silence_limit(None), SILENCE_UNKNOWN_RTT);
     }
 
     #[test]
