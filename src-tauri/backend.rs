@@ -101,7 +101,7 @@ pub enum Op<'a> {
     },
     CloseParty,
     MetricsHistory {
-        hour: bool,
+        window: lanrage_metrics::Window,
     },
     Games {
         limit: usize,
@@ -137,16 +137,19 @@ impl Backend {
         }
     }
 
-    /// A boolean setting's value; `None` when the engine cannot say (an attached engine that is
-    /// not up yet), which is not the same as off.
-    pub async fn setting_bool(&self, key: &str) -> Option<bool> {
-        let Ok(Value::Array(settings)) = self.call(Op::ListSettings).await else {
-            return None;
+    /// Boolean settings' values, in the order asked; `None` when the engine cannot say (an
+    /// attached engine that is not up yet), which is not the same as off.
+    pub async fn setting_bools<const N: usize>(&self, keys: [&str; N]) -> [Option<bool>; N] {
+        let settings = match self.call(Op::ListSettings).await {
+            Ok(Value::Array(settings)) => settings,
+            _ => Vec::new(),
         };
-        settings
-            .iter()
-            .find(|s| s["key"] == key)
-            .and_then(|s| s["value"].as_bool())
+        keys.map(|key| {
+            settings
+                .iter()
+                .find(|s| s["key"] == key)
+                .and_then(|s| s["value"].as_bool())
+        })
     }
 }
 
@@ -168,21 +171,13 @@ async fn in_process(engine: &Engine, op: Op<'_>) -> Reply {
         Op::RevokeInvite => acknowledged(engine.revoke_invite().await),
         Op::Kick { member } => acknowledged(engine.kick(member).await),
         Op::CloseParty => acknowledged(engine.close_party().await),
-        Op::MetricsHistory { hour } => to_json(Ok(engine.metrics_history(window(hour)))),
+        Op::MetricsHistory { window } => to_json(Ok(engine.metrics_history(window))),
         Op::Games { limit } => to_json(engine.games(limit)),
         Op::TestWebhook => acknowledged(engine.test_webhook().await),
         Op::ListServers { filter } => to_json(engine.list_servers(filter).await),
         Op::AnnounceServer { server } => acknowledged(engine.announce_server(server).await),
         Op::RemoveServer { id } => acknowledged(engine.remove_server(id).await),
         Op::SetFavorite { key, on } => acknowledged(engine.set_favorite(key, on)),
-    }
-}
-
-fn window(hour: bool) -> lanrage_metrics::Window {
-    if hour {
-        lanrage_metrics::Window::Hour
-    } else {
-        lanrage_metrics::Window::Minute
     }
 }
 
@@ -226,9 +221,9 @@ async fn attached(client: &ApiClient, op: Op<'_>) -> Reply {
             return ack(client.post("/v1/party/kick", &body).await);
         }
         Op::CloseParty => return ack(client.post("/v1/party/close", &json!({})).await),
-        Op::MetricsHistory { hour } => {
-            let w = if hour { "hour" } else { "minute" };
-            client.get(&format!("/v1/metrics/history?window={w}")).await
+        Op::MetricsHistory { window } => {
+            let path = format!("/v1/metrics/history?window={}", window.name());
+            client.get(&path).await
         }
         Op::Games { limit } => client.get(&format!("/v1/games?limit={limit}")).await,
         Op::TestWebhook => return ack(client.post("/v1/discord/test", &json!({})).await),

@@ -124,8 +124,8 @@ pub fn take_deep_link(links: State<'_, crate::PendingLink>) -> Option<String> {
 /// Histories for the dashboard's charts: `minute` (1 s points) or `hour` (10 s points).
 #[tauri::command]
 pub async fn get_metrics(backend: State<'_, Backend>, window: Option<String>) -> CmdResult {
-    let hour = window.as_deref() == Some("hour");
-    backend.call(Op::MetricsHistory { hour }).await
+    let window = lanrage_metrics::Window::named(window.as_deref());
+    backend.call(Op::MetricsHistory { window }).await
 }
 
 /// The Games page: the game played now and the newest game sessions (at most `limit`, 50 by

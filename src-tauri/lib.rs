@@ -134,10 +134,11 @@ pub fn run() -> ExitCode {
             }
             app.manage(backend.clone());
             forward_events(app.handle().clone(), backend.clone());
-            let at_login = tauri::async_runtime::block_on(backend.setting_bool("start_at_login"));
-            let minimized = tauri::async_runtime::block_on(backend.setting_bool("start_minimized"))
-                == Some(true)
-                || std::env::args().any(|a| a == MINIMIZED_FLAG);
+            let [at_login, minimized] = tauri::async_runtime::block_on(
+                backend.setting_bools(["start_at_login", "start_minimized"]),
+            );
+            let minimized =
+                minimized == Some(true) || std::env::args().any(|a| a == MINIMIZED_FLAG);
             // Unknown (the service not up yet) is not "off": the entry is left as it is until
             // the engine answers (the `started` event when it comes).
             if let Some(on) = at_login {
@@ -301,7 +302,7 @@ fn on_engine_event(app: &tauri::AppHandle, event: &Value) {
         if let Some(backend) = app.try_state::<Backend>().map(|b| b.inner().clone()) {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                if let Some(on) = backend.setting_bool("start_at_login").await {
+                if let [Some(on)] = backend.setting_bools(["start_at_login"]).await {
                     sync_start_at_login(&app, on);
                 }
             });

@@ -11,7 +11,7 @@ use tauri::{AppHandle, Emitter, Manager, Wry};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_notification::NotificationExt;
 
-use crate::backend::{Backend, Op};
+use crate::backend::{Backend, Op, Reply};
 
 const TRAY_ID: &str = "lanrage";
 
@@ -59,7 +59,7 @@ struct TrayGame {
     name: String,
 }
 
-/// The newest status the tray was refreshed with; `None` until the engine first answered.
+/// The newest status the tray shows; `None` until the engine first answered.
 #[derive(Default)]
 struct Shown(parking_lot::Mutex<Option<TrayStatus>>);
 
@@ -70,19 +70,9 @@ pub fn is_available(_app: &AppHandle) -> bool {
     TRAY_READY.load(Ordering::Relaxed)
 }
 
-fn status_line(app: &AppHandle) -> String {
-    if let Some(Backend::Failed(_)) = app.try_state::<Backend>().as_deref() {
-        return "LANrage: engine stopped (open for details)".to_string();
-    }
-    let Some(shown) = app.try_state::<Shown>() else {
-        return "LANrage: starting".to_string();
-    };
-    let guard = shown.0.lock();
-    match guard.as_ref() {
-        Some(status) => party_line(status),
-        None => "LANrage: starting".to_string(),
-    }
-}
+/// The tray's first line until the engine has answered, and when it cannot.
+const STARTING: &str = "LANrage: starting";
+const STOPPED: &str = "LANrage: engine stopped (open for details)";
 
 /// The running engine's status line: the party (or none) and, while game detection sees one,
 /// the game this device plays.
@@ -102,21 +92,21 @@ fn party_line(status: &TrayStatus) -> String {
     }
 }
 
-fn invite_link(app: &AppHandle) -> Option<String> {
-    let shown = app.try_state::<Shown>()?;
-    let guard = shown.0.lock();
-    let inv = guard.as_ref()?.party.as_ref()?.invite.as_ref()?;
+fn invite_of(status: &TrayStatus) -> Option<String> {
+    let inv = status.party.as_ref()?.invite.as_ref()?;
     Some(inv.link.clone().unwrap_or_else(|| inv.code.clone()))
 }
 
-fn in_party(app: &AppHandle) -> bool {
-    app.try_state::<Shown>()
-        .is_some_and(|s| s.0.lock().as_ref().is_some_and(|st| st.party.is_some()))
+/// The invite of the status shown now (the menu's "Copy invite").
+fn invite_link(app: &AppHandle) -> Option<String> {
+    let shown = app.try_state::<Shown>()?;
+    let guard = shown.0.lock();
+    invite_of(guard.as_ref()?)
 }
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     app.manage(Shown::default());
-    let status = MenuItem::with_id(app, "status", status_line(app), false, None::<&str>)?;
+    let status = MenuItem::with_id(app, "status", STARTING, false, None::<&str>)?;
     let create = MenuItem::with_id(app, "create", "Create party", true, None::<&str>)?;
     let join = MenuItem::with_id(app, "join", "Join party…", true, None::<&str>)?;
     let copy_invite = MenuItem::with_id(app, "copy_invite", "Copy invite", false, None::<&str>)?;
@@ -204,7 +194,9 @@ pub fn on_event(app: &AppHandle, event: &Value) {
     match event["type"].as_str().unwrap_or_default() {
         "member_joined" => notify(app, &format!("{} joined the party", name())),
         "member_left" => notify(app, &format!("{} left the party", name())),
-        "party_changed" | "state_changed" | "started" | "game_started" | "game_stopped" => {}
+        // The engine (back) up: its status comes with the event.
+        "started" => return show(app, Ok(event["status"].clone())),
+        "party_changed" | "state_changed" | "game_started" | "game_stopped" => {}
         _ => return,
     }
     refresh(app);
@@ -219,31 +211,38 @@ fn refresh(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let answer = backend.call(Op::Status).await;
-        let reachable = answer.is_ok();
-        let status = answer
-            .ok()
-            .and_then(|v| serde_json::from_value::<TrayStatus>(v).ok());
-        if let Some(shown) = app.try_state::<Shown>() {
-            *shown.0.lock() = status;
-        }
-        let in_party = in_party(&app);
-        if let Some(items) = app.try_state::<TrayItems>() {
-            let line = if reachable {
-                status_line(&app)
-            } else {
-                "LANrage: the engine is not running (open for details)".to_string()
-            };
-            let _ = items.status.set_text(line);
-            let _ = items.copy_invite.set_enabled(invite_link(&app).is_some());
-            let _ = items.leave.set_enabled(in_party);
-        }
-        if let Some(tray) = app.tray_by_id(TRAY_ID) {
-            let icon = if in_party { ICON_CONNECTED } else { ICON_IDLE };
-            if let Ok(img) = Image::from_bytes(icon) {
-                let _ = tray.set_icon(Some(img));
-            }
-        }
+        show(&app, answer);
     });
+}
+
+/// The engine's status answer (or why there is none) in the tray.
+fn show(app: &AppHandle, answer: Reply) {
+    let (line, status) = match answer {
+        Ok(v) => {
+            let status = serde_json::from_value::<TrayStatus>(v).ok();
+            let line = status
+                .as_ref()
+                .map_or_else(|| STARTING.to_string(), party_line);
+            (line, status)
+        }
+        Err(_) => (STOPPED.to_string(), None),
+    };
+    let in_party = status.as_ref().is_some_and(|s| s.party.is_some());
+    let has_invite = status.as_ref().and_then(invite_of).is_some();
+    if let Some(shown) = app.try_state::<Shown>() {
+        *shown.0.lock() = status;
+    }
+    if let Some(items) = app.try_state::<TrayItems>() {
+        let _ = items.status.set_text(line);
+        let _ = items.copy_invite.set_enabled(has_invite);
+        let _ = items.leave.set_enabled(in_party);
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let icon = if in_party { ICON_CONNECTED } else { ICON_IDLE };
+        if let Ok(img) = Image::from_bytes(icon) {
+            let _ = tray.set_icon(Some(img));
+        }
+    }
 }
 
 fn notify(app: &AppHandle, text: &str) {

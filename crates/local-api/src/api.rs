@@ -303,10 +303,7 @@ async fn metrics_history(
     State(st): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<HistoryQuery>,
 ) -> Json<lanrage_metrics::HistoryView> {
-    let window = match q.window.as_deref() {
-        Some("hour") => lanrage_metrics::Window::Hour,
-        _ => lanrage_metrics::Window::Minute,
-    };
+    let window = lanrage_metrics::Window::named(q.window.as_deref());
     Json(st.engine.metrics_history(window))
 }
 

@@ -171,6 +171,24 @@ pub enum Window {
     Hour,
 }
 
+impl Window {
+    /// The window a host names (`hour`; anything else, or nothing, is the minute), so the app
+    /// and the local API read the dashboard's choice the same way.
+    pub fn named(name: Option<&str>) -> Self {
+        match name {
+            Some("hour") => Window::Hour,
+            _ => Window::Minute,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Window::Minute => "minute",
+            Window::Hour => "hour",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PeerHistory {
     pub public_key: String,
@@ -541,6 +559,17 @@ mod tests {
     use crate::quality::Grade;
 
     const T0: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn a_window_is_named_hour_or_else_it_is_the_minute() {
+        assert_eq!(Window::named(Some("hour")), Window::Hour);
+        assert_eq!(Window::named(Some("minute")), Window::Minute);
+        assert_eq!(Window::named(Some("day")), Window::Minute);
+        assert_eq!(Window::named(None), Window::Minute);
+        for w in [Window::Minute, Window::Hour] {
+            assert_eq!(Window::named(Some(w.name())), w);
+        }
+    }
 
     fn peer(key: &str, conn: &str, rtt: f64, rx: u64, tx: u64) -> PeerInput {
         PeerInput {

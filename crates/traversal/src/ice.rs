@@ -644,14 +644,10 @@ impl Task {
             let Some(silent_for) = live.silent_for else {
                 continue;
             };
-            let srtt = live
-                .srtt_ms
-                .filter(|ms| ms.is_finite() && *ms >= 0.0)
-                .map(|ms| Duration::from_secs_f64(ms / 1000.0));
             let ev = Event::Unanswered {
                 silent_for,
                 probes: live.unanswered,
-                srtt,
+                srtt: live.srtt,
             };
             let actions = link.conn.handle(ev, now);
             if !actions.is_empty() {

@@ -460,8 +460,13 @@ impl Device {
     /// How `key`'s path answers the in-tunnel probe right now (`None`: no such peer). Cheap:
     /// the connection manager reads it several times a second.
     pub fn liveness(&self, key: &Key) -> Option<Liveness> {
-        let peer = self.shared.table().by_key.get(&key.0).cloned()?;
-        let live = peer.probe.lock().liveness(Instant::now());
+        let table = self.shared.table();
+        let live = table
+            .by_key
+            .get(&key.0)?
+            .probe
+            .lock()
+            .liveness(Instant::now());
         Some(live)
     }
 

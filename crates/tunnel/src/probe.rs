@@ -48,7 +48,7 @@ pub struct Liveness {
     /// How many probes went out since then (one lost probe is not a dead path).
     pub unanswered: u32,
     /// The smoothed round trip, to tell a slow path from a dead one.
-    pub srtt_ms: Option<f64>,
+    pub srtt: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -160,7 +160,10 @@ impl ProbeTracker {
                 .unanswered_since
                 .map(|t| now.saturating_duration_since(t)),
             unanswered: self.unanswered,
-            srtt_ms: self.stats.srtt_ms,
+            srtt: self
+                .stats
+                .srtt_ms
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()),
         }
     }
 
@@ -317,7 +320,7 @@ mod tests {
         let s1 = p.poll(t0, 1).unwrap();
         p.on_reply(s1, t0 + ms(5));
         assert_eq!(p.liveness(t0 + ms(10)).silent_for, None);
-        assert_eq!(p.liveness(t0 + ms(10)).srtt_ms, Some(5.0));
+        assert_eq!(p.liveness(t0 + ms(10)).srtt, Some(ms(5)));
         // The path dies one way: probes keep going out, none come back.
         let mut t = t0;
         for i in 2..=6 {
@@ -372,7 +375,7 @@ mod tests {
         p.path_changed();
         let live = p.liveness(t0 + ms(900));
         assert_eq!(
-            (live.silent_for, live.unanswered, live.srtt_ms),
+            (live.silent_for, live.unanswered, live.srtt),
             (None, 0, None)
         );
         // A late answer from the old path does not count for the new one either way.
@@ -381,6 +384,6 @@ mod tests {
         let s = p.poll(t0 + ms(1000), 4).unwrap();
         assert_eq!(p.liveness(t0 + ms(1100)).silent_for, Some(ms(100)));
         p.on_reply(s, t0 + ms(1200));
-        assert_eq!(p.liveness(t0 + ms(1200)).srtt_ms, Some(200.0));
+        assert_eq!(p.liveness(t0 + ms(1200)).srtt, Some(ms(200)));
     }
 }
