@@ -1,5 +1,5 @@
-//! LANrage and Discord: Rich Presence on the player's profile ([`presence`]) and webhook
-//! notifications to a channel.
+//! LANrage and Discord: Rich Presence on the player's profile ([`presence`]), webhook
+//! notifications to a channel, and the host's bot ([`bot`]).
 //!
 //! - [`WebhookUrl`]: a validated webhook URL that never shows its token;
 //! - [`Notifier`]: a tokio task fed with [`Event`]s that batches them (500 ms) into webhook
@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bot;
 pub mod client;
 mod error;
 pub mod message;

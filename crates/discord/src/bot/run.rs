@@ -1,0 +1,454 @@
+//! The bot's I/O: one task keeps the gateway session (READY, slash commands) and one posts
+//! announcements to the channel. Both report to the status watch; neither decides anything
+//! `state.rs` does not.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use twilight_gateway::{
+    CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
+};
+use twilight_http::api_error::ApiError;
+use twilight_http::error::ErrorType;
+use twilight_http::Client;
+use twilight_model::application::interaction::{Interaction, InteractionData};
+use twilight_model::channel::message::{AllowedMentions, MessageFlags};
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
+use twilight_model::id::Id;
+
+use super::announce::{answer, command, Announcement, PartyView, COMMAND};
+use super::config::BotConfig;
+use super::state::{close_verdict, retry_pause, BotStatus, CloseVerdict};
+use crate::message::MAX_EMBEDS;
+
+/// Events arriving within this window after the first one go out as one message.
+const BATCH: Duration = Duration::from_millis(500);
+/// Announcements kept while Discord cannot be reached; older ones give way to newer.
+const BACKLOG: usize = 100;
+/// How many times one message is tried after Discord said "slow down" before it is dropped.
+const RATE_LIMIT_TRIES: u32 = 5;
+
+/// The running bot. Dropping it stops it; [`Bot::shutdown`] first sends what is pending.
+pub struct Bot {
+    /// `None` once shutting down.
+    announcements: Option<mpsc::Sender<Announcement>>,
+    status: watch::Receiver<BotStatus>,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Bot {
+    /// Starts the bot on the current tokio runtime. `party` is what the slash command
+    /// answers about (`None` outside a party).
+    pub fn spawn(config: BotConfig, party: watch::Receiver<Option<PartyView>>) -> Bot {
+        let http = Arc::new(
+            Client::builder()
+                .token(config.token().to_string())
+                .proxy(config.api.host().to_string(), config.api.plain_http())
+                .timeout(Duration::from_secs(10))
+                .default_allowed_mentions(AllowedMentions::default())
+                .build(),
+        );
+        let (status_tx, status) = watch::channel(BotStatus::connecting());
+        let status_tx = Arc::new(status_tx);
+        let (announcements, rx) = mpsc::channel(BACKLOG);
+        let cancel = CancellationToken::new();
+        let gateway = tokio::spawn(gateway(
+            config.clone(),
+            http.clone(),
+            status_tx.clone(),
+            party,
+            cancel.clone(),
+        ));
+        let poster = tokio::spawn(post(config, http, status_tx, rx, cancel.clone()));
+        Bot {
+            announcements: Some(announcements),
+            status,
+            cancel,
+            tasks: vec![gateway, poster],
+        }
+    }
+
+    /// Queues an announcement; it never waits. With Discord away for long the oldest
+    /// wait in the backlog and the newest beyond it are dropped (with a log line).
+    pub fn announce(&self, a: Announcement) {
+        if let Some(Err(e)) = self.announcements.as_ref().map(|tx| tx.try_send(a)) {
+            tracing::warn!(error = %e, "Discord bot: announcement dropped");
+        }
+    }
+
+    pub fn status(&self) -> watch::Receiver<BotStatus> {
+        self.status.clone()
+    }
+
+    /// Stops the bot, giving pending announcements up to `grace` to go out.
+    pub async fn shutdown(mut self, grace: Duration) {
+        // Closing the queue lets the poster send what it holds and end by itself.
+        self.announcements = None;
+        let cancel = self.cancel.clone();
+        let mut tasks = std::mem::take(&mut self.tasks).into_iter();
+        let gateway = tasks.next();
+        let poster = tasks.next();
+        if let Some(poster) = poster {
+            let _ = tokio::time::timeout(grace, poster).await;
+        }
+        cancel.cancel();
+        if let Some(gateway) = gateway {
+            let _ = gateway.await;
+        }
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn set(status: &watch::Sender<BotStatus>, new: BotStatus) {
+    status.send_if_modified(|s| {
+        if *s == new {
+            return false;
+        }
+        tracing::info!(state = ?new.state, "Discord bot: {}", new.message);
+        *s = new;
+        true
+    });
+}
+
+/// What went wrong with a REST request, in the terms the bot acts on.
+enum Failure {
+    TokenRejected,
+    /// Discord asked to wait this long before the same request.
+    RateLimited(Duration),
+    /// 403 or 404 on the channel: the bot may not post there.
+    ChannelRefused(u16),
+    /// Anything else: Discord away, a 5xx, a timeout, a body that does not parse.
+    Other(String),
+}
+
+fn failure(e: &twilight_http::Error) -> Failure {
+    match e.kind() {
+        ErrorType::Unauthorized => Failure::TokenRejected,
+        ErrorType::Response { error, status, .. } => match (status.get(), error) {
+            (401, _) => Failure::TokenRejected,
+            (429, ApiError::Ratelimited(r)) => {
+                Failure::RateLimited(Duration::from_secs_f64(r.retry_after.clamp(0.0, 300.0)))
+            }
+            (429, _) => Failure::RateLimited(Duration::from_secs(1)),
+            (code @ (403 | 404), _) => Failure::ChannelRefused(code),
+            (code, _) => Failure::Other(format!("HTTP {code}")),
+        },
+        ErrorType::RequestTimedOut => Failure::Other("no answer within 10 s".into()),
+        ErrorType::RequestError => Failure::Other("connection failed".into()),
+        _ => Failure::Other(e.to_string()),
+    }
+}
+
+/// Keeps the gateway session until cancelled or the token is rejected.
+async fn gateway(
+    config: BotConfig,
+    http: Arc<Client>,
+    status: Arc<watch::Sender<BotStatus>>,
+    party: watch::Receiver<Option<PartyView>>,
+    cancel: CancellationToken,
+) {
+    let mut attempt = 0u32;
+    loop {
+        set(&status, BotStatus::connecting());
+        // Discord documents the gateway's address as whatever this request answers.
+        let url = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = lookup_gateway(&http) => r,
+        };
+        let url = match url {
+            Ok(url) => Some(url),
+            Err(Failure::TokenRejected) => {
+                set(&status, BotStatus::token_rejected());
+                return;
+            }
+            Err(Failure::RateLimited(wait)) => {
+                if sleep_or_cancel(wait, &cancel).await {
+                    return;
+                }
+                None
+            }
+            Err(Failure::ChannelRefused(code)) => {
+                unreachable_pause(&status, &format!("HTTP {code}"), &mut attempt, &cancel).await
+            }
+            Err(Failure::Other(why)) => {
+                unreachable_pause(&status, &why, &mut attempt, &cancel).await
+            }
+        };
+        let Some(url) = url else {
+            if cancel.is_cancelled() {
+                return;
+            }
+            continue;
+        };
+        let shard_config = ConfigBuilder::new(config.token().to_string(), Intents::empty())
+            .proxy_url(url)
+            .build();
+        let mut shard = Shard::with_config(ShardId::ONE, shard_config);
+        let wanted =
+            EventTypeFlags::READY | EventTypeFlags::RESUMED | EventTypeFlags::INTERACTION_CREATE;
+        let why = loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => {
+                    shard.close(CloseFrame::NORMAL);
+                    return;
+                }
+                next = shard.next_event(wanted) => next,
+            };
+            match next {
+                None => {
+                    break "the gateway ended the session".to_string();
+                }
+                Some(Ok(Event::Ready(ready))) => {
+                    attempt = 0;
+                    set(
+                        &status,
+                        BotStatus::online(&ready.user.name, config.channel_id),
+                    );
+                    let app = ready.application.id;
+                    let http = http.clone();
+                    tokio::spawn(async move {
+                        match http
+                            .interaction(app)
+                            .set_global_commands(&[command()])
+                            .await
+                        {
+                            Ok(_) => tracing::info!("Discord bot: /lanrage registered"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "Discord bot: /lanrage not registered")
+                            }
+                        }
+                    });
+                }
+                Some(Ok(Event::Resumed)) => {
+                    status.send_if_modified(|s| {
+                        if s.state == super::state::BotState::Online {
+                            return false;
+                        }
+                        *s = BotStatus {
+                            state: super::state::BotState::Online,
+                            message: "Online again (session resumed).".into(),
+                        };
+                        true
+                    });
+                }
+                Some(Ok(Event::InteractionCreate(i))) => {
+                    let http = http.clone();
+                    let party = party.borrow().clone();
+                    tokio::spawn(async move { respond(&http, &i.0, party.as_ref()).await });
+                }
+                Some(Ok(Event::GatewayClose(frame))) => {
+                    let code = frame.map(|f| f.code).unwrap_or(1006);
+                    match close_verdict(code) {
+                        CloseVerdict::TokenRejected => {
+                            set(&status, BotStatus::token_rejected());
+                            return;
+                        }
+                        CloseVerdict::StartOver(why) => break why,
+                        CloseVerdict::Reconnect => {
+                            tracing::debug!(code, "Discord gateway closed; resuming");
+                            set(&status, BotStatus::connecting());
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    // The library reconnects by itself (with its own growing pause); a frame
+                    // it cannot read is skipped.
+                    tracing::debug!(error = %e, "Discord gateway");
+                    if matches!(
+                        e.kind(),
+                        twilight_gateway::error::ReceiveMessageErrorType::Reconnect
+                    ) {
+                        set(
+                            &status,
+                            BotStatus::unreachable("the gateway does not answer"),
+                        );
+                    }
+                }
+            }
+        };
+        set(&status, BotStatus::unreachable(&why));
+        if sleep_or_cancel(retry_pause(attempt), &cancel).await {
+            return;
+        }
+        attempt = attempt.saturating_add(1);
+    }
+}
+
+async fn lookup_gateway(http: &Client) -> Result<String, Failure> {
+    let response = http.gateway().authed().await.map_err(|e| failure(&e))?;
+    let info = response
+        .model()
+        .await
+        .map_err(|e| Failure::Other(format!("unreadable gateway answer: {e}")))?;
+    Ok(info.url)
+}
+
+/// Says Discord is unreachable and waits before the next attempt. Always `None` (no URL).
+async fn unreachable_pause(
+    status: &watch::Sender<BotStatus>,
+    why: &str,
+    attempt: &mut u32,
+    cancel: &CancellationToken,
+) -> Option<String> {
+    set(status, BotStatus::unreachable(why));
+    sleep_or_cancel(retry_pause(*attempt), cancel).await;
+    *attempt = attempt.saturating_add(1);
+    None
+}
+
+/// Returns true when cancelled during the pause.
+async fn sleep_or_cancel(pause: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(pause) => false,
+    }
+}
+
+async fn respond(http: &Client, interaction: &Interaction, party: Option<&PartyView>) {
+    let Some(InteractionData::ApplicationCommand(data)) = &interaction.data else {
+        return;
+    };
+    if data.name != COMMAND {
+        return;
+    }
+    let sub = data.options.first().map(|o| o.name.as_str()).unwrap_or("");
+    let response = InteractionResponse {
+        kind: InteractionResponseType::ChannelMessageWithSource,
+        data: Some(InteractionResponseData {
+            content: Some(answer(sub, party)),
+            // Only the caller sees it: an invite asked for is not an announcement.
+            flags: Some(MessageFlags::EPHEMERAL),
+            allowed_mentions: Some(AllowedMentions::default()),
+            ..InteractionResponseData::default()
+        }),
+    };
+    let sent = http
+        .interaction(interaction.application_id)
+        .create_response(interaction.id, &interaction.token, &response)
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, sub, "Discord bot: slash command not answered");
+    }
+}
+
+/// Posts announcements in batches until the queue closes (then sends what is left) or the
+/// bot is cancelled.
+async fn post(
+    config: BotConfig,
+    http: Arc<Client>,
+    status: Arc<watch::Sender<BotStatus>>,
+    mut rx: mpsc::Receiver<Announcement>,
+    cancel: CancellationToken,
+) {
+    let channel = Id::new(config.channel_id);
+    let mut pending: Vec<(Announcement, SystemTime)> = Vec::new();
+    let mut open = true;
+    let mut attempt = 0u32;
+    let mut refused_notice_given = false;
+    while open || !pending.is_empty() {
+        if pending.is_empty() {
+            match tokio::select! {
+                _ = cancel.cancelled() => return,
+                a = rx.recv() => a,
+            } {
+                Some(a) => pending.push((a, SystemTime::now())),
+                None => return,
+            }
+        }
+        // Gather what else happens in the batch window.
+        let window = tokio::time::sleep(BATCH);
+        tokio::pin!(window);
+        while open && pending.len() < BACKLOG {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = &mut window => break,
+                a = rx.recv() => match a {
+                    Some(a) => pending.push((a, SystemTime::now())),
+                    None => open = false,
+                },
+            }
+        }
+        if status.borrow().is_final() {
+            // A rejected token posts nothing; the events of this bot are given up.
+            pending.clear();
+            continue;
+        }
+        let n = pending.len().min(MAX_EMBEDS);
+        let embeds: Vec<_> = pending[..n].iter().map(|(a, at)| a.embed(*at)).collect();
+        let mut tries = 0;
+        let result = loop {
+            match http.create_message(channel).embeds(&embeds).await {
+                Ok(_) => break Ok(()),
+                Err(e) => match failure(&e) {
+                    Failure::RateLimited(wait) if tries < RATE_LIMIT_TRIES => {
+                        tries += 1;
+                        tracing::debug!(?wait, "Discord bot: rate limited");
+                        if sleep_or_cancel(wait, &cancel).await {
+                            return;
+                        }
+                    }
+                    other => break Err(other),
+                },
+            }
+        };
+        match result {
+            Ok(()) => {
+                attempt = 0;
+                pending.drain(..n);
+            }
+            Err(Failure::TokenRejected) => {
+                set(&status, BotStatus::token_rejected());
+                pending.clear();
+            }
+            Err(Failure::ChannelRefused(code)) => {
+                if !refused_notice_given {
+                    refused_notice_given = true;
+                    tracing::warn!(
+                        channel = config.channel_id,
+                        code,
+                        "Discord bot: may not post in channel {}: invite the bot to the \
+                         server and give it View Channel, Send Messages and Embed Links there",
+                        config.channel_id
+                    );
+                }
+                status.send_modify(|s| {
+                    s.message = format!(
+                        "Discord refused posts to channel {} (HTTP {code}): invite the bot to \
+                         that server and give it View Channel, Send Messages and Embed Links \
+                         there.",
+                        config.channel_id
+                    )
+                });
+                pending.drain(..n);
+            }
+            Err(Failure::RateLimited(_)) => {
+                tracing::warn!("Discord bot: still rate limited; {n} announcements dropped");
+                pending.drain(..n);
+            }
+            Err(Failure::Other(why)) => {
+                // Kept and sent when Discord answers again: nothing that happened meanwhile
+                // is lost (beyond the backlog).
+                tracing::debug!(why, "Discord bot: post failed; retrying");
+                if pending.len() > BACKLOG {
+                    let extra = pending.len() - BACKLOG;
+                    pending.drain(..extra);
+                }
+                if sleep_or_cancel(retry_pause(attempt), &cancel).await {
+                    return;
+                }
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
+}
