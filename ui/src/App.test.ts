@@ -179,6 +179,26 @@ describe("App with the fake bridge", () => {
     expect(input.placeholder).toBe("Not set");
   });
 
+  it("the Discord bot's state sits under its settings, follows its events, and the token never shows", async () => {
+    const b = await start();
+    expect(text("#discord-bot-status")).toContain("Bot: off");
+    expect(text("#discord-bot-message")).toContain("set a bot token and a channel ID");
+    await change("#setting-discord_bot_channel_id", "123456789012345678");
+    await change("#setting-discord_bot_token", "bot-token-secret-value");
+    expect(text("#discord-bot-status")).toContain("Bot: online");
+    expect(text("#discord-bot-message")).toContain("123456789012345678");
+    expect($<HTMLInputElement>("#setting-discord_bot_token").placeholder).toBe("Set");
+    expect(document.body.innerHTML).not.toContain("bot-token-secret-value");
+    // what the engine reports later (a token Discord refused) replaces it
+    b.emit({
+      type: "discord_bot_changed",
+      bot: { state: "token_rejected", message: "Discord rejected the bot token." },
+    });
+    await settle();
+    expect(text("#discord-bot-status")).toContain("Bot: token rejected");
+    expect($("#discord-bot-status").className).toContain("bot-token_rejected");
+  });
+
   it("turns list text into string[] and toggles booleans", async () => {
     const b = await start();
     const spy = vi.spyOn(b, "setSetting");

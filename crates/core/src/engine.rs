@@ -19,7 +19,9 @@ use crate::events::EngineEvent;
 use crate::games::Games;
 use crate::runtime::Runtime;
 use crate::session::Session;
-pub use crate::status::{ControlStatus, DeviceStatus, EngineState, Notice, NoticeLevel, Status};
+pub use crate::status::{
+    ControlStatus, DeviceStatus, DiscordStatus, EngineState, Notice, NoticeLevel, Status,
+};
 use lanrage_party::PartyStatus;
 
 /// What `lanrage games` and the app's Games page show.
@@ -43,6 +45,8 @@ struct Inner {
     browser: Browser,
     games: Arc<Games>,
     metrics: Arc<Mutex<lanrage_metrics::MetricsCollector>>,
+    /// What the Discord bot task last reported.
+    discord_bot: tokio::sync::watch::Sender<lanrage_discord::bot::BotStatus>,
 }
 
 /// A cheap, cloneable handle to the running engine.
@@ -83,8 +87,12 @@ impl Engine {
             opts.control_server,
         ));
         let session = Session::start(rt.clone(), games.clone());
+        let (discord_bot, _) = tokio::sync::watch::channel(lanrage_discord::bot::BotStatus::off(
+            "Off: set a bot token and a channel ID in Settings → Discord to turn it on.",
+        ));
         let engine = Self {
             inner: Arc::new(Inner {
+                discord_bot: discord_bot.clone(),
                 browser: Browser::new(rt.clone(), session.clone()),
                 metrics: Arc::new(Mutex::new(lanrage_metrics::MetricsCollector::new())),
                 games,
@@ -113,6 +121,12 @@ impl Engine {
             engine.inner.games.clone(),
         );
         crate::session_log::start(rt.clone());
+        crate::bot::start(
+            rt.clone(),
+            engine.inner.session.clone(),
+            engine.inner.games.clone(),
+            discord_bot,
+        );
         Ok(engine)
     }
 
@@ -177,6 +191,9 @@ impl Engine {
             nat: session.nat_status(),
             tunnel,
             notices: rt.notices(),
+            discord: DiscordStatus {
+                bot: self.inner.discord_bot.borrow().clone(),
+            },
         }
     }
 

@@ -81,6 +81,10 @@ pub enum EngineEvent {
     Metrics {
         snapshot: Box<lanrage_metrics::Snapshot>,
     },
+    /// The Discord bot's state changed (`discord.bot` in status).
+    DiscordBotChanged {
+        bot: lanrage_discord::bot::BotStatus,
+    },
     /// Every second while the tunnel runs: traffic and in-tunnel RTT, jitter, loss per peer.
     TunnelStats {
         tunnel: Box<lanrage_tunnel::DeviceStats>,

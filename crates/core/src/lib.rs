@@ -11,6 +11,7 @@
 //! every subsystem shares; `session` (the party's shell), `browser`, `tick`, `webhooks` and
 //! `session_log` run on the runtime; `engine` is the handle over all of them.
 
+mod bot;
 pub mod browser;
 pub mod control;
 pub mod engine;
@@ -30,7 +31,9 @@ mod webhooks;
 pub use engine::{Engine, EngineOptions};
 pub use error::{EngineError, ErrorReport};
 pub use events::EngineEvent;
-pub use status::{ControlStatus, DeviceStatus, EngineState, Notice, NoticeLevel, Status};
+pub use status::{
+    ControlStatus, DeviceStatus, DiscordStatus, EngineState, Notice, NoticeLevel, Status,
+};
 
 /// The party machine and party status live in their own crate.
 pub use lanrage_party as party;

@@ -64,4 +64,13 @@ pub struct Status {
     /// The data plane and every peer's traffic and in-tunnel measurements, while it runs.
     pub tunnel: Option<lanrage_tunnel::DeviceStats>,
     pub notices: Vec<Notice>,
+    pub discord: DiscordStatus,
+}
+
+/// LANrage's side of Discord that has a state of its own.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DiscordStatus {
+    /// The host's bot: `off`, `connecting`, `online`, `token_rejected` or `unreachable`, with a
+    /// sentence for the player.
+    pub bot: lanrage_discord::bot::BotStatus,
 }

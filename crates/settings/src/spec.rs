@@ -278,6 +278,28 @@ fn webhook_url(s: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+fn discord_bot_token(s: &str) -> Result<(), String> {
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a bot token has no spaces: copy it again from the Developer Portal".into());
+    }
+    Ok(())
+}
+
+fn discord_channel_id(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    lanrage_discord::bot::config::parse_channel_id(s)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn discord_api_url(s: &str) -> Result<(), String> {
+    lanrage_discord::bot::ApiUrl::parse(s)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn discord_app_id(s: &str) -> Result<(), String> {
     if !s.is_empty() && !s.chars().all(|c| c.is_ascii_digit()) {
         return Err("must be the numeric application id from Discord's developer portal".into());
@@ -473,6 +495,37 @@ pub static SPECS: &[Spec] = &[
         description: "With a webhook set: \"Ana started OpenTTD\" in the channel when a player starts a game LANrage knows.",
         kind: Kind::Bool,
         default: Default::Bool(true),
+        secret: false,
+    },
+    Spec {
+        key: "discord_bot_token",
+        group: "Discord",
+        label: "Discord bot token",
+        description: "Your group's LANrage bot: create an application at discord.com/developers, \
+            open Bot, Reset Token and paste it here; then invite the bot to your server with \
+            OAuth2 → URL Generator, scopes bot and applications.commands, permissions Send \
+            Messages and Embed Links. Stored on this machine and never shown again.",
+        kind: Kind::Text { max_len: 128, check: discord_bot_token },
+        default: Default::Str(""),
+        secret: true,
+    },
+    Spec {
+        key: "discord_bot_channel_id",
+        group: "Discord",
+        label: "Discord bot channel ID",
+        description: "Where the bot posts parties, members and games: in Discord turn on \
+            Developer Mode, right-click the channel and Copy Channel ID.",
+        kind: Kind::Text { max_len: 24, check: discord_channel_id },
+        default: Default::Str(""),
+        secret: false,
+    },
+    Spec {
+        key: "discord_api_url",
+        group: "Discord",
+        label: "Discord API URL",
+        description: "Discord's REST API the bot uses; change it only for a proxy or a test server.",
+        kind: Kind::Text { max_len: 256, check: discord_api_url },
+        default: Default::Str("https://discord.com"),
         secret: false,
     },
     Spec {

@@ -168,6 +168,9 @@ pub struct Settings {
     pub discord_invite_button: bool,
     pub discord_webhook_url: Secret,
     pub discord_webhook_games: bool,
+    pub discord_bot_token: Secret,
+    pub discord_bot_channel_id: String,
+    pub discord_api_url: String,
     pub start_minimized: bool,
     pub start_at_login: bool,
 }

@@ -16,6 +16,7 @@ const status = (over: Partial<Status> = {}): Status => ({
   nat: null,
   tunnel: null,
   notices: [],
+  discord: { bot: { state: "off", message: "Off." } },
   ...over,
 });
 

@@ -316,6 +316,8 @@ function applyEvent(s: AppState, e: EngineEvent, at: string): AppState {
     }
     case "path_changed":
       return applyPathChanged(s, e, at);
+    case "discord_bot_changed":
+      return s.status ? { ...s, status: { ...s.status, discord: { ...s.status.discord, bot: e.bot } } } : s;
     case "game_started":
       return setDeviceGames(s, gameStarted(s.deviceGames, e.game));
     case "game_stopped":

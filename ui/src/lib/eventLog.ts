@@ -87,6 +87,9 @@ export function describeEvent(event: EngineEvent): { level: LogLevel; text: stri
     case "member_game":
       // the party's next snapshot carries the game itself; this is the line for the log
       return { level: "info", text: event.game ? `${event.name} is playing ${event.game.name}.` : `${event.name} stopped playing.` };
+    case "discord_bot_changed":
+      // warnings (a refused token or channel) also arrive as notices; the rest is one line
+      return event.bot.state === "connecting" ? null : { level: "info", text: `Discord bot: ${event.bot.message}` };
     default: {
       const t = (event as { type?: unknown }).type;
       return { level: "info", text: `Engine event: ${typeof t === "string" ? t : "unknown"}.` };

@@ -14,6 +14,7 @@ import { browserCopy } from "./clipboard";
 import { FAKE_GAMES, FakeParty, seededRandom, type Profile } from "./fakeParty";
 import { FakeRecorder, fakeSessions } from "./fakeSessions";
 import { filterAndSort } from "./servers";
+import type { BotStatus } from "./generated";
 import type {
   BridgeError,
   ConfigView,
@@ -94,6 +95,9 @@ export const FAKE_SETTING_DEFS: Def[] = [
   { key: "discord_invite_button", group: "Discord", label: "Invite button on Discord", description: "Let friends join your party from a button on your Discord profile.", kind: "bool", default: false, secret: false },
   { key: "discord_webhook_url", group: "Discord", label: "Discord webhook URL", description: "Post party events to a Discord channel; stored on this machine and never shown again.", kind: "string", default: "", secret: true },
   { key: "discord_webhook_games", group: "Discord", label: "Post when someone starts a game", description: "With a webhook set: \"Ana started OpenTTD\" in the channel when a player starts a game LANrage knows.", kind: "bool", default: true, secret: false },
+  { key: "discord_bot_token", group: "Discord", label: "Discord bot token", description: "Your group's LANrage bot: create an application at discord.com/developers, open Bot, Reset Token and paste it here; then invite the bot to your server with OAuth2 → URL Generator, scopes bot and applications.commands, permissions Send Messages and Embed Links. Stored on this machine and never shown again.", kind: "string", default: "", secret: true },
+  { key: "discord_bot_channel_id", group: "Discord", label: "Discord bot channel ID", description: "Where the bot posts parties, members and games: in Discord turn on Developer Mode, right-click the channel and Copy Channel ID.", kind: "string", default: "", secret: false },
+  { key: "discord_api_url", group: "Discord", label: "Discord API URL", description: "Discord's REST API the bot uses; change it only for a proxy or a test server.", kind: "string", default: "https://discord.com", secret: false },
   { key: "start_minimized", group: "App", label: "Start minimized", description: "Start in the tray without opening the window.", kind: "bool", default: false, secret: false },
 ];
 
@@ -426,7 +430,17 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       tunnel: party.tunnel(),
       notices,
       nat,
+      discord: { bot: discordBot() },
     });
+  }
+
+  /** Like the engine: off until a token and a channel are set, then online (no Discord here). */
+  function discordBot(): BotStatus {
+    const token = String(values.get("discord_bot_token") ?? "");
+    const channel = String(values.get("discord_bot_channel_id") ?? "");
+    if (!token || !channel)
+      return { state: "off", message: "Off: set a bot token and a channel ID in Settings → Discord to turn it on." };
+    return { state: "online", message: `Online as LANrage Bot; posting in channel ${channel}.` };
   }
 
   /** Run a party operation like a command: errors reject, state changes restart or stop the clock. */
@@ -551,6 +565,7 @@ export function createFakeBridge(opts: FakeBridgeOptions = {}): FakeBridge {
       values.set(key, v);
       const sv = view(def);
       emit({ type: "setting_changed", setting: sv });
+      if (key.startsWith("discord_bot_")) emit({ type: "discord_bot_changed", bot: discordBot() });
       // the engine's next scan with detection off stops every running game
       if (!detecting()) stopGame();
       return sv;

@@ -90,6 +90,7 @@ export function statusOf(over: Partial<Status> = {}): Status {
     nat: null,
     tunnel: null,
     notices: [],
+    discord: { bot: { state: "off", message: "Off." } },
     ...over,
   };
 }

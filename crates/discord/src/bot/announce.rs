@@ -77,6 +77,74 @@ pub struct MemberView {
     pub connection: String,
 }
 
+/// What a game night adds up to, recorded while the party lasts and posted when it ends.
+#[derive(Debug, Clone)]
+pub struct NightRecord {
+    party: String,
+    started: std::time::Instant,
+    members: Vec<String>,
+    games: Vec<String>,
+    rtt_sum: f64,
+    rtt_n: u64,
+    loss_sum: f64,
+    loss_n: u64,
+}
+
+impl NightRecord {
+    pub fn new(party: &str, me: &str, now: std::time::Instant) -> Self {
+        Self {
+            party: party.to_string(),
+            started: now,
+            members: vec![me.to_string()],
+            games: Vec::new(),
+            rtt_sum: 0.0,
+            rtt_n: 0,
+            loss_sum: 0.0,
+            loss_n: 0,
+        }
+    }
+
+    pub fn party(&self) -> &str {
+        &self.party
+    }
+
+    pub fn member(&mut self, name: &str) {
+        if !self.members.iter().any(|m| m == name) {
+            self.members.push(name.to_string());
+        }
+    }
+
+    pub fn game(&mut self, name: &str) {
+        if !self.games.iter().any(|g| g == name) {
+            self.games.push(name.to_string());
+        }
+    }
+
+    /// One member's measurement of one second.
+    pub fn sample(&mut self, rtt_ms: Option<f64>, loss_percent: Option<f64>) {
+        if let Some(r) = rtt_ms.filter(|r| r.is_finite() && *r >= 0.0) {
+            self.rtt_sum += r;
+            self.rtt_n += 1;
+        }
+        if let Some(l) = loss_percent.filter(|l| l.is_finite() && *l >= 0.0) {
+            self.loss_sum += l;
+            self.loss_n += 1;
+        }
+    }
+
+    pub fn summary(&self, now: std::time::Instant) -> Announcement {
+        let mean = |sum: f64, n: u64| (n > 0).then(|| sum / n as f64);
+        Announcement::NightSummary {
+            party: self.party.clone(),
+            members: self.members.clone(),
+            minutes: now.saturating_duration_since(self.started).as_secs() / 60,
+            games: self.games.clone(),
+            avg_rtt_ms: mean(self.rtt_sum, self.rtt_n),
+            loss_percent: mean(self.loss_sum, self.loss_n),
+        }
+    }
+}
+
 fn field(name: &str, value: String, inline: bool) -> EmbedField {
     EmbedField {
         inline,
@@ -270,6 +338,10 @@ pub fn answer(sub: &str, party: Option<&PartyView>) -> String {
         return "No LANrage party is open right now.".into();
     };
     match sub {
+        "invite" if p.code.is_empty() => format!(
+            "Only the host of **{}** can share its invite: ask them for the code.",
+            sanitize(&p.name)
+        ),
         "invite" => format!(
             "Join **{}** in LANrage with the code `{}`\nor open `{}`",
             sanitize(&p.name),
@@ -351,6 +423,31 @@ mod tests {
     }
 
     #[test]
+    fn a_night_adds_up_members_games_and_quality() {
+        let t0 = std::time::Instant::now();
+        let mut n = NightRecord::new("Friday", "Ana", t0);
+        n.member("Bob");
+        n.member("Ana");
+        n.game("OpenTTD");
+        n.game("OpenTTD");
+        n.sample(Some(10.0), Some(0.0));
+        n.sample(Some(30.0), Some(1.0));
+        n.sample(None, Some(f64::NAN));
+        let s = n.summary(t0 + std::time::Duration::from_secs(125 * 60 + 59));
+        assert_eq!(
+            s,
+            Announcement::NightSummary {
+                party: "Friday".into(),
+                members: vec!["Ana".into(), "Bob".into()],
+                minutes: 125,
+                games: vec!["OpenTTD".into()],
+                avg_rtt_ms: Some(20.0),
+                loss_percent: Some(0.5),
+            }
+        );
+    }
+
+    #[test]
     fn answers() {
         assert_eq!(
             answer("invite", None),
@@ -371,6 +468,11 @@ mod tests {
             answer("status", Some(&p)),
             "**Friday**: 1 member\n• Ana playing OpenTTD (direct, 12 ms)"
         );
+        let guest = PartyView {
+            code: String::new(),
+            ..p.clone()
+        };
+        assert!(answer("invite", Some(&guest)).starts_with("Only the host"));
         let c = serde_json::to_value(command()).unwrap();
         assert_eq!(c["name"], "lanrage");
         assert_eq!(c["options"][0]["type"], 1);

@@ -11,7 +11,7 @@ pub mod config;
 mod run;
 pub mod state;
 
-pub use announce::{Announcement, MemberView, PartyView};
+pub use announce::{Announcement, MemberView, NightRecord, PartyView};
 pub use config::{ApiUrl, BotConfig, BotConfigError, DEFAULT_API_URL};
 pub use run::Bot;
 pub use state::{BotState, BotStatus};

@@ -237,6 +237,7 @@ async fn gateway(
                         *s = BotStatus {
                             state: super::state::BotState::Online,
                             message: "Online again (session resumed).".into(),
+                            warn: false,
                         };
                         true
                     });
@@ -422,14 +423,7 @@ async fn post(
                         config.channel_id
                     );
                 }
-                status.send_modify(|s| {
-                    s.message = format!(
-                        "Discord refused posts to channel {} (HTTP {code}): invite the bot to \
-                         that server and give it View Channel, Send Messages and Embed Links \
-                         there.",
-                        config.channel_id
-                    )
-                });
+                set(&status, BotStatus::channel_refused(config.channel_id, code));
                 pending.drain(..n);
             }
             Err(Failure::RateLimited(_)) => {

@@ -23,6 +23,10 @@ pub enum BotState {
 pub struct BotStatus {
     pub state: BotState,
     pub message: String,
+    /// The player should be told (a notice): the token was rejected, the channel refused.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub warn: bool,
 }
 
 impl BotStatus {
@@ -30,6 +34,7 @@ impl BotStatus {
         Self {
             state: BotState::Off,
             message: why.to_string(),
+            warn: false,
         }
     }
 
@@ -37,6 +42,7 @@ impl BotStatus {
         Self {
             state: BotState::Connecting,
             message: "Connecting to Discord…".into(),
+            warn: false,
         }
     }
 
@@ -44,6 +50,20 @@ impl BotStatus {
         Self {
             state: BotState::Online,
             message: format!("Online as {bot_name}; posting in channel {channel_id}."),
+            warn: false,
+        }
+    }
+
+    /// Still online, but Discord refuses its posts to the channel.
+    pub fn channel_refused(channel_id: u64, http_status: u16) -> Self {
+        Self {
+            state: BotState::Online,
+            message: format!(
+                "Discord refused the bot's posts to channel {channel_id} (HTTP {http_status}): \
+                 invite the bot to that server and give it View Channel, Send Messages and \
+                 Embed Links there."
+            ),
+            warn: true,
         }
     }
 
@@ -53,6 +73,7 @@ impl BotStatus {
             message: "Discord rejected the bot token. Copy it again from the Developer Portal \
                       (Bot → Reset Token) and save it; the bot stays off until then."
                 .into(),
+            warn: true,
         }
     }
 
@@ -60,6 +81,7 @@ impl BotStatus {
         Self {
             state: BotState::Unreachable,
             message: format!("Discord cannot be reached ({why}); trying again."),
+            warn: false,
         }
     }
 

@@ -60,11 +60,19 @@ pub struct FakeDiscord {
 
 impl FakeDiscord {
     pub async fn start(token: &str) -> FakeDiscord {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(listener, token)
+    }
+
+    /// Serves on `listener` (bound wherever the test needs Discord to be, such as the
+    /// loopback of a lab's network namespace). Must run inside a tokio runtime.
+    pub fn start_on(listener: std::net::TcpListener, token: &str) -> FakeDiscord {
         let inner = Arc::new(Mutex::new(Inner {
             token: token.to_string(),
             ..Inner::default()
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         let addr = listener.local_addr().unwrap();
         let fake = FakeDiscord { addr, inner };
         let app = Router::new()

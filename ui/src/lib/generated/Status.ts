@@ -2,6 +2,7 @@
 import type { ControlStatus } from "./ControlStatus";
 import type { DeviceStats } from "./DeviceStats";
 import type { DeviceStatus } from "./DeviceStatus";
+import type { DiscordStatus } from "./DiscordStatus";
 import type { EngineState } from "./EngineState";
 import type { Mode } from "./Mode";
 import type { NatStatus } from "./NatStatus";
@@ -20,4 +21,4 @@ nat: NatStatus | null,
 /**
  * The data plane and every peer's traffic and in-tunnel measurements, while it runs.
  */
-tunnel: DeviceStats | null, notices: Array<Notice>, };
+tunnel: DeviceStats | null, notices: Array<Notice>, discord: DiscordStatus, };
