@@ -59,6 +59,18 @@ fn the_hosts_bot_announces_the_party_answers_lanrage_invite_and_never_shows_its_
         w.host(ns, &format!("198.51.100.{}", 11 + i));
         w.player(ns);
     }
+    // A game only Bo's LANrage knows (its own catalogue entry), played by a program with that
+    // executable name: the process scan sees it as it sees any game.
+    let bo_data = w.players[1].data();
+    std::fs::create_dir_all(&bo_data).unwrap();
+    std::fs::write(
+        format!("{bo_data}/games.toml"),
+        "[[game]]\nid = \"lab-arena\"\nname = \"Lab Arena\"\nlinux = [\"lab-arena-srv\"]\n",
+    )
+    .unwrap();
+    let game_dir = tempfile::tempdir().unwrap();
+    let game_exe = game_dir.path().join("lab-arena-srv");
+    std::fs::copy("/bin/sleep", &game_exe).unwrap();
     // Debug logs: twilight's and ours, so the token check covers what people turn on.
     w.players[0].up_with(
         &mut w.lab,
@@ -160,6 +172,52 @@ fn the_hosts_bot_announces_the_party_answers_lanrage_invite_and_never_shows_its_
         );
     }
 
+    // Bo plays a game: the channel hears who started what, and when it ended.
+    let game = w
+        .lab
+        .spawn("p1", "lab-arena", &[game_exe.to_str().unwrap(), "600"], &[]);
+    rt.block_on(fake.wait(15, "Bo's game announced", |f| {
+        f.titles().iter().any(|t| t == "Bo started Lab Arena")
+    }));
+    w.lab.kill(game);
+    rt.block_on(fake.wait(15, "the game's end announced", |f| {
+        f.titles().iter().any(|t| t == "Bo finished Lab Arena")
+    }));
+
+    // The night ends with the party: one summary of who came and what was played.
+    let lab = &w.lab;
+    let [a, b] = &w.players[..] else {
+        unreachable!()
+    };
+    b.ok(lab, &["party", "leave"]);
+    rt.block_on(fake.wait(10, "Bo's leaving announced", |f| {
+        f.titles().iter().any(|t| t == "Bo left friday")
+    }));
+    a.ok(lab, &["party", "close"]);
+    rt.block_on(fake.wait(10, "the night's summary", |f| {
+        f.titles()
+            .iter()
+            .any(|t| t == "Game night in friday is over")
+    }));
+    let summary = fake
+        .messages()
+        .into_iter()
+        .flat_map(|(_, m)| m["embeds"].as_array().cloned().unwrap())
+        .find(|e| e["title"] == "Game night in friday is over")
+        .unwrap();
+    let field = |name: &str| {
+        summary["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(|f| f["value"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("Members"), "Ana, Bo", "{summary}");
+    assert_eq!(field("Games"), "Lab Arena", "{summary}");
+    assert!(field("Connections").ends_with("% loss"), "{summary}");
+
     // A token Discord rejects: said within seconds, then the bot stays quiet.
     fake.set_token("a-reset-token");
     a.ok(
@@ -172,14 +230,14 @@ fn the_hosts_bot_announces_the_party_answers_lanrage_invite_and_never_shows_its_
     let notices = a.status(lab)["notices"].to_string();
     assert!(notices.contains("rejected the bot token"), "{notices}");
     let refused = fake.rejected();
-    b.ok(lab, &["party", "leave"]);
+    create(lab, a, &["saturday"]);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         fake.rejected(),
         refused,
         "no retries after a rejected token"
     );
-    assert!(!fake.titles().iter().any(|t| t == "Bo left friday"));
+    assert!(!fake.titles().iter().any(|t| t.contains("saturday")));
     let log = lab.log(a.proc.unwrap());
     assert!(!log.contains("the-old-token"), "the rejected token logged");
 }
