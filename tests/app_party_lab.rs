@@ -7,6 +7,9 @@
 
 mod support;
 
+#[path = "../crates/discord/tests/fake_discord/mod.rs"]
+mod fake_discord;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +22,7 @@ use support::{Desktop, Proc};
 
 const APP: &str = env!("CARGO_BIN_EXE_lanrage-app");
 const SERVER_URL: &str = "ws://198.51.100.10:8667";
+const BOT_TOKEN: &str = "MTAwMDAwMDAwMDAwMDAwMDAx.GAppLb.a-bot-token-for-the-app-lab";
 
 fn ready() -> bool {
     support::require(
@@ -163,6 +167,23 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
     // have set them.
     app.ok(lab, &["settings", "set", "display_name", "Host"]);
     app.ok(lab, &["settings", "set", "control_server", SERVER_URL]);
+    // The group's Discord bot, on a fake Discord where the app's engine can reach it (its
+    // namespace's loopback): the party it opens is announced, and Settings shows the bot.
+    let discord = fake_discord::FakeDiscord::start_on(lab.tcp_listener_in("app"), BOT_TOKEN);
+    app.ok(
+        lab,
+        &["settings", "set", "discord_api_url", &discord.api_url()],
+    );
+    app.ok(
+        lab,
+        &[
+            "settings",
+            "set",
+            "discord_bot_channel_id",
+            "123456789012345678",
+        ],
+    );
+    app.ok(lab, &["settings", "set", "discord_bot_token", BOT_TOKEN]);
 
     // The app under WebDriver inside the "app" namespace; the test reaches tauri-driver through
     // a Unix socket (filesystem sockets cross network namespaces, TCP does not).
@@ -321,6 +342,33 @@ async fn the_app_hosts_a_party_friends_join_with_its_code_and_it_shows_them_live
             );
         }
     }
+    // The bot under its settings, and what it posted for the party the app opened.
+    displayed(&c, "#nav-settings").await.click().await.unwrap();
+    c.execute(
+        "document.getElementById('discord-bot-status').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_text(
+        &c,
+        "#discord-bot-status",
+        |t| t.contains("Bot: online"),
+        "the bot online",
+    )
+    .await;
+    screenshot(&c, "settings-discord.png").await;
+    discord
+        .wait(10, "the party announced in the channel", |f| {
+            f.titles().iter().any(|t| t == "Party Friday LAN is open")
+        })
+        .await;
+    let posted = discord.messages()[0].1["embeds"][0]["fields"][0]["value"].clone();
+    assert_eq!(
+        posted,
+        format!("`{}`", code.trim()),
+        "the invite the app shows"
+    );
     displayed(&c, "#nav-party").await.click().await.unwrap();
 
     // Idle in a party of three: what the app costs (reported, not asserted: the machine is

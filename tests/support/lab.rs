@@ -692,6 +692,24 @@ impl Lab {
     }
 
     /// Waits until something in `ns` listens on `port` (`proto` "udp" or "tcp").
+    /// A TCP listener on 127.0.0.1 inside namespace `ns`, for a test's own server (a fake
+    /// Discord) that a program in the namespace must reach on its loopback. Bound from a thread
+    /// that joins the namespace: a socket stays in the namespace it was made in.
+    pub fn tcp_listener_in(&self, ns: &str) -> std::net::TcpListener {
+        use std::os::fd::AsRawFd;
+        let path = format!("/run/netns/{}", self.full(ns));
+        std::thread::spawn(move || {
+            let netns = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // SAFETY: setns with a valid namespace fd changes only this short-lived thread.
+            let rc = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap_or_else(|e| panic!("a listener in {path}: {e}"))
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("binding in {ns} failed"))
+    }
+
     pub fn wait_listening(&self, ns: &str, proto: &str, port: u16, timeout: Duration) {
         let flag = match proto {
             "udp" => "-Hlun",

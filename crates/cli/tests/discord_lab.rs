@@ -10,7 +10,6 @@ mod support;
 #[path = "../../discord/tests/fake_discord/mod.rs"]
 mod fake_discord;
 
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use fake_discord::FakeDiscord;
@@ -21,21 +20,6 @@ const SERVER_IP: &str = "198.51.100.10";
 const SERVER_URL: &str = "ws://198.51.100.10:8667";
 const TOKEN: &str = "MTAwMDAwMDAwMDAwMDAwMDAx.GLabTk.the-bot-token-no-output-may-show";
 const CHANNEL: &str = "123456789012345678";
-
-/// A TCP listener on 127.0.0.1 inside network namespace `full_ns`: bound from a thread that
-/// joins the namespace (a socket stays in the namespace it was made in).
-fn listen_in(full_ns: &str) -> std::net::TcpListener {
-    let path = format!("/run/netns/{full_ns}");
-    std::thread::spawn(move || {
-        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on a valid namespace fd changes only this short-lived thread.
-        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap()
-    })
-    .join()
-    .unwrap()
-}
 
 fn bot_state(status: &serde_json::Value) -> String {
     status["discord"]["bot"]["state"]
@@ -81,7 +65,7 @@ fn the_hosts_bot_announces_the_party_answers_lanrage_invite_and_never_shows_its_
     w.players[1].up(&mut w.lab, Some(SERVER_URL), "Bo");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _enter = rt.enter();
-    let fake = FakeDiscord::start_on(listen_in(&w.lab.full("p0")), TOKEN);
+    let fake = FakeDiscord::start_on(w.lab.tcp_listener_in("p0"), TOKEN);
     let lab = &w.lab;
     let [a, b] = &w.players[..] else {
         unreachable!()
