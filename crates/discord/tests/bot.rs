@@ -235,3 +235,42 @@ async fn unreachable_discord_is_a_state_with_a_reason_and_the_bot_keeps_trying()
     wait_state(&bot, BotState::Online, 10).await;
     bot.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn malformed_answers_are_logged_and_never_stop_the_bot() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    fake.set_garbage(true);
+    let bot = start(&fake, TOKEN, Some(party()));
+    wait_state(&bot, BotState::Unreachable, 5).await;
+    assert!(
+        bot.status().borrow().message.contains("unreadable"),
+        "{:?}",
+        bot.status().borrow()
+    );
+    fake.set_garbage(false);
+    wait_state(&bot, BotState::Online, 10).await;
+
+    // Frames that are not JSON, a dispatch whose payload is not what Discord sends, and an
+    // interaction for a command that is not ours: skipped, the session goes on.
+    fake.send_raw("{not json");
+    fake.send_raw(r#"{"op": 0, "t": "INTERACTION_CREATE", "s": 50, "d": {"id": "x"}}"#);
+    fake.send_raw(r#"{"op": 77, "d": null}"#);
+    fake.send_dispatch(
+        "INTERACTION_CREATE",
+        serde_json::json!({
+            "id": "3001", "application_id": "1", "type": 2, "token": "t", "version": 1,
+            "authorizing_integration_owners": {}, "entitlements": [],
+            "data": {"id": "1", "name": "someone-elses", "type": 1}
+        }),
+    );
+    fake.slash_command(3002, "invite");
+    fake.wait(10, "the invite answered after the junk", |f| {
+        f.replies().iter().any(|(id, _)| id == "3002")
+    })
+    .await;
+    assert!(
+        !fake.replies().iter().any(|(id, _)| id == "3001"),
+        "another application's command is not ours to answer"
+    );
+    bot.shutdown(Duration::from_secs(1)).await;
+}

@@ -25,6 +25,8 @@ const HEARTBEAT_MS: u64 = 1_000;
 /// What a test tells a gateway session to do.
 enum Cmd {
     Dispatch(&'static str, Value),
+    /// A text frame exactly as given (malformed on purpose).
+    Raw(String),
     /// End the TCP connection without a close frame, as a dropped network does.
     Drop,
 }
@@ -50,6 +52,8 @@ struct Inner {
     sessions: Vec<mpsc::UnboundedSender<Cmd>>,
     /// The REST API answers nothing (a Discord outage).
     down: bool,
+    /// `GET /gateway/bot` answers 200 with a body that is not JSON.
+    garbage: bool,
 }
 
 #[derive(Clone)]
@@ -146,6 +150,20 @@ impl FakeDiscord {
         self.with(|i| {
             i.refused_channels.insert(channel);
         });
+    }
+    pub fn set_garbage(&self, garbage: bool) {
+        self.with(|i| i.garbage = garbage);
+    }
+    /// Sends `text` as one frame on every gateway session.
+    pub fn send_raw(&self, text: &str) {
+        self.with(|i| {
+            i.sessions
+                .retain(|s| s.send(Cmd::Raw(text.to_string())).is_ok())
+        });
+    }
+    /// Dispatches event `t` with payload `d` on every gateway session.
+    pub fn send_dispatch(&self, t: &'static str, d: Value) {
+        self.dispatch(t, d);
     }
     pub fn set_down(&self, down: bool) {
         self.with(|i| i.down = down);
@@ -245,6 +263,9 @@ async fn gateway_bot(State(fake): State<FakeDiscord>, headers: HeaderMap) -> Res
     fake.with(|i| i.gateway_lookups += 1);
     if !authorized(&fake, &headers) {
         return unauthorized();
+    }
+    if fake.with(|i| i.garbage) {
+        return (StatusCode::OK, "<html>a captive portal</html>").into_response();
     }
     Json(json!({
         "url": format!("ws://{}", fake.addr),
@@ -352,6 +373,11 @@ async fn session(fake: FakeDiscord, mut socket: WebSocket) {
                 Some(Cmd::Dispatch(t, d)) => {
                     seq += 1;
                     if socket.send(frame(0, d, Some(seq), Some(t))).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Cmd::Raw(text)) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }
                 }
