@@ -588,6 +588,15 @@ fn format_status(s: &Value) -> String {
             );
         }
     }
+    // The bot is a host's choice: a line only once it is configured.
+    let bot = &s["discord"]["bot"];
+    if bot["state"].as_str().is_some_and(|state| state != "off") {
+        out += &format!(
+            "  Discord:  bot {}. {}\n",
+            str_of(&bot["state"]).replace('_', " "),
+            str_of(&bot["message"])
+        );
+    }
     for n in s["notices"].as_array().into_iter().flatten() {
         out += &format!("  ! {}\n", str_of(&n["message"]));
     }

@@ -83,6 +83,11 @@ fn the_hosts_bot_announces_the_party_answers_lanrage_invite_and_never_shows_its_
     });
     let msg = a.status(lab)["discord"]["bot"]["message"].clone();
     assert!(msg.as_str().unwrap().contains(CHANNEL), "{msg}");
+    let human = a.ok(lab, &["status"]);
+    assert!(
+        human.contains("Discord:  bot online. Online as LANrage Bot"),
+        "{human}"
+    );
 
     let (code, _) = create(lab, a, &["friday"]);
     rt.block_on(fake.wait(10, "the party announced", |f| {
