@@ -351,6 +351,16 @@ fn frame(op: u8, d: Value, s: Option<u64>, t: Option<&str>) -> Message {
     Message::Text(json!({"op": op, "d": d, "s": s, "t": t}).to_string().into())
 }
 
+/// Discord's answer to a wrong token in IDENTIFY or RESUME: close code 4004.
+async fn authentication_failed(mut socket: WebSocket) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 4004,
+            reason: "Authentication failed.".into(),
+        })))
+        .await;
+}
+
 async fn session(fake: FakeDiscord, mut socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut seq = 0u64;
@@ -405,13 +415,7 @@ async fn session(fake: FakeDiscord, mut socket: WebSocket) {
                         fake.with(|i| i.identifies += 1);
                         if !token_ok(&v) {
                             fake.with(|i| i.rejected += 1);
-                            let _ = socket
-                                .send(Message::Close(Some(CloseFrame {
-                                    code: 4004,
-                                    reason: "Authentication failed.".into(),
-                                })))
-                                .await;
-                            return;
+                            return authentication_failed(socket).await;
                         }
                         identified = true;
                         fake.with(|i| i.sessions.push(tx.clone()));
@@ -434,13 +438,8 @@ async fn session(fake: FakeDiscord, mut socket: WebSocket) {
                     Some(6) => {
                         fake.with(|i| i.resumes += 1);
                         if !token_ok(&v) {
-                            let _ = socket
-                                .send(Message::Close(Some(CloseFrame {
-                                    code: 4004,
-                                    reason: "Authentication failed.".into(),
-                                })))
-                                .await;
-                            return;
+                            fake.with(|i| i.rejected += 1);
+                            return authentication_failed(socket).await;
                         }
                         identified = true;
                         fake.with(|i| i.sessions.push(tx.clone()));
