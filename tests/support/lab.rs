@@ -691,7 +691,6 @@ impl Lab {
             .success()
     }
 
-    /// Waits until something in `ns` listens on `port` (`proto` "udp" or "tcp").
     /// A TCP listener on 127.0.0.1 inside namespace `ns`, for a test's own server (a fake
     /// Discord) that a program in the namespace must reach on its loopback. Bound from a thread
     /// that joins the namespace: a socket stays in the namespace it was made in.
@@ -710,6 +709,7 @@ impl Lab {
         .unwrap_or_else(|_| panic!("binding in {ns} failed"))
     }
 
+    /// Waits until something in `ns` listens on `port` (`proto` "udp" or "tcp").
     pub fn wait_listening(&self, ns: &str, proto: &str, port: u16, timeout: Duration) {
         let flag = match proto {
             "udp" => "-Hlun",

@@ -197,6 +197,9 @@ impl Follower {
     }
 
     fn end_night(&mut self) {
+        // Games still running belong to the night that ends: their ends are not announced
+        // later under no party, nor a member's next game as a stale "finished".
+        self.playing.clear();
         let Some(night) = self.night.take() else {
             return;
         };
@@ -208,9 +211,10 @@ impl Follower {
     }
 
     fn game_started(&mut self, player: String, game: String) {
-        if let Some(night) = &mut self.night {
-            night.game(&game);
-        }
+        let Some(night) = &mut self.night else {
+            return;
+        };
+        night.game(&game);
         self.playing
             .insert(player.clone(), (game.clone(), Instant::now()));
         self.announce(Announcement::GameStarted {
@@ -221,6 +225,9 @@ impl Follower {
     }
 
     fn game_ended(&mut self, player: String) {
+        if self.night.is_none() {
+            return;
+        }
         if let Some((game, since)) = self.playing.remove(&player) {
             self.announce(Announcement::GameEnded {
                 party: self.party_name(),
@@ -261,7 +268,7 @@ impl Follower {
                 });
                 self.game_ended(name);
             }
-            EngineEvent::GameStarted { game } if self.night.is_some() => {
+            EngineEvent::GameStarted { game } => {
                 let me = self.me();
                 self.game_started(me, game.name);
             }

@@ -15,6 +15,36 @@ use crate::message::sanitize;
 /// The slash command's name.
 pub const COMMAND: &str = "lanrage";
 
+// Discord's limits ("Embed Limits"; a message's content and an interaction reply).
+const TITLE_MAX: usize = 256;
+const DESCRIPTION_MAX: usize = 4096;
+const FIELD_MAX: usize = 1024;
+/// All embeds of one message together.
+pub const MESSAGE_EMBEDS_MAX: usize = 6000;
+/// A reply's content is at most 2000 characters; a margin for the last line.
+const REPLY_MAX: usize = 1900;
+
+/// `s` cut to `max` characters, ending with `…` when cut.
+fn clamp(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The characters Discord counts against [`MESSAGE_EMBEDS_MAX`] for one embed.
+pub fn embed_size(e: &Embed) -> usize {
+    let text = |s: &Option<String>| s.as_deref().map_or(0, |s| s.chars().count());
+    text(&e.title)
+        + text(&e.description)
+        + e.fields
+            .iter()
+            .map(|f| f.name.chars().count() + f.value.chars().count())
+            .sum::<usize>()
+}
+
 const GREEN: u32 = 0x57F287;
 const GREY: u32 = 0x99AAB5;
 const BLURPLE: u32 = 0x5865F2;
@@ -260,15 +290,21 @@ impl Announcement {
         Embed {
             author: None,
             color: Some(color),
-            description,
-            fields,
+            description: description.map(|d| clamp(d, DESCRIPTION_MAX)),
+            fields: fields
+                .into_iter()
+                .map(|f| EmbedField {
+                    value: clamp(f.value, FIELD_MAX),
+                    ..f
+                })
+                .collect(),
             footer: None,
             image: None,
             kind: "rich".into(),
             provider: None,
             thumbnail: None,
             timestamp: timestamp(at),
-            title: Some(title),
+            title: Some(clamp(title, TITLE_MAX)),
             url: None,
             video: None,
         }
@@ -355,12 +391,17 @@ pub fn answer(sub: &str, party: Option<&PartyView>) -> String {
                 sanitize(&p.name),
                 if n == 1 { "member" } else { "members" }
             );
-            for m in p.members.iter().take(25) {
-                out.push_str(&format!("\n• {}", sanitize(&m.name)));
+            for (i, m) in p.members.iter().enumerate() {
+                let mut line = format!("\n• {}", sanitize(&m.name));
                 if let Some(game) = &m.game {
-                    out.push_str(&format!(" playing {}", sanitize(game)));
+                    line.push_str(&format!(" playing {}", sanitize(game)));
                 }
-                out.push_str(&format!(" ({})", sanitize(&m.connection)));
+                line.push_str(&format!(" ({})", sanitize(&m.connection)));
+                if out.chars().count() + line.chars().count() > REPLY_MAX {
+                    out.push_str(&format!("\n… and {} more", p.members.len() - i));
+                    break;
+                }
+                out.push_str(&line);
             }
             out
         }
@@ -445,6 +486,46 @@ mod tests {
                 loss_percent: Some(0.5),
             }
         );
+    }
+
+    #[test]
+    fn nothing_goes_over_discords_limits() {
+        let long = "W".repeat(100);
+        let e = Announcement::GameStarted {
+            party: long.clone(),
+            player: "_".repeat(100),
+            game: "*".repeat(100),
+        }
+        .embed(at());
+        assert_eq!(e.title.as_ref().unwrap().chars().count(), TITLE_MAX);
+        let e = Announcement::NightSummary {
+            party: long.clone(),
+            members: (0..64).map(|i| format!("{long}{i}")).collect(),
+            minutes: 1,
+            games: vec![],
+            avg_rtt_ms: None,
+            loss_percent: None,
+        }
+        .embed(at());
+        assert!(e
+            .fields
+            .iter()
+            .all(|f| f.value.chars().count() <= FIELD_MAX));
+        assert!(e.fields[1].value.ends_with('…'));
+        let p = PartyView {
+            name: long.clone(),
+            members: (0..32)
+                .map(|i| MemberView {
+                    name: format!("{}{i}", "n".repeat(30)),
+                    game: Some("g".repeat(100)),
+                    connection: "direct, 12 ms, grade A".into(),
+                })
+                .collect(),
+            ..PartyView::default()
+        };
+        let a = answer("status", Some(&p));
+        assert!(a.chars().count() <= 2000, "{}", a.chars().count());
+        assert!(a.ends_with("more"), "{a}");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub const DEFAULT_API_URL: &str = "https://discord.com";
 pub enum BotConfigError {
     #[error("the Discord API URL must start with https:// (or http:// for a local test server) and name a host")]
     ApiUrl,
+    #[error("http:// is only for a Discord API on this machine or the local network: the bot token would cross the internet unencrypted")]
+    PlainHttpRemote,
     #[error("the Discord channel ID is a number (right-click the channel in Discord with Developer Mode on, then Copy Channel ID)")]
     ChannelId,
     #[error("the Discord bot token is empty")]
@@ -45,6 +47,9 @@ impl ApiUrl {
         {
             return Err(BotConfigError::ApiUrl);
         }
+        if plain_http && !is_local(authority) {
+            return Err(BotConfigError::PlainHttpRemote);
+        }
         Ok(Self {
             host: host.to_string(),
             plain_http,
@@ -64,6 +69,23 @@ impl fmt::Display for ApiUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.plain_http { "http" } else { "https" };
         write!(f, "{scheme}://{}", self.host)
+    }
+}
+
+/// `host[:port]` is this machine or a private network, where plain HTTP carries the token no
+/// further than the owner's own network.
+fn is_local(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_loopback() || a.is_private(),
+        Ok(std::net::IpAddr::V6(a)) => a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00,
+        Err(_) => false,
     }
 }
 
@@ -125,6 +147,25 @@ mod tests {
         assert_eq!(u.to_string(), "http://127.0.0.1:4000");
         let u = ApiUrl::parse("https://proxy.example/discord").unwrap();
         assert_eq!(u.host(), "proxy.example/discord");
+        // Plain HTTP only where the token stays on this machine or the owner's network.
+        for local in [
+            "http://localhost:3000",
+            "http://[::1]:80",
+            "http://192.168.1.5/x",
+        ] {
+            assert!(ApiUrl::parse(local).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://discord.com",
+            "http://8.8.8.8:80",
+            "http://[2001:db8::1]:80",
+        ] {
+            assert_eq!(
+                ApiUrl::parse(remote),
+                Err(BotConfigError::PlainHttpRemote),
+                "{remote}"
+            );
+        }
         for bad in [
             "",
             "discord.com",

@@ -20,7 +20,9 @@ use twilight_model::http::interaction::{
 };
 use twilight_model::id::Id;
 
-use super::announce::{answer, command, Announcement, PartyView, COMMAND};
+use super::announce::{
+    answer, command, embed_size, Announcement, PartyView, COMMAND, MESSAGE_EMBEDS_MAX,
+};
 use super::config::BotConfig;
 use super::state::{close_verdict, retry_pause, BotStatus, CloseVerdict};
 use crate::message::MAX_EMBEDS;
@@ -93,8 +95,12 @@ impl Bot {
         let mut tasks = std::mem::take(&mut self.tasks).into_iter();
         let gateway = tasks.next();
         let poster = tasks.next();
-        if let Some(poster) = poster {
-            let _ = tokio::time::timeout(grace, poster).await;
+        if let Some(mut poster) = poster {
+            if tokio::time::timeout(grace, &mut poster).await.is_err() {
+                // Whatever is still pending is given up: a restarted bot must not race an old
+                // one posting with the old token to the old channel.
+                poster.abort();
+            }
         }
         cancel.cancel();
         if let Some(gateway) = gateway {
@@ -127,6 +133,8 @@ enum Failure {
     RateLimited(Duration),
     /// 403 or 404 on the channel: the bot may not post there.
     ChannelRefused(u16),
+    /// A request Discord (or twilight's checks) will never accept as it is: dropped.
+    Refused(String),
     /// Anything else: Discord away, a 5xx, a timeout, a body that does not parse.
     Other(String),
 }
@@ -136,13 +144,17 @@ fn failure(e: &twilight_http::Error) -> Failure {
         ErrorType::Unauthorized => Failure::TokenRejected,
         ErrorType::Response { error, status, .. } => match (status.get(), error) {
             (401, _) => Failure::TokenRejected,
-            (429, ApiError::Ratelimited(r)) => {
-                Failure::RateLimited(Duration::from_secs_f64(r.retry_after.clamp(0.0, 300.0)))
-            }
+            (429, ApiError::Ratelimited(r)) => Failure::RateLimited(
+                Duration::try_from_secs_f64(r.retry_after.clamp(0.0, 300.0))
+                    .unwrap_or(Duration::from_secs(1)),
+            ),
             (429, _) => Failure::RateLimited(Duration::from_secs(1)),
             (code @ (403 | 404), _) => Failure::ChannelRefused(code),
+            (408, _) => Failure::Other("HTTP 408".into()),
+            (code @ 400..=499, _) => Failure::Refused(format!("HTTP {code}")),
             (code, _) => Failure::Other(format!("HTTP {code}")),
         },
+        ErrorType::Validation => Failure::Refused(e.to_string()),
         ErrorType::RequestTimedOut => Failure::Other("no answer within 10 s".into()),
         ErrorType::RequestError => Failure::Other("connection failed".into()),
         _ => Failure::Other(e.to_string()),
@@ -180,7 +192,7 @@ async fn gateway(
             Err(Failure::ChannelRefused(code)) => {
                 unreachable_pause(&status, &format!("HTTP {code}"), &mut attempt, &cancel).await
             }
-            Err(Failure::Other(why)) => {
+            Err(Failure::Other(why) | Failure::Refused(why)) => {
                 unreachable_pause(&status, &why, &mut attempt, &cancel).await
             }
         };
@@ -199,7 +211,16 @@ async fn gateway(
         let why = loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => {
+                    // Sending the close frame lets Discord show the bot offline at once.
                     shard.close(CloseFrame::NORMAL);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        while let Some(Ok(ev)) = shard.next_event(EventTypeFlags::empty()).await {
+                            if matches!(ev, Event::GatewayClose(_)) {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
                     return;
                 }
                 next = shard.next_event(wanted) => next,
@@ -209,6 +230,10 @@ async fn gateway(
                     break "the gateway ended the session".to_string();
                 }
                 Some(Ok(Event::Ready(ready))) => {
+                    if !usable_gateway_url(&ready.resume_gateway_url) {
+                        // twilight would resume to it later and panic on it: a new session.
+                        break "the gateway sent an unusable resume address".to_string();
+                    }
                     attempt = 0;
                     set(
                         &status,
@@ -292,7 +317,23 @@ async fn lookup_gateway(http: &Client) -> Result<String, Failure> {
         .model()
         .await
         .map_err(|e| Failure::Other(format!("unreadable gateway answer: {e}")))?;
+    if !usable_gateway_url(&info.url) {
+        return Err(Failure::Other(
+            "an unusable gateway address in Discord's answer".into(),
+        ));
+    }
     Ok(info.url)
+}
+
+/// A `ws://` or `wss://` address twilight can connect to. It treats the address Discord gives
+/// as a valid URI (and panics otherwise), so nothing else reaches it.
+fn usable_gateway_url(url: &str) -> bool {
+    if url.len() > 2048 || !(url.starts_with("wss://") || url.starts_with("ws://")) {
+        return false;
+    }
+    format!("{url}/?v=10&encoding=json")
+        .parse::<http::Uri>()
+        .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()))
 }
 
 /// Says Discord is unreachable and waits before the next attempt. Always `None` (no URL).
@@ -356,8 +397,12 @@ async fn post(
     let mut pending: Vec<(Announcement, SystemTime)> = Vec::new();
     let mut open = true;
     let mut attempt = 0u32;
-    let mut refused_notice_given = false;
+    // Discord refused the channel and no post has gone through since.
+    let mut refused = false;
     while open || !pending.is_empty() {
+        if cancel.is_cancelled() {
+            return;
+        }
         if pending.is_empty() {
             match tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -385,11 +430,26 @@ async fn post(
             pending.clear();
             continue;
         }
-        let n = pending.len().min(MAX_EMBEDS);
-        let embeds: Vec<_> = pending[..n].iter().map(|(a, at)| a.embed(*at)).collect();
+        // As many as fit one message: ten embeds and Discord's 6000 characters.
+        let mut n = 0;
+        let mut size = 0;
+        let mut embeds = Vec::new();
+        for (a, at) in pending.iter().take(MAX_EMBEDS) {
+            let e = a.embed(*at);
+            size += embed_size(&e);
+            if n > 0 && size > MESSAGE_EMBEDS_MAX {
+                break;
+            }
+            embeds.push(e);
+            n += 1;
+        }
         let mut tries = 0;
         let result = loop {
-            match http.create_message(channel).embeds(&embeds).await {
+            let sent = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = http.create_message(channel).embeds(&embeds) => r,
+            };
+            match sent {
                 Ok(_) => break Ok(()),
                 Err(e) => match failure(&e) {
                     Failure::RateLimited(wait) if tries < RATE_LIMIT_TRIES => {
@@ -407,14 +467,27 @@ async fn post(
             Ok(()) => {
                 attempt = 0;
                 pending.drain(..n);
+                if std::mem::take(&mut refused) {
+                    let state = status.borrow().state;
+                    set(
+                        &status,
+                        BotStatus {
+                            state,
+                            message: format!("Posting in channel {} again.", config.channel_id),
+                            warn: false,
+                        },
+                    );
+                }
             }
             Err(Failure::TokenRejected) => {
                 set(&status, BotStatus::token_rejected());
-                pending.clear();
+                // The gateway stops too: nothing more until the token changes.
+                cancel.cancel();
+                return;
             }
             Err(Failure::ChannelRefused(code)) => {
-                if !refused_notice_given {
-                    refused_notice_given = true;
+                if !refused {
+                    refused = true;
                     tracing::warn!(
                         channel = config.channel_id,
                         code,
@@ -423,11 +496,23 @@ async fn post(
                         config.channel_id
                     );
                 }
-                set(&status, BotStatus::channel_refused(config.channel_id, code));
+                let state = status.borrow().state;
+                set(
+                    &status,
+                    BotStatus::channel_refused(state, config.channel_id, code),
+                );
                 pending.drain(..n);
             }
             Err(Failure::RateLimited(_)) => {
                 tracing::warn!("Discord bot: still rate limited; {n} announcements dropped");
+                pending.drain(..n);
+            }
+            Err(Failure::Refused(why)) => {
+                tracing::warn!(
+                    why,
+                    "Discord bot: Discord refused a post; {n} announcements dropped"
+                );
+                attempt = 0;
                 pending.drain(..n);
             }
             Err(Failure::Other(why)) => {

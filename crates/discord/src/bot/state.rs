@@ -54,10 +54,10 @@ impl BotStatus {
         }
     }
 
-    /// Still online, but Discord refuses its posts to the channel.
-    pub fn channel_refused(channel_id: u64, http_status: u16) -> Self {
+    /// The gateway's state as it is, but Discord refuses the bot's posts to the channel.
+    pub fn channel_refused(state: BotState, channel_id: u64, http_status: u16) -> Self {
         Self {
-            state: BotState::Online,
+            state,
             message: format!(
                 "Discord refused the bot's posts to channel {channel_id} (HTTP {http_status}): \
                  invite the bot to that server and give it View Channel, Send Messages and \

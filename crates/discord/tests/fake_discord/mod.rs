@@ -50,10 +50,14 @@ struct Inner {
     /// Every request that carried a wrong token.
     rejected: usize,
     sessions: Vec<mpsc::UnboundedSender<Cmd>>,
-    /// The REST API answers nothing (a Discord outage).
+    /// Neither the REST API nor the gateway answers (a Discord outage).
     down: bool,
     /// `GET /gateway/bot` answers 200 with a body that is not JSON.
     garbage: bool,
+    /// The gateway address `GET /gateway/bot` gives, and READY's resume address, instead of
+    /// this server's.
+    gateway_url: Option<String>,
+    resume_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -150,6 +154,12 @@ impl FakeDiscord {
         self.with(|i| {
             i.refused_channels.insert(channel);
         });
+    }
+    pub fn set_gateway_url(&self, url: Option<&str>) {
+        self.with(|i| i.gateway_url = url.map(str::to_string));
+    }
+    pub fn set_resume_url(&self, url: Option<&str>) {
+        self.with(|i| i.resume_url = url.map(str::to_string));
     }
     pub fn set_garbage(&self, garbage: bool) {
         self.with(|i| i.garbage = garbage);
@@ -267,8 +277,11 @@ async fn gateway_bot(State(fake): State<FakeDiscord>, headers: HeaderMap) -> Res
     if fake.with(|i| i.garbage) {
         return (StatusCode::OK, "<html>a captive portal</html>").into_response();
     }
+    let url = fake
+        .with(|i| i.gateway_url.clone())
+        .unwrap_or_else(|| format!("ws://{}", fake.addr));
     Json(json!({
-        "url": format!("ws://{}", fake.addr),
+        "url": url,
         "shards": 1,
         "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000,
                                 "max_concurrency": 1}
@@ -344,6 +357,9 @@ async fn interaction_callback(
 }
 
 async fn gateway(State(fake): State<FakeDiscord>, ws: WebSocketUpgrade) -> Response {
+    if fake.with(|i| i.down) {
+        return outage();
+    }
     ws.on_upgrade(move |socket| session(fake, socket))
 }
 
@@ -427,7 +443,8 @@ async fn session(fake: FakeDiscord, mut socket: WebSocket) {
                                      "mfa_enabled": false, "accent_color": null, "banner": null},
                             "guilds": [{"id": "800000000000000001", "unavailable": true}],
                             "session_id": format!("session-{}", fake.identifies()),
-                            "resume_gateway_url": format!("ws://{}", fake.addr),
+                            "resume_gateway_url": fake.with(|i| i.resume_url.clone())
+                                .unwrap_or_else(|| format!("ws://{}", fake.addr)),
                             "shard": [0, 1],
                             "application": {"id": APP_ID.to_string(), "flags": 0}
                         });
