@@ -34,10 +34,11 @@ pub const MAX_EMBEDS: usize = 10;
 /// User-provided text (names, games) is cut to this many characters.
 const MAX_TEXT: usize = 100;
 
-const GREEN: u32 = 0x57F287;
-const GREY: u32 = 0x99AAB5;
-const BLURPLE: u32 = 0x5865F2;
-const YELLOW: u32 = 0xFEE75C;
+// Discord's own palette, shared by the webhook messages and the bot's embeds.
+pub(crate) const GREEN: u32 = 0x57F287;
+pub(crate) const GREY: u32 = 0x99AAB5;
+pub(crate) const BLURPLE: u32 = 0x5865F2;
+pub(crate) const YELLOW: u32 = 0xFEE75C;
 
 /// One embed of a webhook message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use twilight_model::channel::message::embed::{Embed, EmbedField};
 use twilight_model::id::Id;
 use twilight_model::util::Timestamp;
 
-use crate::message::sanitize;
+use crate::message::{sanitize, BLURPLE, GREEN, GREY, YELLOW};
 
 /// The slash command's name.
 pub const COMMAND: &str = "lanrage";
@@ -44,11 +44,6 @@ pub fn embed_size(e: &Embed) -> usize {
             .map(|f| f.name.chars().count() + f.value.chars().count())
             .sum::<usize>()
 }
-
-const GREEN: u32 = 0x57F287;
-const GREY: u32 = 0x99AAB5;
-const BLURPLE: u32 = 0x5865F2;
-const YELLOW: u32 = 0xFEE75C;
 
 /// Something the channel should hear about. Names come from players: they are sanitized
 /// (no markdown, no mentions) when the embed is made.
