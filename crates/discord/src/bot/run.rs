@@ -24,12 +24,13 @@ use super::announce::{
     answer, command, embed_size, Announcement, PartyView, COMMAND, MESSAGE_EMBEDS_MAX,
 };
 use super::config::BotConfig;
-use super::state::{close_verdict, retry_pause, BotStatus, CloseVerdict};
+use super::state::{close_verdict, retry_pause, BotState, BotStatus, CloseVerdict};
 use crate::message::MAX_EMBEDS;
 
 /// Events arriving within this window after the first one go out as one message.
 const BATCH: Duration = Duration::from_millis(500);
-/// Announcements kept while Discord cannot be reached; older ones give way to newer.
+/// Announcements kept while Discord cannot be reached; beyond them the newest are dropped
+/// (`Bot::announce` says so in the log).
 const BACKLOG: usize = 100;
 /// How many times one message is tried after Discord said "slow down" before it is dropped.
 const RATE_LIMIT_TRIES: u32 = 5;
@@ -78,6 +79,10 @@ impl Bot {
     /// Queues an announcement; it never waits. With Discord away for long the oldest
     /// wait in the backlog and the newest beyond it are dropped (with a log line).
     pub fn announce(&self, a: Announcement) {
+        // A rejected token stopped the poster: nothing to queue, nothing worth a warning.
+        if self.status.borrow().is_final() {
+            return;
+        }
         if let Some(Err(e)) = self.announcements.as_ref().map(|tx| tx.try_send(a)) {
             tracing::warn!(error = %e, "Discord bot: announcement dropped");
         }
@@ -115,15 +120,27 @@ impl Drop for Bot {
     }
 }
 
+/// The one place the bot's state changes, and its one log line per change.
 fn set(status: &watch::Sender<BotStatus>, new: BotStatus) {
     status.send_if_modified(|s| {
         if *s == new {
             return false;
         }
-        tracing::info!(state = ?new.state, "Discord bot: {}", new.message);
+        if new.warn {
+            tracing::warn!(state = ?new.state, "Discord bot: {}", new.message);
+        } else {
+            tracing::info!(state = ?new.state, "Discord bot: {}", new.message);
+        }
         *s = new;
         true
     });
+}
+
+/// The token is refused: both tasks stop (the cancel ends the other one) until the engine
+/// restarts the bot with new settings.
+fn reject_token(status: &watch::Sender<BotStatus>, cancel: &CancellationToken) {
+    set(status, BotStatus::token_rejected());
+    cancel.cancel();
 }
 
 /// What went wrong with a REST request, in the terms the bot acts on.
@@ -178,29 +195,27 @@ async fn gateway(
             r = lookup_gateway(&http) => r,
         };
         let url = match url {
-            Ok(url) => Some(url),
-            Err(Failure::TokenRejected) => {
-                set(&status, BotStatus::token_rejected());
-                return;
-            }
+            Ok(url) => url,
+            Err(Failure::TokenRejected) => return reject_token(&status, &cancel),
             Err(Failure::RateLimited(wait)) => {
                 if sleep_or_cancel(wait, &cancel).await {
                     return;
                 }
-                None
+                continue;
             }
             Err(Failure::ChannelRefused(code)) => {
-                unreachable_pause(&status, &format!("HTTP {code}"), &mut attempt, &cancel).await
+                if unreachable_pause(&status, &format!("HTTP {code}"), &mut attempt, &cancel).await
+                {
+                    return;
+                }
+                continue;
             }
             Err(Failure::Other(why) | Failure::Refused(why)) => {
-                unreachable_pause(&status, &why, &mut attempt, &cancel).await
+                if unreachable_pause(&status, &why, &mut attempt, &cancel).await {
+                    return;
+                }
+                continue;
             }
-        };
-        let Some(url) = url else {
-            if cancel.is_cancelled() {
-                return;
-            }
-            continue;
         };
         let shard_config = ConfigBuilder::new(config.token().to_string(), Intents::empty())
             .proxy_url(url)
@@ -255,17 +270,10 @@ async fn gateway(
                     });
                 }
                 Some(Ok(Event::Resumed)) => {
-                    status.send_if_modified(|s| {
-                        if s.state == super::state::BotState::Online {
-                            return false;
-                        }
-                        *s = BotStatus {
-                            state: super::state::BotState::Online,
-                            message: "Online again (session resumed).".into(),
-                            warn: false,
-                        };
-                        true
-                    });
+                    // Already online (a resume the gateway asked for): nothing to say.
+                    if status.borrow().state != BotState::Online {
+                        set(&status, BotStatus::resumed());
+                    }
                 }
                 Some(Ok(Event::InteractionCreate(i))) => {
                     let http = http.clone();
@@ -275,10 +283,7 @@ async fn gateway(
                 Some(Ok(Event::GatewayClose(frame))) => {
                     let code = frame.map(|f| f.code).unwrap_or(1006);
                     match close_verdict(code) {
-                        CloseVerdict::TokenRejected => {
-                            set(&status, BotStatus::token_rejected());
-                            return;
-                        }
+                        CloseVerdict::TokenRejected => return reject_token(&status, &cancel),
                         CloseVerdict::StartOver(why) => break why,
                         CloseVerdict::Reconnect => {
                             tracing::debug!(code, "Discord gateway closed; resuming");
@@ -303,11 +308,9 @@ async fn gateway(
                 }
             }
         };
-        set(&status, BotStatus::unreachable(&why));
-        if sleep_or_cancel(retry_pause(attempt), &cancel).await {
+        if unreachable_pause(&status, &why, &mut attempt, &cancel).await {
             return;
         }
-        attempt = attempt.saturating_add(1);
     }
 }
 
@@ -336,17 +339,18 @@ fn usable_gateway_url(url: &str) -> bool {
         .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()))
 }
 
-/// Says Discord is unreachable and waits before the next attempt. Always `None` (no URL).
+/// Says Discord is unreachable and waits before the next attempt (a longer one each time).
+/// Returns true when cancelled during the pause.
 async fn unreachable_pause(
     status: &watch::Sender<BotStatus>,
     why: &str,
     attempt: &mut u32,
     cancel: &CancellationToken,
-) -> Option<String> {
+) -> bool {
     set(status, BotStatus::unreachable(why));
-    sleep_or_cancel(retry_pause(*attempt), cancel).await;
+    let cancelled = sleep_or_cancel(retry_pause(*attempt), cancel).await;
     *attempt = attempt.saturating_add(1);
-    None
+    cancelled
 }
 
 /// Returns true when cancelled during the pause.
@@ -425,11 +429,6 @@ async fn post(
                 },
             }
         }
-        if status.borrow().is_final() {
-            // A rejected token posts nothing; the events of this bot are given up.
-            pending.clear();
-            continue;
-        }
         // As many as fit one message: ten embeds and Discord's 6000 characters.
         let mut n = 0;
         let mut size = 0;
@@ -469,33 +468,13 @@ async fn post(
                 pending.drain(..n);
                 if std::mem::take(&mut refused) {
                     let state = status.borrow().state;
-                    set(
-                        &status,
-                        BotStatus {
-                            state,
-                            message: format!("Posting in channel {} again.", config.channel_id),
-                            warn: false,
-                        },
-                    );
+                    set(&status, BotStatus::posting_again(state, config.channel_id));
                 }
             }
-            Err(Failure::TokenRejected) => {
-                set(&status, BotStatus::token_rejected());
-                // The gateway stops too: nothing more until the token changes.
-                cancel.cancel();
-                return;
-            }
+            Err(Failure::TokenRejected) => return reject_token(&status, &cancel),
             Err(Failure::ChannelRefused(code)) => {
-                if !refused {
-                    refused = true;
-                    tracing::warn!(
-                        channel = config.channel_id,
-                        code,
-                        "Discord bot: may not post in channel {}: invite the bot to the \
-                         server and give it View Channel, Send Messages and Embed Links there",
-                        config.channel_id
-                    );
-                }
+                // `set` logs the refusal once (a warning naming the channel).
+                refused = true;
                 let state = status.borrow().state;
                 set(
                     &status,
@@ -519,10 +498,6 @@ async fn post(
                 // Kept and sent when Discord answers again: nothing that happened meanwhile
                 // is lost (beyond the backlog).
                 tracing::debug!(why, "Discord bot: post failed; retrying");
-                if pending.len() > BACKLOG {
-                    let extra = pending.len() - BACKLOG;
-                    pending.drain(..extra);
-                }
                 if sleep_or_cancel(retry_pause(attempt), &cancel).await {
                     return;
                 }

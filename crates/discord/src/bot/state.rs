@@ -54,6 +54,25 @@ impl BotStatus {
         }
     }
 
+    /// Back online after the gateway resumed the session.
+    pub fn resumed() -> Self {
+        Self {
+            state: BotState::Online,
+            message: "Online again (session resumed).".into(),
+            warn: false,
+        }
+    }
+
+    /// The gateway's state as it is, and posts to the channel go through again after a
+    /// refusal.
+    pub fn posting_again(state: BotState, channel_id: u64) -> Self {
+        Self {
+            state,
+            message: format!("Posting in channel {channel_id} again."),
+            warn: false,
+        }
+    }
+
     /// The gateway's state as it is, but Discord refuses the bot's posts to the channel.
     pub fn channel_refused(state: BotState, channel_id: u64, http_status: u16) -> Self {
         Self {
