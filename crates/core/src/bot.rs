@@ -129,6 +129,8 @@ impl Follower {
                 let first = bot.status().borrow().clone();
                 self.bot = Some(bot);
                 self.show(first);
+                // `/lanrage status` answers from the party as it is now.
+                self.refresh(false);
             }
             Err(off) => self.show(off),
         }
@@ -251,7 +253,9 @@ impl Follower {
                 self.refresh(false);
             }
             EngineEvent::PartyChanged { .. } => self.refresh(false),
-            EngineEvent::TunnelStats { .. } => self.refresh(true),
+            // Every second: only worth building the party's status for a running bot (the
+            // night's round trips are measured while it runs).
+            EngineEvent::TunnelStats { .. } if self.bot.is_some() => self.refresh(true),
             EngineEvent::MemberJoined { name } => {
                 if let Some(night) = &mut self.night {
                     night.member(&name);
