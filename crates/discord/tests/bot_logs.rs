@@ -4,39 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod fake_discord;
+mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fake_discord::FakeDiscord;
 use lanrage_discord::bot::{Announcement, Bot, BotConfig, BotState};
+use support::LogCapture;
 use tokio::sync::watch;
 
 const TOKEN: &str = "MTAwMDAwMDAwMDAwMDAwMDAx.GlogTk.this-token-must-never-be-logged";
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_bot_token_never_reaches_the_logs() {
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = LogCapture::start();
 
     let fake = FakeDiscord::start(TOKEN).await;
     let config = BotConfig::new(TOKEN, "42", &fake.api_url()).unwrap();
@@ -66,7 +47,7 @@ async fn the_bot_token_never_reaches_the_logs() {
         .unwrap();
     bot.shutdown(Duration::from_secs(1)).await;
 
-    let logs = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    let logs = logs.text();
     assert!(
         logs.contains("Discord bot"),
         "the capture saw the bot's lines: {logs}"

@@ -6,33 +6,14 @@
 mod support;
 
 use lanrage_discord::{Notifier, RetryPolicy, WebhookUrl};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{fast, joined, reply, Reply, Server, TOKEN};
+use support::{fast, joined, reply, LogCapture, Reply, Server, TOKEN};
 
 /// Every log line the crate (and reqwest, hyper) writes during failures and retries, at TRACE:
 /// the webhook shows redacted, the token never.
 #[tokio::test]
 async fn the_token_never_reaches_the_logs() {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = LogCapture::start();
 
     let server = Server::start(vec![
         Reply {
@@ -82,7 +63,7 @@ async fn the_token_never_reaches_the_logs() {
         .unwrap()
         .starts_with("Could not reach Discord"));
 
-    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.contains("/api/webhooks/1234…/****"),
         "the redacted webhook is logged: {logs}"
