@@ -8,7 +8,9 @@ mod fake_discord;
 use std::time::Duration;
 
 use fake_discord::FakeDiscord;
-use lanrage_discord::bot::{Announcement, Bot, BotConfig, BotState, MemberView, PartyView};
+use lanrage_discord::bot::{
+    Announcement, Bot, BotConfig, BotState, BotStatus, MemberView, PartyView,
+};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -42,14 +44,19 @@ fn start(fake: &FakeDiscord, token: &str, party: Option<PartyView>) -> Bot {
 }
 
 async fn wait_state(bot: &Bot, state: BotState, secs: u64) {
+    wait_status(bot, secs, &format!("{state:?}"), |s| s.state == state).await;
+}
+
+/// Waits up to `secs` for the bot's status to satisfy `ok`; fails naming `what` otherwise.
+async fn wait_status(bot: &Bot, secs: u64, what: &str, ok: impl FnMut(&BotStatus) -> bool) {
     let mut rx = bot.status();
     // The watch's guard is dropped at once: the bot cannot update its state while it is held.
-    let found = tokio::time::timeout(Duration::from_secs(secs), rx.wait_for(|s| s.state == state))
+    let found = tokio::time::timeout(Duration::from_secs(secs), rx.wait_for(ok))
         .await
         .map(|r| r.is_ok());
     assert!(
         found == Ok(true),
-        "bot not {state:?} within {secs} s: {:?}",
+        "bot not {what} within {secs} s: {:?}",
         bot.status().borrow()
     );
 }
@@ -226,14 +233,10 @@ async fn rate_limits_are_waited_out_and_a_refused_channel_is_named() {
 
     fake.refuse_channel(CHANNEL);
     bot.announce(joined("Carol"));
-    let mut rx = bot.status();
-    let named = tokio::time::timeout(
-        Duration::from_secs(5),
-        rx.wait_for(|s| s.message.contains(&CHANNEL.to_string()) && s.message.contains("403")),
-    )
-    .await
-    .map(|found| found.is_ok());
-    assert!(named == Ok(true), "{:?}", bot.status().borrow());
+    wait_status(&bot, 5, "naming the refused channel", |s| {
+        s.message.contains(&CHANNEL.to_string()) && s.message.contains("403")
+    })
+    .await;
     bot.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -309,15 +312,10 @@ async fn a_gateway_address_twilight_cannot_use_is_refused_before_it_reaches_it()
     );
     fake.set_gateway_url(None);
     fake.set_resume_url(Some("wss://bad host"));
-    let mut rx = bot.status();
-    let said = tokio::time::timeout(
-        Duration::from_secs(10),
-        rx.wait_for(|s| s.message.contains("unusable resume address")),
-    )
-    .await
-    // The watch's guard must go at once: the bot cannot update its state while it is held.
-    .map(|found| found.is_ok());
-    assert_eq!(said, Ok(true), "{:?}", bot.status().borrow());
+    wait_status(&bot, 10, "refusing the resume address", |s| {
+        s.message.contains("unusable resume address")
+    })
+    .await;
     fake.set_resume_url(None);
     wait_state(&bot, BotState::Online, 20).await;
     fake.slash_command(5001, "invite");
