@@ -6,36 +6,16 @@
 
 pub mod lab;
 pub mod players;
+pub mod postgres;
+pub mod skip;
 pub mod world;
+
+pub use skip::{require, workspace_target};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Tests that need tools or privileges skip with a reason on a developer's machine, but fail in
-/// CI (where `CI` is set and the set-up script installed everything), so a missing tool can never
-/// turn a CI run green by skipping.
-pub fn require(ok: bool, why: &str) -> bool {
-    if ok {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("required for this test in CI: {why}");
-    }
-    eprintln!("SKIPPED: {why}");
-    // Test output is captured, so the reason is also written where scripts/test reports it.
-    let log = workspace_target().join("test-skips.log");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-    {
-        use std::io::Write;
-        let _ = writeln!(f, "SKIPPED: {why}");
-    }
-    false
-}
 
 pub fn on_path(tool: &str) -> bool {
     find_on_path(tool).is_some()
@@ -183,18 +163,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The workspace's target directory, whichever crate's tests include this module.
-pub fn workspace_target() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    while !dir.join("Cargo.lock").exists() {
-        match dir.parent() {
-            Some(p) => dir = p,
-            None => break,
-        }
-    }
-    dir.join("target")
 }
 
 /// Where tests leave screenshots and logs for a person to look at.

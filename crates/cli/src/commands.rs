@@ -119,7 +119,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             relay_mbps,
             tls_cert,
             tls_key,
+            store,
         } => {
+            // Parsed here rather than by clap, whose message would repeat a password.
+            let store: lanrage_server::store::StoreLocation = match store {
+                Some(url) => url.parse()?,
+                None => Default::default(),
+            };
             let tls = tls_cert
                 .zip(tls_key)
                 .map(|(cert, key)| lanrage_server::TlsFiles { cert, key });
@@ -162,7 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run_server(data_dir, listen, public_ip, tls, ice).await?;
+            crate::daemon::run_server(data_dir, store, listen, public_ip, tls, ice).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::WgUp { file, interface } => {

@@ -153,6 +153,7 @@ pub async fn run(
 /// `lanrage server`: the control server until Ctrl-C or SIGTERM.
 pub async fn run_server(
     data_dir: DataDir,
+    store: lanrage_server::store::StoreLocation,
     listen: SocketAddr,
     public_ip: Option<std::net::IpAddr>,
     tls: Option<lanrage_server::TlsFiles>,
@@ -162,6 +163,7 @@ pub async fn run_server(
     let server = lanrage_server::Server::start(lanrage_server::ServerConfig {
         listen,
         data_dir: data_dir.root().to_path_buf(),
+        store,
         tls,
         ice,
     })

@@ -133,6 +133,15 @@ enum Command {
         /// The PEM private key for --tls-cert
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Keep parties in PostgreSQL, as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+        /// [default: SQLite in the data directory]
+        #[arg(
+            long,
+            env = "LANRAGE_STORE",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        store: Option<String>,
     },
     /// Run a tunnel from a standard WireGuard configuration file, without any server, until
     /// Ctrl-C or SIGTERM; SIGHUP re-reads the file's peers without disturbing the others

@@ -6,6 +6,11 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/support/postgres.rs"]
+mod postgres;
+#[path = "../../../tests/support/skip.rs"]
+mod skip;
+
 const BIN: &str = env!("CARGO_BIN_EXE_lanrage");
 
 fn free_port() -> u16 {
@@ -344,4 +349,62 @@ fn a_second_daemon_on_one_data_dir_is_refused_naming_the_first() {
     // Once the first has stopped, the directory is free again.
     let mut again = Daemon::start(dir.path(), &other);
     assert!(again.terminate().success());
+}
+
+#[test]
+fn a_server_keeps_its_parties_in_the_postgresql_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    // A wrong address is refused at once, without repeating its password.
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["server", "--no-relay", "--listen", "127.0.0.1:0"])
+        .args(["--store", "mysql://ana:hunter2@db/lanrage"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("postgres://USER@HOST"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let Some(pg) = postgres::TestPostgres::start() else {
+        return;
+    };
+    pg.create_database("parties");
+    let url = pg
+        .url("parties")
+        .replace("lanrage@", "lanrage:hunter2@");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["server", "--no-relay", "--listen", &listen])
+        .env("LANRAGE_STORE", &url)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        if let Some(status) = server.try_wait().unwrap() {
+            let out = server.wait_with_output().unwrap();
+            panic!("server exited at start ({status}): {}", stderr(&out));
+        }
+        assert!(Instant::now() < deadline, "server did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(pg.sql("parties", "SELECT max(version) FROM lanrage_schema"), "1");
+    assert_eq!(pg.sql("parties", "SELECT count(*) FROM parties"), "0");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    let out = server.wait_with_output().unwrap();
+    let log = stderr(&out);
+    assert!(
+        log.contains("PostgreSQL postgres://lanrage:…@127.0.0.1"),
+        "the log says where parties are kept: {log}"
+    );
+    assert!(!log.contains("hunter2"), "{log}");
+    assert!(!dir.path().join("server.db").exists());
 }

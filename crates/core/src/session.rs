@@ -593,6 +593,7 @@ impl Session {
                 let server = Server::start(ServerConfig {
                     listen: SocketAddr::from(([0, 0, 0, 0], settings.embedded_port)),
                     data_dir: self.rt.data_dir.root().join("embedded-server"),
+                    store: Default::default(),
                     ice: Default::default(),
                     tls: None,
                 })

@@ -1,9 +1,8 @@
 //! The LANrage control server: authenticates devices, keeps parties, invite codes and virtual
-//! addresses (in SQLite), tracks presence and relays signaling between members of a party; runs a STUN responder and
+//! addresses (in SQLite, or PostgreSQL), tracks presence and relays signaling between members of a party; runs a STUN responder and
 //! TURN relay and issues TURN credentials.
 //! The same server runs inside a host's engine for LAN parties with no server ("embedded").
 
-pub mod db;
 pub mod guard;
 pub mod registry;
 pub mod relay;
@@ -11,6 +10,7 @@ mod relay_gate;
 mod relay_liveness;
 mod service;
 mod source;
+pub mod store;
 pub mod tls;
 
 pub use guard::Limits;

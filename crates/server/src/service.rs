@@ -28,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use x25519_dalek::{PublicKey, StaticSecret};
 
-use crate::db::Db;
 use crate::guard::{ConnState, GuardedListener, Limits};
 use crate::registry::{Changes, Registry};
+use crate::store::{StoreError, StoreLocation, Writer};
 
 /// A device must finish `hello` and `auth` within this time.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,6 +56,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where parties are kept: SQLite in `data_dir` unless PostgreSQL is given.
+    pub store: StoreLocation,
     /// Serve wss:// with this certificate and key; plain ws:// without.
     pub tls: Option<crate::tls::TlsFiles>,
     /// STUN/TURN: the built-in relay and what clients are told.
@@ -79,7 +81,7 @@ pub enum ServerError {
     #[error("server key {path}: {message}")]
     Key { path: String, message: String },
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
@@ -268,7 +270,7 @@ impl Outbox {
 
 struct Shared {
     registry: Mutex<Registry>,
-    db: crate::db::Writer,
+    db: Writer,
     conns: Mutex<HashMap<String, Conn>>,
     secret: StaticSecret,
     public: PublicKey,
@@ -309,8 +311,16 @@ impl Server {
         let acceptor = cfg.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let secret = load_or_create_key(&cfg.data_dir.join("server.key"))?;
         let public = PublicKey::from(&secret);
-        let db = Db::open(&cfg.data_dir.join("server.db"))?;
-        let registry = Registry::restore(db.load()?, now_ms());
+        // Opening a store is blocking I/O (PostgreSQL's client runs its own runtime).
+        let (location, data_dir) = (cfg.store.clone(), cfg.data_dir.clone());
+        let (store, parties) = tokio::task::spawn_blocking(move || {
+            let mut store = location.open(&data_dir)?;
+            let parties = store.load()?;
+            Ok::<_, StoreError>((store, parties))
+        })
+        .await
+        .map_err(|e| StoreError::Thread(std::io::Error::other(e.to_string())))??;
+        let registry = Registry::restore(parties, now_ms());
         let mut ice = cfg.ice.clone();
         if ice.secret.is_empty() {
             // Without a configured secret only the built-in relay checks the credentials, and
@@ -323,11 +333,12 @@ impl Server {
         };
         tracing::info!(
             parties = registry.party_count(),
+            store = %cfg.store,
             "control server state loaded"
         );
         let shared = Arc::new(Shared {
             registry: Mutex::new(registry),
-            db: db.into_writer()?,
+            db: Writer::start(store)?,
             conns: Mutex::new(HashMap::new()),
             secret,
             public,

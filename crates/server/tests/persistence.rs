@@ -1,5 +1,6 @@
-//! What the control server keeps in SQLite, seen from outside: a change writes only the rows it
-//! changed, a locked database does not stall anyone, and a clean restart restores everything.
+//! What the control server keeps in SQLite (or PostgreSQL), seen from outside: a change writes only
+//! the rows it changed, a locked database does not stall anyone, and a clean restart restores
+//! everything.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -11,17 +12,30 @@ use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use lanrage_proto::message::{self, ClientMsg, Op, PartyView, ServerMsg};
 use lanrage_proto::{auth, PROTOCOL_VERSION};
+use lanrage_server::store::StoreLocation;
 use lanrage_server::{Server, ServerConfig};
 use tokio_tungstenite::tungstenite::Message;
 use x25519_dalek::{PublicKey, StaticSecret};
+
+#[path = "../../../tests/support/postgres.rs"]
+mod postgres;
+#[path = "../../../tests/support/skip.rs"]
+mod skip;
+
+use postgres::TestPostgres;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn server_in(dir: &Path) -> Server {
+    server_on(dir, StoreLocation::DataDir).await
+}
+
+async fn server_on(dir: &Path, store: StoreLocation) -> Server {
     Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
+        store,
         ice: Default::default(),
         tls: None,
     })
@@ -320,7 +334,24 @@ async fn metric(addr: SocketAddr, name: &str) -> u64 {
 #[tokio::test]
 async fn a_clean_restart_restores_every_member_and_address() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = server_in(dir.path()).await;
+    a_clean_restart_restores_everything(dir.path(), StoreLocation::DataDir).await;
+}
+
+#[tokio::test]
+async fn a_clean_restart_on_postgresql_restores_every_member_and_address() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    pg.create_database("lanrage");
+    let dir = tempfile::tempdir().unwrap();
+    let store: StoreLocation = pg.url("lanrage").parse().unwrap();
+    a_clean_restart_restores_everything(dir.path(), store).await;
+    // Nothing of the parties went to the data directory.
+    assert!(!dir.path().join("server.db").exists());
+}
+
+async fn a_clean_restart_restores_everything(dir: &Path, store: StoreLocation) {
+    let srv = server_on(dir, store.clone()).await;
     let addr = srv.local_addr();
     let mut host = Device::new(addr).await;
     let code = create(&mut host).await;
@@ -357,7 +388,7 @@ async fn a_clean_restart_restores_every_member_and_address() {
     };
     srv.shutdown().await;
 
-    let srv = server_in(dir.path()).await;
+    let srv = server_on(dir, store).await;
     let addr = srv.local_addr();
     let mut host = Device::connect(addr, host.secret).await;
     let after = host.snapshot().await;

@@ -23,6 +23,7 @@ async fn server() -> (Server, tempfile::TempDir) {
     let s = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
+        store: Default::default(),
         ice: Default::default(),
         tls: None,
     })
@@ -37,6 +38,7 @@ async fn server_with(limits: Limits) -> (Server, tempfile::TempDir) {
         ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
+            store: Default::default(),
             ice: Default::default(),
             tls: None,
         },
@@ -58,6 +60,7 @@ async fn tls_server_with(limits: Limits) -> (Server, tempfile::TempDir) {
         ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("state"),
+            store: Default::default(),
             ice: Default::default(),
             tls: Some(lanrage_server::TlsFiles {
                 cert: cert_path,
@@ -521,6 +524,7 @@ async fn wss_with_a_certificate() {
     let srv = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("state"),
+        store: Default::default(),
         ice: Default::default(),
         tls: Some(lanrage_server::TlsFiles {
             cert: cert_path.clone(),
@@ -576,6 +580,7 @@ async fn bad_tls_files_are_clear_errors() {
     let err = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("state"),
+        store: Default::default(),
         ice: Default::default(),
         tls: Some(lanrage_server::TlsFiles {
             cert: cert.clone(),
@@ -594,6 +599,7 @@ async fn turn_credentials_only_for_party_members() {
     let srv = Server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
+        store: Default::default(),
         ice: lanrage_server::IceConfig {
             urls: vec![
                 "stun:203.0.113.3:3478".into(),
@@ -1073,6 +1079,7 @@ async fn a_kicked_members_turn_credentials_and_allocations_end_with_the_kick() {
         let r = Server::start(ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
+            store: Default::default(),
             ice: lanrage_server::IceConfig {
                 relay: Some(lanrage_server::RelayConfig {
                     bind: "127.0.0.1".parse().unwrap(),

@@ -1,0 +1,250 @@
+//! A real PostgreSQL for tests: a cluster of its own in a temporary directory, listening on a
+//! free loopback port, without fsync; stopped and removed when dropped. Debian keeps `initdb`
+//! and `postgres` in /usr/lib/postgresql/VERSION/bin (off PATH). PostgreSQL refuses to run as
+//! root, so under root (CI) the cluster belongs to the `postgres` user the package creates and
+//! runs through `setpriv`, which execs rather than staying as a parent, so signals reach
+//! PostgreSQL itself.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::skip::require;
+
+/// The user every test database belongs to (trust authentication on loopback).
+pub const USER: &str = "lanrage";
+
+pub struct TestPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    /// `postgres` when the tests run as root.
+    run_as: Option<String>,
+    server: Option<Child>,
+}
+
+/// The newest installed PostgreSQL's programs.
+fn bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn euid_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn ids_of(user: &str) -> Option<(u32, u32)> {
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, user]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl TestPostgres {
+    /// Starts a fresh cluster, or returns None after saying why it is skipped (never in CI,
+    /// where scripts/setup installed PostgreSQL).
+    pub fn start() -> Option<TestPostgres> {
+        let bin = bin_dir();
+        if !require(
+            bin.is_some(),
+            "PostgreSQL is not installed (scripts/setup installs Debian's postgresql)",
+        ) {
+            return None;
+        }
+        let bin = bin?;
+        let run_as = euid_is_root().then(|| "postgres".to_owned());
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        if let Some(user) = &run_as {
+            let ids = ids_of(user);
+            if !require(
+                ids.is_some(),
+                "no `postgres` user to run PostgreSQL as root",
+            ) {
+                return None;
+            }
+            let (uid, gid) = ids?;
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown");
+        }
+        let mut pg = TestPostgres {
+            bin,
+            dir,
+            port: free_port(),
+            run_as,
+            server: None,
+        };
+        let out = pg
+            .command("initdb")
+            .args([
+                "--no-sync",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "-U",
+                USER,
+                "-D",
+            ])
+            .arg(pg.data())
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg.resume();
+        Some(pg)
+    }
+
+    /// A connection string for database `db` on this cluster.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Creates an empty database (each test takes its own).
+    pub fn create_database(&self, name: &str) {
+        let out = Command::new(self.bin.join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                name,
+            ])
+            .output()
+            .expect("run createdb");
+        assert!(
+            out.status.success(),
+            "createdb {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs SQL with psql, returning what it printed (unaligned, tuples only).
+    pub fn sql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Stops PostgreSQL (a fast shutdown: sessions are cut), keeping its data.
+    pub fn pause(&mut self) {
+        let Some(mut child) = self.server.take() else {
+            return;
+        };
+        // SAFETY: signalling a child we own and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts PostgreSQL on its data (again) and waits until it takes connections.
+    pub fn resume(&mut self) {
+        assert!(self.server.is_none(), "already running");
+        let log = std::fs::File::create(self.dir.path().join("postgres.log")).expect("log file");
+        if let Some(user) = &self.run_as {
+            if let Some((uid, gid)) = ids_of(user) {
+                let _ = std::os::unix::fs::chown(
+                    self.dir.path().join("postgres.log"),
+                    Some(uid),
+                    Some(gid),
+                );
+            }
+        }
+        let child = self
+            .command("postgres")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-F"])
+            .arg("-k")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start postgres");
+        self.server = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not start in 30 s: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// One of PostgreSQL's programs, as the user it must run as.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
+                    .arg(path)
+                    .current_dir(Path::new("/"));
+                c
+            }
+            None => Command::new(path),
+        }
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        self.pause();
+    }
+}
