@@ -371,9 +371,7 @@ fn a_server_keeps_its_parties_in_the_postgresql_it_is_given() {
         return;
     };
     pg.create_database("parties");
-    let url = pg
-        .url("parties")
-        .replace("lanrage@", "lanrage:hunter2@");
+    let url = pg.url("parties").replace("lanrage@", "lanrage:hunter2@");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut server = Command::new(BIN)
@@ -395,7 +393,10 @@ fn a_server_keeps_its_parties_in_the_postgresql_it_is_given() {
         assert!(Instant::now() < deadline, "server did not start listening");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(pg.sql("parties", "SELECT max(version) FROM lanrage_schema"), "1");
+    assert_eq!(
+        pg.sql("parties", "SELECT max(version) FROM lanrage_schema"),
+        "1"
+    );
     assert_eq!(pg.sql("parties", "SELECT count(*) FROM parties"), "0");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
