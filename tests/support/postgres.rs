@@ -194,6 +194,8 @@ impl TestPostgres {
             .arg("-D")
             .arg(self.data())
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-F"])
+            // Small: several tests run a cluster each at once.
+            .args(["-c", "shared_buffers=16MB", "-c", "max_connections=30"])
             .arg("-k")
             .arg(self.dir.path())
             .stdout(Stdio::null())
