@@ -160,23 +160,36 @@ pub async fn run_server(
     ice: lanrage_server::IceConfig,
 ) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let server = lanrage_server::Server::start(lanrage_server::ServerConfig {
+    let start = lanrage_server::Server::start(lanrage_server::ServerConfig {
         listen,
         data_dir: data_dir.root().to_path_buf(),
         store,
         tls,
         ice,
-    })
-    .await?;
+    });
+    // Starting may mean waiting for another server to stop serving the same database.
+    let server = tokio::select! {
+        s = start => s?,
+        _ = wait_for_signal() => {
+            tracing::info!("stop requested");
+            return Ok(());
+        }
+    };
     let addr = server.local_addr();
     let shown = match public_ip {
         Some(ip) => SocketAddr::new(ip, addr.port()),
         None => addr,
     };
     tracing::info!("players use: lanrage up --server {scheme}://{shown}");
-    wait_for_signal().await;
-    tracing::info!("stop requested");
+    tokio::select! {
+        _ = wait_for_signal() => tracing::info!("stop requested"),
+        _ = server.stopped() => {}
+    }
+    let lost = server.lost_serving_lock();
     server.shutdown().await;
+    if lost {
+        anyhow::bail!("stopped serving: the connection holding PostgreSQL's serving lock was lost (start it again to wait for the lock)");
+    }
     Ok(())
 }
 

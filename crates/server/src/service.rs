@@ -30,7 +30,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::guard::{ConnState, GuardedListener, Limits};
 use crate::registry::{Changes, Registry};
-use crate::store::{StoreError, StoreLocation, Writer};
+use crate::store::{ServingLock, StoreError, StoreLocation, Writer};
 
 /// A device must finish `hello` and `auth` within this time.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -294,6 +294,8 @@ pub struct Server {
     shared: Arc<Shared>,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    /// Given back after the last change is stored, so the server taking over loads them all.
+    serving: Option<ServingLock>,
 }
 
 impl Server {
@@ -311,6 +313,11 @@ impl Server {
         let acceptor = cfg.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let secret = load_or_create_key(&cfg.data_dir.join("server.key"))?;
         let public = PublicKey::from(&secret);
+        // Of several servers on one PostgreSQL database one serves; this one may wait here.
+        let serving = match &cfg.store {
+            StoreLocation::Postgres(url) => Some(ServingLock::acquire(url).await?),
+            StoreLocation::DataDir => None,
+        };
         // Opening a store is blocking I/O (PostgreSQL's client runs its own runtime).
         let (location, data_dir) = (cfg.store.clone(), cfg.data_dir.clone());
         let (store, parties) = tokio::task::spawn_blocking(move || {
@@ -400,12 +407,30 @@ impl Server {
                 s.apply(changes);
             }
         });
+        if let Some(lock) = &serving {
+            let lost = lock.lost();
+            let s = shared.clone();
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = c.cancelled() => {}
+                    _ = lost.cancelled() => {
+                        // Players' clients move on to the server that serves now.
+                        c.cancel();
+                        for (_, conn) in s.conns.lock().drain() {
+                            conn.out.close.cancel();
+                        }
+                    }
+                }
+            });
+        }
         tracing::info!(%addr, tls, public_key = %B64.encode(public.as_bytes()), "control server listening");
         Ok(Server {
             addr,
             shared,
             cancel,
             tasks,
+            serving,
         })
     }
 
@@ -415,6 +440,19 @@ impl Server {
 
     pub fn connected_devices(&self) -> usize {
         self.shared.conns.lock().len()
+    }
+
+    /// Resolves when the server stopped serving on its own (it lost PostgreSQL's serving
+    /// lock) or was shut down.
+    pub async fn stopped(&self) {
+        self.cancel.cancelled().await;
+    }
+
+    /// Whether it stopped on its own: another server may be serving its parties now.
+    pub fn lost_serving_lock(&self) -> bool {
+        self.serving
+            .as_ref()
+            .is_some_and(|l| l.lost().is_cancelled())
     }
 
     pub async fn shutdown(self) {
@@ -431,6 +469,7 @@ impl Server {
         // another process must not hang the stop).
         let shared = self.shared.clone();
         let _ = tokio::task::spawn_blocking(move || shared.db.close(Duration::from_secs(10))).await;
+        drop(self.serving);
         tracing::info!("control server stopped");
     }
 }

@@ -432,3 +432,88 @@ async fn a_clean_restart_restores_everything(dir: &Path, store: StoreLocation) {
     assert!(!taken.contains(&ip), "{ip} was given out twice");
     srv.shutdown().await;
 }
+
+/// Members of a party as a restart or a takeover must keep them.
+fn roster(p: &PartyView) -> Vec<(String, Ipv4Addr)> {
+    p.members
+        .iter()
+        .map(|m| (m.public_key.clone(), m.virtual_ip))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_waiting_server_takes_over_the_parties_when_the_serving_one_stops() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    pg.create_database("lanrage");
+    let store: StoreLocation = pg.url("lanrage").parse().unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = server_on(dir_a.path(), store.clone()).await;
+    let waiting = {
+        let (dir, store) = (dir_b.path().to_path_buf(), store.clone());
+        tokio::spawn(async move { server_on(&dir, store).await })
+    };
+    let mut host = Device::new(a.local_addr()).await;
+    let code = create(&mut host).await;
+    let mut bo = Device::new(a.local_addr()).await;
+    let pushed = bo.ok(Op::JoinParty { code: code.clone() }).await;
+    let before = pushed.last().cloned().unwrap();
+    assert_eq!(before.members.len(), 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second server serves the same database at the same time"
+    );
+
+    let stopped = Instant::now();
+    a.shutdown().await;
+    let b = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting server takes over within 10 s")
+        .unwrap();
+    eprintln!("took over {:?} after the stop", stopped.elapsed());
+    let mut host = Device::connect(b.local_addr(), host.secret).await;
+    let after = host.snapshot().await;
+    assert_eq!(after.id, before.id);
+    assert_eq!(roster(&after), roster(&before));
+    // A newcomer joins through the server that took over, on a fresh address.
+    let mut cy = Device::new(b.local_addr()).await;
+    let pushed = cy.ok(Op::JoinParty { code }).await;
+    let now = pushed.last().unwrap();
+    assert_eq!(now.members.len(), 3);
+    let cy_ip = now
+        .members
+        .iter()
+        .find(|m| m.public_key == cy.key())
+        .unwrap()
+        .virtual_ip;
+    assert!(roster(&before).iter().all(|(_, ip)| *ip != cy_ip));
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_that_loses_its_serving_lock_stops_serving() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    pg.create_database("lanrage");
+    let store: StoreLocation = pg.url("lanrage").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_on(dir.path(), store).await;
+    let mut host = Device::new(srv.local_addr()).await;
+    create(&mut host).await;
+    // What a restarted PostgreSQL or a cut network does to the lock's connection.
+    let ended = pg.sql(
+        "lanrage",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+    );
+    assert_eq!(ended, "1");
+    tokio::time::timeout(Duration::from_secs(10), srv.stopped())
+        .await
+        .expect("it stops serving within 10 s");
+    assert!(srv.lost_serving_lock());
+    // Its players are let go, so their clients move on.
+    assert!(recv(&mut host.ws).await.is_none());
+    srv.shutdown().await;
+}

@@ -9,6 +9,7 @@
 //! half-applied rows.
 
 mod postgres;
+mod serving;
 mod sqlite;
 mod writer;
 
@@ -23,6 +24,7 @@ use lanrage_proto::invite::InviteCode;
 use crate::registry::{Invite, Member, Party, Reservation, Write};
 
 pub use postgres::PostgresStore;
+pub use serving::ServingLock;
 pub use sqlite::SqliteStore;
 pub use writer::{Writer, WriterStats};
 

@@ -75,6 +75,47 @@ struct Statements {
     remove_reservation: Statement,
 }
 
+/// The client's settings for `url`, and the url without its password for messages. A
+/// connection to a PostgreSQL that vanished (a machine gone, not just its process) fails within
+/// seconds instead of waiting for TCP's retransmissions to give up.
+pub(super) fn config_for(url: &str) -> Result<(Config, String), StoreError> {
+    let target = redact(url);
+    let mut config: Config = url.parse().map_err(|e| StoreError::Postgres {
+        target: target.clone(),
+        message: format!("{e}"),
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("lanrage-server");
+    }
+    config
+        .keepalives_idle(Duration::from_secs(5))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(10));
+    Ok((config, target))
+}
+
+/// The error for a failed call, with PostgreSQL's own message.
+pub(super) fn error(target: &str, e: &postgres::Error) -> StoreError {
+    // The source chain carries the server's message ("database … does not exist").
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = s.source();
+    }
+    StoreError::Postgres {
+        target: target.to_owned(),
+        message,
+    }
+}
+
 /// Whether `url` is a connection string the client understands.
 pub(super) fn check_url(url: &str) -> Result<(), String> {
     url.parse::<Config>().map(|_| ()).map_err(|e| e.to_string())
@@ -83,17 +124,7 @@ pub(super) fn check_url(url: &str) -> Result<(), String> {
 impl PostgresStore {
     /// Connects and brings the tables to the current version; blocking.
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let target = redact(url);
-        let mut config: Config = url.parse().map_err(|e| StoreError::Postgres {
-            target: target.clone(),
-            message: format!("{e}"),
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("lanrage-server");
-        }
+        let (config, target) = config_for(url)?;
         let mut store = PostgresStore {
             config,
             target,
@@ -111,20 +142,7 @@ impl PostgresStore {
     }
 
     fn error(&self, e: &postgres::Error) -> StoreError {
-        // The source chain carries the server's message ("database … does not exist").
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !message.contains(&text) {
-                message = format!("{message}: {text}");
-            }
-            source = s.source();
-        }
-        StoreError::Postgres {
-            target: self.target.clone(),
-            message,
-        }
+        error(&self.target, e)
     }
 
     /// The client, connecting first when there is none or PostgreSQL closed it.

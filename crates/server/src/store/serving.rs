@@ -1,0 +1,146 @@
+//! One server at a time serves a PostgreSQL database's parties. The registry lives in the
+//! serving server's memory and is written behind, so two servers serving one database at once
+//! would each decide on their own copy (two members on one address, a host handed over twice).
+//! PostgreSQL's session advisory lock settles who serves: it belongs to one connection at a
+//! time and goes the moment that connection ends, which a crash or `kill -9` does at once. The
+//! other servers wait without listening, so players' clients move on to the next server in
+//! their list, and the first to get the lock loads the parties and serves.
+//!
+//! The lock's connection is checked every two seconds. A server that loses it (PostgreSQL
+//! restarted, the network cut) stops serving at once: another server may already hold the lock
+//! and have loaded the parties, and two servers deciding is the one thing this prevents.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+use super::postgres::{config_for, error};
+use super::StoreError;
+
+/// Chosen once; every LANrage server asks for the same one.
+const SERVING_LOCK: i64 = 0x4c41_4e52_6167_6502;
+/// How often a waiting server asks for the lock, and a serving one checks its connection.
+const WAIT_POLL: Duration = Duration::from_millis(500);
+const HOLD_CHECK: Duration = Duration::from_secs(2);
+
+/// Held while this server serves; dropping it gives the lock back.
+pub struct ServingLock {
+    lost: CancellationToken,
+    /// Dropped to release: the lock's thread ends at once and its connection closes.
+    _release: mpsc::Sender<()>,
+}
+
+impl ServingLock {
+    /// Waits until this server may serve the database at `url`. An unreachable database at
+    /// this point is an error (the caller is starting and says so); once waiting, only the
+    /// lock is waited for. Cancelling the future (dropping it) ends the wait.
+    pub async fn acquire(url: &str) -> Result<ServingLock, StoreError> {
+        let (config, target) = config_for(url)?;
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let lost = CancellationToken::new();
+        let thread_lost = lost.clone();
+        // A thread of its own rather than a blocking task: a runtime shutting down waits for
+        // its blocking tasks, and this one may wait for the lock forever.
+        std::thread::Builder::new()
+            .name("lanrage-serving-lock".into())
+            .spawn(move || {
+                let mut ready = Some(ready_tx);
+                let mut client = match config.connect(NoTls) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if let Some(tx) = ready.take() {
+                            let _ = tx.send(Err(error(&target, &e)));
+                        }
+                        return;
+                    }
+                };
+                let mut said_waiting = false;
+                loop {
+                    let got = client
+                        .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVING_LOCK])
+                        .and_then(|row| row.try_get::<_, bool>(0));
+                    match got {
+                        Ok(true) => break,
+                        Ok(false) => {
+                            if !said_waiting {
+                                tracing::warn!(
+                                    store = %target,
+                                    "another LANrage server is serving this database; this one \
+                                     waits, without listening, and takes over when it stops"
+                                );
+                                said_waiting = true;
+                            }
+                        }
+                        Err(e) if !said_waiting => {
+                            if let Some(tx) = ready.take() {
+                                let _ = tx.send(Err(error(&target, &e)));
+                            }
+                            return;
+                        }
+                        // Waiting is this server's job now: PostgreSQL going away meanwhile
+                        // is waited out too.
+                        Err(e) => {
+                            tracing::warn!(store = %target, error = %error(&target, &e), "PostgreSQL went away while this server waits to serve; trying again");
+                            loop {
+                                if ready.as_ref().is_some_and(|tx| tx.is_closed()) {
+                                    return;
+                                }
+                                std::thread::sleep(WAIT_POLL * 4);
+                                if let Ok(c) = config.connect(NoTls) {
+                                    client = c;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if ready.as_ref().is_some_and(|tx| tx.is_closed()) {
+                        return;
+                    }
+                    std::thread::sleep(WAIT_POLL);
+                }
+                if said_waiting {
+                    tracing::info!(store = %target, "the serving lock is ours: taking over");
+                }
+                match ready.take().map(|tx| tx.send(Ok(()))) {
+                    Some(Ok(())) => {}
+                    // The caller gave up meanwhile; the connection closes and the lock goes.
+                    _ => return,
+                }
+                loop {
+                    match release_rx.recv_timeout(HOLD_CHECK) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    if let Err(e) = client.simple_query("SELECT 1") {
+                        tracing::error!(
+                            store = %target,
+                            error = %error(&target, &e),
+                            "lost the connection that holds the serving lock; another server \
+                             may take over, so this one stops serving"
+                        );
+                        thread_lost.cancel();
+                        return;
+                    }
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(ServingLock {
+                lost,
+                _release: release_tx,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Thread(std::io::Error::other(
+                "the serving lock's thread ended",
+            ))),
+        }
+    }
+
+    /// Cancelled when the lock is lost: the server must stop serving.
+    pub fn lost(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+}
