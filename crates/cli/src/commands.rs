@@ -29,12 +29,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             anyhow::bail!("`lanrage service` is started by Windows' service manager")
         }
         Command::Up { server } => {
-            if let Some(url) = &server {
-                anyhow::ensure!(
-                    url.starts_with("ws://") || url.starts_with("wss://"),
-                    "--server must be a ws://HOST:PORT or wss://HOST:PORT URL (got `{url}`)"
-                );
-            }
+            let servers = lanrage_proto::servers::parse_servers(&server.join(" "))
+                .map_err(|e| anyhow::anyhow!("--server: {e}"))?;
+            let server =
+                (!servers.is_empty()).then(|| lanrage_proto::servers::join_servers(&servers));
             data_dir
                 .ensure()
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;

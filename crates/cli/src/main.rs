@@ -42,9 +42,10 @@ enum Command {
     Service,
     /// Run the engine headless (until Ctrl-C or SIGTERM), serving the local API
     Up {
-        /// Control server for this run (ws://HOST:PORT or wss://HOST:PORT), over the setting
+        /// Control server for this run (ws://HOST:PORT or wss://HOST:PORT), over the setting;
+        /// repeat it for servers that serve the same parties, tried in order
         #[arg(long, value_name = "URL")]
-        server: Option<String>,
+        server: Vec<String>,
     },
     /// Show what the running daemon is doing
     Status {

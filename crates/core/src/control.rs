@@ -77,7 +77,10 @@ enum Cmd {
 /// Handle to the session task. Dropping it does not stop the task: cancel its token.
 #[derive(Clone)]
 pub struct ControlClient {
+    /// The configured server or list of servers, as given.
     url: String,
+    /// The one of them this client uses now (or tries).
+    server: std::sync::Arc<parking_lot::Mutex<String>>,
     name: std::sync::Arc<parking_lot::Mutex<String>>,
     cmds: mpsc::Sender<Cmd>,
     state: watch::Receiver<ControlState>,
@@ -95,8 +98,18 @@ impl ControlClient {
         let (state_tx, state) = watch::channel(ControlState::Connecting);
         let name = std::sync::Arc::new(parking_lot::Mutex::new(name));
         let extra_ca = std::env::var_os(CA_ENV).map(std::path::PathBuf::from);
+        // Checked where it was configured; an unparsable text is tried as one address, whose
+        // connection then fails and says why.
+        let urls = match lanrage_proto::servers::parse_servers(&url) {
+            Ok(list) if !list.is_empty() => list,
+            _ => vec![url.clone()],
+        };
+        let server = std::sync::Arc::new(parking_lot::Mutex::new(urls[0].clone()));
         let session = Session {
             url: url.clone(),
+            urls,
+            at: 0,
+            server: server.clone(),
             extra_ca,
             secret,
             name: name.clone(),
@@ -108,6 +121,7 @@ impl ControlClient {
         tokio::spawn(session.run(rx, cancel));
         Self {
             url,
+            server,
             name,
             cmds,
             state,
@@ -131,6 +145,11 @@ impl ControlClient {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The server in use, or being tried: one of [`Self::url`]'s.
+    pub fn server(&self) -> String {
+        self.server.lock().clone()
     }
 
     pub fn state(&self) -> ControlState {
@@ -169,7 +188,12 @@ impl ControlClient {
 }
 
 struct Session {
+    /// As configured, for messages.
     url: String,
+    /// The servers, in the order they are tried; `at` is the one in use.
+    urls: Vec<String>,
+    at: usize,
+    server: std::sync::Arc<parking_lot::Mutex<String>>,
     /// A PEM file of extra certificate authorities to trust for wss (self-hosted servers).
     extra_ca: Option<std::path::PathBuf>,
     secret: StaticSecret,
@@ -193,7 +217,7 @@ fn jitter(d: Duration) -> Duration {
 impl Session {
     fn set_state(&self, s: ControlState) {
         if *self.state.borrow() != s {
-            tracing::info!(server = %self.url, state = ?s, "control connection");
+            tracing::info!(server = %self.urls[self.at], state = ?s, "control connection");
             self.state.send_replace(s);
             let _ = self.events.try_send(ControlEvent::State(s));
         }
@@ -201,14 +225,19 @@ impl Session {
 
     async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, cancel: CancellationToken) {
         let mut backoff = BACKOFF_MIN;
+        // Servers tried since the last one that worked: the pause comes after a whole round,
+        // so a lost server is followed by the next one at once.
+        let mut tried = 0;
         loop {
             let connected = tokio::select! {
                 _ = cancel.cancelled() => return,
                 r = self.connect() => r,
             };
+            tried += 1;
             match connected {
                 Ok(ws) => {
                     backoff = BACKOFF_MIN;
+                    tried = 0;
                     self.set_state(ControlState::Connected);
                     let stop = self.serve(ws, &mut cmds, &cancel).await;
                     for (_, reply) in self.pending.drain() {
@@ -219,7 +248,7 @@ impl Session {
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(server = %self.url, error = %e, "control connection failed");
+                    tracing::debug!(server = %self.urls[self.at], error = %e, "control connection failed");
                 }
             }
             self.set_state(ControlState::Reconnecting);
@@ -229,11 +258,20 @@ impl Session {
                     let _ = reply.send(Err(ControlError::Unreachable(self.url.clone())));
                 }
             }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(jitter(backoff)) => {}
+            if self.urls.len() > 1 {
+                self.at = (self.at + 1) % self.urls.len();
+                let next = self.urls[self.at].clone();
+                tracing::debug!(server = %next, "trying the next control server");
+                *self.server.lock() = next;
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            if tried >= self.urls.len() {
+                tried = 0;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(jitter(backoff)) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
         }
     }
 
@@ -241,7 +279,8 @@ impl Session {
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME_BYTES))
             .max_frame_size(Some(MAX_FRAME_BYTES));
-        let connector = if self.url.starts_with("wss://") {
+        let url = self.urls[self.at].clone();
+        let connector = if url.starts_with("wss://") {
             Some(tokio_tungstenite::Connector::Rustls(tls_config(
                 self.extra_ca.as_deref(),
             )?))
@@ -251,7 +290,7 @@ impl Session {
         let (mut ws, _) = tokio::time::timeout(
             CONNECT_TIMEOUT,
             tokio_tungstenite::connect_async_tls_with_config(
-                self.url.as_str(),
+                url.as_str(),
                 Some(config),
                 true,
                 connector,
@@ -325,7 +364,7 @@ impl Session {
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > HEARTBEAT * 4 {
-                        tracing::warn!(server = %self.url, "control server stopped answering");
+                        tracing::warn!(server = %self.urls[self.at], "control server stopped answering");
                         return false;
                     }
                     let text = message::encode(&ClientMsg::Heartbeat);
@@ -358,7 +397,7 @@ impl Session {
                     };
                     match message::decode_server(text.as_str()) {
                         Ok(m) => self.on_message(m).await,
-                        Err(e) => tracing::warn!(server = %self.url, error = %e, "unreadable message from the control server"),
+                        Err(e) => tracing::warn!(server = %self.urls[self.at], error = %e, "unreadable message from the control server"),
                     }
                 }
             }
@@ -391,7 +430,7 @@ impl Session {
                     .await;
             }
             ServerMsg::Error { error } => {
-                tracing::warn!(server = %self.url, code = %error.code, "control server: {}", error.message);
+                tracing::warn!(server = %self.urls[self.at], code = %error.code, "control server: {}", error.message);
             }
             ServerMsg::Challenge { .. } | ServerMsg::Welcome { .. } => {}
         }

@@ -304,7 +304,7 @@ impl Session {
         match &l.control {
             Some((c, _)) => (
                 control_state_name(c.state()).to_string(),
-                Some(c.url().to_string()),
+                Some(c.server()),
                 embedded,
             ),
             None => {

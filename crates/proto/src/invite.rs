@@ -181,10 +181,12 @@ impl Invite {
                     .decode_utf8()
                     .map_err(|_| InviteError::BadServer)?
                     .into_owned();
-                if !(s.starts_with("ws://") || s.starts_with("wss://")) {
-                    return Err(InviteError::BadServer);
+                match crate::servers::parse_servers(&s) {
+                    Ok(list) if !list.is_empty() => {
+                        server = Some(crate::servers::join_servers(&list));
+                    }
+                    _ => return Err(InviteError::BadServer),
                 }
-                server = Some(s);
             }
         }
         Ok(Invite { code, server })
@@ -430,6 +432,28 @@ mod tests {
         };
         let typed = sloppy.display().replace('0', "O").replace('1', "l");
         assert_eq!(InviteCode::parse(&typed), Ok(sloppy));
+    }
+
+    #[test]
+    fn a_link_carries_every_server_of_a_list_in_order() {
+        let c = code();
+        let link = c.link("ws://203.0.113.1:8667 wss://lan.example:443");
+        let inv = Invite::parse(&link).unwrap();
+        assert_eq!(
+            inv.server.as_deref(),
+            Some("ws://203.0.113.1:8667 wss://lan.example:443")
+        );
+        // Written by hand with a comma, it means the same.
+        let by_hand = format!(
+            "lanrage://join/{}?server=ws://203.0.113.1:8667,wss://lan.example:443",
+            c.display()
+        );
+        assert_eq!(Invite::parse(&by_hand).unwrap().server, inv.server);
+        let one_bad = format!(
+            "lanrage://join/{}?server=ws://203.0.113.1:8667%20http://x:1",
+            c.display()
+        );
+        assert_eq!(Invite::parse(&one_bad), Err(InviteError::BadServer));
     }
 
     #[test]

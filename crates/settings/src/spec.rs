@@ -229,36 +229,11 @@ fn api_listen(s: &str) -> Result<(), String> {
 }
 
 fn control_url(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Ok(());
-    }
-    let rest = s
-        .strip_prefix("ws://")
-        .or_else(|| s.strip_prefix("wss://"))
-        .ok_or_else(|| "must start with ws:// or wss:// (or be empty for no server)".to_string())?;
-    host_port(rest.trim_end_matches('/'))
-}
-
-fn host_port(s: &str) -> Result<(), String> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("must be HOST:PORT (got `{s}`)"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c))
-    {
-        return Err(format!("`{host}` is not a host name or IP address"));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(()),
-        _ => Err(format!("`{port}` is not a port from 1 to 65535")),
-    }
+    lanrage_proto::servers::parse_servers(s).map(drop)
 }
 
 fn stun_server(s: &str) -> Result<(), String> {
-    host_port(s.strip_prefix("stun:").unwrap_or(s))
+    lanrage_proto::servers::check_host_port(s.strip_prefix("stun:").unwrap_or(s))
 }
 
 fn turn_server(s: &str) -> Result<(), String> {
@@ -266,7 +241,7 @@ fn turn_server(s: &str) -> Result<(), String> {
         .strip_prefix("turn:")
         .or_else(|| s.strip_prefix("turns:"))
         .ok_or_else(|| "must start with turn: or turns:".to_string())?;
-    host_port(rest.split('?').next().unwrap_or(rest))
+    lanrage_proto::servers::check_host_port(rest.split('?').next().unwrap_or(rest))
 }
 
 fn webhook_url(s: &str) -> Result<(), String> {
@@ -402,8 +377,8 @@ pub static SPECS: &[Spec] = &[
         key: "control_server",
         group: "Servers",
         label: "Control server",
-        description: "ws:// or wss:// address of the control server; empty runs parties on this machine.",
-        kind: Kind::Text { max_len: 256, check: control_url },
+        description: "ws:// or wss:// address of the control server, or several separated by spaces (tried in order, the next when one is lost); empty runs parties on this machine.",
+        kind: Kind::Text { max_len: 1024, check: control_url },
         default: Default::Str(""),
         secret: false,
     },

@@ -275,6 +275,10 @@ mod tests {
             .contains("ws://"));
         assert!(check("control_server", "ws://host:0").is_err());
         assert!(check("control_server", "wss://lan.example:443").is_ok());
+        assert!(check("control_server", "ws://10.0.0.1:8667 wss://lan.example:443").is_ok());
+        assert!(check("control_server", "ws://10.0.0.1:8667 http://x:1")
+            .unwrap_err()
+            .contains("ws://"));
         assert!(check("relay_only", "maybe")
             .unwrap_err()
             .contains("true or false"));
