@@ -18,6 +18,10 @@ pub const USER: &str = "lanrage";
 pub struct TestPostgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
+    /// Where it listens: loopback, or an address in a lab's namespace.
+    host: String,
+    /// The full name of the network namespace it runs in, if not this one.
+    netns: Option<String>,
     port: u16,
     /// `postgres` when the tests run as root.
     run_as: Option<String>,
@@ -63,6 +67,16 @@ impl TestPostgres {
     /// Starts a fresh cluster, or returns None after saying why it is skipped (never in CI,
     /// where scripts/setup installed PostgreSQL).
     pub fn start() -> Option<TestPostgres> {
+        Self::start_at(None, "127.0.0.1")
+    }
+
+    /// Like [`TestPostgres::start`], in the network namespace `netns` (its full name), listening
+    /// on its address `host`.
+    pub fn start_in(netns: &str, host: &str) -> Option<TestPostgres> {
+        Self::start_at(Some(netns.to_owned()), host)
+    }
+
+    fn start_at(netns: Option<String>, host: &str) -> Option<TestPostgres> {
         let bin = bin_dir();
         if !require(
             bin.is_some(),
@@ -87,6 +101,8 @@ impl TestPostgres {
         let mut pg = TestPostgres {
             bin,
             dir,
+            host: host.to_owned(),
+            netns,
             port: free_port(),
             run_as,
             server: None,
@@ -109,13 +125,22 @@ impl TestPostgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if pg.netns.is_some() {
+            // Reached over the lab's bridge, from the namespaces it made; trust as on loopback.
+            use std::io::Write;
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(pg.data().join("pg_hba.conf"))
+                .expect("pg_hba.conf");
+            writeln!(hba, "host all all 0.0.0.0/0 trust").expect("write pg_hba.conf");
+        }
         pg.resume();
         Some(pg)
     }
 
     /// A connection string for database `db` on this cluster.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
+        format!("postgres://{USER}@{}:{}/{db}", self.host, self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -124,10 +149,11 @@ impl TestPostgres {
 
     /// Creates an empty database (each test takes its own).
     pub fn create_database(&self, name: &str) {
-        let out = Command::new(self.bin.join("createdb"))
+        let out = self
+            .client("createdb")
             .args([
                 "-h",
-                "127.0.0.1",
+                &self.host,
                 "-p",
                 &self.port.to_string(),
                 "-U",
@@ -145,8 +171,9 @@ impl TestPostgres {
 
     /// Runs SQL with psql, returning what it printed (unaligned, tuples only).
     pub fn sql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+        let out = self
+            .client("psql")
+            .args(["-h", &self.host, "-p", &self.port.to_string(), "-U", USER])
             .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .output()
             .expect("run psql");
@@ -193,7 +220,7 @@ impl TestPostgres {
             .command("postgres")
             .arg("-D")
             .arg(self.data())
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-F"])
+            .args(["-h", &self.host, "-p", &self.port.to_string(), "-F"])
             // Small: several tests run a cluster each at once.
             .args(["-c", "shared_buffers=16MB", "-c", "max_connections=30"])
             .arg("-k")
@@ -205,8 +232,9 @@ impl TestPostgres {
         self.server = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let ready = Command::new(self.bin.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+            let ready = self
+                .client("pg_isready")
+                .args(["-q", "-h", &self.host, "-p", &self.port.to_string()])
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
@@ -229,18 +257,46 @@ impl TestPostgres {
         self.dir.path().join("data")
     }
 
-    /// One of PostgreSQL's programs, as the user it must run as.
+    /// One of PostgreSQL's server programs, in its namespace, as the user it must run as.
     fn command(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
-        match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
-                    .arg(path)
-                    .current_dir(Path::new("/"));
+        let mut words: Vec<String> = Vec::new();
+        if let Some(user) = &self.run_as {
+            words.extend(
+                [
+                    "setpriv",
+                    "--reuid",
+                    user,
+                    "--regid",
+                    user,
+                    "--init-groups",
+                    "--",
+                ]
+                .map(str::to_owned),
+            );
+        }
+        words.push(self.bin.join(program).display().to_string());
+        let mut c = self.in_netns(&words);
+        c.current_dir(Path::new("/"));
+        c
+    }
+
+    /// One of PostgreSQL's client programs, in its namespace.
+    fn client(&self, program: &str) -> Command {
+        self.in_netns(&[self.bin.join(program).display().to_string()])
+    }
+
+    fn in_netns(&self, words: &[String]) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).args(words);
                 c
             }
-            None => Command::new(path),
+            None => {
+                let mut c = Command::new(&words[0]);
+                c.args(&words[1..]);
+                c
+            }
         }
     }
 }
