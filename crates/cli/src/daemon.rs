@@ -150,7 +150,10 @@ pub async fn run(
     Ok(())
 }
 
-/// `lanrage server`: the control server until Ctrl-C or SIGTERM.
+/// `lanrage server`: the control server until Ctrl-C or SIGTERM. On PostgreSQL it may first
+/// wait for another server to stop serving the same database, and when it loses the serving
+/// lock (PostgreSQL restarted, the network cut) it stops serving and waits for the lock again,
+/// so it recovers by itself once PostgreSQL is back.
 pub async fn run_server(
     data_dir: DataDir,
     store: lanrage_server::store::StoreLocation,
@@ -160,37 +163,62 @@ pub async fn run_server(
     ice: lanrage_server::IceConfig,
 ) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let start = lanrage_server::Server::start(lanrage_server::ServerConfig {
+    let config = lanrage_server::ServerConfig {
         listen,
         data_dir: data_dir.root().to_path_buf(),
         store,
         tls,
         ice,
-    });
-    // Starting may mean waiting for another server to stop serving the same database.
-    let server = tokio::select! {
-        s = start => s?,
-        _ = wait_for_signal() => {
-            tracing::info!("stop requested");
+    };
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    let mut first = true;
+    loop {
+        let started = tokio::select! {
+            s = lanrage_server::Server::start(config.clone()) => s,
+            _ = &mut stop => {
+                tracing::info!("stop requested");
+                return Ok(());
+            }
+        };
+        let server = match started {
+            Ok(s) => s,
+            // At the first start a wrong address or password is the operator's to fix; later,
+            // PostgreSQL may just be restarting.
+            Err(e) if first => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot serve yet; trying again in 2 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => continue,
+                    _ = &mut stop => {
+                        tracing::info!("stop requested");
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        first = false;
+        let addr = server.local_addr();
+        let shown = match public_ip {
+            Some(ip) => SocketAddr::new(ip, addr.port()),
+            None => addr,
+        };
+        tracing::info!("players use: lanrage up --server {scheme}://{shown}");
+        tokio::select! {
+            _ = &mut stop => {
+                tracing::info!("stop requested");
+                server.shutdown().await;
+                return Ok(());
+            }
+            _ = server.stopped() => {}
+        }
+        let lost = server.lost_serving_lock();
+        server.shutdown().await;
+        if !lost {
             return Ok(());
         }
-    };
-    let addr = server.local_addr();
-    let shown = match public_ip {
-        Some(ip) => SocketAddr::new(ip, addr.port()),
-        None => addr,
-    };
-    tracing::info!("players use: lanrage up --server {scheme}://{shown}");
-    tokio::select! {
-        _ = wait_for_signal() => tracing::info!("stop requested"),
-        _ = server.stopped() => {}
+        tracing::warn!("stopped serving: the connection holding PostgreSQL's serving lock was lost; waiting to serve again");
     }
-    let lost = server.lost_serving_lock();
-    server.shutdown().await;
-    if lost {
-        anyhow::bail!("stopped serving: the connection holding PostgreSQL's serving lock was lost (start it again to wait for the lock)");
-    }
-    Ok(())
 }
 
 /// The address to give out when the operator named none: the listen address, else this

@@ -352,7 +352,7 @@ fn a_second_daemon_on_one_data_dir_is_refused_naming_the_first() {
 }
 
 #[test]
-fn a_server_keeps_its_parties_in_the_postgresql_it_is_given() {
+fn a_server_keeps_its_parties_in_postgresql_and_waits_out_its_outage() {
     let dir = tempfile::tempdir().unwrap();
     // A wrong address is refused at once, without repeating its password.
     let out = Command::new(BIN)
@@ -367,7 +367,7 @@ fn a_server_keeps_its_parties_in_the_postgresql_it_is_given() {
     assert!(err.contains("postgres://USER@HOST"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 
-    let Some(pg) = postgres::TestPostgres::start() else {
+    let Some(mut pg) = postgres::TestPostgres::start() else {
         return;
     };
     pg.create_database("parties");
@@ -398,6 +398,31 @@ fn a_server_keeps_its_parties_in_the_postgresql_it_is_given() {
         "1"
     );
     assert_eq!(pg.sql("parties", "SELECT count(*) FROM parties"), "0");
+
+    // PostgreSQL going away stops the serving (another server may take over); the server
+    // waits for it and serves again when it is back, without anyone restarting it.
+    pg.pause();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(&listen).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still serving without PostgreSQL"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pg.resume();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the server exited instead of waiting for PostgreSQL"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not serving again with PostgreSQL back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // SAFETY: signalling our own child.
     unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
     let out = server.wait_with_output().unwrap();
@@ -406,6 +431,8 @@ fn a_server_keeps_its_parties_in_the_postgresql_it_is_given() {
         log.contains("PostgreSQL postgres://lanrage:…@127.0.0.1"),
         "the log says where parties are kept: {log}"
     );
+    assert!(log.contains("waiting to serve again"), "{log}");
+    assert!(out.status.success(), "{log}");
     assert!(!log.contains("hunter2"), "{log}");
     assert!(!dir.path().join("server.db").exists());
 }

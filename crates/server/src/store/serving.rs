@@ -25,6 +25,17 @@ const SERVING_LOCK: i64 = 0x4c41_4e52_6167_6502;
 const WAIT_POLL: Duration = Duration::from_millis(500);
 const HOLD_CHECK: Duration = Duration::from_secs(2);
 
+/// The lock's connection. PostgreSQL notices a client gone without a word (its machine off, the
+/// network cut) only when TCP keepalive says so, two hours by default; until then the lock
+/// stays with the dead server and nobody serves. These keepalives are the session's own.
+fn connect(config: &postgres::Config) -> Result<postgres::Client, postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    client.batch_execute(
+        "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3",
+    )?;
+    Ok(client)
+}
+
 /// Held while this server serves; dropping it gives the lock back.
 pub struct ServingLock {
     lost: CancellationToken,
@@ -48,7 +59,7 @@ impl ServingLock {
             .name("lanrage-serving-lock".into())
             .spawn(move || {
                 let mut ready = Some(ready_tx);
-                let mut client = match config.connect(NoTls) {
+                let mut client = match connect(&config) {
                     Ok(c) => c,
                     Err(e) => {
                         if let Some(tx) = ready.take() {
@@ -89,7 +100,7 @@ impl ServingLock {
                                     return;
                                 }
                                 std::thread::sleep(WAIT_POLL * 4);
-                                if let Ok(c) = config.connect(NoTls) {
+                                if let Ok(c) = connect(&config) {
                                     client = c;
                                     break;
                                 }
