@@ -8,7 +8,8 @@
 //!
 //! The lock's connection is checked every two seconds. A server that loses it (PostgreSQL
 //! restarted, the network cut) stops serving at once: another server may already hold the lock
-//! and have loaded the parties, and two servers deciding is the one thing this prevents.
+//! and have loaded the parties, and two servers deciding is the one thing this prevents
+//! (`lanrage server` then waits for the lock again).
 
 use std::sync::mpsc;
 use std::time::Duration;
