@@ -82,6 +82,16 @@ impl Player {
             .to_string()
     }
 
+    /// The party's invite code as `party invite` prints it (its last line).
+    pub fn invite(&self, lab: &Lab) -> String {
+        self.ok(lab, &["party", "invite"])
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("no invite code in `party invite`'s output"))
+            .trim()
+            .to_string()
+    }
+
     /// Starts `lanrage up` (with `server`, if any) in the player's namespace.
     pub fn up(&mut self, lab: &mut Lab, server: Option<&str>, name: &str) {
         self.up_with(lab, server, name, &[]);

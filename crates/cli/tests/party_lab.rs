@@ -180,23 +180,13 @@ fn bad_codes_get_clear_errors_and_rate_limits() {
     let err = c.fails(lab, &["party", "join", &code]);
     assert!(err.contains("expired"), "{err}");
 
-    let fresh = host
-        .ok(lab, &["party", "invite"])
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let fresh = host.invite(lab);
     host.ok(lab, &["party", "revoke"]);
     let err = c.fails(lab, &["party", "join", &fresh]);
     assert!(err.contains("revoked"), "{err}");
 
     // Guessing: a few wrong codes, then even tries are refused for a while.
-    let fresh = host
-        .ok(lab, &["party", "invite"])
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let fresh = host.invite(lab);
     let mut limited = false;
     for _ in 0..8 {
         let guess = lanrage_guess(&fresh);
@@ -253,12 +243,7 @@ fn server_restart_keeps_tunnels_and_party() {
     // And the party still takes new members.
     let (lab, players) = (&mut w.lab, &mut w.players);
     players[2].up(lab, Some(SERVER_URL), "Late");
-    let code = players[0]
-        .ok(lab, &["party", "invite"])
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let code = players[0].invite(lab);
     players[2].ok(lab, &["party", "join", &code]);
     lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
     lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));

@@ -149,12 +149,7 @@ fn a_party_survives_its_server_being_killed() {
     assert_eq!(st["party"]["name"], "lan");
     let (lab, players) = (&mut w.lab, &mut w.players);
     players[2].up(lab, Some(&both), "Late");
-    let code = players[0]
-        .ok(lab, &["party", "invite"])
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let code = players[0].invite(lab);
     players[2].ok(lab, &["party", "join", &code]);
     lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
     lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));
