@@ -185,6 +185,29 @@ impl TestPostgres {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// Turns TLS on with this certificate and key (PEM) and restarts; clients may still connect
+    /// without it.
+    pub fn enable_tls(&mut self, cert_pem: &str, key_pem: &str) {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data();
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = data.join(name);
+            std::fs::write(&path, pem).expect("write a TLS file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            if let Some((uid, gid)) = self.run_as.as_deref().and_then(ids_of) {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown");
+            }
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("postgresql.conf");
+        writeln!(conf, "ssl = on").expect("write postgresql.conf");
+        self.pause();
+        self.resume();
+    }
+
     /// Stops PostgreSQL (a fast shutdown: sessions are cut), keeping its data.
     pub fn pause(&mut self) {
         let Some(mut child) = self.server.take() else {

@@ -310,3 +310,84 @@ fn postgresql_errors_name_the_database_and_never_the_password() {
     assert!(!err.contains("hunter2"), "{err}");
     assert!(!location.to_string().contains("hunter2"));
 }
+
+/// Whether LANrage's newest connection to `pg` is encrypted ("t" or "f"), asked of PostgreSQL.
+fn lanrage_uses_tls(pg: &TestPostgres) -> String {
+    pg.sql(
+        "lanrage",
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'lanrage-server' ORDER BY a.backend_start DESC LIMIT 1",
+    )
+}
+
+#[test]
+fn postgresql_over_tls_as_libpq_means_it() {
+    let Some(mut pg) = postgres_with_database() else {
+        return;
+    };
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    pg.enable_tls(&cert.cert.pem(), &cert.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let stranger = dir.path().join("other-ca.pem");
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(&stranger, other.cert.pem()).unwrap();
+    let at = |host: &str, query: &str| {
+        format!(
+            "postgres://{}@{host}:{}/lanrage?{query}",
+            postgres::USER,
+            pg.port()
+        )
+    };
+
+    // As libpq: TLS when offered, the certificate unchecked unless asked.
+    for (url, tls) in [
+        (at("127.0.0.1", ""), "t"),
+        (at("127.0.0.1", "sslmode=require"), "t"),
+        (at("127.0.0.1", "sslmode=disable"), "f"),
+        (
+            at(
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+            ),
+            "t",
+        ),
+        // verify-ca checks the authority, not the name (the certificate names localhost).
+        (
+            at(
+                "127.0.0.1",
+                &format!("sslmode=verify-ca&sslrootcert={}", ca.display()),
+            ),
+            "t",
+        ),
+    ] {
+        let store = PostgresStore::connect(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(lanrage_uses_tls(&pg), tls, "{url}");
+        drop(store);
+    }
+    // A certificate from another authority, or for another name, is refused.
+    for (url, says) in [
+        (
+            at(
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={}", stranger.display()),
+            ),
+            "certificate",
+        ),
+        (
+            at("127.0.0.1", &format!("sslrootcert={}", stranger.display())),
+            "certificate",
+        ),
+        (
+            at(
+                "127.0.0.1",
+                &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+            ),
+            "certificate",
+        ),
+    ] {
+        let err = PostgresStore::connect(&url).err().unwrap().to_string();
+        assert!(err.contains(says), "{url}: {err}");
+    }
+}

@@ -9,6 +9,7 @@
 //! half-applied rows.
 
 mod postgres;
+mod postgres_tls;
 mod serving;
 mod sqlite;
 mod writer;

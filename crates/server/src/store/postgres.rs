@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls, Statement, Transaction};
+use postgres::{Client, Config, Statement, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     assemble, endpoints_json, redact, MemberRow, PartyRow, ReservedRow, Store, StoreError,
@@ -55,6 +56,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PostgresStore {
     config: Config,
+    tls: MakeRustlsConnect,
     /// The connection string without its password, for messages.
     target: String,
     conn: Option<Connection>,
@@ -78,12 +80,15 @@ struct Statements {
 /// The client's settings for `url`, and the url without its password for messages. A
 /// connection to a PostgreSQL that vanished (a machine gone, not just its process) fails within
 /// seconds instead of waiting for TCP's retransmissions to give up.
-pub(super) fn config_for(url: &str) -> Result<(Config, String), StoreError> {
+pub(super) fn config_for(url: &str) -> Result<(Config, String, MakeRustlsConnect), StoreError> {
     let target = redact(url);
-    let mut config: Config = url.parse().map_err(|e| StoreError::Postgres {
+    let bad = |message: String| StoreError::Postgres {
         target: target.clone(),
-        message: format!("{e}"),
-    })?;
+        message,
+    };
+    let (library_url, tls) = super::postgres_tls::split_tls(url).map_err(bad)?;
+    let tls = super::postgres_tls::connector(&tls).map_err(bad)?;
+    let mut config: Config = library_url.parse().map_err(|e| bad(format!("{e}")))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -95,7 +100,7 @@ pub(super) fn config_for(url: &str) -> Result<(Config, String), StoreError> {
         .keepalives_interval(Duration::from_secs(2))
         .keepalives_retries(3)
         .tcp_user_timeout(Duration::from_secs(10));
-    Ok((config, target))
+    Ok((config, target, tls))
 }
 
 /// The error for a failed call, with PostgreSQL's own message.
@@ -118,19 +123,27 @@ pub(super) fn error(target: &str, e: &postgres::Error) -> StoreError {
 
 /// Whether `url` is a connection string the client understands.
 pub(super) fn check_url(url: &str) -> Result<(), String> {
-    url.parse::<Config>().map(|_| ()).map_err(|e| e.to_string())
+    let (library_url, _) = super::postgres_tls::split_tls(url)?;
+    library_url
+        .parse::<Config>()
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 impl PostgresStore {
     /// Connects and brings the tables to the current version; blocking.
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let (config, target) = config_for(url)?;
+        let (config, target, tls) = config_for(url)?;
         let mut store = PostgresStore {
             config,
+            tls,
             target,
             conn: None,
         };
-        let mut client = store.config.connect(NoTls).map_err(|e| store.error(&e))?;
+        let mut client = store
+            .config
+            .connect(store.tls.clone())
+            .map_err(|e| store.error(&e))?;
         migrate(&mut client).map_err(|e| match e {
             Migration::Newer(v) => StoreError::Newer(v),
             Migration::Sql(e) => store.error(&e),
@@ -156,7 +169,10 @@ impl PostgresStore {
             self.conn = None;
         }
         if self.conn.is_none() {
-            let mut client = self.config.connect(NoTls).map_err(|e| self.error(&e))?;
+            let mut client = self
+                .config
+                .connect(self.tls.clone())
+                .map_err(|e| self.error(&e))?;
             let sql = Statements::prepare(&mut client).map_err(|e| self.error(&e))?;
             self.conn = Some(Connection { client, sql });
         }

@@ -14,7 +14,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 
 use super::postgres::{config_for, error};
@@ -29,8 +29,11 @@ const HOLD_CHECK: Duration = Duration::from_secs(2);
 /// The lock's connection. PostgreSQL notices a client gone without a word (its machine off, the
 /// network cut) only when TCP keepalive says so, two hours by default; until then the lock
 /// stays with the dead server and nobody serves. These keepalives are the session's own.
-fn connect(config: &postgres::Config) -> Result<postgres::Client, postgres::Error> {
-    let mut client = config.connect(NoTls)?;
+fn connect(
+    config: &postgres::Config,
+    tls: &MakeRustlsConnect,
+) -> Result<postgres::Client, postgres::Error> {
+    let mut client = config.connect(tls.clone())?;
     client.batch_execute(
         "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3",
     )?;
@@ -49,7 +52,7 @@ impl ServingLock {
     /// this point is an error (the caller is starting and says so); once waiting, only the
     /// lock is waited for. Cancelling the future (dropping it) ends the wait.
     pub async fn acquire(url: &str) -> Result<ServingLock, StoreError> {
-        let (config, target) = config_for(url)?;
+        let (config, target, tls) = config_for(url)?;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let lost = CancellationToken::new();
@@ -60,7 +63,7 @@ impl ServingLock {
             .name("lanrage-serving-lock".into())
             .spawn(move || {
                 let mut ready = Some(ready_tx);
-                let mut client = match connect(&config) {
+                let mut client = match connect(&config, &tls) {
                     Ok(c) => c,
                     Err(e) => {
                         if let Some(tx) = ready.take() {
@@ -101,7 +104,7 @@ impl ServingLock {
                                     return;
                                 }
                                 std::thread::sleep(WAIT_POLL * 4);
-                                if let Ok(c) = connect(&config) {
+                                if let Ok(c) = connect(&config, &tls) {
                                     client = c;
                                     break;
                                 }
