@@ -395,7 +395,7 @@ fn a_server_keeps_its_parties_in_postgresql_and_waits_out_its_outage() {
     }
     assert_eq!(
         pg.sql("parties", "SELECT max(version) FROM lanrage_schema"),
-        "1"
+        "2"
     );
     assert_eq!(pg.sql("parties", "SELECT count(*) FROM parties"), "0");
 

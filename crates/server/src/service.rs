@@ -320,8 +320,12 @@ impl Server {
         };
         // Opening a store is blocking I/O (PostgreSQL's client runs its own runtime).
         let (location, data_dir) = (cfg.store.clone(), cfg.data_dir.clone());
+        let serves_shared = serving.is_some();
         let (store, parties) = tokio::task::spawn_blocking(move || {
             let mut store = location.open(&data_dir)?;
+            if serves_shared {
+                store.take_over()?;
+            }
             let parties = store.load()?;
             Ok::<_, StoreError>((store, parties))
         })

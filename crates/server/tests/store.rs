@@ -230,9 +230,13 @@ fn postgresql_servers_starting_together_create_the_tables_once() {
     for s in starts {
         s.join().unwrap().unwrap();
     }
+    // Each migration once.
     assert_eq!(
-        pg.sql("lanrage", "SELECT count(*) FROM lanrage_schema"),
-        "1"
+        pg.sql(
+            "lanrage",
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM lanrage_schema"
+        ),
+        "1,2"
     );
     assert!(PostgresStore::connect(&url)
         .unwrap()
@@ -390,4 +394,37 @@ fn postgresql_over_tls_as_libpq_means_it() {
         let err = PostgresStore::connect(&url).err().unwrap().to_string();
         assert!(err.contains(says), "{url}: {err}");
     }
+}
+
+#[test]
+fn postgresql_a_server_taken_over_can_no_longer_write() {
+    let Some(pg) = postgres_with_database() else {
+        return;
+    };
+    let url = pg.url("lanrage");
+    let mut a = PostgresStore::connect(&url).unwrap();
+    let first = a.start_term().unwrap();
+    let mut r = Registry::default();
+    let (id, ch) = r.create("A", "Ana", "p", None, None, 0).unwrap();
+    a.apply(&ch.writes).unwrap();
+
+    let mut b = PostgresStore::connect(&url).unwrap();
+    assert_eq!(b.start_term().unwrap(), first + 1);
+    assert_eq!(b.load().unwrap().len(), 1);
+    // What the first server still decides is refused, whatever it is, and never retried.
+    let c = code(&r, &id);
+    let join = r.join("B", "Bo", &c, SRC, 1).unwrap().1.writes;
+    assert!(matches!(a.apply(&join), Err(StoreError::Fenced)));
+    let writer = Writer::start(Box::new(a)).unwrap();
+    writer.submit(join.clone());
+    assert!(writer.flush(Duration::from_secs(5)));
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.lost, stats.errors),
+        (join.len() as u64, 0),
+        "{stats:?}"
+    );
+    // The server serving now writes as before.
+    b.apply(&join).unwrap();
+    assert_eq!(b.load().unwrap()[0].members.len(), 2);
 }

@@ -36,6 +36,12 @@ pub trait Store: Send + 'static {
     fn load(&mut self) -> Result<Vec<Party>, StoreError>;
     /// Applies `writes` in order in one transaction; returns the rows changed.
     fn apply(&mut self, writes: &[Write]) -> Result<u64, StoreError>;
+    /// Called by the server that serves (it holds the serving lock), before `load`: from now on
+    /// writes of a server that served before are refused ([`StoreError::Fenced`]). Only a store
+    /// several servers share needs it.
+    fn take_over(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +54,9 @@ pub enum StoreError {
     Newer(i64),
     #[error("server database: cannot start its writer thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// Another server took over the database: this one's writes are refused for good.
+    #[error("another server serves this database now; this one's changes are not stored")]
+    Fenced,
 }
 
 /// Which store a server uses: `--store` on the command line.

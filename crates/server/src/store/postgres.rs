@@ -17,9 +17,10 @@ use crate::registry::{Party, PartySettings, Write};
 
 /// The migrations, in order; each runs once, in one transaction with its version's row, so a
 /// database is always exactly at one of these versions. Append, never edit.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE parties (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE parties (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
         host TEXT NOT NULL,
@@ -45,7 +46,17 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         left_at_ms BIGINT NOT NULL,
         PRIMARY KEY (party_id, public_key)
     );",
-)];
+    ),
+    (
+        2,
+        // The serving server's term (see `take_over`); one row.
+        "CREATE TABLE serving (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        term BIGINT NOT NULL
+    );
+    INSERT INTO serving (id, term) VALUES (1, 0);",
+    ),
+];
 
 /// Taken for the migrations: servers started together against one database upgrade it one at
 /// a time, and the later ones find it done.
@@ -57,6 +68,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PostgresStore {
     config: Config,
     tls: MakeRustlsConnect,
+    /// The term this server serves in, once it took over: every write checks it is still the
+    /// current one, so a server that lost the serving lock can never write after the next one
+    /// loaded the parties.
+    term: Option<i64>,
     /// The connection string without its password, for messages.
     target: String,
     conn: Option<Connection>,
@@ -137,6 +152,7 @@ impl PostgresStore {
         let mut store = PostgresStore {
             config,
             tls,
+            term: None,
             target,
             conn: None,
         };
@@ -156,6 +172,26 @@ impl PostgresStore {
 
     fn error(&self, e: &postgres::Error) -> StoreError {
         error(&self.target, e)
+    }
+
+    /// Starts this server's term, before it loads the parties: called while it holds the
+    /// serving lock. A previous server's write still in flight holds the term's row (`FOR
+    /// SHARE`), so this waits for it to commit, and the load then sees it; any later write of
+    /// that server finds the term changed and is refused.
+    pub fn start_term(&mut self) -> Result<i64, StoreError> {
+        let client = self.client()?;
+        let term: i64 = match client
+            .query_one(
+                "UPDATE serving SET term = term + 1 WHERE id = 1 RETURNING term",
+                &[],
+            )
+            .and_then(|row| row.try_get(0))
+        {
+            Ok(t) => t,
+            Err(e) => return Err(self.error(&e)),
+        };
+        self.term = Some(term);
+        Ok(term)
     }
 
     /// The client, connecting first when there is none or PostgreSQL closed it.
@@ -339,6 +375,10 @@ fn apply_one(tx: &mut Transaction, sql: &Statements, w: &Write) -> Result<u64, p
 }
 
 impl Store for PostgresStore {
+    fn take_over(&mut self) -> Result<(), StoreError> {
+        self.start_term().map(drop)
+    }
+
     fn load(&mut self) -> Result<Vec<Party>, StoreError> {
         let result = (|| -> Result<_, postgres::Error> {
             let client = match self.client() {
@@ -406,16 +446,28 @@ impl Store for PostgresStore {
     }
 
     fn apply(&mut self, writes: &[Write]) -> Result<u64, StoreError> {
+        let term = self.term;
         let conn = self.connection()?;
         let result = (|| {
             let mut tx = conn.client.transaction()?;
+            if let Some(ours) = term {
+                let current: i64 = tx
+                    .query_one("SELECT term FROM serving WHERE id = 1 FOR SHARE", &[])?
+                    .try_get(0)?;
+                if current != ours {
+                    return Ok(Err(StoreError::Fenced));
+                }
+            }
             let mut rows = 0;
             for w in writes {
                 rows += apply_one(&mut tx, &conn.sql, w)?;
             }
             tx.commit()?;
-            Ok(rows)
+            Ok(Ok(rows))
         })();
-        result.map_err(|e| self.error(&e))
+        match result {
+            Ok(done) => done,
+            Err(e) => Err(self.error(&e)),
+        }
     }
 }

@@ -182,6 +182,15 @@ fn write_loop(mut db: Box<dyn Store>, rx: &mpsc::Receiver<Vec<Write>>, state: &S
                     state.rows.fetch_add(rows, Ordering::Relaxed);
                     break;
                 }
+                // Never retried: the server now serving decides, and has loaded without these.
+                Err(StoreError::Fenced) => {
+                    state.lost.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    tracing::warn!(
+                        writes = batch.len(),
+                        "party changes not stored: another server serves this database now"
+                    );
+                    break;
+                }
                 Err(e) => {
                     state.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(
