@@ -6,10 +6,13 @@
 //! other servers wait without listening, so players' clients move on to the next server in
 //! their list, and the first to get the lock loads the parties and serves.
 //!
-//! The lock's connection is checked every two seconds. A server that loses it (PostgreSQL
-//! restarted, the network cut) stops serving at once: another server may already hold the lock
-//! and have loaded the parties, and two servers deciding is the one thing this prevents
-//! (`lanrage server` then waits for the lock again).
+//! The lock's connection is checked every second and a check gets 3 s, so a server cut off
+//! from PostgreSQL stops serving within 4 s, well before PostgreSQL, hearing nothing from it for
+//! 11 s (the session's keepalives below), gives the lock to another. A server that loses the
+//! lock (PostgreSQL restarted, the network cut) stops serving at once: another server may
+//! already hold it and have loaded the parties (`lanrage server` then waits for the lock again).
+//! Should a write of the old server still be under way, the new server's term fences it
+//! (`PostgresStore::start_term`).
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -24,7 +27,9 @@ use super::StoreError;
 const SERVING_LOCK: i64 = 0x4c41_4e52_6167_6502;
 /// How often a waiting server asks for the lock, and a serving one checks its connection.
 const WAIT_POLL: Duration = Duration::from_millis(500);
-const HOLD_CHECK: Duration = Duration::from_secs(2);
+const HOLD_CHECK: Duration = Duration::from_secs(1);
+/// How long a check may go unanswered (TCP's user timeout on the lock's connection).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The lock's connection. PostgreSQL notices a client gone without a word (its machine off, the
 /// network cut) only when TCP keepalive says so, two hours by default; until then the lock
@@ -52,7 +57,8 @@ impl ServingLock {
     /// this point is an error (the caller is starting and says so); once waiting, only the
     /// lock is waited for. Cancelling the future (dropping it) ends the wait.
     pub async fn acquire(url: &str) -> Result<ServingLock, StoreError> {
-        let (config, target, tls) = config_for(url)?;
+        let (mut config, target, tls) = config_for(url)?;
+        config.tcp_user_timeout(CHECK_TIMEOUT);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let lost = CancellationToken::new();
