@@ -116,18 +116,24 @@ impl fmt::Debug for StoreLocation {
 }
 
 /// A connection string without its password (`postgres://user:secret@host` → `user:…@host`),
-/// and without query parameters, which may carry one too.
+/// and without query parameters, which may carry one too. The login part runs to the last `@`
+/// (a password may hold `?`, `/` or `@` unencoded, and the client library reads it so).
 pub(crate) fn redact(url: &str) -> String {
-    let url = url.split('?').next().unwrap_or(url);
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return url.split('?').next().unwrap_or(url).to_owned();
     };
-    match rest.rsplit_once('@') {
-        Some((user, host)) if user.contains(':') => {
-            let name = user.split(':').next().unwrap_or("");
+    let (login, host) = match rest.rsplit_once('@') {
+        Some((login, host)) => (Some(login), host),
+        None => (None, rest),
+    };
+    let host = host.split('?').next().unwrap_or(host);
+    match login {
+        Some(login) if login.contains(':') => {
+            let name = login.split(':').next().unwrap_or("");
             format!("{scheme}://{name}:…@{host}")
         }
-        _ => url.to_owned(),
+        Some(login) => format!("{scheme}://{login}@{host}"),
+        None => format!("{scheme}://{host}"),
     }
 }
 
@@ -242,6 +248,10 @@ mod tests {
                 "postgresql://lanrage@10.0.0.5/parties",
             ),
             ("postgres://a:b:c@h/d", "postgres://a:…@h/d"),
+            (
+                "postgres://u:s3cret?x/y@h/d?sslmode=require",
+                "postgres://u:…@h/d",
+            ),
         ] {
             let loc: StoreLocation = url.parse().unwrap();
             assert_eq!(loc.to_string(), format!("PostgreSQL {shown}"));

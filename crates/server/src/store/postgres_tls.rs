@@ -5,9 +5,11 @@
 //! - `disable`: no TLS.
 //! - `prefer` (the default) and `require`: TLS when the server offers it (`require`: or fail);
 //!   the certificate is not checked, as libpq does, unless `sslrootcert` names the authority to
-//!   check it against, which then makes it `verify-ca` (libpq's rule too).
-//! - `verify-ca`: the certificate must chain to `sslrootcert` (or a public authority).
-//! - `verify-full`: that, and it must name the host in the address.
+//!   check it against, which then makes it `verify-ca` (libpq's rule too), TLS required.
+//! - `verify-ca`: the certificate must chain to `sslrootcert`, which it needs (any public
+//!   authority would vouch for anyone's certificate).
+//! - `verify-full`: it must chain to `sslrootcert` (or, without one, a public authority) and
+//!   name the host in the address.
 //!
 //! The client library knows only `disable`, `prefer` and `require`, and not `sslrootcert`: those
 //! are taken out of the address here and applied by the verifier given to rustls.
@@ -59,30 +61,31 @@ pub(super) fn split_tls(url: &str) -> Result<(String, TlsPolicy), String> {
                     .map_err(|_| "sslrootcert is not a file name".to_string())?;
                 root = Some(PathBuf::from(path.into_owned()));
             }
-            "sslmode" => {
-                mode = Some(value.to_owned());
-                let library = match value {
-                    "verify-ca" | "verify-full" => "require",
-                    other => other,
-                };
-                kept.push(format!("sslmode={library}"));
-            }
+            "sslmode" => mode = Some(value.to_owned()),
             _ => kept.push(pair.to_owned()),
         }
     }
-    let verify = match mode.as_deref() {
-        Some("verify-full") => Verify::Full,
-        Some("verify-ca") => Verify::Authority,
-        Some("disable") | Some("prefer") | Some("require") | None if root.is_some() => {
-            Verify::Authority
+    // What to check, and the mode the library gets: anything that checks the certificate must
+    // not fall back to plain text when a server (or someone in between) declines TLS.
+    let (verify, library) = match (mode.as_deref(), root.is_some()) {
+        (Some("disable"), _) => (Verify::Nothing, "disable"),
+        (Some("prefer") | None, false) => (Verify::Nothing, "prefer"),
+        (Some("require"), false) => (Verify::Nothing, "require"),
+        (Some("prefer" | "require") | None, true) => (Verify::Authority, "require"),
+        (Some("verify-ca"), true) => (Verify::Authority, "require"),
+        (Some("verify-ca"), false) => {
+            return Err("sslmode=verify-ca needs sslrootcert=FILE, the authority to trust".into())
         }
-        Some("disable") | Some("prefer") | Some("require") | None => Verify::Nothing,
-        Some(other) => {
+        (Some("verify-full"), _) => (Verify::Full, "require"),
+        (Some(other), _) => {
             return Err(format!(
                 "sslmode={other}: expected disable, prefer, require, verify-ca or verify-full"
             ))
         }
     };
+    if mode.is_some() || library != "prefer" {
+        kept.push(format!("sslmode={library}"));
+    }
     let url = if kept.is_empty() {
         base.to_owned()
     } else {
@@ -249,21 +252,34 @@ mod tests {
             ),
             (
                 "postgres://u@h/d?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=3",
-                "postgres://u@h/d?sslmode=require&connect_timeout=3",
+                "postgres://u@h/d?connect_timeout=3&sslmode=require",
                 Verify::Full,
                 Some("/etc/ca.pem"),
             ),
             (
-                "postgres://u@h/d?sslmode=verify-ca",
+                "postgres://u@h/d?sslmode=verify-full",
                 "postgres://u@h/d?sslmode=require",
-                Verify::Authority,
+                Verify::Full,
                 None,
             ),
-            // libpq: a root certificate makes `require` check the authority.
+            (
+                "postgres://u@h/d?sslmode=verify-ca&sslrootcert=/ca.pem",
+                "postgres://u@h/d?sslmode=require",
+                Verify::Authority,
+                Some("/ca.pem"),
+            ),
+            // libpq: a root certificate makes `prefer` check the authority; and TLS must not
+            // then be declined into plain text.
             (
                 "postgres://u@h/d?sslrootcert=/ca.pem",
-                "postgres://u@h/d",
+                "postgres://u@h/d?sslmode=require",
                 Verify::Authority,
+                Some("/ca.pem"),
+            ),
+            (
+                "postgres://u@h/d?sslmode=disable&sslrootcert=/ca.pem",
+                "postgres://u@h/d?sslmode=disable",
+                Verify::Nothing,
                 Some("/ca.pem"),
             ),
         ];
@@ -279,6 +295,9 @@ mod tests {
         }
         let err = split_tls("postgres://u@h/d?sslmode=always").unwrap_err();
         assert!(err.contains("verify-full"), "{err}");
+        // verify-ca against the public authorities would accept anyone's certificate.
+        let err = split_tls("postgres://u@h/d?sslmode=verify-ca").unwrap_err();
+        assert!(err.contains("sslrootcert"), "{err}");
     }
 
     #[test]
