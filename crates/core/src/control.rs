@@ -26,6 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// A session that held this long counts as working: the backoff starts over after it.
+const STABLE_SESSION: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -225,8 +227,8 @@ impl Session {
 
     async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, cancel: CancellationToken) {
         let mut backoff = BACKOFF_MIN;
-        // Servers tried since the last one that worked: the pause comes after a whole round,
-        // so a lost server is followed by the next one at once.
+        // Servers tried since a session last held: the growing pause comes after a whole
+        // round of them, so a lost server is followed by the next one almost at once.
         let mut tried = 0;
         loop {
             let connected = tokio::select! {
@@ -234,10 +236,10 @@ impl Session {
                 r = self.connect() => r,
             };
             tried += 1;
+            let mut pause = None;
             match connected {
                 Ok(ws) => {
-                    backoff = BACKOFF_MIN;
-                    tried = 0;
+                    let began = tokio::time::Instant::now();
                     self.set_state(ControlState::Connected);
                     let stop = self.serve(ws, &mut cmds, &cancel).await;
                     for (_, reply) in self.pending.drain() {
@@ -246,6 +248,13 @@ impl Session {
                     if stop {
                         return;
                     }
+                    if began.elapsed() >= STABLE_SESSION {
+                        backoff = BACKOFF_MIN;
+                        tried = 0;
+                    }
+                    // Never straight back: a server that welcomes and hangs up would be
+                    // redialled in a loop.
+                    pause = Some(BACKOFF_MIN);
                 }
                 Err(e) => {
                     tracing::debug!(server = %self.urls[self.at], error = %e, "control connection failed");
@@ -266,11 +275,14 @@ impl Session {
             }
             if tried >= self.urls.len() {
                 tried = 0;
+                pause = Some(backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            if let Some(pause) = pause {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(jitter(backoff)) => {}
+                    _ = tokio::time::sleep(jitter(pause)) => {}
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }

@@ -122,3 +122,68 @@ async fn a_device_moves_to_the_server_that_took_over_and_keeps_its_party() {
     cancel.cancel();
     b.shutdown().await;
 }
+
+/// A control server that completes every handshake and hangs up at once (an overloaded or
+/// broken one); returns its address and how many sessions it welcomed.
+async fn welcome_and_drop() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use base64::Engine as _;
+    use futures_util::{SinkExt, StreamExt};
+    use lanrage_proto::message::{self, ServerMsg};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let welcomed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = welcomed.clone();
+    tokio::spawn(async move {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let key = x25519_dalek::PublicKey::from(&StaticSecret::random_from_rng(rand_core::OsRng));
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                continue;
+            };
+            let challenge = ServerMsg::Challenge {
+                version: lanrage_proto::PROTOCOL_VERSION,
+                nonce: b64.encode([7u8; 32]),
+                server_key: b64.encode(key.as_bytes()),
+            };
+            let _ = ws
+                .send(Message::Text(message::encode(&challenge).into()))
+                .await;
+            // Hello and the proof, unchecked.
+            let _ = ws.next().await;
+            let _ = ws.next().await;
+            let welcome = ServerMsg::Welcome {
+                public_key: String::new(),
+                ice_expires_at: None,
+                ice_servers: Vec::new(),
+            };
+            let _ = ws
+                .send(Message::Text(message::encode(&welcome).into()))
+                .await;
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = ws.close(None).await;
+        }
+    });
+    (addr, welcomed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_welcomes_and_hangs_up_is_not_redialled_in_a_loop() {
+    let (addr, welcomed) = welcome_and_drop().await;
+    let cancel = CancellationToken::new();
+    let (tx, _events) = mpsc::channel(64);
+    let client = ControlClient::spawn(
+        format!("ws://{addr}"),
+        StaticSecret::random_from_rng(rand_core::OsRng),
+        "Ana".into(),
+        tx,
+        cancel.clone(),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cancel.cancel();
+    let n = welcomed.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{n} sessions in 3 s");
+    // Backing off: a few a second at first, fewer after. Redialling at once: hundreds.
+    assert!((1..=15).contains(&n), "{n} sessions in 3 s");
+    assert_ne!(client.state(), ControlState::Connected);
+}
