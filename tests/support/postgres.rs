@@ -263,6 +263,9 @@ impl TestPostgres {
             if ready {
                 return;
             }
+            if let Some(Ok(Some(status))) = self.server.as_mut().map(|c| c.try_wait()) {
+                panic!("PostgreSQL exited at start ({status}): {}", self.log());
+            }
             assert!(
                 Instant::now() < deadline,
                 "PostgreSQL did not start in 30 s: {}",
@@ -282,21 +285,12 @@ impl TestPostgres {
 
     /// One of PostgreSQL's server programs, in its namespace, as the user it must run as.
     fn command(&self, program: &str) -> Command {
-        let mut words: Vec<String> = Vec::new();
+        // PostgreSQL goes with the test even when the test process is killed outright.
+        let mut words: Vec<String> = vec!["setpriv".into(), "--pdeathsig".into(), "INT".into()];
         if let Some(user) = &self.run_as {
-            words.extend(
-                [
-                    "setpriv",
-                    "--reuid",
-                    user,
-                    "--regid",
-                    user,
-                    "--init-groups",
-                    "--",
-                ]
-                .map(str::to_owned),
-            );
+            words.extend(["--reuid", user, "--regid", user, "--init-groups"].map(str::to_owned));
         }
+        words.push("--".into());
         words.push(self.bin.join(program).display().to_string());
         let mut c = self.in_netns(&words);
         c.current_dir(Path::new("/"));

@@ -374,21 +374,27 @@ fn a_server_keeps_its_parties_in_postgresql_and_waits_out_its_outage() {
     let url = pg.url("parties").replace("lanrage@", "lanrage:hunter2@");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut server = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["server", "--no-relay", "--listen", &listen])
-        .env("LANRAGE_STORE", &url)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed if the test fails before it is stopped (it would wait for PostgreSQL forever).
+    let mut server = Daemon {
+        child: Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["server", "--no-relay", "--listen", &listen])
+            .env("LANRAGE_STORE", &url)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(&listen).is_err() {
-        if let Some(status) = server.try_wait().unwrap() {
-            let out = server.wait_with_output().unwrap();
-            panic!("server exited at start ({status}): {}", stderr(&out));
+        if let Some(status) = server.child.try_wait().unwrap() {
+            let mut log = String::new();
+            if let Some(mut err) = server.child.stderr.take() {
+                std::io::Read::read_to_string(&mut err, &mut log).unwrap();
+            }
+            panic!("server exited at start ({status}): {log}");
         }
         assert!(Instant::now() < deadline, "server did not start listening");
         std::thread::sleep(Duration::from_millis(50));
@@ -414,7 +420,7 @@ fn a_server_keeps_its_parties_in_postgresql_and_waits_out_its_outage() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(&listen).is_err() {
         assert!(
-            server.try_wait().unwrap().is_none(),
+            server.child.try_wait().unwrap().is_none(),
             "the server exited instead of waiting for PostgreSQL"
         );
         assert!(
@@ -424,15 +430,18 @@ fn a_server_keeps_its_parties_in_postgresql_and_waits_out_its_outage() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
-    let out = server.wait_with_output().unwrap();
-    let log = stderr(&out);
+    unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = server.child.wait().unwrap();
+    let mut log = String::new();
+    if let Some(mut err) = server.child.stderr.take() {
+        std::io::Read::read_to_string(&mut err, &mut log).unwrap();
+    }
     assert!(
         log.contains("PostgreSQL postgres://lanrage:…@127.0.0.1"),
         "the log says where parties are kept: {log}"
     );
     assert!(log.contains("waiting to serve again"), "{log}");
-    assert!(out.status.success(), "{log}");
+    assert!(status.success(), "{log}");
     assert!(!log.contains("hunter2"), "{log}");
     assert!(!dir.path().join("server.db").exists());
 }

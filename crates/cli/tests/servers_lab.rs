@@ -69,7 +69,11 @@ fn a_party_survives_its_server_being_killed() {
                 .wait_listening(ns, "tcp", PORT, Duration::from_secs(15));
         }
     }
-    std::thread::sleep(Duration::from_secs(1));
+    w.lab.wait_log(
+        servers[1],
+        "another LANrage server is serving this database",
+        Duration::from_secs(15),
+    );
     let listening = w
         .lab
         .try_run(SERVERS[1].0, &["ss", "-Htln", "sport = :8667"]);
