@@ -56,13 +56,23 @@ pub enum ControlEvent {
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum ControlError {
-    #[error("the control server {0} cannot be reached; LANrage keeps trying")]
+    #[error("{}", unreachable_sentence(.0))]
     Unreachable(String),
     /// The server refused the request; its message is for people.
     #[error("{}", .0.message)]
     Refused(ErrorBody),
     #[error("the control session stopped")]
     Stopped,
+}
+
+fn unreachable_sentence(servers: &str) -> String {
+    match lanrage_proto::servers::parse_servers(servers) {
+        Ok(list) if list.len() > 1 => format!(
+            "none of the control servers ({}) can be reached; LANrage keeps trying",
+            list.join(", ")
+        ),
+        _ => format!("the control server {servers} cannot be reached; LANrage keeps trying"),
+    }
 }
 
 enum Cmd {

@@ -16,8 +16,10 @@ pub const START_HINT: &str = "start it with `lanrage up`";
 #[cfg(windows)]
 pub const START_HINT: &str = "start the LANrage service (Services > LANrage > Start, or `sc.exe start LANrage` as an administrator; the installer registers it)";
 
-/// How long one request may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take: longer than the engine's own bound on a party request (it
+/// waits up to 10 s for the control server, then up to 10 s for the answer), so the engine's
+/// sentence ("the control server … cannot be reached") reaches the player, not a timeout here.
+const TIMEOUT: Duration = Duration::from_secs(25);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
