@@ -65,9 +65,18 @@ pub enum ControlError {
     Stopped,
 }
 
+/// The servers a configured text names, in order. Checked where it was configured; a text that
+/// does not parse is tried as one address, whose connection then fails and says why.
+fn server_list(url: &str) -> Vec<String> {
+    match lanrage_proto::servers::parse_servers(url) {
+        Ok(list) if !list.is_empty() => list,
+        _ => vec![url.to_owned()],
+    }
+}
+
 fn unreachable_sentence(servers: &str) -> String {
-    match lanrage_proto::servers::parse_servers(servers) {
-        Ok(list) if list.len() > 1 => format!(
+    match server_list(servers) {
+        list if list.len() > 1 => format!(
             "none of the control servers ({}) can be reached; LANrage keeps trying",
             list.join(", ")
         ),
@@ -110,12 +119,7 @@ impl ControlClient {
         let (state_tx, state) = watch::channel(ControlState::Connecting);
         let name = std::sync::Arc::new(parking_lot::Mutex::new(name));
         let extra_ca = std::env::var_os(CA_ENV).map(std::path::PathBuf::from);
-        // Checked where it was configured; an unparsable text is tried as one address, whose
-        // connection then fails and says why.
-        let urls = match lanrage_proto::servers::parse_servers(&url) {
-            Ok(list) if !list.is_empty() => list,
-            _ => vec![url.clone()],
-        };
+        let urls = server_list(&url);
         let server = std::sync::Arc::new(parking_lot::Mutex::new(urls[0].clone()));
         let session = Session {
             url: url.clone(),
@@ -157,6 +161,12 @@ impl ControlClient {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether this client uses the servers `url` lists, however the list is written (a
+    /// setting with commas, a link's).
+    pub fn is_for(&self, url: &str) -> bool {
+        server_list(&self.url) == server_list(url)
     }
 
     /// The server in use, or being tried: one of [`Self::url`]'s.

@@ -398,12 +398,7 @@ impl Session {
     fn connect_control(self: &Arc<Self>, url: &str, from_link: bool) -> ControlClient {
         let mut l = self.links.lock();
         if let Some((c, _)) = &l.control {
-            // The same servers, however the list was written (a setting with commas, a link's).
-            let same = |a: &str, b: &str| {
-                lanrage_proto::servers::parse_servers(a).ok()
-                    == lanrage_proto::servers::parse_servers(b).ok()
-            };
-            if c.url() == url || same(c.url(), url) {
+            if c.is_for(url) {
                 return c.clone();
             }
         }

@@ -34,9 +34,7 @@ impl Backend {
 
     /// None when the test is skipped (PostgreSQL not installed, outside CI).
     fn postgres() -> Option<Backend> {
-        let pg = TestPostgres::start()?;
-        pg.create_database("lanrage");
-        Some(Backend::Postgres(pg))
+        postgres_with_database().map(Backend::Postgres)
     }
 
     fn open(&self) -> Box<dyn Store> {

@@ -156,10 +156,7 @@ impl PostgresStore {
             target,
             conn: None,
         };
-        let mut client = store
-            .config
-            .connect(store.tls.clone())
-            .map_err(|e| store.error(&e))?;
+        let mut client = store.dial()?;
         migrate(&mut client).map_err(|e| match e {
             Migration::Newer(v) => StoreError::Newer(v),
             Migration::Sql(e) => store.error(&e),
@@ -179,47 +176,39 @@ impl PostgresStore {
     /// SHARE`), so this waits for it to commit, and the load then sees it; any later write of
     /// that server finds the term changed and is refused.
     pub fn start_term(&mut self) -> Result<i64, StoreError> {
-        let client = self.client()?;
-        let term: i64 = match client
+        let term = self
+            .connection()?
+            .client
             .query_one(
                 "UPDATE serving SET term = term + 1 WHERE id = 1 RETURNING term",
                 &[],
             )
             .and_then(|row| row.try_get(0))
-        {
-            Ok(t) => t,
-            Err(e) => return Err(self.error(&e)),
-        };
+            .map_err(|e| self.error(&e))?;
         self.term = Some(term);
         Ok(term)
     }
 
-    /// The client, connecting first when there is none or PostgreSQL closed it.
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        Ok(&mut self.connection()?.client)
+    fn dial(&self) -> Result<Client, StoreError> {
+        self.config
+            .connect(self.tls.clone())
+            .map_err(|e| self.error(&e))
     }
 
+    /// The connection, made first when there is none or PostgreSQL closed it.
     fn connection(&mut self) -> Result<&mut Connection, StoreError> {
-        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
-            tracing::warn!(store = %self.target, "the connection to PostgreSQL was lost; connecting again");
-            self.conn = None;
-        }
-        if self.conn.is_none() {
-            let mut client = self
-                .config
-                .connect(self.tls.clone())
-                .map_err(|e| self.error(&e))?;
-            let sql = Statements::prepare(&mut client).map_err(|e| self.error(&e))?;
-            self.conn = Some(Connection { client, sql });
-        }
-        match self.conn.as_mut() {
-            Some(c) => Ok(c),
-            // Set just above.
-            None => Err(StoreError::Postgres {
-                target: self.target.clone(),
-                message: "not connected".into(),
-            }),
-        }
+        let conn = match self.conn.take() {
+            Some(c) if !c.client.is_closed() => c,
+            lost => {
+                if lost.is_some() {
+                    tracing::warn!(store = %self.target, "the connection to PostgreSQL was lost; connecting again");
+                }
+                let mut client = self.dial()?;
+                let sql = Statements::prepare(&mut client).map_err(|e| self.error(&e))?;
+                Connection { client, sql }
+            }
+        };
+        Ok(self.conn.insert(conn))
     }
 }
 
@@ -380,11 +369,8 @@ impl Store for PostgresStore {
     }
 
     fn load(&mut self) -> Result<Vec<Party>, StoreError> {
+        let client = &mut self.connection()?.client;
         let result = (|| -> Result<_, postgres::Error> {
-            let client = match self.client() {
-                Ok(c) => c,
-                Err(e) => return Ok(Err(e)),
-            };
             let mut tx = client.build_transaction().read_only(true).start()?;
             let parties = tx
                 .query(
@@ -437,12 +423,9 @@ impl Store for PostgresStore {
                 })
                 .collect::<Result<Vec<_>, postgres::Error>>()?;
             tx.commit()?;
-            Ok(Ok(assemble(parties, members, reserved)))
+            Ok(assemble(parties, members, reserved))
         })();
-        match result {
-            Ok(loaded) => loaded,
-            Err(e) => Err(self.error(&e)),
-        }
+        result.map_err(|e| self.error(&e))
     }
 
     fn apply(&mut self, writes: &[Write]) -> Result<u64, StoreError> {

@@ -45,6 +45,87 @@ fn connect(
     Ok(client)
 }
 
+type Ready = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
+
+/// Takes the lock, waiting as long as another server holds it; None when the caller stopped
+/// waiting. PostgreSQL unreachable at the start is an error (the server is starting and says
+/// so); once waiting, PostgreSQL going away is waited out too.
+fn wait_for_lock(
+    config: &postgres::Config,
+    tls: &MakeRustlsConnect,
+    target: &str,
+    ready: &Ready,
+) -> Result<Option<postgres::Client>, StoreError> {
+    let mut client = connect(config, tls).map_err(|e| error(target, &e))?;
+    let mut said_waiting = false;
+    loop {
+        let got = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVING_LOCK])
+            .and_then(|row| row.try_get::<_, bool>(0));
+        match got {
+            Ok(true) => {
+                if said_waiting {
+                    tracing::info!(store = %target, "the serving lock is ours: taking over");
+                }
+                return Ok(Some(client));
+            }
+            Ok(false) => {
+                if !said_waiting {
+                    tracing::warn!(
+                        store = %target,
+                        "another LANrage server is serving this database; this one waits, \
+                         without listening, and takes over when it stops"
+                    );
+                    said_waiting = true;
+                }
+            }
+            Err(e) if !said_waiting => return Err(error(target, &e)),
+            Err(e) => {
+                tracing::warn!(store = %target, error = %error(target, &e), "PostgreSQL went away while this server waits to serve; trying again");
+                client = loop {
+                    if ready.is_closed() {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(WAIT_POLL * 4);
+                    if let Ok(c) = connect(config, tls) {
+                        break c;
+                    }
+                };
+            }
+        }
+        if ready.is_closed() {
+            return Ok(None);
+        }
+        std::thread::sleep(WAIT_POLL);
+    }
+}
+
+/// Holds the lock until released (the receiver's sender dropped) or its connection fails,
+/// which cancels `lost`.
+fn hold(
+    mut client: postgres::Client,
+    release: &mpsc::Receiver<()>,
+    lost: &CancellationToken,
+    target: &str,
+) {
+    loop {
+        match release.recv_timeout(HOLD_CHECK) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        if let Err(e) = client.simple_query("SELECT 1") {
+            tracing::error!(
+                store = %target,
+                error = %error(target, &e),
+                "lost the connection that holds the serving lock; another server may take \
+                 over, so this one stops serving"
+            );
+            lost.cancel();
+            return;
+        }
+    }
+}
+
 /// Held while this server serves; dropping it gives the lock back.
 pub struct ServingLock {
     lost: CancellationToken,
@@ -67,86 +148,21 @@ impl ServingLock {
         // its blocking tasks, and this one may wait for the lock forever.
         std::thread::Builder::new()
             .name("lanrage-serving-lock".into())
-            .spawn(move || {
-                let mut ready = Some(ready_tx);
-                let mut client = match connect(&config, &tls) {
-                    Ok(c) => c,
+            .spawn(
+                move || match wait_for_lock(&config, &tls, &target, &ready_tx) {
+                    Ok(Some(client)) => {
+                        // Sent in vain when the caller gave up meanwhile: the lock goes with the
+                        // connection.
+                        if ready_tx.send(Ok(())).is_ok() {
+                            hold(client, &release_rx, &thread_lost, &target);
+                        }
+                    }
+                    Ok(None) => {}
                     Err(e) => {
-                        if let Some(tx) = ready.take() {
-                            let _ = tx.send(Err(error(&target, &e)));
-                        }
-                        return;
+                        let _ = ready_tx.send(Err(e));
                     }
-                };
-                let mut said_waiting = false;
-                loop {
-                    let got = client
-                        .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVING_LOCK])
-                        .and_then(|row| row.try_get::<_, bool>(0));
-                    match got {
-                        Ok(true) => break,
-                        Ok(false) => {
-                            if !said_waiting {
-                                tracing::warn!(
-                                    store = %target,
-                                    "another LANrage server is serving this database; this one \
-                                     waits, without listening, and takes over when it stops"
-                                );
-                                said_waiting = true;
-                            }
-                        }
-                        Err(e) if !said_waiting => {
-                            if let Some(tx) = ready.take() {
-                                let _ = tx.send(Err(error(&target, &e)));
-                            }
-                            return;
-                        }
-                        // Waiting is this server's job now: PostgreSQL going away meanwhile
-                        // is waited out too.
-                        Err(e) => {
-                            tracing::warn!(store = %target, error = %error(&target, &e), "PostgreSQL went away while this server waits to serve; trying again");
-                            loop {
-                                if ready.as_ref().is_some_and(|tx| tx.is_closed()) {
-                                    return;
-                                }
-                                std::thread::sleep(WAIT_POLL * 4);
-                                if let Ok(c) = connect(&config, &tls) {
-                                    client = c;
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    if ready.as_ref().is_some_and(|tx| tx.is_closed()) {
-                        return;
-                    }
-                    std::thread::sleep(WAIT_POLL);
-                }
-                if said_waiting {
-                    tracing::info!(store = %target, "the serving lock is ours: taking over");
-                }
-                match ready.take().map(|tx| tx.send(Ok(()))) {
-                    Some(Ok(())) => {}
-                    // The caller gave up meanwhile; the connection closes and the lock goes.
-                    _ => return,
-                }
-                loop {
-                    match release_rx.recv_timeout(HOLD_CHECK) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                    }
-                    if let Err(e) = client.simple_query("SELECT 1") {
-                        tracing::error!(
-                            store = %target,
-                            error = %error(&target, &e),
-                            "lost the connection that holds the serving lock; another server \
-                             may take over, so this one stops serving"
-                        );
-                        thread_lost.cancel();
-                        return;
-                    }
-                }
-            })
+                },
+            )
             .map_err(StoreError::Thread)?;
         match ready_rx.await {
             Ok(Ok(())) => Ok(ServingLock {
