@@ -1,14 +1,17 @@
 //! A party that outlives its control server: two `lanrage server`s on one PostgreSQL, each in
 //! a namespace of its own (PostgreSQL in a third), players given both addresses. The serving
-//! one is killed with -9 mid-party; the other takes over, the players move to it, the tunnel
-//! does not notice, and a newcomer joins through it. Needs root; skipped with a reason elsewhere.
+//! one is killed with -9, or cut off from PostgreSQL one way, mid-party; the other takes over,
+//! the players move to it, the tunnel does not notice, and a newcomer joins through it. Needs
+//! root; skipped with a reason elsewhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use support::lab::{Lab, ProcId};
 use support::players::{create, lanrage};
 use support::postgres::TestPostgres;
 use support::world::World;
@@ -17,15 +20,29 @@ const DB_IP: &str = "198.51.100.5";
 const SERVERS: [(&str, &str); 2] = [("srva", "198.51.100.10"), ("srvb", "198.51.100.9")];
 const PORT: u16 = 8667;
 
-#[test]
-fn a_party_survives_its_server_being_killed() {
+/// Each lab runs two servers, PostgreSQL and three daemons: one at a time on two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Two servers on one PostgreSQL, the first serving and the second waiting, and two players
+/// (of three) given both addresses, in one party and pinging each other through server A.
+struct Servers {
+    // First, so PostgreSQL stops before the world's namespaces go.
+    _pg: TestPostgres,
+    w: World,
+    servers: Vec<ProcId>,
+    _data: Vec<tempfile::TempDir>,
+    urls: Vec<String>,
+    both: String,
+}
+
+fn servers(tag: &str) -> Option<Servers> {
     if !support::require(
         support::is_root(),
         "server labs need root (network namespaces, TUN devices)",
     ) {
-        return;
+        return None;
     }
-    let mut w = World::new("servers");
+    let mut w = World::new(tag);
     w.host("db", DB_IP);
     for (ns, ip) in SERVERS {
         w.host(ns, ip);
@@ -35,10 +52,7 @@ fn a_party_survives_its_server_being_killed() {
         w.host(&ns, &format!("198.51.100.{}", 11 + i));
         w.player(&ns);
     }
-    // Declared after the world, so it stops before the namespaces go.
-    let Some(pg) = TestPostgres::start_in(&w.lab.full("db"), DB_IP) else {
-        return;
-    };
+    let pg = TestPostgres::start_in(&w.lab.full("db"), DB_IP)?;
     pg.create_database("lanrage");
     let store = pg.url("lanrage");
 
@@ -74,11 +88,8 @@ fn a_party_survives_its_server_being_killed() {
         "another LANrage server is serving this database",
         Duration::from_secs(15),
     );
-    let listening = w
-        .lab
-        .try_run(SERVERS[1].0, &["ss", "-Htln", "sport = :8667"]);
     assert!(
-        listening.stdout.is_empty(),
+        !listening(&w.lab, SERVERS[1].0),
         "the second server must wait, not serve beside the first"
     );
 
@@ -100,62 +111,145 @@ fn a_party_survives_its_server_being_killed() {
     for p in &w.players[..2] {
         assert_eq!(p.status(&w.lab)["control"]["server"], urls[0].as_str());
     }
+    Some(Servers {
+        _pg: pg,
+        w,
+        servers,
+        _data: data,
+        urls,
+        both,
+    })
+}
 
-    // A 20 Hz ping across the kill: the tunnel does not need the control server.
-    let serving = w.lab.pid(servers[0]);
-    let (pings, moved_after) = std::thread::scope(|scope| {
-        let lab = &w.lab;
-        let ping = scope.spawn(|| {
-            lab.run_stdout(
-                "p0",
-                &["ping", "-n", "-i", "0.05", "-c", "200", "10.66.0.2"],
-            )
-        });
-        std::thread::sleep(Duration::from_secs(2));
-        let killed = Instant::now();
-        // SAFETY: a process of this lab, still running (the lab reaps it below).
-        unsafe { libc::kill(serving as libc::pid_t, libc::SIGKILL) };
-        lab.wait_listening(SERVERS[1].0, "tcp", PORT, Duration::from_secs(10));
-        let lab_players = &w.players;
-        support::wait_for(
-            Duration::from_secs(10),
-            "players on the other server",
-            || {
-                lab_players[..2].iter().all(|p| {
+fn listening(lab: &Lab, ns: &str) -> bool {
+    !lab.try_run(ns, &["ss", "-Htln", "sport = :8667"])
+        .stdout
+        .is_empty()
+}
+
+impl Servers {
+    /// Runs a 20 Hz ping between the two players for `pings` packets, does `disrupt` to server
+    /// A two seconds in, and waits (up to `within`) for both players to be connected to server
+    /// B. Returns the pings answered, when B listened and when both players were on it,
+    /// counted from the disruption.
+    fn across(
+        &self,
+        pings: u32,
+        within: Duration,
+        disrupt: impl FnOnce(&Lab),
+    ) -> (u32, Duration, Duration) {
+        let lab = &self.w.lab;
+        let (out, took_over_after, moved_after) = std::thread::scope(|scope| {
+            let count = pings.to_string();
+            let ping = scope.spawn(move || {
+                lab.run_stdout(
+                    "p0",
+                    &["ping", "-n", "-i", "0.05", "-c", &count, "10.66.0.2"],
+                )
+            });
+            std::thread::sleep(Duration::from_secs(2));
+            let disrupted = Instant::now();
+            disrupt(lab);
+            lab.wait_listening(SERVERS[1].0, "tcp", PORT, within);
+            let took_over_after = disrupted.elapsed();
+            support::wait_for(within, "players on the other server", || {
+                self.w.players[..2].iter().all(|p| {
                     let st = p.status(lab);
                     st["control"]["state"] == "connected"
-                        && st["control"]["server"] == urls[1].as_str()
+                        && st["control"]["server"] == self.urls[1].as_str()
                 })
-            },
-        );
-        let moved_after = killed.elapsed();
-        (ping.join().unwrap(), moved_after)
+            });
+            let moved_after = disrupted.elapsed();
+            (ping.join().unwrap(), took_over_after, moved_after)
+        });
+        let received = out
+            .lines()
+            .find_map(|l| {
+                l.split(" received")
+                    .next()?
+                    .rsplit(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no ping summary: {out}"));
+        (received, took_over_after, moved_after)
+    }
+
+    /// The party is whole on server B and takes a newcomer through it.
+    fn party_goes_on(&mut self) {
+        let st = self.w.players[0].status(&self.w.lab);
+        assert_eq!(st["party"]["name"], "lan");
+        let (lab, players) = (&mut self.w.lab, &mut self.w.players);
+        players[2].up(lab, Some(&self.both), "Late");
+        let code = players[0].invite(lab);
+        players[2].ok(lab, &["party", "join", &code]);
+        lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
+        lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_party_survives_its_server_being_killed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut s) = servers("servers") else {
+        return;
+    };
+    let serving = s.w.lab.pid(s.servers[0]);
+    let (received, _, moved_after) = s.across(200, Duration::from_secs(10), |_| {
+        // SAFETY: a process of this lab, still running (the lab reaps it below).
+        unsafe { libc::kill(serving as libc::pid_t, libc::SIGKILL) };
     });
     eprintln!("players on the other server {moved_after:?} after the kill");
-    assert!(moved_after < Duration::from_secs(10), "{moved_after:?}");
-    let received: u32 = pings
-        .lines()
-        .find_map(|l| {
-            l.split(" received")
-                .next()?
-                .rsplit(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no ping summary: {pings}"));
     eprintln!("{received} of 200 pings (20 Hz) answered across the kill");
-    assert!(received >= 195, "pings lost across the kill: {pings}");
-    w.lab.kill(servers[0]);
+    assert!(moved_after < Duration::from_secs(10), "{moved_after:?}");
+    assert!(
+        received >= 195,
+        "{received} of 200 pings answered across the kill"
+    );
+    s.w.lab.kill(s.servers[0]);
+    s.party_goes_on();
+}
 
-    // The party is whole on the other server, and takes a newcomer through it.
-    let st = w.players[0].status(&w.lab);
-    assert_eq!(st["party"]["name"], "lan");
-    let (lab, players) = (&mut w.lab, &mut w.players);
-    players[2].up(lab, Some(&both), "Late");
-    let code = players[0].invite(lab);
-    players[2].ok(lab, &["party", "join", &code]);
-    lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
-    lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));
-    drop(pg);
+#[test]
+fn a_party_survives_its_server_cut_off_from_the_database_one_way() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut s) = servers("servcut") else {
+        return;
+    };
+    // Server A's packets to PostgreSQL vanish; PostgreSQL's still reach it. No connection is
+    // refused or reset: A and PostgreSQL each find out only from silence.
+    let (received, took_over_after, moved_after) = s.across(600, Duration::from_secs(30), |lab| {
+        lab.nft(
+            SERVERS[0].0,
+            &format!(
+                "table ip lanrage_cut {{\n  chain output {{\n    type filter hook output priority 0; policy accept;\n    ip daddr {DB_IP} drop\n  }}\n}}\n"
+            ),
+        );
+    });
+    eprintln!(
+        "server B serving {took_over_after:?} and the players on it {moved_after:?} after the cut"
+    );
+    eprintln!("{received} of 600 pings (20 Hz) answered across the cut");
+    // PostgreSQL gives the lock on after about 11 s of silence (A stopped serving before); the
+    // players, who have been retrying meanwhile, are back within their longest pause (8 s).
+    assert!(
+        took_over_after < Duration::from_secs(16),
+        "{took_over_after:?}"
+    );
+    assert!(
+        moved_after < took_over_after + Duration::from_secs(10),
+        "{moved_after:?}"
+    );
+    assert!(
+        received >= 590,
+        "{received} of 600 pings answered across the cut"
+    );
+    s.w.lab.wait_log(
+        s.servers[0],
+        "lost the connection that holds the serving lock",
+        Duration::from_secs(5),
+    );
+    assert!(!listening(&s.w.lab, SERVERS[0].0), "server A still serves");
+    s.party_goes_on();
 }
