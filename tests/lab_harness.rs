@@ -363,7 +363,21 @@ fn wireguard_go_tunnel_between_two_namespaces() {
 }
 
 /// Sends `msg` from `ns` (source port `sport`) to `dst:port` over UDP and returns the reply.
+/// Asks the echo server once, the way a game's query does: a datagram and a reply. UDP may lose
+/// either under CI load (the echo forks a shell per datagram), so like a game it asks again, up
+/// to three times, before it reports silence.
 fn udp_ask(lab: &Lab, ns: &str, dst: &str, port: u16, sport: u16, msg: &str) -> String {
+    let mut reply = String::new();
+    for _ in 0..3 {
+        reply = udp_ask_once(lab, ns, dst, port, sport, msg);
+        if !reply.is_empty() {
+            break;
+        }
+    }
+    reply
+}
+
+fn udp_ask_once(lab: &Lab, ns: &str, dst: &str, port: u16, sport: u16, msg: &str) -> String {
     let target = format!("UDP:{dst}:{port},sourceport={sport},reuseaddr");
     let mut child = lab
         .command(ns, &["socat", "-t", "2", "-", &target])
