@@ -307,6 +307,83 @@ fn two_lanrage_peers_ping_transfer_and_measure() {
     );
 }
 
+/// WireGuard datagrams that arrived in `ns` so far with DSCP EF and unmarked, counted by the
+/// nftables table `mark_counters` loads.
+fn arrived_by_mark(lab: &Lab, ns: &str) -> (u64, u64) {
+    let count = |name: &str| -> u64 {
+        let text = lab.run_stdout(ns, &["nft", "list", "counter", "inet", "marks", name]);
+        text.split("packets ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in {text}"))
+    };
+    (count("ef"), count("unmarked"))
+}
+
+fn mark_counters(lab: &Lab, ns: &str) {
+    lab.nft(
+        ns,
+        r#"table inet marks {
+    counter ef { }
+    counter unmarked { }
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 51820 ip dscp ef counter name "ef"
+        udp dport 51820 ip dscp cs0 counter name "unmarked"
+    }
+}
+"#,
+    );
+}
+
+/// A game or voice chat that marks its packets EF (as `ping -Q` does, with IP_TOS on its
+/// socket) keeps that mark on the encrypted datagrams, both ways, so a home router or Wi-Fi
+/// access point that honours DSCP still puts it ahead of a download; unmarked traffic stays
+/// unmarked.
+#[test]
+fn a_games_dscp_mark_rides_on_the_encrypted_datagrams_both_ways() {
+    if !lab_ready(&["socat", "wg", "nft"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = World::new("dscp");
+    let (_a, _b) = lanrage_pair(&mut lab);
+    mark_counters(&lab, "a");
+    mark_counters(&lab, "b");
+
+    let ping = |tos: Option<&str>| {
+        let mut args = vec!["ping", "-c", "20", "-i", "0.05", "-W", "2"];
+        if let Some(t) = tos {
+            args.extend(["-Q", t]);
+        }
+        args.push("10.66.0.2");
+        let out = lab.run_stdout("a", &args);
+        assert!(out.contains(" 0% packet loss"), "{out}");
+    };
+    ping(Some("0xb8"));
+    let (ef_b, _) = arrived_by_mark(&lab, "b");
+    let (ef_a, _) = arrived_by_mark(&lab, "a");
+    assert!(
+        ef_b >= 20,
+        "a's marked requests reached b marked {ef_b} times"
+    );
+    // The kernel answers an echo request with its type of service: b's engine marks the reply.
+    assert!(
+        ef_a >= 20,
+        "b's marked replies reached a marked {ef_a} times"
+    );
+
+    let (_, plain_b) = arrived_by_mark(&lab, "b");
+    ping(None);
+    let (ef_b_after, plain_b_after) = arrived_by_mark(&lab, "b");
+    assert_eq!(ef_b_after, ef_b, "unmarked pings arrived marked");
+    assert!(
+        plain_b_after >= plain_b + 20,
+        "unmarked pings: {plain_b} then {plain_b_after} unmarked datagrams"
+    );
+}
+
 #[test]
 fn three_peer_mesh_survives_removing_one_at_run_time() {
     if !lab_ready(&["wg"]) {

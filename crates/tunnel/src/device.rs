@@ -607,6 +607,8 @@ struct OutQueue {
 
 struct Run {
     dest: SocketAddr,
+    /// One GSO send carries one type of service: a marked packet starts its own run.
+    dscp: u8,
     start: usize,
     end: usize,
     seg: usize,
@@ -637,12 +639,14 @@ impl OutQueue {
         &mut self.data[len..len + slot]
     }
 
-    /// Records that the first `n` bytes of the slot are a datagram for `dest`.
-    fn commit(&mut self, dest: SocketAddr, n: usize) {
+    /// Records that the first `n` bytes of the slot are a datagram for `dest`, to be sent with
+    /// the inner packet's `dscp` mark.
+    fn commit(&mut self, dest: SocketAddr, n: usize, dscp: u8) {
         let start = self.len;
         self.len += n;
         if let Some(r) = self.runs.last_mut() {
             let fits = r.dest == dest
+                && r.dscp == dscp
                 && !r.closed
                 && r.count < self.max_segments
                 && (r.end - r.start) + n <= 65_000
@@ -656,6 +660,7 @@ impl OutQueue {
         }
         self.runs.push(Run {
             dest,
+            dscp,
             start,
             end: self.len,
             seg: n,
@@ -667,7 +672,10 @@ impl OutQueue {
     async fn flush(&mut self, udp: &BatchUdp) {
         for r in self.runs.drain(..) {
             let seg = (r.count > 1).then_some(r.seg);
-            if let Err(e) = udp.send(r.dest, &self.data[r.start..r.end], seg).await {
+            if let Err(e) = udp
+                .send(r.dest, &self.data[r.start..r.end], seg, r.dscp)
+                .await
+            {
                 tracing::debug!(dest = %r.dest, error = %e, "sending datagrams");
             }
         }
@@ -700,7 +708,7 @@ impl Shared {
     async fn send_to_peer(&self, peer: &Peer, ep: &Endpoint, msg: Vec<u8>) {
         match ep {
             Endpoint::Udp(a) => {
-                if let Err(e) = self.udp.send(*a, &msg, None).await {
+                if let Err(e) = self.udp.send(*a, &msg, None, 0).await {
                     tracing::debug!(dest = %a, error = %e, "sending a datagram");
                 }
             }
@@ -723,7 +731,7 @@ impl Shared {
     async fn send_to(&self, ep: &Endpoint, msg: &[u8]) {
         match ep {
             Endpoint::Udp(a) => {
-                if let Err(e) = self.udp.send(*a, msg, None).await {
+                if let Err(e) = self.udp.send(*a, msg, None, 0).await {
                     tracing::debug!(dest = %a, error = %e, "sending a datagram");
                 }
             }
@@ -809,7 +817,7 @@ impl Shared {
         peer.tx_bytes.fetch_add(pkt.len() as u64, Ordering::Relaxed);
         peer.tx_packets.fetch_add(1, Ordering::Relaxed);
         match ep {
-            Endpoint::Udp(a) => out.commit(a, n),
+            Endpoint::Udp(a) => out.commit(a, n, packet::dscp(pkt)),
             conn @ Endpoint::Conn(_) => {
                 let msg = out.slot()[..n].to_vec();
                 self.send_to_peer(peer, &conn, msg).await;
@@ -1189,5 +1197,31 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue_of(datagrams: &[(u16, usize, u8)]) -> Vec<(u16, u8, usize)> {
+        let mut q = OutQueue::new(1420, 64);
+        for &(port, n, dscp) in datagrams {
+            q.commit(SocketAddr::from(([192, 0, 2, 1], port)), n, dscp);
+        }
+        q.runs
+            .iter()
+            .map(|r| (r.dest.port(), r.dscp, r.count))
+            .collect()
+    }
+
+    #[test]
+    fn a_marked_packet_never_shares_a_gso_send_with_unmarked_ones() {
+        // Bulk, a game's EF-marked packet between, bulk again: three sends, each with one mark.
+        let runs = queue_of(&[(1, 1452, 0), (1, 1452, 0), (1, 1452, 46), (1, 1452, 0)]);
+        assert_eq!(runs, vec![(1, 0, 2), (1, 46, 1), (1, 0, 1)]);
+        // Same mark, same peer, same size: one send.
+        let runs = queue_of(&[(1, 200, 46), (1, 200, 46), (2, 200, 46)]);
+        assert_eq!(runs, vec![(1, 46, 2), (2, 46, 1)]);
     }
 }

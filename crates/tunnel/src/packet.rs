@@ -30,6 +30,17 @@ pub fn source(pkt: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// The packet's DSCP mark (the upper six bits of IPv4's type of service or IPv6's traffic
+/// class), 0 for unmarked or unparsable packets. ECN's two bits are left out on purpose: they
+/// describe congestion on the inner path, which the outer one must not inherit blindly.
+pub fn dscp(pkt: &[u8]) -> u8 {
+    match (pkt.first().map(|b| b >> 4), pkt.get(1)) {
+        (Some(4), Some(tos)) if pkt.len() >= 20 => tos >> 2,
+        (Some(6), Some(b1)) if pkt.len() >= 40 => (((pkt[0] & 0x0f) << 4) | (b1 >> 4)) >> 2,
+        _ => 0,
+    }
+}
+
 /// Whether a destination goes to every peer: limited broadcast, a subnet broadcast of one of
 /// our networks, or multicast.
 pub fn is_fan_out(dst: IpAddr, subnet_broadcasts: &[Ipv4Addr]) -> bool {
@@ -140,6 +151,27 @@ pub fn parse_probe(pkt: &[u8], own: Ipv4Addr) -> Option<(Ipv4Addr, Probe)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dscp_reads_the_mark_of_either_ip_version_and_ignores_ecn() {
+        let mut v4 = [0u8; 20];
+        v4[0] = 0x45;
+        v4[1] = 0xb8 | 0b11; // EF with ECN's congestion experienced
+        assert_eq!(dscp(&v4), 46);
+        v4[1] = 0b01;
+        assert_eq!(dscp(&v4), 0, "ECN alone is not a mark");
+        // IPv6: traffic class spans the low nibble of byte 0 and the high nibble of byte 1.
+        let mut v6 = [0u8; 40];
+        v6[0] = 0x60 | (0xb8 >> 4);
+        v6[1] = (0xb8 & 0x0f) << 4;
+        assert_eq!(dscp(&v6), 46);
+        v6[0] = 0x60 | (0x20 >> 4); // CS1, the "lower effort" class of bulk transfers
+        v6[1] = 0;
+        assert_eq!(dscp(&v6), 8);
+        assert_eq!(dscp(&v4[..10]), 0, "a truncated packet has no mark");
+        assert_eq!(dscp(&[]), 0);
+        assert_eq!(dscp(&[0x45]), 0);
+    }
 
     #[test]
     fn probe_round_trips_and_has_a_valid_ip_header() {

@@ -43,13 +43,25 @@ impl BatchUdp {
     }
 
     /// Sends `contents` to `dest`; with `segment_size`, as several datagrams of that size in one
-    /// system call (the last may be shorter).
+    /// system call (the last may be shorter). `dscp` marks the datagrams (0: unmarked), so a
+    /// game's priority survives encapsulation for the routers and Wi-Fi queues on the way.
     pub async fn send(
         &self,
         dest: SocketAddr,
         contents: &[u8],
         segment_size: Option<usize>,
+        dscp: u8,
     ) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if dscp != 0 {
+            if let SocketAddr::V4(v4) = dest {
+                return self.send_marked(v4, contents, segment_size, dscp).await;
+            }
+        }
+        // Elsewhere the mark is dropped: Windows ignores IP_TOS from programs (only its QoS
+        // policies may mark), and this socket is IPv4 only.
+        #[cfg(not(target_os = "linux"))]
+        let _ = dscp;
         let transmit = Transmit {
             destination: dest,
             ecn: None,
@@ -63,6 +75,50 @@ impl BatchUdp {
                 self.state.send((&self.sock).into(), &transmit)
             }) {
                 Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// quinn-udp carries only ECN in its per-send type of service, so marked datagrams take
+    /// their own `sendmsg` with the whole byte (DSCP and ECN not-capable) as ancillary data.
+    #[cfg(target_os = "linux")]
+    async fn send_marked(
+        &self,
+        dest: std::net::SocketAddrV4,
+        contents: &[u8],
+        segment_size: Option<usize>,
+        dscp: u8,
+    ) -> io::Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
+        use std::os::fd::AsRawFd;
+
+        let tos = dscp << 2;
+        let segment = match segment_size {
+            Some(n) => Some(u16::try_from(n).map_err(|_| io::ErrorKind::InvalidInput)?),
+            None => None,
+        };
+        let mut cmsgs = vec![ControlMessage::Ipv4Tos(&tos)];
+        if let Some(seg) = segment.as_ref() {
+            cmsgs.push(ControlMessage::UdpGsoSegments(seg));
+        }
+        let addr = SockaddrIn::from(dest);
+        let iov = [io::IoSlice::new(contents)];
+        loop {
+            self.sock.writable().await?;
+            let sent = self.sock.try_io(Interest::WRITABLE, || {
+                sendmsg(
+                    self.sock.as_raw_fd(),
+                    &iov,
+                    &cmsgs,
+                    MsgFlags::empty(),
+                    Some(&addr),
+                )
+                .map_err(io::Error::from)
+            });
+            match sent {
+                Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
             }
