@@ -39,6 +39,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use crate::allowed_ips::{AllowedIps, IpNet};
 use crate::config::{DeviceConfig, PeerConfig};
 use crate::key::Key;
+use crate::lanes::{Lanes, Received, BULK_CHUNK};
 use crate::packet::{self, Probe, ProbeKind, PROBE_PACKET_LEN};
 use crate::probe::{Liveness, ProbeStats, ProbeTracker};
 use crate::udp::BatchUdp;
@@ -56,6 +57,9 @@ const MIN_DST: usize = 148;
 /// that stalls must not stall the TUN loop and every other peer with it). Beyond this they are
 /// dropped, as a full socket buffer would.
 const CONN_QUEUE: usize = 512;
+/// Receive buffers (up to 64 KB each with GRO) the socket is drained into ahead of decryption:
+/// room for a bulk transfer's burst to wait where a game's packets can overtake it.
+const RX_BUFFERS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -876,9 +880,12 @@ impl Shared {
         }
     }
 
+    /// Receives, decrypts and writes to the TUN, small datagrams first (see [`crate::lanes`]):
+    /// the socket is drained into the lanes whenever they are empty (waiting) and between
+    /// chunks of bulk (not waiting).
     async fn net_to_tun(self: Arc<Self>, cancel: CancellationToken) {
         let batch = quinn_udp::BATCH_SIZE.max(1);
-        let mut storage: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; 65_535]).collect();
+        let mut lanes = Lanes::new(RX_BUFFERS.max(batch), 65_535);
         let mut meta = vec![RecvMeta::default(); batch];
         let tun_batch = crate::os::TUN_BATCH;
         let full = TUN_OFFSET + self.mtu + 128;
@@ -886,49 +893,115 @@ impl Shared {
         let mut gro = crate::os::SendState::default();
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         loop {
-            let n = {
+            let mut bufs = lanes.take_free(batch);
+            let received = if lanes.is_empty() {
                 let mut slices: Vec<IoSliceMut<'_>> =
-                    storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                    bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     r = self.udp.recv(&mut slices, &mut meta) => r,
                 }
+            } else if bufs.is_empty() {
+                Ok(0)
+            } else {
+                let mut slices: Vec<IoSliceMut<'_>> =
+                    bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                match self.udp.try_recv(&mut slices, &mut meta) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+                    r => r,
+                }
             };
-            let n = match n {
-                Ok(n) => n,
+            let n = match received {
+                Ok(n) => n.min(bufs.len()),
                 Err(e) => {
+                    for b in bufs {
+                        lanes.recycle(b);
+                    }
                     tracing::debug!(error = %e, "receiving datagrams");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             };
+            for (i, buf) in bufs.into_iter().enumerate() {
+                match meta.get(i) {
+                    Some(m) if i < n => lanes.push(Received::new(buf, m.len, m.stride, m.addr)),
+                    _ => lanes.recycle(buf),
+                }
+            }
+
             let table = self.table();
             let now = Instant::now();
             let mut k = 0;
-            for i in 0..n {
-                let m = &meta[i];
-                let data = &storage[i][..m.len.min(storage[i].len())];
-                let stride = m.stride.max(1);
-                for dgram in data.chunks(stride) {
-                    if k == tun_batch {
-                        self.write_tun(&mut tun_bufs, k, &mut gro).await;
-                        k = 0;
-                    }
-                    let dst = &mut tun_bufs[k][TUN_OFFSET..];
-                    let src = Endpoint::Udp(m.addr);
-                    if let Some(len) =
-                        self.handle_datagram(&src, dgram, dst, &table, &mut replies, now)
-                    {
-                        tun_bufs[k].truncate(TUN_OFFSET + len);
-                        k += 1;
-                    }
-                }
+            while let Some(mut r) = lanes.pop_fast() {
+                let range = r.take(usize::MAX);
+                k = self
+                    .decrypt_into(
+                        &r,
+                        range,
+                        &mut tun_bufs,
+                        k,
+                        &mut gro,
+                        &table,
+                        &mut replies,
+                        now,
+                    )
+                    .await;
+                lanes.recycle(r.buf);
             }
+            // Out before any bulk is decrypted.
+            self.write_tun(&mut tun_bufs, k, &mut gro).await;
+            k = 0;
+            if let Some(r) = lanes.bulk_front() {
+                let range = r.take(BULK_CHUNK);
+                k = self
+                    .decrypt_into(
+                        r,
+                        range,
+                        &mut tun_bufs,
+                        k,
+                        &mut gro,
+                        &table,
+                        &mut replies,
+                        now,
+                    )
+                    .await;
+            }
+            lanes.retire_bulk();
             self.write_tun(&mut tun_bufs, k, &mut gro).await;
             for (dest, msg) in replies.drain(..) {
                 self.send_to(&dest, &msg).await;
             }
         }
+    }
+
+    /// Decrypts the datagrams of `r` in `range` into `tun_bufs` from slot `k`, writing the TUN
+    /// whenever the slots are full; returns the slots now in use.
+    #[allow(clippy::too_many_arguments)]
+    async fn decrypt_into(
+        &self,
+        r: &Received,
+        range: std::ops::Range<usize>,
+        tun_bufs: &mut [Vec<u8>],
+        mut k: usize,
+        gro: &mut crate::os::SendState,
+        table: &PeerTable,
+        replies: &mut Vec<(Endpoint, Vec<u8>)>,
+        now: Instant,
+    ) -> usize {
+        let src = Endpoint::Udp(r.src);
+        let data = r.buf.get(range).unwrap_or_default();
+        for dgram in data.chunks(r.stride) {
+            if k == tun_bufs.len() {
+                self.write_tun(tun_bufs, k, gro).await;
+                k = 0;
+            }
+            let dst = &mut tun_bufs[k][TUN_OFFSET..];
+            if let Some(len) = self.handle_datagram(&src, dgram, dst, table, replies, now) {
+                tun_bufs[k].truncate(TUN_OFFSET + len);
+                k += 1;
+            }
+        }
+        k
     }
 
     async fn read_conn(self: Arc<Self>, conn: PeerConn, cancel: CancellationToken) {

@@ -13,6 +13,7 @@ pub mod allowed_ips;
 pub mod config;
 pub mod device;
 pub mod key;
+mod lanes;
 mod os;
 pub mod packet;
 pub mod probe;

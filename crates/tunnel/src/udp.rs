@@ -125,6 +125,17 @@ impl BatchUdp {
         }
     }
 
+    /// Receives a batch if one is waiting, without waiting: `WouldBlock` if none. Asks the
+    /// kernel itself rather than the runtime's readiness, which a task that has been busy
+    /// decrypting has not seen updated.
+    pub fn try_recv(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> io::Result<usize> {
+        self.state.recv((&self.sock).into(), bufs, meta)
+    }
+
     /// Receives a batch; each `meta[i]` describes `bufs[i]`, which holds `len` bytes made of
     /// datagrams of `stride` bytes each (GRO), the last possibly shorter.
     pub async fn recv(
