@@ -39,7 +39,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use crate::allowed_ips::{AllowedIps, IpNet};
 use crate::config::{DeviceConfig, PeerConfig};
 use crate::key::Key;
-use crate::lanes::{Lanes, Received, BULK_CHUNK};
+use crate::lanes::{is_fast_outgoing, Lanes, Received, BULK_CHUNK};
 use crate::packet::{self, Probe, ProbeKind, PROBE_PACKET_LEN};
 use crate::probe::{Liveness, ProbeStats, ProbeTracker};
 use crate::udp::BatchUdp;
@@ -60,6 +60,15 @@ const CONN_QUEUE: usize = 512;
 /// Receive buffers (up to 64 KB each with GRO) the socket is drained into ahead of decryption:
 /// room for a bulk transfer's burst to wait where a game's packets can overtake it.
 const RX_BUFFERS: usize = 64;
+/// Packets read from the TUN ahead of encryption, for the same reason on the way out: about a
+/// TCP window's worth (1.5 MB); beyond it the TUN's own ring fills and drops, and TCP slows.
+const TX_PACKETS: usize = 1024;
+
+/// A packet read from the TUN, waiting in a lane.
+struct Outgoing {
+    buf: Vec<u8>,
+    len: usize,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -852,29 +861,72 @@ impl Shared {
         }
     }
 
+    /// Reads the TUN, encrypts and sends, the fast lane first (see [`crate::lanes`]): the TUN
+    /// is drained into the lanes whenever they are empty (waiting) and between chunks of bulk
+    /// (not waiting), so a game's packet read behind a download's burst is sent before it.
     async fn tun_to_net(self: Arc<Self>, cancel: CancellationToken) {
         let batch = crate::os::TUN_BATCH;
         let mut st = crate::os::RecvState::new();
-        let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; self.mtu + 128]).collect();
+        let mut lanes: Lanes<Outgoing> = Lanes::new(TX_PACKETS.max(batch), self.mtu + 128);
         let mut sizes = vec![0usize; batch];
         let mut out = OutQueue::new(self.mtu, self.udp.max_gso_segments());
         loop {
-            let n = tokio::select! {
-                _ = cancel.cancelled() => break,
-                r = self.tun.recv_batch(&mut st, &mut bufs, &mut sizes) => r,
+            let waiting = !lanes.is_empty();
+            let mut bufs = if waiting && lanes.free() < batch {
+                Vec::new()
+            } else {
+                lanes.take_free(batch)
             };
-            let n = match n {
-                Ok(n) => n,
+            let read = if bufs.is_empty() {
+                Ok(0)
+            } else if waiting {
+                let sizes = &mut sizes[..bufs.len()];
+                match self.tun.try_recv_batch(&mut st, &mut bufs, sizes) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+                    r => r,
+                }
+            } else {
+                let sizes = &mut sizes[..bufs.len()];
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    r = self.tun.recv_batch(&mut st, &mut bufs, sizes) => r,
+                }
+            };
+            let n = match read {
+                Ok(n) => n.min(bufs.len()),
                 Err(e) => {
                     tracing::debug!(error = %e, "reading the TUN");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    for b in bufs {
+                        lanes.recycle(b);
+                    }
+                    if !waiting {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     continue;
                 }
             };
+            for (i, buf) in bufs.into_iter().enumerate() {
+                match sizes.get(i) {
+                    Some(&len) if i < n => {
+                        let len = len.min(buf.len());
+                        let fast = is_fast_outgoing(&buf[..len]);
+                        lanes.push(Outgoing { buf, len }, fast);
+                    }
+                    _ => lanes.recycle(buf),
+                }
+            }
+
             let table = self.table();
-            for i in 0..n {
-                let len = sizes[i].min(bufs[i].len());
-                self.route_outgoing(&bufs[i][..len], &table, &mut out).await;
+            while let Some(p) = lanes.pop_fast() {
+                self.route_outgoing(&p.buf[..p.len], &table, &mut out).await;
+                lanes.recycle(p.buf);
+            }
+            // Out before any bulk is encrypted.
+            out.flush(&self.udp).await;
+            for _ in 0..BULK_CHUNK {
+                let Some(p) = lanes.pop_bulk() else { break };
+                self.route_outgoing(&p.buf[..p.len], &table, &mut out).await;
+                lanes.recycle(p.buf);
             }
             out.flush(&self.udp).await;
         }
@@ -924,7 +976,9 @@ impl Shared {
             };
             for (i, buf) in bufs.into_iter().enumerate() {
                 match meta.get(i) {
-                    Some(m) if i < n => lanes.push(Received::new(buf, m.len, m.stride, m.addr)),
+                    Some(m) if i < n => {
+                        lanes.push_received(Received::new(buf, m.len, m.stride, m.addr))
+                    }
                     _ => lanes.recycle(buf),
                 }
             }

@@ -52,6 +52,17 @@ impl Tun {
         self.0.recv_multiple(&mut st.original, bufs, sizes, 0).await
     }
 
+    /// Reads one batch if one is waiting, without waiting (`WouldBlock` if none). Asks the
+    /// kernel itself: the runtime's readiness goes stale while the reader is busy encrypting.
+    pub(crate) fn try_recv_batch(
+        &self,
+        st: &mut RecvState,
+        bufs: &mut [Vec<u8>],
+        sizes: &mut [usize],
+    ) -> io::Result<usize> {
+        std::ops::Deref::deref(&self.0).recv_multiple(&mut st.original, bufs, sizes, 0)
+    }
+
     /// Writes every buffer's packet, which starts at `offset` (the room before it is for the
     /// virtio-net header).
     pub(crate) async fn send_batch(

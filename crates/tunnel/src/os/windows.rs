@@ -65,7 +65,25 @@ impl Tun {
             return Ok(0);
         };
         *size = self.0.recv(first).await?;
-        let mut n = 1;
+        Ok(1 + self.read_waiting(&mut bufs[1..], &mut sizes[1..]))
+    }
+
+    /// Reads what is waiting without waiting: `WouldBlock` if nothing is.
+    pub(crate) fn try_recv_batch(
+        &self,
+        _st: &mut RecvState,
+        bufs: &mut [Vec<u8>],
+        sizes: &mut [usize],
+    ) -> io::Result<usize> {
+        match self.read_waiting(bufs, sizes) {
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    /// Packets the adapter already holds, up to the buffers given.
+    fn read_waiting(&self, bufs: &mut [Vec<u8>], sizes: &mut [usize]) -> usize {
+        let mut n = 0;
         while n < bufs.len().min(sizes.len()) {
             match self.0.try_recv(&mut bufs[n]) {
                 Ok(len) => {
@@ -79,7 +97,7 @@ impl Tun {
                 }
             }
         }
-        Ok(n)
+        n
     }
 
     /// Writes every buffer's packet, which starts at `offset`.
