@@ -1,10 +1,12 @@
 //! The data plane's I/O shell: a TUN device, a UDP socket and three tasks.
 //!
 //! - `tun_to_net`: reads batches from the TUN (with offload one read can be a whole TCP
-//!   window, split by tun-rs), encrypts per destination peer into one contiguous buffer and
-//!   sends runs of equal-sized datagrams with UDP GSO.
-//! - `net_to_tun`: receives batches (GRO), decrypts, enforces allowed IPs, answers probes, and
-//!   writes batches to the TUN (coalesced back into large packets where the kernel allows).
+//!   window, split by tun-rs) into a fast and a bulk lane ([`crate::lanes`]), encrypts per
+//!   destination peer into one contiguous buffer and sends runs of equal-sized datagrams with
+//!   UDP GSO, the fast lane first.
+//! - `net_to_tun`: receives batches (GRO) into the two lanes, decrypts (small datagrams
+//!   first), enforces allowed IPs, answers probes, and writes batches to the TUN (coalesced back
+//!   into large packets where the kernel allows).
 //! - `timers`: WireGuard timers every 100 ms, the handshake rate limiter, probes.
 //!
 //! Peers sit in an immutable table swapped on change (copy on write), so adding or removing
