@@ -429,42 +429,60 @@ fn a_download_from_one_member_does_not_hold_up_another_members_ping() {
     lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
     lab.wait_ping("c", "10.66.0.2", Duration::from_secs(10));
 
-    let idle = ping_p50(&lab, "a", "10.66.0.2", 200);
-    lab.spawn("b", "iperf3-s", &["iperf3", "-s", "-1", "-p", "5201"], &[]);
-    lab.wait_listening("b", "tcp", 5201, Duration::from_secs(5));
-    let download = lab
-        .command(
+    let rejected_before = b.status(&lab)["tunnel"]["rx_rejected"].as_u64().unwrap();
+    // Two tries: a loaded two-core machine can stall any one run; a broken lane fails both.
+    let mut runs = Vec::new();
+    for attempt in 0..2 {
+        let idle = ping_p50(&lab, "a", "10.66.0.2", 200);
+        let server = format!("iperf3-s{attempt}");
+        lab.spawn("b", &server, &["iperf3", "-s", "-1", "-p", "5201"], &[]);
+        lab.wait_listening("b", "tcp", 5201, Duration::from_secs(5));
+        let client = format!("iperf3-c{attempt}");
+        let download = lab.spawn(
             "c",
+            &client,
             &["iperf3", "-c", "10.66.0.2", "-p", "5201", "-t", "6", "-J"],
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Past TCP's slow start: the queue stands.
-    std::thread::sleep(Duration::from_millis(1500));
-    let loaded = ping_p50(&lab, "a", "10.66.0.2", 300);
-    let out = download.wait_with_output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("iperf3: {e}: {}", String::from_utf8_lossy(&out.stdout)));
-    let sender = &report["end"]["streams"][0]["sender"];
-    let download_rtt = sender["mean_rtt"].as_f64().unwrap_or(0.0) / 1000.0;
-    let mbits = report["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .unwrap_or(0.0)
-        / 1e6;
-    eprintln!(
-        "ping p50 idle {idle:.2} ms, beside the download {loaded:.2} ms; \
-         the download: {mbits:.0} Mbit/s, its own mean round trip {download_rtt:.2} ms"
-    );
+            &[],
+        );
+        // Past TCP's slow start: the queue stands.
+        std::thread::sleep(Duration::from_millis(1500));
+        let loaded = ping_p50(&lab, "a", "10.66.0.2", 300);
+        let status = lab.wait_exit(download, Duration::from_secs(30));
+        let log = lab.log(download);
+        assert!(status.success(), "iperf3: {log}");
+        let json = &log[log.find('{').unwrap_or(0)..];
+        let report: serde_json::Value =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("iperf3's report: {e}: {log}"));
+        let download_rtt = report["end"]["streams"][0]["sender"]["mean_rtt"]
+            .as_f64()
+            .unwrap_or(0.0)
+            / 1000.0;
+        let mbits = report["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+            / 1e6;
+        eprintln!(
+            "ping p50 idle {idle:.2} ms, beside the download {loaded:.2} ms; \
+             the download: {mbits:.0} Mbit/s, its own mean round trip {download_rtt:.2} ms"
+        );
+        assert!(
+            mbits > 0.0 && download_rtt > 0.0,
+            "no download measured: {report}"
+        );
+        runs.push((loaded, idle, download_rtt));
+        if loaded < 0.5 * download_rtt {
+            break;
+        }
+    }
     assert!(
-        mbits > 0.0 && download_rtt > 0.0,
-        "no download measured: {report}"
+        runs.iter().any(|&(loaded, _, rtt)| loaded < 0.5 * rtt),
+        "the ping waited with the download (p50 beside it, idle, the download's own round \
+         trip, ms): {runs:?}"
     );
-    assert!(
-        loaded < 0.5 * download_rtt,
-        "the ping waited with the download: p50 {loaded:.2} ms beside it ({idle:.2} idle), \
-         the download's own round trip {download_rtt:.2} ms"
-    );
+    // Nothing was taken out of order: B refused none of C's datagrams as replays (the lanes
+    // keep each member's datagrams in order; WireGuard's window is 1,024 counters).
+    let rejected = b.status(&lab)["tunnel"]["rx_rejected"].as_u64().unwrap();
+    assert_eq!(rejected, rejected_before, "B refused datagrams as replays");
 }
 
 #[test]

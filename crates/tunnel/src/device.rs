@@ -41,7 +41,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use crate::allowed_ips::{AllowedIps, IpNet};
 use crate::config::{DeviceConfig, PeerConfig};
 use crate::key::Key;
-use crate::lanes::{is_fast_outgoing, Lanes, Received, BULK_CHUNK};
+use crate::lanes::{Lanes, Outgoing, Received, BULK_CHUNK};
 use crate::packet::{self, Probe, ProbeKind, PROBE_PACKET_LEN};
 use crate::probe::{Liveness, ProbeStats, ProbeTracker};
 use crate::udp::BatchUdp;
@@ -65,12 +65,6 @@ const RX_BUFFERS: usize = 64;
 /// Packets read from the TUN ahead of encryption, for the same reason on the way out: about a
 /// TCP window's worth (1.5 MB); beyond it the TUN's own ring fills and drops, and TCP slows.
 const TX_PACKETS: usize = 1024;
-
-/// A packet read from the TUN, waiting in a lane.
-struct Outgoing {
-    buf: Vec<u8>,
-    len: usize,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -718,6 +712,57 @@ async fn send_conn(conn: &PeerConn, msg: &[u8]) {
     }
 }
 
+/// Queues the packets a TUN read left in `bufs` (`read`: how many) and takes back the buffers
+/// it did not fill; returns how many were queued.
+fn queue_packets(
+    lanes: &mut Lanes<Outgoing>,
+    bufs: Vec<Vec<u8>>,
+    sizes: &[usize],
+    read: std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    let n = match read {
+        Ok(n) => n.min(bufs.len()),
+        Err(e) => {
+            bufs.into_iter().for_each(|b| lanes.recycle(b));
+            return Err(e);
+        }
+    };
+    for (i, buf) in bufs.into_iter().enumerate() {
+        match sizes.get(i) {
+            Some(&len) if i < n => {
+                let len = len.min(buf.len());
+                lanes.push(Outgoing { buf, len });
+            }
+            _ => lanes.recycle(buf),
+        }
+    }
+    Ok(n)
+}
+
+/// Queues the receive buffers a batch filled (`received`: how many, described by `meta`) and
+/// takes back the others; returns how many were filled.
+fn queue_datagrams(
+    lanes: &mut Lanes<Received>,
+    bufs: Vec<Vec<u8>>,
+    meta: &[RecvMeta],
+    received: std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    let n = match received {
+        Ok(n) => n.min(bufs.len()),
+        Err(e) => {
+            bufs.into_iter().for_each(|b| lanes.recycle(b));
+            return Err(e);
+        }
+    };
+    for (i, buf) in bufs.into_iter().enumerate() {
+        match meta.get(i) {
+            Some(m) if i < n => lanes.push_received(Received::new(buf, m.len, m.stride, m.addr)),
+            _ => lanes.recycle(buf),
+        }
+    }
+    Ok(n)
+}
+
 impl Shared {
     /// Sends to a peer's own endpoint: UDP directly, a connection through its queue.
     async fn send_to_peer(&self, peer: &Peer, ep: &Endpoint, msg: Vec<u8>) {
@@ -872,62 +917,48 @@ impl Shared {
         let mut lanes: Lanes<Outgoing> = Lanes::new(TX_PACKETS.max(batch), self.mtu + 128);
         let mut sizes = vec![0usize; batch];
         let mut out = OutQueue::new(self.mtu, self.udp.max_gso_segments());
-        loop {
-            let waiting = !lanes.is_empty();
-            let mut bufs = if waiting && lanes.free() < batch {
-                Vec::new()
-            } else {
-                lanes.take_free(batch)
-            };
-            let read = if bufs.is_empty() {
-                Ok(0)
-            } else if waiting {
+        while !cancel.is_cancelled() {
+            if lanes.is_empty() {
+                let mut bufs = lanes.take_free(batch);
                 let sizes = &mut sizes[..bufs.len()];
-                match self.tun.try_recv_batch(&mut st, &mut bufs, sizes) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
-                    r => r,
-                }
-            } else {
-                let sizes = &mut sizes[..bufs.len()];
-                tokio::select! {
+                let read = tokio::select! {
                     _ = cancel.cancelled() => break,
                     r = self.tun.recv_batch(&mut st, &mut bufs, sizes) => r,
-                }
-            };
-            let n = match read {
-                Ok(n) => n.min(bufs.len()),
-                Err(e) => {
+                };
+                if let Err(e) = queue_packets(&mut lanes, bufs, sizes, read) {
                     tracing::debug!(error = %e, "reading the TUN");
-                    for b in bufs {
-                        lanes.recycle(b);
-                    }
-                    if !waiting {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
-            };
-            for (i, buf) in bufs.into_iter().enumerate() {
-                match sizes.get(i) {
-                    Some(&len) if i < n => {
-                        let len = len.min(buf.len());
-                        let fast = is_fast_outgoing(&buf[..len]);
-                        lanes.push(Outgoing { buf, len }, fast);
+            }
+            // Whatever else is waiting, without waiting; a read needs a whole batch of buffers
+            // (one offload read can be split into that many packets).
+            while lanes.free() >= batch {
+                let mut bufs = lanes.take_free(batch);
+                let sizes = &mut sizes[..bufs.len()];
+                let read = self.tun.try_recv_batch(&mut st, &mut bufs, sizes);
+                match queue_packets(&mut lanes, bufs, sizes, read) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            tracing::debug!(error = %e, "reading the TUN");
+                        }
+                        break;
                     }
-                    _ => lanes.recycle(buf),
                 }
             }
 
             let table = self.table();
             while let Some(p) = lanes.pop_fast() {
-                self.route_outgoing(&p.buf[..p.len], &table, &mut out).await;
+                self.route_outgoing(p.packet(), &table, &mut out).await;
                 lanes.recycle(p.buf);
             }
             // Out before any bulk is encrypted.
             out.flush(&self.udp).await;
             for _ in 0..BULK_CHUNK {
                 let Some(p) = lanes.pop_bulk() else { break };
-                self.route_outgoing(&p.buf[..p.len], &table, &mut out).await;
+                self.route_outgoing(p.packet(), &table, &mut out).await;
                 lanes.recycle(p.buf);
             }
             out.flush(&self.udp).await;
@@ -939,49 +970,46 @@ impl Shared {
     /// chunks of bulk (not waiting).
     async fn net_to_tun(self: Arc<Self>, cancel: CancellationToken) {
         let batch = quinn_udp::BATCH_SIZE.max(1);
-        let mut lanes = Lanes::new(RX_BUFFERS.max(batch), 65_535);
+        let mut lanes: Lanes<Received> = Lanes::new(RX_BUFFERS.max(batch), 65_535);
         let mut meta = vec![RecvMeta::default(); batch];
         let tun_batch = crate::os::TUN_BATCH;
         let full = TUN_OFFSET + self.mtu + 128;
         let mut tun_bufs: Vec<Vec<u8>> = (0..tun_batch).map(|_| vec![0u8; full]).collect();
         let mut gro = crate::os::SendState::default();
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
-        loop {
-            let mut bufs = lanes.take_free(batch);
-            let received = if lanes.is_empty() {
+        while !cancel.is_cancelled() {
+            if lanes.is_empty() {
+                let mut bufs = lanes.take_free(batch);
                 let mut slices: Vec<IoSliceMut<'_>> =
                     bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
-                tokio::select! {
+                let received = tokio::select! {
                     _ = cancel.cancelled() => break,
                     r = self.udp.recv(&mut slices, &mut meta) => r,
-                }
-            } else if bufs.is_empty() {
-                Ok(0)
-            } else {
-                let mut slices: Vec<IoSliceMut<'_>> =
-                    bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
-                match self.udp.try_recv(&mut slices, &mut meta) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
-                    r => r,
-                }
-            };
-            let n = match received {
-                Ok(n) => n.min(bufs.len()),
-                Err(e) => {
-                    for b in bufs {
-                        lanes.recycle(b);
-                    }
+                };
+                drop(slices);
+                if let Err(e) = queue_datagrams(&mut lanes, bufs, &meta, received) {
                     tracing::debug!(error = %e, "receiving datagrams");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
-            };
-            for (i, buf) in bufs.into_iter().enumerate() {
-                match meta.get(i) {
-                    Some(m) if i < n => {
-                        lanes.push_received(Received::new(buf, m.len, m.stride, m.addr))
+            }
+            // Whatever else is waiting, without waiting.
+            while lanes.free() > 0 {
+                let mut bufs = lanes.take_free(batch);
+                let wanted = bufs.len();
+                let mut slices: Vec<IoSliceMut<'_>> =
+                    bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                let received = self.udp.try_recv(&mut slices, &mut meta);
+                drop(slices);
+                match queue_datagrams(&mut lanes, bufs, &meta, received) {
+                    Ok(n) if n == wanted => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            tracing::debug!(error = %e, "receiving datagrams");
+                        }
+                        break;
                     }
-                    _ => lanes.recycle(buf),
                 }
             }
 
@@ -989,7 +1017,7 @@ impl Shared {
             let now = Instant::now();
             let mut k = 0;
             while let Some(mut r) = lanes.pop_fast() {
-                let range = r.take(usize::MAX);
+                let (range, _) = r.take(usize::MAX);
                 k = self
                     .decrypt_into(
                         &r,
@@ -1007,8 +1035,11 @@ impl Shared {
             // Out before any bulk is decrypted.
             self.write_tun(&mut tun_bufs, k, &mut gro).await;
             k = 0;
-            if let Some(r) = lanes.bulk_front() {
-                let range = r.take(BULK_CHUNK);
+            let mut budget = BULK_CHUNK;
+            while budget > 0 {
+                let Some(r) = lanes.bulk_front() else { break };
+                let (range, n) = r.take(budget);
+                budget = budget.saturating_sub(n.max(1));
                 k = self
                     .decrypt_into(
                         r,
@@ -1021,8 +1052,8 @@ impl Shared {
                         now,
                     )
                     .await;
+                lanes.retire_bulk();
             }
-            lanes.retire_bulk();
             self.write_tun(&mut tun_bufs, k, &mut gro).await;
             for (dest, msg) in replies.drain(..) {
                 self.send_to(&dest, &msg).await;

@@ -41,30 +41,35 @@ pub fn dscp(pkt: &[u8]) -> u8 {
     }
 }
 
-/// Whether the packet is a TCP segment that carries data (not a bare SYN, ACK, FIN or RST).
-/// Malformed headers count as data, so they never jump ahead of a stream.
-pub fn is_tcp_with_data(pkt: &[u8]) -> bool {
-    let (proto, tcp_start, ip_len) = match pkt.first().map(|b| b >> 4) {
-        Some(4) if pkt.len() >= 20 => (
-            pkt[9],
-            usize::from(pkt[0] & 0x0f) * 4,
-            usize::from(u16::from_be_bytes([pkt[2], pkt[3]])),
-        ),
-        Some(6) if pkt.len() >= 40 => (
-            pkt[6],
-            40,
-            40 + usize::from(u16::from_be_bytes([pkt[4], pkt[5]])),
-        ),
-        _ => return false,
+/// What tells one flow from another: protocol, addresses and, for TCP and UDP, ports. `None`
+/// for what is not an IP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    ports: [u8; 4],
+}
+
+pub fn flow_key(pkt: &[u8]) -> Option<FlowKey> {
+    let (src, dst) = (source(pkt)?, destination(pkt)?);
+    let (proto, l4) = match pkt[0] >> 4 {
+        4 => (pkt[9], usize::from(pkt[0] & 0x0f) * 4),
+        _ => (pkt[6], 40),
     };
-    if proto != 6 {
-        return false;
-    }
-    let Some(offset_byte) = pkt.get(tcp_start + 12) else {
-        return true;
+    let ports = match proto {
+        6 | 17 => pkt
+            .get(l4..l4 + 4)
+            .and_then(|p| p.try_into().ok())
+            .unwrap_or_default(),
+        _ => [0; 4],
     };
-    let header = tcp_start + usize::from(offset_byte >> 4) * 4;
-    ip_len.min(pkt.len()) != header
+    Some(FlowKey {
+        proto,
+        src,
+        dst,
+        ports,
+    })
 }
 
 /// Whether a destination goes to every peer: limited broadcast, a subnet broadcast of one of
@@ -178,43 +183,27 @@ pub fn parse_probe(pkt: &[u8], own: Ipv4Addr) -> Option<(Ipv4Addr, Probe)> {
 mod tests {
     use super::*;
 
-    fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
-        let mut p = vec![0u8; 20];
-        p[0] = 0x45;
-        p[9] = proto;
-        p.extend_from_slice(payload);
-        let len = p.len() as u16;
-        p[2..4].copy_from_slice(&len.to_be_bytes());
-        p
-    }
-
     #[test]
-    fn tcp_data_is_told_from_bare_acknowledgements() {
-        let mut ack = [0u8; 20];
-        ack[12] = 5 << 4; // a 20-byte header, nothing after it
-        assert!(!is_tcp_with_data(&ipv4(6, &ack)));
-        let mut with_options = [0u8; 32];
-        with_options[12] = 8 << 4; // timestamps: a 32-byte header, still no data
-        assert!(!is_tcp_with_data(&ipv4(6, &with_options)));
-        let mut data = ack.to_vec();
-        data.extend_from_slice(b"x");
-        assert!(is_tcp_with_data(&ipv4(6, &data)));
-        assert!(!is_tcp_with_data(&ipv4(17, &data)), "UDP is not TCP");
-        assert!(
-            is_tcp_with_data(&ipv4(6, &[0u8; 4])),
-            "a cut header counts as data"
-        );
-        // IPv6, no extension headers.
-        let mut v6 = vec![0u8; 40];
-        v6[0] = 0x60;
-        v6[6] = 6;
-        v6[5] = 20;
-        v6.extend_from_slice(&ack);
-        assert!(!is_tcp_with_data(&v6));
-        v6[5] = 21;
-        v6.push(0);
-        assert!(is_tcp_with_data(&v6));
-        assert!(!is_tcp_with_data(&[]));
+    fn flows_differ_by_ports_and_protocol_not_by_length() {
+        let packet = |proto: u8, sport: u16, len: usize| {
+            let mut p = vec![0u8; len];
+            p[0] = 0x45;
+            p[9] = proto;
+            p[12..16].copy_from_slice(&[10, 66, 0, 1]);
+            p[16..20].copy_from_slice(&[10, 66, 0, 2]);
+            if let Some(ports) = p.get_mut(20..22) {
+                ports.copy_from_slice(&sport.to_be_bytes());
+            }
+            p
+        };
+        let big = flow_key(&packet(6, 5001, 1420)).unwrap();
+        assert_eq!(big, flow_key(&packet(6, 5001, 52)).unwrap());
+        assert_ne!(big, flow_key(&packet(6, 5002, 1420)).unwrap());
+        assert_ne!(big, flow_key(&packet(17, 5001, 1420)).unwrap());
+        // A header cut before the ports is still a flow (without ports); junk is none.
+        assert!(flow_key(&packet(17, 1, 20)).is_some());
+        assert_eq!(flow_key(&[0x45, 0, 0]), None);
+        assert_eq!(flow_key(&[]), None);
     }
 
     #[test]

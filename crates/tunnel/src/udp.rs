@@ -91,18 +91,48 @@ impl BatchUdp {
         segment_size: Option<usize>,
         dscp: u8,
     ) -> io::Result<()> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
-        use std::os::fd::AsRawFd;
-
-        let tos = dscp << 2;
         let segment = match segment_size {
             Some(n) => Some(u16::try_from(n).map_err(|_| io::ErrorKind::InvalidInput)?),
             None => None,
         };
-        let mut cmsgs = vec![ControlMessage::Ipv4Tos(&tos)];
-        if let Some(seg) = segment.as_ref() {
-            cmsgs.push(ControlMessage::UdpGsoSegments(seg));
+        match self.sendmsg_marked(dest, contents, segment, dscp).await {
+            // A path that cannot segment (EIO: no checksum offload; EINVAL: no GSO): the same
+            // datagrams one by one, as quinn-udp falls back for unmarked ones.
+            Err(e)
+                if segment.is_some()
+                    && matches!(e.raw_os_error(), Some(nix::libc::EIO | nix::libc::EINVAL)) =>
+            {
+                for dgram in contents.chunks(segment_size.unwrap_or(contents.len()).max(1)) {
+                    self.sendmsg_marked(dest, dgram, None, dscp).await?;
+                }
+                Ok(())
+            }
+            r => r,
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    async fn sendmsg_marked(
+        &self,
+        dest: std::net::SocketAddrV4,
+        contents: &[u8],
+        segment: Option<u16>,
+        dscp: u8,
+    ) -> io::Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
+        use std::os::fd::AsRawFd;
+
+        let tos = dscp << 2;
+        let seg = segment.unwrap_or(0);
+        let both = [
+            ControlMessage::Ipv4Tos(&tos),
+            ControlMessage::UdpGsoSegments(&seg),
+        ];
+        let cmsgs = if segment.is_some() {
+            &both[..]
+        } else {
+            &both[..1]
+        };
         let addr = SockaddrIn::from(dest);
         let iov = [io::IoSlice::new(contents)];
         loop {
@@ -111,7 +141,7 @@ impl BatchUdp {
                 sendmsg(
                     self.sock.as_raw_fd(),
                     &iov,
-                    &cmsgs,
+                    cmsgs,
                     MsgFlags::empty(),
                     Some(&addr),
                 )
@@ -119,7 +149,14 @@ impl BatchUdp {
             });
             match sent {
                 Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
                 Err(e) => return Err(e),
             }
         }
