@@ -199,6 +199,25 @@ fn lanrage_pair(lab: &mut World) -> (Node, Node) {
     (a, b)
 }
 
+/// Three LANrage peers on one bridge, each knowing the other two, all reachable.
+fn lanrage_three(lab: &mut World) -> (Node, Node, Node) {
+    bridged_three(lab);
+    let mut a = Node::new(lab, "a", "198.51.100.1", "10.66.0.1");
+    let mut b = Node::new(lab, "b", "198.51.100.2", "10.66.0.2");
+    let mut c = Node::new(lab, "c", "198.51.100.3", "10.66.0.3");
+    a.write_conf(&[(&b, true), (&c, true)]);
+    b.write_conf(&[(&a, true), (&c, true)]);
+    c.write_conf(&[(&a, true), (&b, true)]);
+    for n in [&mut a, &mut b, &mut c] {
+        n.start_lanrage(lab);
+    }
+    for (from, to) in [("a", "10.66.0.2"), ("a", "10.66.0.3"), ("b", "10.66.0.3")] {
+        lab.wait_ping(from, to, Duration::from_secs(10));
+    }
+    lab.wait_ping("c", "10.66.0.1", Duration::from_secs(5));
+    (a, b, c)
+}
+
 /// Sends `bytes` of random data from `from` to `to` over TCP through the tunnel and checks it
 /// arrives byte-identical.
 fn tcp_transfer(lab: &Lab, from: &Node, to: &Node, bytes: usize) {
@@ -416,18 +435,7 @@ fn a_download_from_one_member_does_not_hold_up_another_members_ping() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut lab = World::new("lane");
-    bridged_three(&mut lab);
-    let mut a = Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1");
-    let mut b = Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2");
-    let mut c = Node::new(&mut lab, "c", "198.51.100.3", "10.66.0.3");
-    a.write_conf(&[(&b, true), (&c, true)]);
-    b.write_conf(&[(&a, true), (&c, true)]);
-    c.write_conf(&[(&a, true), (&b, true)]);
-    for n in [&mut a, &mut b, &mut c] {
-        n.start_lanrage(&mut lab);
-    }
-    lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
-    lab.wait_ping("c", "10.66.0.2", Duration::from_secs(10));
+    let (_a, b, _c) = lanrage_three(&mut lab);
 
     let rejected_before = b.status(&lab)["tunnel"]["rx_rejected"].as_u64().unwrap();
     // Two tries: a loaded two-core machine can stall any one run; a broken lane fails both.
@@ -492,20 +500,7 @@ fn three_peer_mesh_survives_removing_one_at_run_time() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut lab = World::new("mesh");
-    bridged_three(&mut lab);
-    let mut a = Node::new(&mut lab, "a", "198.51.100.1", "10.66.0.1");
-    let mut b = Node::new(&mut lab, "b", "198.51.100.2", "10.66.0.2");
-    let mut c = Node::new(&mut lab, "c", "198.51.100.3", "10.66.0.3");
-    a.write_conf(&[(&b, true), (&c, true)]);
-    b.write_conf(&[(&a, true), (&c, true)]);
-    c.write_conf(&[(&a, true), (&b, true)]);
-    a.start_lanrage(&mut lab);
-    b.start_lanrage(&mut lab);
-    c.start_lanrage(&mut lab);
-    for (from, to) in [("a", "10.66.0.2"), ("a", "10.66.0.3"), ("b", "10.66.0.3")] {
-        lab.wait_ping(from, to, Duration::from_secs(10));
-    }
-    lab.wait_ping("c", "10.66.0.1", Duration::from_secs(5));
+    let (a, b, _c) = lanrage_three(&mut lab);
 
     // While a pings b steadily, remove c from a's configuration and reload it.
     let pinger = lab

@@ -712,55 +712,18 @@ async fn send_conn(conn: &PeerConn, msg: &[u8]) {
     }
 }
 
-/// Queues the packets a TUN read left in `bufs` (`read`: how many) and takes back the buffers
-/// it did not fill; returns how many were queued.
-fn queue_packets(
-    lanes: &mut Lanes<Outgoing>,
-    bufs: Vec<Vec<u8>>,
-    sizes: &[usize],
-    read: std::io::Result<usize>,
-) -> std::io::Result<usize> {
-    let n = match read {
-        Ok(n) => n.min(bufs.len()),
-        Err(e) => {
-            bufs.into_iter().for_each(|b| lanes.recycle(b));
-            return Err(e);
-        }
-    };
-    for (i, buf) in bufs.into_iter().enumerate() {
-        match sizes.get(i) {
-            Some(&len) if i < n => {
-                let len = len.min(buf.len());
-                lanes.push(Outgoing { buf, len });
-            }
-            _ => lanes.recycle(buf),
-        }
-    }
-    Ok(n)
+/// The `i`th packet of a TUN read.
+fn outgoing(buf: Vec<u8>, sizes: &[usize], i: usize) -> Outgoing {
+    let len = sizes.get(i).map_or(0, |&n| n.min(buf.len()));
+    Outgoing { buf, len }
 }
 
-/// Queues the receive buffers a batch filled (`received`: how many, described by `meta`) and
-/// takes back the others; returns how many were filled.
-fn queue_datagrams(
-    lanes: &mut Lanes<Received>,
-    bufs: Vec<Vec<u8>>,
-    meta: &[RecvMeta],
-    received: std::io::Result<usize>,
-) -> std::io::Result<usize> {
-    let n = match received {
-        Ok(n) => n.min(bufs.len()),
-        Err(e) => {
-            bufs.into_iter().for_each(|b| lanes.recycle(b));
-            return Err(e);
-        }
-    };
-    for (i, buf) in bufs.into_iter().enumerate() {
-        match meta.get(i) {
-            Some(m) if i < n => lanes.push_received(Received::new(buf, m.len, m.stride, m.addr)),
-            _ => lanes.recycle(buf),
-        }
+/// The `i`th buffer of a receive batch.
+fn received_in(buf: Vec<u8>, meta: &[RecvMeta], i: usize) -> Received {
+    match meta.get(i) {
+        Some(m) => Received::new(buf, m.len, m.stride, m.addr),
+        None => Received::new(buf, 0, 0, SocketAddr::from(([0, 0, 0, 0], 0))),
     }
-    Ok(n)
 }
 
 impl Shared {
@@ -925,7 +888,7 @@ impl Shared {
                     _ = cancel.cancelled() => break,
                     r = self.tun.recv_batch(&mut st, &mut bufs, sizes) => r,
                 };
-                if let Err(e) = queue_packets(&mut lanes, bufs, sizes, read) {
+                if let Err(e) = lanes.queue_read(bufs, read, |i, buf| outgoing(buf, sizes, i)) {
                     tracing::debug!(error = %e, "reading the TUN");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
@@ -937,7 +900,7 @@ impl Shared {
                 let mut bufs = lanes.take_free(batch);
                 let sizes = &mut sizes[..bufs.len()];
                 let read = self.tun.try_recv_batch(&mut st, &mut bufs, sizes);
-                match queue_packets(&mut lanes, bufs, sizes, read) {
+                match lanes.queue_read(bufs, read, |i, buf| outgoing(buf, sizes, i)) {
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(e) => {
@@ -987,7 +950,9 @@ impl Shared {
                     r = self.udp.recv(&mut slices, &mut meta) => r,
                 };
                 drop(slices);
-                if let Err(e) = queue_datagrams(&mut lanes, bufs, &meta, received) {
+                if let Err(e) =
+                    lanes.queue_read(bufs, received, |i, buf| received_in(buf, &meta, i))
+                {
                     tracing::debug!(error = %e, "receiving datagrams");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
@@ -1001,7 +966,7 @@ impl Shared {
                     bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
                 let received = self.udp.try_recv(&mut slices, &mut meta);
                 drop(slices);
-                match queue_datagrams(&mut lanes, bufs, &meta, received) {
+                match lanes.queue_read(bufs, received, |i, buf| received_in(buf, &meta, i)) {
                     Ok(n) if n == wanted => {}
                     Ok(_) => break,
                     Err(e) => {

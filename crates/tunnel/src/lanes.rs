@@ -45,6 +45,9 @@ pub(crate) trait Queued {
     fn flow(&self) -> u64;
     /// Whether it may go ahead of bulk, as far as its own content goes.
     fn is_small(&self) -> bool;
+    /// Nothing to do: its buffer goes straight back.
+    fn is_empty(&self) -> bool;
+    fn into_buf(self) -> Vec<u8>;
 }
 
 /// One receive buffer's datagrams: `len` bytes from `src`, in datagrams of `stride` bytes
@@ -96,6 +99,14 @@ impl Queued for Received {
     fn is_small(&self) -> bool {
         self.stride <= FAST_MAX_DATAGRAM
     }
+
+    fn is_empty(&self) -> bool {
+        self.is_done()
+    }
+
+    fn into_buf(self) -> Vec<u8> {
+        self.buf
+    }
 }
 
 /// A packet read from the TUN: `buf[..len]`.
@@ -120,6 +131,14 @@ impl Queued for Outgoing {
     fn is_small(&self) -> bool {
         let pkt = self.packet();
         crate::packet::dscp(pkt) >= 32 || pkt.len() <= FAST_MAX_PACKET
+    }
+
+    fn is_empty(&self) -> bool {
+        self.packet().is_empty()
+    }
+
+    fn into_buf(self) -> Vec<u8> {
+        self.buf
     }
 }
 
@@ -174,8 +193,38 @@ impl<T: Queued> Lanes<T> {
         (item.flow() % FLOW_BUCKETS as u64) as usize
     }
 
-    /// Queues an item: in the fast lane if it is small and no bulk of its flow is waiting.
+    /// Queues what a read left in `bufs`: `read` says how many it filled, `item` makes the
+    /// `i`th into an item. The others, or all of them if the read failed, go back.
+    pub(crate) fn queue_read(
+        &mut self,
+        bufs: Vec<Vec<u8>>,
+        read: std::io::Result<usize>,
+        mut item: impl FnMut(usize, Vec<u8>) -> T,
+    ) -> std::io::Result<usize> {
+        let n = match read {
+            Ok(n) => n.min(bufs.len()),
+            Err(e) => {
+                self.free.extend(bufs);
+                return Err(e);
+            }
+        };
+        for (i, buf) in bufs.into_iter().enumerate() {
+            if i < n {
+                self.push(item(i, buf));
+            } else {
+                self.recycle(buf);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Queues an item: in the fast lane if it is small and no bulk of its flow is waiting;
+    /// an empty one's buffer goes straight back.
     pub(crate) fn push(&mut self, item: T) {
+        if item.is_empty() {
+            self.recycle(item.into_buf());
+            return;
+        }
         let bucket = Self::bucket(&item);
         if item.is_small() && self.bulk_by_flow[bucket] == 0 {
             self.fast.push_back(item);
@@ -205,15 +254,6 @@ impl<T: Queued> Lanes<T> {
 }
 
 impl Lanes<Received> {
-    /// Queues a filled receive buffer; an empty one goes straight back.
-    pub(crate) fn push_received(&mut self, r: Received) {
-        if r.is_done() {
-            self.recycle(r.buf);
-        } else {
-            self.push(r);
-        }
-    }
-
     /// Retires the oldest bulk buffer once all of it is done.
     pub(crate) fn retire_bulk(&mut self) {
         if self.bulk.front().is_some_and(Received::is_done) {
@@ -262,7 +302,7 @@ mod tests {
     fn fill(lanes: &mut Lanes<Received>, items: &[(u16, usize, usize)]) {
         for &(port, len, stride) in items {
             let buf = lanes.take_free(1).pop().expect("a free buffer");
-            lanes.push_received(Received::new(buf, len, stride, src(port)));
+            lanes.push(Received::new(buf, len, stride, src(port)));
         }
     }
 
