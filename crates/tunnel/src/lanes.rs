@@ -152,7 +152,9 @@ fn hash(value: &impl Hash) -> u64 {
 pub(crate) struct Lanes<T> {
     free: Vec<Vec<u8>>,
     fast: VecDeque<T>,
-    bulk: VecDeque<T>,
+    /// Each with its flow's bucket, found once when it was queued (hashing a flow costs more
+    /// than the rest of the bookkeeping).
+    bulk: VecDeque<(usize, T)>,
     /// Bulk items waiting, per flow bucket.
     bulk_by_flow: Vec<u32>,
 }
@@ -230,7 +232,7 @@ impl<T: Queued> Lanes<T> {
             self.fast.push_back(item);
         } else {
             self.bulk_by_flow[bucket] += 1;
-            self.bulk.push_back(item);
+            self.bulk.push_back((bucket, item));
         }
     }
 
@@ -241,13 +243,12 @@ impl<T: Queued> Lanes<T> {
 
     /// The oldest bulk item, to take a part of; it stays queued.
     pub(crate) fn bulk_front(&mut self) -> Option<&mut T> {
-        self.bulk.front_mut()
+        self.bulk.front_mut().map(|(_, item)| item)
     }
 
     /// The oldest bulk item, taken out.
     pub(crate) fn pop_bulk(&mut self) -> Option<T> {
-        let item = self.bulk.pop_front()?;
-        let bucket = Self::bucket(&item);
+        let (bucket, item) = self.bulk.pop_front()?;
         self.bulk_by_flow[bucket] = self.bulk_by_flow[bucket].saturating_sub(1);
         Some(item)
     }
@@ -256,7 +257,7 @@ impl<T: Queued> Lanes<T> {
 impl Lanes<Received> {
     /// Retires the oldest bulk buffer once all of it is done.
     pub(crate) fn retire_bulk(&mut self) {
-        if self.bulk.front().is_some_and(Received::is_done) {
+        if self.bulk.front().is_some_and(|(_, r)| r.is_done()) {
             if let Some(r) = self.pop_bulk() {
                 self.recycle(r.buf);
             }
