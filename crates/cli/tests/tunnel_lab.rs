@@ -302,14 +302,23 @@ fn two_lanrage_peers_ping_transfer_and_measure() {
 
     // The same measurements in Prometheus form, from `lanrage metrics`.
     let data = a.dir.path().join("data");
-    let text = lab.run_stdout(
-        "a",
-        &[LANRAGE, "--data-dir", data.to_str().unwrap(), "metrics"],
-    );
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("lanrage_peer_rtt_seconds{") && l.contains(&b.public))
-        .unwrap_or_else(|| panic!("no rtt metric for b in:\n{text}"));
+    // Metrics are sampled once a second, so a scrape can be up to a second behind the status.
+    let scrape = || {
+        lab.run_stdout(
+            "a",
+            &[LANRAGE, "--data-dir", data.to_str().unwrap(), "metrics"],
+        )
+    };
+    let rtt_line = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("lanrage_peer_rtt_seconds{") && l.contains(&b.public))
+            .map(str::to_owned)
+    };
+    support::wait_for(Duration::from_secs(5), "an rtt metric for b", || {
+        rtt_line(&scrape()).is_some()
+    });
+    let text = scrape();
+    let line = rtt_line(&text).unwrap_or_else(|| panic!("no rtt metric for b in:\n{text}"));
     let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(value > 0.0 && value < 1.0, "{line}");
     assert!(text.contains("lanrage_peer_quality_score{"), "{text}");
