@@ -122,9 +122,19 @@ impl Node {
     }
 
     fn start_lanrage(&mut self, lab: &mut Lab) {
+        self.start_lanrage_with(lab, &[]);
+    }
+
+    /// `lanrage wg-up` with extra environment variables.
+    fn start_lanrage_with(&mut self, lab: &mut Lab, envs: &[(&str, &str)]) {
+        self.proc = Some(self.spawn_wg_up(lab, envs));
+        lab.wait_listening(&self.ns, "tcp", 8666, Duration::from_secs(15));
+    }
+
+    fn spawn_wg_up(&self, lab: &mut Lab, envs: &[(&str, &str)]) -> ProcId {
         let data = self.dir.path().join("data");
         let conf = self.conf_path();
-        let id = lab.spawn(
+        lab.spawn(
             &self.ns,
             &format!("lanrage-{}", self.ns),
             &[
@@ -136,10 +146,13 @@ impl Node {
                 "--interface",
                 &self.ifname,
             ],
-            &[("RUST_LOG", "info")],
-        );
-        self.proc = Some(id);
-        lab.wait_listening(&self.ns, "tcp", 8666, Duration::from_secs(15));
+            &[&[("RUST_LOG", "info")], envs].concat(),
+        )
+    }
+
+    /// The kernel's details of the node's TUN (`ip -d link show`).
+    fn tun_details(&self, lab: &Lab) -> String {
+        lab.run_stdout(&self.ns, &["ip", "-d", "link", "show", &self.ifname])
     }
 
     /// `lanrage status --json` inside the node's namespace.
@@ -1126,4 +1139,63 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
+}
+
+#[test]
+fn a_tunnel_without_kernel_offload_talks_to_one_with_it() {
+    if !lab_ready(&["socat", "wg"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = World::new("nooff");
+    let (mut a, mut b) = pair(&mut lab);
+    a.write_conf(&[(&b, true)]);
+    b.write_conf(&[(&a, true)]);
+    // A as on a kernel or driver without TUN offload and UDP GSO/GRO; B with them.
+    a.start_lanrage_with(&mut lab, &[("LANRAGE_OFFLOAD", "off")]);
+    b.start_lanrage(&mut lab);
+    assert!(
+        a.tun_details(&lab).contains("vnet_hdr off"),
+        "A's TUN still has offload: {}",
+        a.tun_details(&lab)
+    );
+    assert!(
+        b.tun_details(&lab).contains("vnet_hdr on"),
+        "B's TUN has no offload: {}",
+        b.tun_details(&lab)
+    );
+    lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
+    lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
+    // Bulk both ways: B's coalesced super-packets and GSO sends meet A's one-by-one path.
+    tcp_transfer(&lab, &a, &b, 20_000_000);
+    tcp_transfer(&lab, &b, &a, 20_000_000);
+    for n in [&a, &b] {
+        assert_eq!(n.status(&lab)["tunnel"]["rx_rejected"].as_u64(), Some(0));
+    }
+}
+
+#[test]
+fn a_udp_port_in_use_is_a_clear_error_and_leaves_no_device() {
+    if !lab_ready(&["socat", "wg"]) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = World::new("inuse");
+    let (a, b) = pair(&mut lab);
+    a.write_conf(&[(&b, true)]);
+    lab.spawn(
+        "a",
+        "holder",
+        &["socat", "-u", "UDP4-RECV:51820", "STDOUT"],
+        &[],
+    );
+    lab.wait_listening("a", "udp", 51820, Duration::from_secs(5));
+    let up = a.spawn_wg_up(&mut lab, &[]);
+    let status = lab.wait_exit(up, Duration::from_secs(15));
+    let log = lab.log(up);
+    assert!(!status.success(), "wg-up ran on a port in use: {log}");
+    assert!(log.contains("cannot use UDP port 51820"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let links = lab.run_stdout("a", &["ip", "-o", "link"]);
+    assert!(!links.contains(&a.ifname), "the TUN stayed: {links}");
 }

@@ -13,6 +13,15 @@ use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::status::{EngineState, Notice, NoticeLevel};
 
+/// `LANRAGE_OFFLOAD=off` runs the tunnel without the kernel's offload (TUN segmentation,
+/// UDP GSO/GRO): for a virtual NIC or driver that mishandles it. Kernels without it need
+/// nothing: the tunnel detects that itself.
+pub const OFFLOAD_ENV: &str = "LANRAGE_OFFLOAD";
+
+fn offload_switched_off() -> bool {
+    std::env::var(OFFLOAD_ENV).is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false" | "no"))
+}
+
 pub(crate) struct Runtime {
     pub(crate) data_dir: DataDir,
     pub(crate) identity: DeviceIdentity,
@@ -136,8 +145,12 @@ impl Runtime {
         self.tasks.wait().await;
     }
 
-    pub(crate) async fn start_tunnel(&self, cfg: DeviceConfig) -> Result<(), EngineError> {
+    pub(crate) async fn start_tunnel(&self, mut cfg: DeviceConfig) -> Result<(), EngineError> {
         self.ensure_running()?;
+        if offload_switched_off() {
+            tracing::info!("kernel offload switched off ({OFFLOAD_ENV}=off)");
+            cfg.offload = false;
+        }
         if let Some(d) = self.tunnel.lock().as_ref() {
             return Err(EngineError::TunnelRunning(d.interface_name().to_string()));
         }

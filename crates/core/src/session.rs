@@ -180,6 +180,7 @@ impl Session {
                         Vec::new()
                     },
                     only_for_us: true,
+                    offload: true,
                 };
                 match self.rt.start_tunnel(cfg).await {
                     Ok(()) => Some(Input::TunnelStarted(address)),

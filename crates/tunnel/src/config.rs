@@ -41,6 +41,10 @@ pub struct DeviceConfig {
     /// peer's allowed IPs permit and routes it on, which a router between networks wants and a
     /// party member must not get: it would reach our other interfaces, or through them.
     pub only_for_us: bool,
+    /// The kernel's offload for bulk speed: TUN segmentation and coalescing (a read or write
+    /// can be a whole TCP window) and UDP GSO/GRO. Where the kernel lacks it the device goes
+    /// without by itself; switching it off is for a driver that mishandles it.
+    pub offload: bool,
 }
 
 impl std::fmt::Debug for DeviceConfig {
@@ -244,6 +248,7 @@ pub fn parse_wg_config_with(
         limited_broadcast_route: true,
         multicast_routes: Vec::new(),
         only_for_us: false,
+        offload: true,
     })
 }
 

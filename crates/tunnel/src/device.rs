@@ -313,16 +313,15 @@ impl Device {
     pub async fn start(cfg: DeviceConfig) -> Result<Device, DeviceError> {
         // The data path has a thread of its own (see `run_data_path`); the TUN and the socket
         // are registered with its runtime, so that their readiness wakes it directly.
-        let data_runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(DeviceError::Thread)?;
+        let data_runtime = DataRuntime::new()?;
         let (tun, udp) = {
             let _registering_here = data_runtime.enter();
             let tun = open_tun(&cfg)?;
-            let udp = BatchUdp::bind(cfg.listen_port).map_err(|source| DeviceError::Udp {
-                port: cfg.listen_port,
-                source,
+            let udp = BatchUdp::bind(cfg.listen_port, cfg.offload).map_err(|source| {
+                DeviceError::Udp {
+                    port: cfg.listen_port,
+                    source,
+                }
             })?;
             (tun, udp)
         };
@@ -386,6 +385,7 @@ impl Device {
             public_key = %Key(*device.shared.static_public.as_bytes()),
             udp_gso_segments = device.shared.udp.max_gso_segments(),
             udp_gro_segments = device.shared.udp.gro_segments(),
+            offload = cfg.offload,
             "tunnel up"
         );
         Ok(device)
@@ -400,7 +400,7 @@ impl Device {
     /// The thread ends when the device is cancelled or when the runtime that started the
     /// device goes (as the tasks did when they were spawned on it): a test's runtime ending
     /// still takes its TUN with it.
-    fn run_data_path(&self, runtime: tokio::runtime::Runtime) -> Result<(), DeviceError> {
+    fn run_data_path(&self, mut runtime: DataRuntime) -> Result<(), DeviceError> {
         let (finished, data_path_finished) = tokio::sync::oneshot::channel::<()>();
         let (owner_alive, owner_gone) = tokio::sync::oneshot::channel::<()>();
         let shared = self.shared.clone();
@@ -408,6 +408,9 @@ impl Device {
         std::thread::Builder::new()
             .name("lanrage-tunnel".into())
             .spawn(move || {
+                let Some(runtime) = runtime.0.take() else {
+                    return;
+                };
                 runtime.block_on(async move {
                     let out = tokio::spawn(shared.clone().tun_to_net(cancel.clone()));
                     let inbound = tokio::spawn(shared.net_to_tun(cancel.clone()));
@@ -418,6 +421,8 @@ impl Device {
                     let _ = out.await;
                     let _ = inbound.await;
                 });
+                // Its I/O driver goes before `shutdown` returns.
+                drop(runtime);
                 let _ = finished.send(());
             })
             .map_err(DeviceError::Thread)?;
@@ -650,6 +655,52 @@ fn open_tun(cfg: &DeviceConfig) -> Result<crate::os::Tun, DeviceError> {
             }
         }
     })
+}
+
+/// The data path's runtime until its thread takes it. Dropping a runtime inside another
+/// runtime's task panics, so if `Device::start` fails or is dropped before the hand-off
+/// (a TUN without permission, a UDP port in use), this shuts it down in the background.
+struct DataRuntime(Option<tokio::runtime::Runtime>);
+
+impl DataRuntime {
+    fn new() -> Result<Self, DeviceError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| DataRuntime(Some(rt)))
+            .map_err(DeviceError::Thread)
+    }
+
+    fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.0.as_ref().map(|rt| rt.enter())
+    }
+}
+
+impl Drop for DataRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Decrypted packets waiting to be written to the TUN in one batch (tun-rs coalesces them
+/// into GRO super-packets where it can). Each buffer holds `TUN_OFFSET` bytes for the
+/// offload header, then one packet; the first `used` are filled.
+struct TunBatch {
+    bufs: Vec<Vec<u8>>,
+    used: usize,
+    gro: crate::os::SendState,
+}
+
+impl TunBatch {
+    fn new(slots: usize, full: usize) -> Self {
+        TunBatch {
+            bufs: (0..slots.max(1)).map(|_| vec![0u8; full]).collect(),
+            used: 0,
+            gro: crate::os::SendState::default(),
+        }
+    }
 }
 
 /// Encrypted datagrams waiting to be sent, laid out back to back so that a run of
@@ -941,6 +992,10 @@ impl Shared {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
+                // A lone game packet leaves before the drain below asks the TUN again (on an
+                // idle path that read finds nothing, and costs a system call).
+                self.send_fast_lane(&mut lanes, &self.table(), &mut out)
+                    .await;
             }
             // Whatever else is waiting, without waiting; a read needs a whole batch of buffers
             // (one offload read can be split into that many packets).
@@ -961,12 +1016,7 @@ impl Shared {
             }
 
             let table = self.table();
-            while let Some(p) = lanes.pop_fast() {
-                self.route_outgoing(p.packet(), &table, &mut out).await;
-                lanes.recycle(p.buf);
-            }
-            // Out before any bulk is encrypted.
-            out.flush(&self.udp).await;
+            self.send_fast_lane(&mut lanes, &table, &mut out).await;
             for _ in 0..BULK_CHUNK {
                 let Some(p) = lanes.pop_bulk() else { break };
                 self.route_outgoing(p.packet(), &table, &mut out).await;
@@ -976,6 +1026,20 @@ impl Shared {
         }
     }
 
+    /// Encrypts and sends every waiting fast-lane packet: out before any bulk is encrypted.
+    async fn send_fast_lane(
+        &self,
+        lanes: &mut Lanes<Outgoing>,
+        table: &PeerTable,
+        out: &mut OutQueue,
+    ) {
+        while let Some(p) = lanes.pop_fast() {
+            self.route_outgoing(p.packet(), table, out).await;
+            lanes.recycle(p.buf);
+        }
+        out.flush(&self.udp).await;
+    }
+
     /// Receives, decrypts and writes to the TUN, small datagrams first (see [`crate::lanes`]):
     /// the socket is drained into the lanes whenever they are empty (waiting) and between
     /// chunks of bulk (not waiting).
@@ -983,10 +1047,7 @@ impl Shared {
         let batch = quinn_udp::BATCH_SIZE.max(1);
         let mut lanes: Lanes<Received> = Lanes::new(RX_BUFFERS.max(batch), 65_535);
         let mut meta = vec![RecvMeta::default(); batch];
-        let tun_batch = crate::os::TUN_BATCH;
-        let full = TUN_OFFSET + self.mtu + 128;
-        let mut tun_bufs: Vec<Vec<u8>> = (0..tun_batch).map(|_| vec![0u8; full]).collect();
-        let mut gro = crate::os::SendState::default();
+        let mut tun = TunBatch::new(crate::os::TUN_BATCH, TUN_OFFSET + self.mtu + 128);
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         while !cancel.is_cancelled() {
             if lanes.is_empty() {
@@ -1005,6 +1066,10 @@ impl Shared {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
+                // A lone game datagram reaches the TUN before the drain below asks the kernel
+                // again (on an idle path that read finds nothing, and costs a system call).
+                self.write_fast_lane(&mut lanes, &mut tun, &self.table(), &mut replies)
+                    .await;
             }
             // Whatever else is waiting, without waiting.
             while lanes.free() > 0 {
@@ -1027,88 +1092,78 @@ impl Shared {
             }
 
             let table = self.table();
+            self.write_fast_lane(&mut lanes, &mut tun, &table, &mut replies)
+                .await;
             let now = Instant::now();
-            let mut k = 0;
-            while let Some(mut r) = lanes.pop_fast() {
-                let (range, _) = r.take(usize::MAX);
-                k = self
-                    .decrypt_into(
-                        &r,
-                        range,
-                        &mut tun_bufs,
-                        k,
-                        &mut gro,
-                        &table,
-                        &mut replies,
-                        now,
-                    )
-                    .await;
-                lanes.recycle(r.buf);
-            }
-            // Out before any bulk is decrypted.
-            self.write_tun(&mut tun_bufs, k, &mut gro).await;
-            k = 0;
             let mut budget = BULK_CHUNK;
             while budget > 0 {
                 let Some(r) = lanes.bulk_front() else { break };
                 let (range, n) = r.take(budget);
                 budget = budget.saturating_sub(n.max(1));
-                k = self
-                    .decrypt_into(
-                        r,
-                        range,
-                        &mut tun_bufs,
-                        k,
-                        &mut gro,
-                        &table,
-                        &mut replies,
-                        now,
-                    )
+                self.decrypt_into(r, range, &mut tun, &table, &mut replies, now)
                     .await;
                 lanes.retire_bulk();
             }
-            self.write_tun(&mut tun_bufs, k, &mut gro).await;
+            self.write_tun(&mut tun).await;
             for (dest, msg) in replies.drain(..) {
                 self.send_to(&dest, &msg).await;
             }
         }
     }
 
-    /// Decrypts the datagrams of `r` in `range` into `tun_bufs` from slot `k`, writing the TUN
-    /// whenever the slots are full; returns the slots now in use.
-    #[allow(clippy::too_many_arguments)]
+    /// Decrypts and writes every waiting small datagram, and sends what they asked for: out
+    /// before any bulk is decrypted.
+    async fn write_fast_lane(
+        &self,
+        lanes: &mut Lanes<Received>,
+        tun: &mut TunBatch,
+        table: &PeerTable,
+        replies: &mut Vec<(Endpoint, Vec<u8>)>,
+    ) {
+        let now = Instant::now();
+        while let Some(mut r) = lanes.pop_fast() {
+            let (range, _) = r.take(usize::MAX);
+            self.decrypt_into(&r, range, tun, table, replies, now).await;
+            lanes.recycle(r.buf);
+        }
+        self.write_tun(tun).await;
+        // Probe answers and handshake replies are small too.
+        for (dest, msg) in replies.drain(..) {
+            self.send_to(&dest, &msg).await;
+        }
+    }
+
+    /// Decrypts the datagrams of `r` in `range` into `tun`, writing the TUN whenever its
+    /// batch is full.
     async fn decrypt_into(
         &self,
         r: &Received,
         range: std::ops::Range<usize>,
-        tun_bufs: &mut [Vec<u8>],
-        mut k: usize,
-        gro: &mut crate::os::SendState,
+        tun: &mut TunBatch,
         table: &PeerTable,
         replies: &mut Vec<(Endpoint, Vec<u8>)>,
         now: Instant,
-    ) -> usize {
+    ) {
         let src = Endpoint::Udp(r.src);
         let data = r.buf.get(range).unwrap_or_default();
         for dgram in data.chunks(r.stride) {
-            if k == tun_bufs.len() {
-                self.write_tun(tun_bufs, k, gro).await;
-                k = 0;
+            if tun.used == tun.bufs.len() {
+                self.write_tun(tun).await;
             }
-            let dst = &mut tun_bufs[k][TUN_OFFSET..];
+            let Some(buf) = tun.bufs.get_mut(tun.used) else {
+                return;
+            };
+            let dst = &mut buf[TUN_OFFSET..];
             if let Some(len) = self.handle_datagram(&src, dgram, dst, table, replies, now) {
-                tun_bufs[k].truncate(TUN_OFFSET + len);
-                k += 1;
+                buf.truncate(TUN_OFFSET + len);
+                tun.used += 1;
             }
         }
-        k
     }
 
     async fn read_conn(self: Arc<Self>, conn: PeerConn, cancel: CancellationToken) {
         let mut dgram = vec![0u8; 65_535];
-        let full = TUN_OFFSET + self.mtu + 128;
-        let mut tun_bufs = vec![vec![0u8; full]];
-        let mut gro = crate::os::SendState::default();
+        let mut tun = TunBatch::new(1, TUN_OFFSET + self.mtu + 128);
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         let src = Endpoint::Conn(conn.clone());
         loop {
@@ -1123,13 +1178,17 @@ impl Shared {
                 },
             };
             let table = self.table();
-            let dst = &mut tun_bufs[0][TUN_OFFSET..];
             let data = &dgram[..n.min(dgram.len())];
+            let Some(buf) = tun.bufs.first_mut() else {
+                break;
+            };
+            let dst = &mut buf[TUN_OFFSET..];
             if let Some(len) =
                 self.handle_datagram(&src, data, dst, &table, &mut replies, Instant::now())
             {
-                tun_bufs[0].truncate(TUN_OFFSET + len);
-                self.write_tun(&mut tun_bufs, 1, &mut gro).await;
+                buf.truncate(TUN_OFFSET + len);
+                tun.used = 1;
+                self.write_tun(&mut tun).await;
             }
             for (dest, msg) in replies.drain(..) {
                 self.send_to(&dest, &msg).await;
@@ -1137,16 +1196,17 @@ impl Shared {
         }
     }
 
-    /// Writes the first `k` buffers (each `TUN_OFFSET` + one packet) to the TUN and makes them
-    /// full-sized again for the next batch.
-    async fn write_tun(&self, bufs: &mut [Vec<u8>], k: usize, gro: &mut crate::os::SendState) {
-        if k == 0 {
+    /// Writes the batch's packets to the TUN and makes their buffers full-sized again.
+    async fn write_tun(&self, tun: &mut TunBatch) {
+        let used = std::mem::take(&mut tun.used).min(tun.bufs.len());
+        if used == 0 {
             return;
         }
-        if let Err(e) = self.tun.send_batch(gro, &mut bufs[..k], TUN_OFFSET).await {
+        let bufs = &mut tun.bufs[..used];
+        if let Err(e) = self.tun.send_batch(&mut tun.gro, bufs, TUN_OFFSET).await {
             tracing::debug!(error = %e, "writing to the TUN");
         }
-        for b in bufs[..k].iter_mut() {
+        for b in bufs.iter_mut() {
             b.resize(TUN_OFFSET + self.mtu + 128, 0);
         }
     }

@@ -10,10 +10,15 @@ use tokio::io::Interest;
 pub struct BatchUdp {
     sock: tokio::net::UdpSocket,
     state: UdpSocketState,
+    /// Segmentation offload in use: sends of several datagrams at once (GSO) and receives of
+    /// several coalesced (GRO).
+    offload: bool,
 }
 
 impl BatchUdp {
-    pub fn bind(port: u16) -> io::Result<Self> {
+    /// A socket on `port` (0: any free one); `offload: false` sends and receives one datagram
+    /// per buffer, as on a kernel without UDP GSO and GRO.
+    pub fn bind(port: u16, offload: bool) -> io::Result<Self> {
         let sock = socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::DGRAM,
@@ -26,8 +31,22 @@ impl BatchUdp {
         // Large buffers absorb bursts of a TCP stream's window (best effort: capped by sysctl).
         let _ = state.set_send_buffer_size((&std_sock).into(), 7 << 20);
         let _ = state.set_recv_buffer_size((&std_sock).into(), 7 << 20);
+        #[cfg(target_os = "linux")]
+        if !offload {
+            // quinn-udp switched GRO on where the kernel has it.
+            nix::sys::socket::setsockopt(
+                &std_sock,
+                nix::sys::socket::sockopt::UdpGroSegment,
+                &false,
+            )
+            .map_err(io::Error::from)?;
+        }
         let sock = tokio::net::UdpSocket::from_std(std_sock)?;
-        Ok(Self { sock, state })
+        Ok(Self {
+            sock,
+            state,
+            offload,
+        })
     }
 
     pub fn local_port(&self) -> io::Result<u16> {
@@ -35,11 +54,19 @@ impl BatchUdp {
     }
 
     pub fn max_gso_segments(&self) -> usize {
-        self.state.max_gso_segments()
+        if self.offload {
+            self.state.max_gso_segments()
+        } else {
+            1
+        }
     }
 
     pub fn gro_segments(&self) -> usize {
-        self.state.gro_segments()
+        if self.offload {
+            self.state.gro_segments()
+        } else {
+            1
+        }
     }
 
     /// Sends `contents` to `dest`; with `segment_size`, as several datagrams of that size in one

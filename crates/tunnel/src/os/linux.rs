@@ -30,6 +30,9 @@ pub(crate) struct SendState(tun_rs::GROTable);
 impl Tun {
     pub(crate) fn open(cfg: &DeviceConfig) -> io::Result<Tun> {
         let build = |offload: bool| super::common(cfg).offload(offload).build_async();
+        if !cfg.offload {
+            return build(false).map(Tun);
+        }
         // Offload (TSO/GRO through a virtio-net header) is what makes bulk transfers fast;
         // kernels without it still get a working tunnel.
         match build(true) {
