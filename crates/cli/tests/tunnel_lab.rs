@@ -1164,6 +1164,33 @@ fn a_tunnel_without_kernel_offload_talks_to_one_with_it() {
         "B's TUN has no offload: {}",
         b.tun_details(&lab)
     );
+    // And its socket sends and receives one datagram at a time (no GSO, no GRO), as the
+    // tunnel's start says in its log.
+    for n in [&a, &b] {
+        support::wait_for(Duration::from_secs(5), "the tunnel-up line", || {
+            lab.log(n.proc.unwrap()).contains("tunnel up")
+        });
+    }
+    let said = |n: &Node, field: &str| {
+        lab.log(n.proc.unwrap())
+            .split_whitespace()
+            .any(|w| w == field)
+    };
+    assert!(
+        said(&a, "udp_gso_segments=1"),
+        "{}",
+        lab.log(a.proc.unwrap())
+    );
+    assert!(
+        said(&a, "udp_gro_segments=1"),
+        "{}",
+        lab.log(a.proc.unwrap())
+    );
+    assert!(
+        !said(&b, "udp_gso_segments=1"),
+        "{}",
+        lab.log(b.proc.unwrap())
+    );
     lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
     lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
     // Bulk both ways: B's coalesced super-packets and GSO sends meet A's one-by-one path.

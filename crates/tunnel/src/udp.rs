@@ -33,13 +33,15 @@ impl BatchUdp {
         let _ = state.set_recv_buffer_size((&std_sock).into(), 7 << 20);
         #[cfg(target_os = "linux")]
         if !offload {
-            // quinn-udp switched GRO on where the kernel has it.
-            nix::sys::socket::setsockopt(
+            // quinn-udp switched GRO on where the kernel has it; a kernel without it refuses
+            // the option (ENOPROTOOPT), and has nothing to switch off.
+            if let Err(e) = nix::sys::socket::setsockopt(
                 &std_sock,
                 nix::sys::socket::sockopt::UdpGroSegment,
                 &false,
-            )
-            .map_err(io::Error::from)?;
+            ) {
+                tracing::debug!(error = %e, "switching UDP GRO off");
+            }
         }
         let sock = tokio::net::UdpSocket::from_std(std_sock)?;
         Ok(Self {
