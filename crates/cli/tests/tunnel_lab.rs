@@ -327,10 +327,11 @@ fn two_lanrage_peers_ping_transfer_and_measure() {
             .find(|l| l.starts_with("lanrage_peer_rtt_seconds{") && l.contains(&b.public))
             .map(str::to_owned)
     };
+    let mut text = String::new();
     support::wait_for(Duration::from_secs(5), "an rtt metric for b", || {
-        rtt_line(&scrape()).is_some()
+        text = scrape();
+        rtt_line(&text).is_some()
     });
-    let text = scrape();
     let line = rtt_line(&text).unwrap_or_else(|| panic!("no rtt metric for b in:\n{text}"));
     let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(value > 0.0 && value < 1.0, "{line}");
@@ -1171,26 +1172,11 @@ fn a_tunnel_without_kernel_offload_talks_to_one_with_it() {
             lab.log(n.proc.unwrap()).contains("tunnel up")
         });
     }
-    let said = |n: &Node, field: &str| {
-        lab.log(n.proc.unwrap())
-            .split_whitespace()
-            .any(|w| w == field)
-    };
-    assert!(
-        said(&a, "udp_gso_segments=1"),
-        "{}",
-        lab.log(a.proc.unwrap())
-    );
-    assert!(
-        said(&a, "udp_gro_segments=1"),
-        "{}",
-        lab.log(a.proc.unwrap())
-    );
-    assert!(
-        !said(&b, "udp_gso_segments=1"),
-        "{}",
-        lab.log(b.proc.unwrap())
-    );
+    let (log_a, log_b) = (lab.log(a.proc.unwrap()), lab.log(b.proc.unwrap()));
+    let said = |log: &str, field: &str| log.split_whitespace().any(|w| w == field);
+    assert!(said(&log_a, "udp_gso_segments=1"), "{log_a}");
+    assert!(said(&log_a, "udp_gro_segments=1"), "{log_a}");
+    assert!(!said(&log_b, "udp_gso_segments=1"), "{log_b}");
     lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
     lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
     // Bulk both ways: B's coalesced super-packets and GSO sends meet A's one-by-one path.

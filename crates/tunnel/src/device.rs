@@ -690,14 +690,18 @@ impl Drop for DataRuntime {
 struct TunBatch {
     bufs: Vec<Vec<u8>>,
     used: usize,
+    /// A buffer's size when empty: the offload header, the MTU and some room.
+    full: usize,
     gro: crate::os::SendState,
 }
 
 impl TunBatch {
-    fn new(slots: usize, full: usize) -> Self {
+    fn new(slots: usize, mtu: usize) -> Self {
+        let full = TUN_OFFSET + mtu + 128;
         TunBatch {
             bufs: (0..slots.max(1)).map(|_| vec![0u8; full]).collect(),
             used: 0,
+            full,
             gro: crate::os::SendState::default(),
         }
     }
@@ -1047,7 +1051,7 @@ impl Shared {
         let batch = quinn_udp::BATCH_SIZE.max(1);
         let mut lanes: Lanes<Received> = Lanes::new(RX_BUFFERS.max(batch), 65_535);
         let mut meta = vec![RecvMeta::default(); batch];
-        let mut tun = TunBatch::new(crate::os::TUN_BATCH, TUN_OFFSET + self.mtu + 128);
+        let mut tun = TunBatch::new(crate::os::TUN_BATCH, self.mtu);
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         while !cancel.is_cancelled() {
             if lanes.is_empty() {
@@ -1105,9 +1109,7 @@ impl Shared {
                 lanes.retire_bulk();
             }
             self.write_tun(&mut tun).await;
-            for (dest, msg) in replies.drain(..) {
-                self.send_to(&dest, &msg).await;
-            }
+            self.send_replies(&mut replies).await;
         }
     }
 
@@ -1128,6 +1130,11 @@ impl Shared {
         }
         self.write_tun(tun).await;
         // Probe answers and handshake replies are small too.
+        self.send_replies(replies).await;
+    }
+
+    /// Sends the handshake replies, cookies and probe answers that datagrams asked for.
+    async fn send_replies(&self, replies: &mut Vec<(Endpoint, Vec<u8>)>) {
         for (dest, msg) in replies.drain(..) {
             self.send_to(&dest, &msg).await;
         }
@@ -1163,7 +1170,7 @@ impl Shared {
 
     async fn read_conn(self: Arc<Self>, conn: PeerConn, cancel: CancellationToken) {
         let mut dgram = vec![0u8; 65_535];
-        let mut tun = TunBatch::new(1, TUN_OFFSET + self.mtu + 128);
+        let mut tun = TunBatch::new(1, self.mtu);
         let mut replies: Vec<(Endpoint, Vec<u8>)> = Vec::new();
         let src = Endpoint::Conn(conn.clone());
         loop {
@@ -1190,9 +1197,7 @@ impl Shared {
                 tun.used = 1;
                 self.write_tun(&mut tun).await;
             }
-            for (dest, msg) in replies.drain(..) {
-                self.send_to(&dest, &msg).await;
-            }
+            self.send_replies(&mut replies).await;
         }
     }
 
@@ -1207,7 +1212,7 @@ impl Shared {
             tracing::debug!(error = %e, "writing to the TUN");
         }
         for b in bufs.iter_mut() {
-            b.resize(TUN_OFFSET + self.mtu + 128, 0);
+            b.resize(tun.full, 0);
         }
     }
 
