@@ -118,6 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_cert,
             tls_key,
             store,
+            bus,
         } => {
             // Parsed here rather than by clap, whose message would repeat a password.
             let store: lanrage_server::store::StoreLocation = match store {
@@ -166,7 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating {}", data_dir.root().display()))?;
             let _guard =
                 lanrage_core::logging::init(cli.log_level.as_deref(), Some(&data_dir.log_dir()))?;
-            crate::daemon::run_server(data_dir, store, listen, public_ip, tls, ice).await?;
+            crate::daemon::run_server(data_dir, store, bus, listen, public_ip, tls, ice).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::WgUp { file, interface } => {

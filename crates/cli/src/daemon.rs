@@ -157,6 +157,7 @@ pub async fn run(
 pub async fn run_server(
     data_dir: DataDir,
     store: lanrage_server::store::StoreLocation,
+    bus: Option<String>,
     listen: SocketAddr,
     public_ip: Option<std::net::IpAddr>,
     tls: Option<lanrage_server::TlsFiles>,
@@ -169,6 +170,7 @@ pub async fn run_server(
         store,
         tls,
         ice,
+        bus,
     };
     let stop = wait_for_signal();
     tokio::pin!(stop);

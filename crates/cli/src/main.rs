@@ -143,6 +143,10 @@ enum Command {
             value_name = "URL"
         )]
         store: Option<String>,
+        /// Join the other servers of the --store database over NATS, as nats://HOST:4222: while
+        /// another serves the parties, this one takes players too and passes their sessions on
+        #[arg(long, env = "LANRAGE_BUS", hide_env_values = true, value_name = "URL")]
+        bus: Option<String>,
     },
     /// Run a tunnel from a standard WireGuard configuration file, without any server, until
     /// Ctrl-C or SIGTERM; SIGHUP re-reads the file's peers without disturbing the others

@@ -1,8 +1,10 @@
 //! A party that outlives its control server: two `lanrage server`s on one PostgreSQL, each in
-//! a namespace of its own (PostgreSQL in a third), players given both addresses. The serving
-//! one is killed with -9, or cut off from PostgreSQL one way, mid-party; the other takes over,
-//! the players move to it, the tunnel does not notice, and a newcomer joins through it. Needs
-//! root; skipped with a reason elsewhere.
+//! a namespace of its own (PostgreSQL, and NATS when they share a bus, in a third), players
+//! given both addresses. The serving one is killed with -9, or cut off from PostgreSQL one way,
+//! mid-party; the other takes over, the players move to it, the tunnel does not notice, and a
+//! newcomer joins through it. On a bus both servers take players at once: a member on each is
+//! one party, joins racing on the two are decided once, and NATS going away moves players to
+//! the serving server until it is back. Needs root; skipped with a reason elsewhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[path = "../../../tests/support/mod.rs"]
@@ -19,6 +21,7 @@ use support::world::World;
 const DB_IP: &str = "198.51.100.5";
 const SERVERS: [(&str, &str); 2] = [("srva", "198.51.100.10"), ("srvb", "198.51.100.9")];
 const PORT: u16 = 8667;
+const NATS: &str = "nats://198.51.100.5:4222";
 
 /// Each lab runs two servers, PostgreSQL and three daemons: one at a time on two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -33,9 +36,13 @@ struct Servers {
     _data: Vec<tempfile::TempDir>,
     urls: Vec<String>,
     both: String,
+    /// nats-server, when the servers share a bus.
+    nats: Option<ProcId>,
 }
 
-fn servers(tag: &str) -> Option<Servers> {
+/// Without a bus the second server waits; with one it takes players too, and the second
+/// player is given B first, so the party has a member on each server.
+fn servers(tag: &str, bus: bool) -> Option<Servers> {
     if !support::require(
         support::is_root(),
         "server labs need root (network namespaces, TUN devices)",
@@ -55,6 +62,11 @@ fn servers(tag: &str) -> Option<Servers> {
     let pg = TestPostgres::start_in(&w.lab.full("db"), DB_IP)?;
     pg.create_database("lanrage");
     let store = pg.url("lanrage");
+    let nats = bus.then(|| start_nats(&mut w.lab));
+    let mut envs = vec![("RUST_LOG", "info"), ("LANRAGE_STORE", store.as_str())];
+    if bus {
+        envs.push(("LANRAGE_BUS", NATS));
+    }
 
     let bin = lanrage();
     let data: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -71,12 +83,7 @@ fn servers(tag: &str) -> Option<Servers> {
             &listen,
             "--no-relay",
         ];
-        servers.push(w.lab.spawn(
-            ns,
-            &format!("server-{ns}"),
-            &args,
-            &[("RUST_LOG", "info"), ("LANRAGE_STORE", &store)],
-        ));
+        servers.push(w.lab.spawn(ns, &format!("server-{ns}"), &args, &envs));
         if i == 0 {
             // The first serves; the second then waits for the serving lock.
             w.lab
@@ -88,18 +95,30 @@ fn servers(tag: &str) -> Option<Servers> {
         "another LANrage server is serving this database",
         Duration::from_secs(15),
     );
-    assert!(
-        !listening(&w.lab, SERVERS[1].0),
-        "the second server must wait, not serve beside the first"
-    );
+    if bus {
+        w.lab.wait_log(
+            servers[1],
+            "passing players to the serving server",
+            Duration::from_secs(15),
+        );
+        w.lab
+            .wait_listening(SERVERS[1].0, "tcp", PORT, Duration::from_secs(5));
+    } else {
+        assert!(
+            !listening(&w.lab, SERVERS[1].0),
+            "the second server must wait, not serve beside the first"
+        );
+    }
 
     let urls: Vec<String> = SERVERS
         .iter()
         .map(|(_, ip)| format!("ws://{ip}:{PORT}"))
         .collect();
     let both = urls.join(" ");
+    let b_first = format!("{} {}", urls[1], urls[0]);
     for (i, p) in w.players.iter_mut().enumerate().take(2) {
-        p.up(&mut w.lab, Some(&both), &format!("P{i}"));
+        let list = if bus && i == 1 { &b_first } else { &both };
+        p.up(&mut w.lab, Some(list), &format!("P{i}"));
     }
     let (code, link) = create(&w.lab, &w.players[0], &["lan"]);
     // The link names both servers, so a friend who pastes it can use either.
@@ -108,8 +127,10 @@ fn servers(tag: &str) -> Option<Servers> {
     assert_eq!(invite.server.as_deref(), Some(both.as_str()), "{link}");
     w.players[1].ok(&w.lab, &["party", "join", &code]);
     w.lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
-    for p in &w.players[..2] {
-        assert_eq!(p.status(&w.lab)["control"]["server"], urls[0].as_str());
+    w.lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
+    for (i, p) in w.players[..2].iter().enumerate() {
+        let on = if bus && i == 1 { &urls[1] } else { &urls[0] };
+        assert_eq!(p.status(&w.lab)["control"]["server"], on.as_str());
     }
     Some(Servers {
         _pg: pg,
@@ -118,7 +139,43 @@ fn servers(tag: &str) -> Option<Servers> {
         _data: data,
         urls,
         both,
+        nats,
     })
+}
+
+fn start_nats(lab: &mut Lab) -> ProcId {
+    let nats = lab.spawn(
+        "db",
+        "nats",
+        &["nats-server", "-a", DB_IP, "-p", "4222"],
+        &[],
+    );
+    lab.wait_listening("db", "tcp", 4222, Duration::from_secs(10));
+    nats
+}
+
+/// One gauge from a server's `/metrics`.
+fn gauge(lab: &Lab, server: usize, name: &str) -> Option<u64> {
+    let (ns, ip) = SERVERS[server];
+    let url = format!("http://{ip}:{PORT}/metrics");
+    let out = lab.try_run(ns, &["curl", "-s", "--max-time", "2", &url]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The packets `ping` says were answered.
+fn answered(out: &str) -> u32 {
+    out.lines()
+        .find_map(|l| {
+            l.split(" received")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no ping summary: {out}"))
 }
 
 fn listening(lab: &Lab, ns: &str) -> bool {
@@ -162,17 +219,7 @@ impl Servers {
             let moved_after = disrupted.elapsed();
             (ping.join().unwrap(), took_over_after, moved_after)
         });
-        let received = out
-            .lines()
-            .find_map(|l| {
-                l.split(" received")
-                    .next()?
-                    .rsplit(' ')
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no ping summary: {out}"));
+        let received = answered(&out);
         (received, took_over_after, moved_after)
     }
 
@@ -189,10 +236,10 @@ impl Servers {
     }
 }
 
-#[test]
-fn a_party_survives_its_server_being_killed() {
+/// Server A, which serves, is killed with -9 mid-party.
+fn serving_server_killed(tag: &str, bus: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(mut s) = servers("servers") else {
+    let Some(mut s) = servers(tag, bus) else {
         return;
     };
     let serving = s.w.lab.pid(s.servers[0]);
@@ -212,9 +259,136 @@ fn a_party_survives_its_server_being_killed() {
 }
 
 #[test]
+fn a_party_survives_its_server_being_killed() {
+    serving_server_killed("servers", false);
+}
+
+/// On a bus the player on B was passed on to A; B now serves it itself.
+#[test]
+fn a_party_on_two_servers_survives_the_serving_one_being_killed() {
+    serving_server_killed("servbus", true);
+}
+
+#[test]
+fn two_servers_on_a_bus_decide_a_race_for_the_last_seat_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut s) = servers("servrace", true) else {
+        return;
+    };
+    let lab = &s.w.lab;
+    // Each server says what it is, and that the bus is up.
+    assert_eq!(gauge(lab, 0, "lanrage_server_serving"), Some(1));
+    assert_eq!(gauge(lab, 1, "lanrage_server_serving"), Some(0));
+    assert_eq!(gauge(lab, 0, "lanrage_server_bus_connected"), Some(1));
+    assert_eq!(gauge(lab, 1, "lanrage_server_bus_connected"), Some(1));
+    assert_eq!(gauge(lab, 1, "lanrage_server_devices_connected"), Some(1));
+
+    // A party of two with the host alone in it, and two friends, one on each server, joining
+    // at the same moment.
+    let (lab, players) = (&mut s.w.lab, &mut s.w.players);
+    players[2].up(lab, Some(&s.both), "P2");
+    players[0].ok(lab, &["party", "close"]);
+    let (code, _) = create(lab, &players[0], &["duo", "--max", "2"]);
+    let lab = &s.w.lab;
+    let results: Vec<bool> = std::thread::scope(|scope| {
+        let joins: Vec<_> = [&s.w.players[1], &s.w.players[2]]
+            .into_iter()
+            .map(|p| {
+                let code = code.clone();
+                scope.spawn(move || p.cli(lab, &["party", "join", &code]).status.success())
+            })
+            .collect();
+        joins.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one of the two racing joins must win: {results:?}"
+    );
+    let members = s.w.players[0].status(lab)["party"]["members"]
+        .as_array()
+        .map(|m| m.len());
+    assert_eq!(members, Some(2), "the party of two holds two");
+    let winner = if results[0] { "p1" } else { "p2" };
+    lab.wait_ping(winner, "10.66.0.1", Duration::from_secs(5));
+    lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
+}
+
+#[test]
+fn when_nats_goes_away_players_move_to_the_serving_server_and_the_bus_comes_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut s) = servers("servnats", true) else {
+        return;
+    };
+    let nats = s.nats.expect("the bus lab runs nats-server");
+    let nats_pid = s.w.lab.pid(nats);
+    let lab = &s.w.lab;
+    let (out, moved_after) = std::thread::scope(|scope| {
+        let ping = scope.spawn(|| {
+            lab.run_stdout(
+                "p0",
+                &["ping", "-n", "-i", "0.05", "-c", "200", "10.66.0.2"],
+            )
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        let cut = Instant::now();
+        // SAFETY: a process of this lab, still running (the lab reaps it below).
+        unsafe { libc::kill(nats_pid as libc::pid_t, libc::SIGKILL) };
+        // B can no longer pass P1 on: P1 moves to A, the next in its list.
+        support::wait_for(Duration::from_secs(10), "P1 on server A", || {
+            let st = s.w.players[1].status(lab);
+            st["control"]["state"] == "connected" && st["control"]["server"] == s.urls[0].as_str()
+        });
+        (ping.join().unwrap(), cut.elapsed())
+    });
+    let received = answered(&out);
+    eprintln!("P1 on server A {moved_after:?} after NATS went; {received} of 200 pings answered");
+    assert!(moved_after < Duration::from_secs(10), "{moved_after:?}");
+    assert!(
+        received >= 195,
+        "{received} of 200 pings answered while NATS went away"
+    );
+    // Both servers say so, in /metrics and in their logs.
+    support::wait_for(
+        Duration::from_secs(10),
+        "both servers reporting the bus down",
+        || {
+            gauge(lab, 0, "lanrage_server_bus_connected") == Some(0)
+                && gauge(lab, 1, "lanrage_server_bus_connected") == Some(0)
+        },
+    );
+    for server in &s.servers {
+        lab.wait_log(*server, "bus: lost NATS", Duration::from_secs(5));
+    }
+
+    // NATS is back: so is the bus, and a newcomer who knows only server B joins through it.
+    s.w.lab.kill(nats);
+    s.nats = Some(start_nats(&mut s.w.lab));
+    let lab = &s.w.lab;
+    support::wait_for(
+        Duration::from_secs(15),
+        "server B passing players on again",
+        || {
+            gauge(lab, 1, "lanrage_server_bus_connected") == Some(1)
+                && gauge(lab, 1, "lanrage_server_serving_server_heard") == Some(1)
+        },
+    );
+    let (lab, players) = (&mut s.w.lab, &mut s.w.players);
+    players[2].up(lab, Some(&s.urls[1]), "Late");
+    let code = players[0].invite(lab);
+    players[2].ok(lab, &["party", "join", &code]);
+    lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
+    lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));
+    assert_eq!(
+        players[2].status(lab)["control"]["server"],
+        s.urls[1].as_str()
+    );
+}
+
+#[test]
 fn a_party_survives_its_server_cut_off_from_the_database_one_way() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(mut s) = servers("servcut") else {
+    let Some(mut s) = servers("servcut", false) else {
         return;
     };
     // Server A's packets to PostgreSQL vanish; PostgreSQL's still reach it. No connection is

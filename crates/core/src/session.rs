@@ -595,6 +595,7 @@ impl Session {
                     listen: SocketAddr::from(([0, 0, 0, 0], settings.embedded_port)),
                     data_dir: self.rt.data_dir.root().join("embedded-server"),
                     store: Default::default(),
+                    bus: None,
                     ice: Default::default(),
                     tls: None,
                 })

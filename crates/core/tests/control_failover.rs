@@ -31,6 +31,7 @@ async fn server(listen: SocketAddr, dir: &std::path::Path, store: StoreLocation)
         listen,
         data_dir: dir.to_path_buf(),
         store,
+        bus: None,
         tls: None,
         ice: Default::default(),
     })

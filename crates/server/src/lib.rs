@@ -3,7 +3,10 @@
 //! TURN relay and issues TURN credentials.
 //! The same server runs inside a host's engine for LAN parties with no server ("embedded").
 
+pub mod bus;
+mod edge;
 pub mod guard;
+mod handshake;
 pub mod registry;
 pub mod relay;
 mod relay_gate;

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use lanrage_proto::message::{self, ClientMsg, DecodeError, ErrorBody, Op, PartyView, ServerMsg};
-use lanrage_proto::{auth, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use lanrage_proto::MAX_FRAME_BYTES;
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -28,12 +28,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use crate::bus::Bus;
+use crate::edge::Edge;
 use crate::guard::{ConnState, GuardedListener, Limits};
+use crate::handshake::{authenticate, Identity, AUTH_TIMEOUT};
 use crate::registry::{Changes, Registry};
 use crate::store::{ServingLock, StoreError, StoreLocation, Writer};
 
-/// A device must finish `hello` and `auth` within this time.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames a connection may send per second on average (bursts of twice that), before it is
 /// cut off as a flood.
 const MSGS_PER_SEC: f64 = 100.0;
@@ -62,6 +63,9 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsFiles>,
     /// STUN/TURN: the built-in relay and what clients are told.
     pub ice: crate::relay::IceConfig,
+    /// NATS between servers on one PostgreSQL database (`nats://HOST:4222`): the server that
+    /// does not serve takes players anyway and passes their sessions to the one that does.
+    pub bus: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +90,10 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Relay(#[from] crate::relay::RelayError),
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
+    #[error("--bus joins servers that share a PostgreSQL database: give --store postgres://… too")]
+    BusWithoutPostgres,
 }
 
 #[derive(Default)]
@@ -268,17 +276,17 @@ impl Outbox {
     }
 }
 
-struct Shared {
+pub(crate) struct Shared {
     registry: Mutex<Registry>,
     db: Writer,
     conns: Mutex<HashMap<String, Conn>>,
-    secret: StaticSecret,
-    public: PublicKey,
+    identity: Identity,
     next_conn: AtomicU64,
     counters: Counters,
     ice: crate::relay::IceConfig,
     relay: Option<crate::relay::Relay>,
     limits: Limits,
+    bus: Option<Bus>,
 }
 
 fn now_ms() -> u64 {
@@ -313,9 +321,29 @@ impl Server {
         let acceptor = cfg.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let secret = load_or_create_key(&cfg.data_dir.join("server.key"))?;
         let public = PublicKey::from(&secret);
-        // Of several servers on one PostgreSQL database one serves; this one may wait here.
+        let bus = match (&cfg.bus, &cfg.store) {
+            (None, _) => None,
+            (Some(url), StoreLocation::Postgres(_)) => Some(Bus::connect(url).await?),
+            (Some(_), StoreLocation::DataDir) => return Err(ServerError::BusWithoutPostgres),
+        };
+        // Of several servers on one PostgreSQL database one serves; this one may wait here,
+        // taking players meanwhile and passing them to the serving one when there is a bus.
         let serving = match &cfg.store {
-            StoreLocation::Postgres(url) => Some(ServingLock::acquire(url).await?),
+            StoreLocation::Postgres(url) => Some(match &bus {
+                None => ServingLock::acquire(url).await?,
+                Some(bus) => {
+                    let identity = Identity {
+                        secret: secret.clone(),
+                        public,
+                    };
+                    let edge =
+                        Edge::start(&cfg, acceptor.clone(), &limits, identity, bus.clone()).await?;
+                    let lock = ServingLock::acquire(url).await;
+                    // Its players reconnect, here (served now) or to the next in their list.
+                    edge.shutdown().await;
+                    lock?
+                }
+            }),
             StoreLocation::DataDir => None,
         };
         // Opening a store is blocking I/O (PostgreSQL's client runs its own runtime).
@@ -351,24 +379,14 @@ impl Server {
             registry: Mutex::new(registry),
             db: Writer::start(store)?,
             conns: Mutex::new(HashMap::new()),
-            secret,
-            public,
+            identity: Identity { secret, public },
             next_conn: AtomicU64::new(1),
             counters: Counters::default(),
             ice,
             relay,
             limits: limits.clone(),
+            bus,
         });
-        let listener = bind(cfg.listen).map_err(|source| ServerError::Listen {
-            addr: cfg.listen,
-            source,
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Listen {
-                addr: cfg.listen,
-                source,
-            })?;
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let app = Router::new()
@@ -378,21 +396,8 @@ impl Server {
             .fallback(upgrade)
             .layer(axum::middleware::from_fn(request_arrived))
             .with_state(shared.clone());
-        let listener = GuardedListener::new(listener, limits);
         let tls = acceptor.is_some();
-        match acceptor {
-            None => serve(&tasks, listener, app, cancel.clone()),
-            Some(acceptor) => {
-                let listener =
-                    crate::tls::TlsListener::new(listener, acceptor).map_err(|source| {
-                        ServerError::Listen {
-                            addr: cfg.listen,
-                            source,
-                        }
-                    })?;
-                serve(&tasks, listener, app, cancel.clone());
-            }
-        }
+        let addr = listen(cfg.listen, acceptor, &limits, app, &tasks, cancel.clone())?;
         let s = shared.clone();
         let c = cancel.clone();
         tasks.spawn(async move {
@@ -411,6 +416,9 @@ impl Server {
                 s.apply(changes);
             }
         });
+        if let Some(bus) = shared.bus.clone() {
+            crate::bus::serve_remote(bus, shared.clone(), &tasks, cancel.clone());
+        }
         if let Some(lock) = &serving {
             let lost = lock.lost();
             let s = shared.clone();
@@ -476,6 +484,29 @@ impl Server {
         drop(self.serving);
         tracing::info!("control server stopped");
     }
+}
+
+/// Listens on `addr` (TLS when there is an acceptor) and serves `app` there until `cancel`.
+pub(crate) fn listen(
+    addr: SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    limits: &Limits,
+    app: Router,
+    tasks: &TaskTracker,
+    cancel: CancellationToken,
+) -> Result<SocketAddr, ServerError> {
+    let failed = |source| ServerError::Listen { addr, source };
+    let listener = bind(addr).map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    let listener = GuardedListener::new(listener, limits.clone());
+    match acceptor {
+        None => serve(tasks, listener, app, cancel),
+        Some(acceptor) => {
+            let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(failed)?;
+            serve(tasks, listener, app, cancel);
+        }
+    }
+    Ok(local)
 }
 
 /// Serves `app` on `listener` (plain or TLS) until `cancel`.
@@ -757,7 +788,8 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
          # TYPE lanrage_server_db_pending_writes gauge\nlanrage_server_db_pending_writes {}\n\
          # TYPE lanrage_server_db_rows_written_total counter\nlanrage_server_db_rows_written_total {}\n\
          # TYPE lanrage_server_db_write_errors_total counter\nlanrage_server_db_write_errors_total {}\n\
-         # TYPE lanrage_server_db_writes_lost_total counter\nlanrage_server_db_writes_lost_total {}\n",
+         # TYPE lanrage_server_db_writes_lost_total counter\nlanrage_server_db_writes_lost_total {}\n\
+         # TYPE lanrage_server_serving gauge\nlanrage_server_serving 1\n{}",
         s.conns.lock().len(),
         c.connections.load(Ordering::Relaxed),
         c.frames.load(Ordering::Relaxed),
@@ -773,13 +805,17 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         db.rows,
         db.errors,
         db.lost,
+        s.bus.as_ref().map_or(String::new(), |b| format!(
+            "# TYPE lanrage_server_bus_connected gauge\nlanrage_server_bus_connected {}\n",
+            u8::from(b.connected())
+        )),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// The remote address of a connection, plain or TLS, and its guard.
 #[derive(Clone)]
-struct PeerAddr(SocketAddr, Arc<ConnState>);
+pub(crate) struct PeerAddr(pub SocketAddr, pub Arc<ConnState>);
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, GuardedListener>>
     for PeerAddr
@@ -802,7 +838,7 @@ impl
 }
 
 /// Every request tells the guard it arrived: the connection is no longer waiting for one.
-async fn request_arrived(
+pub(crate) async fn request_arrived(
     ConnectInfo(PeerAddr(_, conn)): ConnectInfo<PeerAddr>,
     req: axum::extract::Request,
     next: Next,
@@ -828,117 +864,28 @@ async fn upgrade(
         })
 }
 
-async fn send_now(socket: &mut WebSocket, msg: &ServerMsg) -> bool {
-    socket
-        .send(Message::Text(message::encode(msg).into()))
-        .await
-        .is_ok()
-}
-
-async fn refuse(socket: &mut WebSocket, code: &str, text: &str) {
-    let _ = send_now(
-        socket,
-        &ServerMsg::Error {
-            error: ErrorBody::new(code, text),
-        },
-    )
-    .await;
-    let _ = socket.send(Message::Close(None)).await;
-}
-
-/// Reads the next text frame as a client message (None: closed or unusable).
-async fn next_client_msg(socket: &mut WebSocket) -> Option<Result<ClientMsg, String>> {
-    loop {
-        match socket.recv().await? {
-            Ok(Message::Text(t)) => {
-                return Some(message::decode_client(t.as_str()).map_err(|e| e.to_string()))
-            }
-            Ok(Message::Binary(_)) => {
-                return Some(Err("binary frames are not part of the protocol".into()))
-            }
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => continue,
-        }
-    }
-}
-
-/// The handshake: challenge, hello, auth. Returns the device's key and name.
-async fn authenticate(
-    s: &Shared,
-    socket: &mut WebSocket,
-    peer: SocketAddr,
-) -> Option<(String, String)> {
-    let nonce = auth::new_nonce();
-    let challenge = ServerMsg::Challenge {
-        version: PROTOCOL_VERSION,
-        nonce: B64.encode(nonce),
-        server_key: B64.encode(s.public.as_bytes()),
-    };
-    if !send_now(socket, &challenge).await {
-        return None;
-    }
-    let (key, name) = match next_client_msg(socket).await? {
-        Ok(ClientMsg::Hello {
-            version,
-            public_key,
-            name,
-        }) => {
-            if version != PROTOCOL_VERSION {
-                refuse(socket, "unsupported_version", &format!("this server speaks protocol {PROTOCOL_VERSION}, the client {version}: update LANrage")).await;
-                return None;
-            }
-            (public_key, name)
-        }
-        Ok(_) => {
-            refuse(
-                socket,
-                "not_authenticated",
-                "say hello and authenticate first",
-            )
-            .await;
-            return None;
-        }
-        Err(e) => {
-            refuse(socket, "bad_message", &e).await;
-            return None;
-        }
-    };
-    let Some(device_public) = auth::canonical_key(&key) else {
-        refuse(
-            socket,
-            "bad_message",
-            "public_key is not a base64 X25519 key in its canonical spelling",
-        )
-        .await;
-        return None;
-    };
-    let proof = match next_client_msg(socket).await? {
-        Ok(ClientMsg::Auth { proof }) => proof,
-        _ => {
-            refuse(socket, "not_authenticated", "expected auth").await;
-            return None;
-        }
-    };
-    if !auth::verify(&s.secret, &PublicKey::from(device_public), &nonce, &proof) {
-        s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(%peer, claimed = key.get(..8).unwrap_or(""), "device failed to prove its key");
-        refuse(
-            socket,
-            "auth_failed",
-            "this device could not prove it holds the private key of the public key it claims",
-        )
-        .await;
-        return None;
-    }
-    Some((key, name))
-}
-
 async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
-    let Ok(Some((key, mut name))) =
-        tokio::time::timeout(AUTH_TIMEOUT, authenticate(&s, &mut socket, peer)).await
-    else {
+    let auth = authenticate(&s.identity, &s.counters.auth_failures, &mut socket, peer);
+    let Ok(Some((key, name))) = tokio::time::timeout(AUTH_TIMEOUT, auth).await else {
         return;
     };
+    let (sink, stream) = socket.split();
+    serve_device(s, key, name, peer, stream, sink).await;
+}
+
+/// An authenticated device's session, from the welcome on, whether its socket is here or on
+/// another server that passes its frames over the bus.
+pub(crate) async fn serve_device<St, Si, E>(
+    s: Arc<Shared>,
+    key: String,
+    mut name: String,
+    peer: SocketAddr,
+    mut stream: St,
+    mut sink: Si,
+) where
+    St: futures_util::Stream<Item = Result<Message, E>> + Unpin,
+    Si: futures_util::Sink<Message> + Unpin + Send + 'static,
+{
     let short = key.get(..8).unwrap_or("").to_string();
     // TURN credentials only for party members (the `ice_servers` request): a device that is
     // in no party has nobody to relay to.
@@ -948,8 +895,9 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         ice_servers: s.ice.public_servers(),
     };
     // Bounded like every later write: a client that stops reading here is gone too.
-    let sent = tokio::time::timeout(s.limits.write_timeout, send_now(&mut socket, &welcome));
-    if !matches!(sent.await, Ok(true)) {
+    let welcome = Message::Text(message::encode(&welcome).into());
+    let sent = tokio::time::timeout(s.limits.write_timeout, sink.send(welcome));
+    if !matches!(sent.await, Ok(Ok(()))) {
         return;
     }
     let out = Arc::new(Outbox::new(s.limits.outbox_bytes));
@@ -973,7 +921,6 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         out.snapshot(party);
     }
 
-    let (sink, mut stream) = socket.split();
     let writer = tokio::spawn(write_loop(s.clone(), out.clone(), sink, short.clone()));
     let reply_error = |code: &str, text: String| {
         out.push(
@@ -1132,12 +1079,10 @@ fn changes_party(op: &Op) -> bool {
 /// Writes a connection's outbox until it is finished or closed. A frame the peer does not take
 /// within the write timeout closes the connection: a device that stopped reading holds no more
 /// than its outbox and the socket's buffers, and not for long.
-async fn write_loop(
-    s: Arc<Shared>,
-    out: Arc<Outbox>,
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    short: String,
-) {
+async fn write_loop<Si>(s: Arc<Shared>, out: Arc<Outbox>, mut sink: Si, short: String)
+where
+    Si: futures_util::Sink<Message> + Unpin,
+{
     loop {
         let notified = out.notify.notified();
         let text = match out.next() {

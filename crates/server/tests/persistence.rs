@@ -36,6 +36,7 @@ async fn server_on(dir: &Path, store: StoreLocation) -> Server {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
         store,
+        bus: None,
         ice: Default::default(),
         tls: None,
     })

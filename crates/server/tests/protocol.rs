@@ -24,6 +24,7 @@ async fn server() -> (Server, tempfile::TempDir) {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         store: Default::default(),
+        bus: None,
         ice: Default::default(),
         tls: None,
     })
@@ -39,6 +40,7 @@ async fn server_with(limits: Limits) -> (Server, tempfile::TempDir) {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             store: Default::default(),
+            bus: None,
             ice: Default::default(),
             tls: None,
         },
@@ -61,6 +63,7 @@ async fn tls_server_with(limits: Limits) -> (Server, tempfile::TempDir) {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("state"),
             store: Default::default(),
+            bus: None,
             ice: Default::default(),
             tls: Some(lanrage_server::TlsFiles {
                 cert: cert_path,
@@ -525,6 +528,7 @@ async fn wss_with_a_certificate() {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("state"),
         store: Default::default(),
+        bus: None,
         ice: Default::default(),
         tls: Some(lanrage_server::TlsFiles {
             cert: cert_path.clone(),
@@ -581,6 +585,7 @@ async fn bad_tls_files_are_clear_errors() {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("state"),
         store: Default::default(),
+        bus: None,
         ice: Default::default(),
         tls: Some(lanrage_server::TlsFiles {
             cert: cert.clone(),
@@ -600,6 +605,7 @@ async fn turn_credentials_only_for_party_members() {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         store: Default::default(),
+        bus: None,
         ice: lanrage_server::IceConfig {
             urls: vec![
                 "stun:203.0.113.3:3478".into(),
@@ -1080,6 +1086,7 @@ async fn a_kicked_members_turn_credentials_and_allocations_end_with_the_kick() {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             store: Default::default(),
+            bus: None,
             ice: lanrage_server::IceConfig {
                 relay: Some(lanrage_server::RelayConfig {
                     bind: "127.0.0.1".parse().unwrap(),

@@ -1,0 +1,242 @@
+//! NATS between the servers of one PostgreSQL database (`--bus`).
+//!
+//! One of them serves: it holds PostgreSQL's serving lock and the one registry, so every
+//! decision that must be unique (an address, the last seat, a host hand-over, a kick racing a
+//! join, wrong-code limits) is still made in one place, under one lock, and stored under the
+//! server's term. The others do not wait idle: they take players' connections, check their
+//! keys, and pass each session's frames over NATS to the serving server, which runs the
+//! session as if the socket were its own (`service::serve_device`). Members connected to any
+//! server are one party, see each other online and signal each other.
+//!
+//! Subjects: the serving server says it serves (`lanrage.leader`, every second); a server that
+//! takes a player asks it to open the session (`lanrage.open`, a request) and then sends the
+//! player's frames on `lanrage.up.EDGE.CONN` and receives the server's on
+//! `lanrage.down.EDGE.CONN`, where an empty message closes the session. NATS keeps one
+//! publisher's messages on one subject in order, which is all a session needs.
+//!
+//! NATS carries devices whose keys the sending server has checked; whoever can publish on it
+//! can act as any device. It belongs on the servers' private network, or behind NATS's own
+//! authentication (a user and password in the URL).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::Message;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::service::{serve_device, Shared};
+
+pub(crate) const LEADER: &str = "lanrage.leader";
+pub(crate) const OPEN: &str = "lanrage.open";
+/// How often the serving server says so, and how long a server passing players on waits for
+/// it before it stops passing them (they move to the next server in their list).
+pub(crate) const BEACON_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const LEADER_SILENT: Duration = Duration::from_millis(3500);
+/// A passed-on session that hears nothing from its player this long is over (a client
+/// heartbeats every 3 s): its server died without saying so.
+const REMOTE_IDLE: Duration = Duration::from_secs(15);
+/// NATS itself: a silent cut to the NATS server is noticed within two pings.
+const PING_EVERY: Duration = Duration::from_secs(3);
+
+pub(crate) fn up(edge: &str, conn: u64) -> String {
+    format!("lanrage.up.{edge}.{conn}")
+}
+
+pub(crate) fn down(edge: &str, conn: u64) -> String {
+    format!("lanrage.down.{edge}.{conn}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("--bus takes a NATS address, nats://HOST:4222: {0}")]
+    Address(String),
+}
+
+/// What a server passing a player on tells the serving one.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OpenSession {
+    pub edge: String,
+    pub conn: u64,
+    pub device: String,
+    pub name: String,
+    /// The player's address as the passing server saw it (wrong-code limits go by it).
+    pub peer: SocketAddr,
+}
+
+/// One server's connection to NATS.
+#[derive(Clone)]
+pub(crate) struct Bus {
+    pub client: async_nats::Client,
+    /// This process among the servers: random per start, so a restarted server is new.
+    pub instance: String,
+}
+
+impl Bus {
+    /// NATS may be down when the server starts: the client keeps trying in the background,
+    /// and the server serves its own players meanwhile.
+    pub async fn connect(url: &str) -> Result<Bus, BusError> {
+        let instance = format!(
+            "{:016x}",
+            rand_core::RngCore::next_u64(&mut rand_core::OsRng)
+        );
+        let options = async_nats::ConnectOptions::new()
+            .name(format!("lanrage-server-{instance}"))
+            .retry_on_initial_connect()
+            .ping_interval(PING_EVERY)
+            .connection_timeout(Duration::from_secs(3))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("bus: connected to NATS"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("bus: lost NATS; trying again (players on other servers cannot reach this one meanwhile)")
+                    }
+                    other => tracing::debug!(event = %other, "bus"),
+                }
+            });
+        let client = options
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Address(e.to_string()))?;
+        Ok(Bus { client, instance })
+    }
+
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+/// The serving server's side: says it serves, and runs the sessions other servers pass on.
+pub(crate) fn serve_remote(
+    bus: Bus,
+    shared: Arc<Shared>,
+    tasks: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let (b, c) = (bus.clone(), cancel.clone());
+    tasks.spawn(async move {
+        let mut beacon = tokio::time::interval(BEACON_EVERY);
+        loop {
+            tokio::select! {
+                _ = c.cancelled() => break,
+                _ = beacon.tick() => {}
+            }
+            // Lost while NATS is away; the next one goes when it is back.
+            let _ = b.client.publish(LEADER, b.instance.clone().into()).await;
+        }
+    });
+    let t = tasks.clone();
+    tasks.spawn(async move {
+        let mut opens = loop {
+            match bus.client.subscribe(OPEN).await {
+                Ok(s) => break s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus: cannot take sessions from other servers yet");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        loop {
+            let msg = tokio::select! {
+                _ = cancel.cancelled() => break,
+                m = opens.next() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            let (Some(reply), Ok(open)) = (
+                msg.reply,
+                serde_json::from_slice::<OpenSession>(&msg.payload),
+            ) else {
+                tracing::debug!("bus: malformed session request ignored");
+                continue;
+            };
+            // Subscribed before the answer goes, so the player's first frame finds us.
+            let frames = match bus.client.subscribe(up(&open.edge, open.conn)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus: cannot take a session");
+                    continue;
+                }
+            };
+            if bus
+                .client
+                .publish(reply, bus.instance.clone().into())
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            tracing::debug!(
+                device = open.device.get(..8).unwrap_or(""),
+                edge = %open.edge,
+                "session passed on from another server"
+            );
+            let stream = frames_of(frames, Some(REMOTE_IDLE));
+            let sink = publisher(bus.client.clone(), down(&open.edge, open.conn));
+            t.spawn(serve_device(
+                shared.clone(),
+                open.device,
+                open.name,
+                open.peer,
+                stream,
+                sink,
+            ));
+        }
+    });
+}
+
+/// A passed-on session's frames as the WebSocket frames they were; ends on the empty message
+/// that says the other end closed, or when nothing came for `idle`.
+pub(crate) fn frames_of(
+    sub: async_nats::Subscriber,
+    idle: Option<Duration>,
+) -> impl futures_util::Stream<Item = Result<Message, std::convert::Infallible>> + Unpin + Send {
+    Box::pin(futures_util::stream::unfold(
+        sub,
+        move |mut sub| async move {
+            let msg = match idle {
+                Some(idle) => tokio::time::timeout(idle, sub.next()).await.ok()??,
+                None => sub.next().await?,
+            };
+            if msg.payload.is_empty() {
+                return None;
+            }
+            // Not text: passed on as the binary frame it was, which the session refuses.
+            let frame = match std::str::from_utf8(&msg.payload) {
+                Ok(t) => Message::Text(t.into()),
+                Err(_) => Message::Binary(msg.payload),
+            };
+            Some((Ok(frame), sub))
+        },
+    ))
+}
+
+/// Frames to a session's subject: text as it is, a close as the empty message.
+pub(crate) fn publisher(
+    client: async_nats::Client,
+    subject: String,
+) -> impl futures_util::Sink<Message, Error = async_nats::PublishError> + Unpin + Send + 'static {
+    Box::pin(futures_util::sink::unfold(
+        (client, subject),
+        |(client, subject), frame: Message| async move {
+            let payload = match frame {
+                Message::Text(t) => bytes_of(t.as_str()),
+                Message::Close(_) => Default::default(),
+                _ => return Ok((client, subject)),
+            };
+            client.publish(subject.clone(), payload).await?;
+            Ok((client, subject))
+        },
+    ))
+}
+
+fn bytes_of(text: &str) -> axum::body::Bytes {
+    axum::body::Bytes::copy_from_slice(text.as_bytes())
+}

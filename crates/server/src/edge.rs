@@ -1,0 +1,255 @@
+//! A server that does not serve its database's parties (another holds the serving lock) but
+//! takes players anyway when the servers share a bus: it checks each device's key and passes
+//! the session over NATS to the serving server (see `bus`). It runs until it takes the serving
+//! lock itself, and then closes its players' connections: they reconnect and are served here.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use lanrage_proto::MAX_FRAME_BYTES;
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::bus::{self, Bus, OpenSession};
+use crate::guard::Limits;
+use crate::handshake::{authenticate, refuse, Identity, AUTH_TIMEOUT};
+use crate::service::{listen, request_arrived, PeerAddr, ServerConfig, ServerError};
+
+/// How long the serving server gets to take a session.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+struct EdgeShared {
+    identity: Identity,
+    bus: Bus,
+    /// The serving server's instance and when it last said so.
+    leader: Mutex<Option<(String, Instant)>>,
+    next_conn: AtomicU64,
+    passed_on: AtomicU64,
+    connections: AtomicU64,
+    auth_failures: AtomicU64,
+    limits: Limits,
+    closing: CancellationToken,
+}
+
+impl EdgeShared {
+    fn leader(&self) -> Option<String> {
+        self.leader
+            .lock()
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < bus::LEADER_SILENT)
+            .map(|(id, _)| id.clone())
+    }
+}
+
+pub(crate) struct Edge {
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Edge {
+    pub async fn start(
+        cfg: &ServerConfig,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+        limits: &Limits,
+        identity: Identity,
+        bus: Bus,
+    ) -> Result<Edge, ServerError> {
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let shared = Arc::new(EdgeShared {
+            identity,
+            bus,
+            leader: Mutex::new(None),
+            next_conn: AtomicU64::new(1),
+            passed_on: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
+            limits: limits.clone(),
+            closing: cancel.clone(),
+        });
+        let app = axum::Router::new()
+            .route("/metrics", axum::routing::get(metrics))
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .fallback(upgrade)
+            .layer(axum::middleware::from_fn(request_arrived))
+            .with_state(shared.clone());
+        let addr = listen(cfg.listen, acceptor, limits, app, &tasks, cancel.clone())?;
+        let (s, c) = (shared.clone(), cancel.clone());
+        tasks.spawn(async move { watch_leader(s, c).await });
+        tracing::info!(
+            %addr,
+            "another server serves this database: taking players here and passing their sessions to it over the bus"
+        );
+        Ok(Edge { cancel, tasks })
+    }
+
+    /// Closes every passed-on session and the listener (bounded).
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.tasks.wait()).await;
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn watch_leader(s: Arc<EdgeShared>, cancel: CancellationToken) {
+    let mut beacons = loop {
+        match s.bus.client.subscribe(bus::LEADER).await {
+            Ok(b) => break b,
+            Err(e) => {
+                tracing::warn!(error = %e, "bus: cannot hear the serving server yet");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    let mut heard: Option<String> = None;
+    loop {
+        let beacon = tokio::select! {
+            _ = cancel.cancelled() => return,
+            b = beacons.next() => match b {
+                Some(b) => b,
+                None => return,
+            },
+        };
+        let id = String::from_utf8_lossy(&beacon.payload).into_owned();
+        if heard.as_ref() != Some(&id) {
+            tracing::info!(server = %id, "bus: passing players to the serving server");
+            heard = Some(id.clone());
+        }
+        *s.leader.lock() = Some((id, Instant::now()));
+    }
+}
+
+async fn metrics(State(s): State<Arc<EdgeShared>>) -> Response {
+    let body = format!(
+        "# TYPE lanrage_server_serving gauge\nlanrage_server_serving 0\n\
+         # TYPE lanrage_server_bus_connected gauge\nlanrage_server_bus_connected {}\n\
+         # TYPE lanrage_server_serving_server_heard gauge\nlanrage_server_serving_server_heard {}\n\
+         # TYPE lanrage_server_devices_connected gauge\nlanrage_server_devices_connected {}\n\
+         # TYPE lanrage_server_connections_total counter\nlanrage_server_connections_total {}\n\
+         # TYPE lanrage_server_auth_failures_total counter\nlanrage_server_auth_failures_total {}\n",
+        u8::from(s.bus.connected()),
+        u8::from(s.leader().is_some()),
+        s.passed_on.load(Ordering::Relaxed),
+        s.connections.load(Ordering::Relaxed),
+        s.auth_failures.load(Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn upgrade(
+    State(s): State<Arc<EdgeShared>>,
+    ConnectInfo(PeerAddr(peer, _)): ConnectInfo<PeerAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            s.connections.fetch_add(1, Ordering::Relaxed);
+            s.passed_on.fetch_add(1, Ordering::Relaxed);
+            session(&s, socket, peer).await;
+            s.passed_on.fetch_sub(1, Ordering::Relaxed);
+        })
+}
+
+const UNAVAILABLE: &str = "no LANrage server is serving parties right now; trying another";
+
+async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
+    let auth = authenticate(&s.identity, &s.auth_failures, &mut socket, peer);
+    let Ok(Some((device, name))) = tokio::time::timeout(AUTH_TIMEOUT, auth).await else {
+        return;
+    };
+    let short = device.get(..8).unwrap_or("").to_string();
+    if s.leader().is_none() {
+        refuse(&mut socket, "unavailable", UNAVAILABLE).await;
+        return;
+    }
+    let conn = s.next_conn.fetch_add(1, Ordering::Relaxed);
+    let instance = s.bus.instance.clone();
+    // Subscribed before asking: the serving server's welcome comes at once.
+    let Ok(from_server) = s.bus.client.subscribe(bus::down(&instance, conn)).await else {
+        refuse(&mut socket, "unavailable", UNAVAILABLE).await;
+        return;
+    };
+    let open = OpenSession {
+        edge: instance.clone(),
+        conn,
+        device,
+        name,
+        peer,
+    };
+    let Ok(payload) = serde_json::to_vec(&open) else {
+        return;
+    };
+    let asked = s.bus.client.request(bus::OPEN, payload.into());
+    let serving = match tokio::time::timeout(OPEN_TIMEOUT, asked).await {
+        Ok(Ok(answer)) => String::from_utf8_lossy(&answer.payload).into_owned(),
+        _ => {
+            tracing::info!(device = %short, "the serving server did not take the session");
+            refuse(&mut socket, "unavailable", UNAVAILABLE).await;
+            return;
+        }
+    };
+    tracing::debug!(device = %short, server = %serving, "session passed on");
+    let mut to_server = bus::publisher(s.bus.client.clone(), bus::up(&instance, conn));
+    // The serving server may say nothing for minutes (a quiet party).
+    let mut from_server = bus::frames_of(from_server, None);
+    let mut check = tokio::time::interval(bus::BEACON_EVERY);
+    let close_player = loop {
+        tokio::select! {
+            _ = s.closing.cancelled() => break true,
+            _ = check.tick() => {
+                if s.leader().as_ref() != Some(&serving) {
+                    // It died or lost the lock: the player reconnects, to whoever serves now.
+                    tracing::info!(device = %short, "the serving server went: closing the session");
+                    break true;
+                }
+            }
+            frame = socket.recv() => match frame {
+                Some(Ok(f @ (Message::Text(_) | Message::Binary(_)))) => {
+                    if to_server.send(f).await.is_err() {
+                        break true;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break false,
+                Some(Ok(_)) => {}
+            },
+            frame = from_server.next() => match frame {
+                Some(Ok(f)) => {
+                    let sent = tokio::time::timeout(s.limits.write_timeout, socket.send(f)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break false;
+                    }
+                }
+                // The serving server ended the session (or went silent).
+                None => break true,
+            },
+        }
+    };
+    let _ = to_server.send(Message::Close(None)).await;
+    if close_player {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            socket.send(Message::Close(None)),
+        )
+        .await;
+    }
+}
