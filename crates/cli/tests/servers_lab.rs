@@ -305,10 +305,15 @@ fn two_servers_on_a_bus_decide_a_race_for_the_last_seat_once() {
         1,
         "exactly one of the two racing joins must win: {results:?}"
     );
-    let members = s.w.players[0].status(lab)["party"]["members"]
+    let peers = s.w.players[0].status(lab)["party"]["peers"]
         .as_array()
         .map(|m| m.len());
-    assert_eq!(members, Some(2), "the party of two holds two");
+    assert_eq!(peers, Some(1), "the host of a party of two sees one friend");
+    let loser = &s.w.players[if results[0] { 2 } else { 1 }];
+    assert!(
+        loser.status(lab)["party"].is_null(),
+        "the friend who lost the race is in no party"
+    );
     let winner = if results[0] { "p1" } else { "p2" };
     lab.wait_ping(winner, "10.66.0.1", Duration::from_secs(5));
     lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
@@ -339,7 +344,8 @@ fn when_nats_goes_away_players_move_to_the_serving_server_and_the_bus_comes_back
             let st = s.w.players[1].status(lab);
             st["control"]["state"] == "connected" && st["control"]["server"] == s.urls[0].as_str()
         });
-        (ping.join().unwrap(), cut.elapsed())
+        let moved_after = cut.elapsed();
+        (ping.join().unwrap(), moved_after)
     });
     let received = answered(&out);
     eprintln!("P1 on server A {moved_after:?} after NATS went; {received} of 200 pings answered");

@@ -43,7 +43,10 @@ pub fn init(level: Option<&str>, log_dir: Option<&Path>) -> Result<LogGuard, Log
     // line per path change). Asking for them by name still gets their detail.
     // The TURN server logs each datagram it could not handle at error: strangers choose how
     // many (unknown users, bad integrity), and our relay's gate already counts them.
+    // The NATS client logs each failed reconnection at info; the server says once that the bus
+    // is lost and once that it is back.
     for (noisy, level) in [
+        ("async_nats", "warn"),
         ("webrtc_ice", "warn"),
         ("turn", "warn"),
         ("turn::server", "off"),

@@ -41,6 +41,9 @@ struct EdgeShared {
 
 impl EdgeShared {
     fn leader(&self) -> Option<String> {
+        if !self.bus.connected() {
+            return None;
+        }
         self.leader
             .lock()
             .as_ref()
