@@ -30,10 +30,11 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// (of three) given both addresses, in one party and pinging each other through server A.
 struct Servers {
     // First, so PostgreSQL stops before the world's namespaces go.
-    _pg: TestPostgres,
+    pg: TestPostgres,
     w: World,
     servers: Vec<ProcId>,
-    _data: Vec<tempfile::TempDir>,
+    data: Vec<tempfile::TempDir>,
+    store: String,
     urls: Vec<String>,
     both: String,
     /// nats-server, when the servers share a bus.
@@ -63,31 +64,14 @@ fn servers(tag: &str, bus: bool) -> Option<Servers> {
     pg.create_database("lanrage");
     let store = pg.url("lanrage");
     let nats = bus.then(|| start_nats(&mut w.lab));
-    let mut envs = vec![("RUST_LOG", "info"), ("LANRAGE_STORE", store.as_str())];
-    if bus {
-        envs.push(("LANRAGE_BUS", NATS));
-    }
-
-    let bin = lanrage();
     let data: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut servers = Vec::new();
-    for (i, (ns, _)) in SERVERS.iter().enumerate() {
-        let dir = data[i].path().display().to_string();
-        let listen = format!("0.0.0.0:{PORT}");
-        let args = [
-            bin.as_str(),
-            "--data-dir",
-            &dir,
-            "server",
-            "--listen",
-            &listen,
-            "--no-relay",
-        ];
-        servers.push(w.lab.spawn(ns, &format!("server-{ns}"), &args, &envs));
+    for (i, dir) in data.iter().enumerate() {
+        servers.push(spawn_server(&mut w.lab, i, dir, &store, bus));
         if i == 0 {
             // The first serves; the second then waits for the serving lock.
             w.lab
-                .wait_listening(ns, "tcp", PORT, Duration::from_secs(15));
+                .wait_listening(SERVERS[0].0, "tcp", PORT, Duration::from_secs(15));
         }
     }
     w.lab.wait_log(
@@ -133,14 +117,42 @@ fn servers(tag: &str, bus: bool) -> Option<Servers> {
         assert_eq!(p.status(&w.lab)["control"]["server"], on.as_str());
     }
     Some(Servers {
-        _pg: pg,
+        pg,
         w,
         servers,
-        _data: data,
+        data,
         urls,
         both,
         nats,
+        store,
     })
+}
+
+/// `lanrage server` number `i` (A or B) on the lab's database, with the bus or without.
+fn spawn_server(
+    lab: &mut Lab,
+    i: usize,
+    data: &tempfile::TempDir,
+    store: &str,
+    bus: bool,
+) -> ProcId {
+    let (ns, _) = SERVERS[i];
+    let mut envs = vec![("RUST_LOG", "info"), ("LANRAGE_STORE", store)];
+    if bus {
+        envs.push(("LANRAGE_BUS", NATS));
+    }
+    let (bin, dir) = (lanrage(), data.path().display().to_string());
+    let listen = format!("0.0.0.0:{PORT}");
+    let args = [
+        bin.as_str(),
+        "--data-dir",
+        &dir,
+        "server",
+        "--listen",
+        &listen,
+        "--no-relay",
+    ];
+    lab.spawn(ns, &format!("server-{ns}"), &args, &envs)
 }
 
 fn start_nats(lab: &mut Lab) -> ProcId {
@@ -432,4 +444,101 @@ fn a_party_survives_its_server_cut_off_from_the_database_one_way() {
     );
     assert!(!listening(&s.w.lab, SERVERS[0].0), "server A still serves");
     s.party_goes_on();
+}
+
+#[test]
+fn both_servers_restarted_keep_the_party_its_code_and_addresses() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut s) = servers("servboth", true) else {
+        return;
+    };
+    let code_of = |s: &Servers| -> String {
+        s.w.players[0].status(&s.w.lab)["party"]["invite"]["code"]
+            .as_str()
+            .expect("the host sees its invite code")
+            .to_string()
+    };
+    let code = code_of(&s);
+    let ips: Vec<String> = s.w.players[..2].iter().map(|p| p.ip(&s.w.lab)).collect();
+    for server in s.servers.clone() {
+        let status = s.w.lab.stop(server);
+        assert!(
+            status.success(),
+            "a server stops cleanly on SIGTERM: {status:?}"
+        );
+    }
+    for i in 0..2 {
+        s.servers[i] = spawn_server(&mut s.w.lab, i, &s.data[i], &s.store, true);
+        s.w.lab
+            .wait_listening(SERVERS[i].0, "tcp", PORT, Duration::from_secs(15));
+    }
+    let lab = &s.w.lab;
+    support::wait_for(Duration::from_secs(20), "both players back", || {
+        s.w.players[..2]
+            .iter()
+            .all(|p| p.status(lab)["control"]["state"] == "connected")
+    });
+    assert_eq!(code_of(&s), code, "the invite code outlives both servers");
+    let after: Vec<String> = s.w.players[..2].iter().map(|p| p.ip(lab)).collect();
+    assert_eq!(after, ips, "every member keeps its address");
+    assert_eq!(s.w.players[1].status(lab)["party"]["name"], "lan");
+    // A newcomer joins with the code given out before the restart, through either server.
+    let (lab, players) = (&mut s.w.lab, &mut s.w.players);
+    players[2].up(lab, Some(&s.urls[1]), "Late");
+    players[2].ok(lab, &["party", "join", &code]);
+    lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
+    lab.wait_ping("p2", "10.66.0.2", Duration::from_secs(5));
+}
+
+#[test]
+fn when_postgres_goes_away_the_tunnels_keep_working_and_the_servers_recover() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut s) = servers("servpg", true) else {
+        return;
+    };
+    let lab = &s.w.lab;
+    let pg = &mut s.pg;
+    let out = std::thread::scope(|scope| {
+        let ping = scope.spawn(|| {
+            lab.run_stdout(
+                "p0",
+                &["ping", "-n", "-i", "0.05", "-c", "300", "10.66.0.2"],
+            )
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        pg.pause();
+        // Nobody may serve without the database: A stops, B no longer hears a serving server.
+        lab.wait_log(
+            s.servers[0],
+            "lost the connection that holds the serving lock",
+            Duration::from_secs(10),
+        );
+        support::wait_for(Duration::from_secs(10), "B saying nobody serves", || {
+            gauge(lab, 1, "lanrage_server_serving_server_heard") == Some(0)
+        });
+        ping.join().unwrap()
+    });
+    let received = answered(&out);
+    eprintln!("{received} of 300 pings answered while PostgreSQL was away");
+    assert!(
+        received >= 295,
+        "{received} of 300 pings answered while PostgreSQL was away"
+    );
+
+    s.pg.resume();
+    let lab = &s.w.lab;
+    support::wait_for(Duration::from_secs(30), "a server serving again", || {
+        (0..2).any(|i| gauge(lab, i, "lanrage_server_serving") == Some(1))
+    });
+    support::wait_for(Duration::from_secs(20), "both players back", || {
+        s.w.players[..2]
+            .iter()
+            .all(|p| p.status(lab)["control"]["state"] == "connected")
+    });
+    let (lab, players) = (&mut s.w.lab, &mut s.w.players);
+    players[2].up(lab, Some(&s.both), "Late");
+    let code = players[0].invite(lab);
+    players[2].ok(lab, &["party", "join", &code]);
+    lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
+    lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));
 }

@@ -89,7 +89,7 @@ impl Edge {
         tasks.spawn(async move { watch_leader(s, c).await });
         tracing::info!(
             %addr,
-            "another server serves this database: taking players here and passing their sessions to it over the bus"
+            "not serving (another server holds the database's serving lock): taking players here and passing their sessions over the bus to the one that serves"
         );
         Ok(Edge { cancel, tasks })
     }

@@ -50,6 +50,9 @@ const CHANGES_PER_SEC: f64 = 2.0;
 const CHANGES_BURST: f64 = 30.0;
 /// Kernel send buffer per connection (Linux doubles it for its bookkeeping).
 const SEND_BUFFER_BYTES: u32 = 64 * 1024;
+/// How long a server on a bus waits for the serving lock before it takes players for the
+/// server that holds it.
+const LOCK_SETTLES: Duration = Duration::from_millis(300);
 /// How long a connection being closed gets to take its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -332,16 +335,26 @@ impl Server {
             StoreLocation::Postgres(url) => Some(match &bus {
                 None => ServingLock::acquire(url).await?,
                 Some(bus) => {
-                    let identity = Identity {
-                        secret: secret.clone(),
-                        public,
-                    };
-                    let edge =
-                        Edge::start(&cfg, acceptor.clone(), &limits, identity, bus.clone()).await?;
-                    let lock = ServingLock::acquire(url).await;
-                    // Its players reconnect, here (served now) or to the next in their list.
-                    edge.shutdown().await;
-                    lock?
+                    let acquire = ServingLock::acquire(url);
+                    tokio::pin!(acquire);
+                    // Most starts settle at once (the lock is free, or the database cannot be
+                    // reached); only a server that has to wait takes players meanwhile.
+                    match tokio::time::timeout(LOCK_SETTLES, &mut acquire).await {
+                        Ok(lock) => lock?,
+                        Err(_) => {
+                            let identity = Identity {
+                                secret: secret.clone(),
+                                public,
+                            };
+                            let edge =
+                                Edge::start(&cfg, acceptor.clone(), &limits, identity, bus.clone())
+                                    .await?;
+                            let lock = acquire.await;
+                            // Its players reconnect, here (served now) or to the next server.
+                            edge.shutdown().await;
+                            lock?
+                        }
+                    }
                 }
             }),
             StoreLocation::DataDir => None,
