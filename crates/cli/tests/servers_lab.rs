@@ -467,10 +467,10 @@ fn both_servers_restarted_keep_the_party_its_code_and_addresses() {
             "a server stops cleanly on SIGTERM: {status:?}"
         );
     }
-    for i in 0..2 {
+    for (i, (ns, _)) in SERVERS.iter().enumerate() {
         s.servers[i] = spawn_server(&mut s.w.lab, i, &s.data[i], &s.store, true);
         s.w.lab
-            .wait_listening(SERVERS[i].0, "tcp", PORT, Duration::from_secs(15));
+            .wait_listening(ns, "tcp", PORT, Duration::from_secs(15));
     }
     let lab = &s.w.lab;
     support::wait_for(Duration::from_secs(20), "both players back", || {

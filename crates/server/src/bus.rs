@@ -5,7 +5,7 @@
 //! join, wrong-code limits) is still made in one place, under one lock, and stored under the
 //! server's term. The others do not wait idle: they take players' connections, check their
 //! keys, and pass each session's frames over NATS to the serving server, which runs the
-//! session as if the socket were its own (`service::serve_device`). Members connected to any
+//! session as if the socket were its own (`service::serve_remote`). Members connected to any
 //! server are one party, see each other online and signal each other.
 //!
 //! Subjects: the serving server says it serves (`lanrage.leader`, every second); a server that
@@ -19,16 +19,11 @@
 //! authentication (a user and password in the URL).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use crate::service::{serve_device, Shared};
 
 pub(crate) const LEADER: &str = "lanrage.leader";
 pub(crate) const OPEN: &str = "lanrage.open";
@@ -38,7 +33,7 @@ pub(crate) const BEACON_EVERY: Duration = Duration::from_secs(1);
 pub(crate) const LEADER_SILENT: Duration = Duration::from_millis(3500);
 /// A passed-on session that hears nothing from its player this long is over (a client
 /// heartbeats every 3 s): its server died without saying so.
-const REMOTE_IDLE: Duration = Duration::from_secs(15);
+pub(crate) const REMOTE_IDLE: Duration = Duration::from_secs(15);
 /// NATS itself: a silent cut to the NATS server is noticed within two pings.
 const PING_EVERY: Duration = Duration::from_secs(3);
 
@@ -107,89 +102,6 @@ impl Bus {
     pub fn connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
-}
-
-/// The serving server's side: says it serves, and runs the sessions other servers pass on.
-pub(crate) fn serve_remote(
-    bus: Bus,
-    shared: Arc<Shared>,
-    tasks: &TaskTracker,
-    cancel: CancellationToken,
-) {
-    let (b, c) = (bus.clone(), cancel.clone());
-    tasks.spawn(async move {
-        let mut beacon = tokio::time::interval(BEACON_EVERY);
-        loop {
-            tokio::select! {
-                _ = c.cancelled() => break,
-                _ = beacon.tick() => {}
-            }
-            // Lost while NATS is away; the next one goes when it is back.
-            let _ = b.client.publish(LEADER, b.instance.clone().into()).await;
-        }
-    });
-    let t = tasks.clone();
-    tasks.spawn(async move {
-        let mut opens = loop {
-            match bus.client.subscribe(OPEN).await {
-                Ok(s) => break s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus: cannot take sessions from other servers yet");
-                    tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        };
-        loop {
-            let msg = tokio::select! {
-                _ = cancel.cancelled() => break,
-                m = opens.next() => match m {
-                    Some(m) => m,
-                    None => break,
-                },
-            };
-            let (Some(reply), Ok(open)) = (
-                msg.reply,
-                serde_json::from_slice::<OpenSession>(&msg.payload),
-            ) else {
-                tracing::debug!("bus: malformed session request ignored");
-                continue;
-            };
-            // Subscribed before the answer goes, so the player's first frame finds us.
-            let frames = match bus.client.subscribe(up(&open.edge, open.conn)).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus: cannot take a session");
-                    continue;
-                }
-            };
-            if bus
-                .client
-                .publish(reply, bus.instance.clone().into())
-                .await
-                .is_err()
-            {
-                continue;
-            }
-            tracing::debug!(
-                device = open.device.get(..8).unwrap_or(""),
-                edge = %open.edge,
-                "session passed on from another server"
-            );
-            let stream = frames_of(frames, Some(REMOTE_IDLE));
-            let sink = publisher(bus.client.clone(), down(&open.edge, open.conn));
-            t.spawn(serve_device(
-                shared.clone(),
-                open.device,
-                open.name,
-                open.peer,
-                stream,
-                sink,
-            ));
-        }
-    });
 }
 
 /// A passed-on session's frames as the WebSocket frames they were; ends on the empty message

@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::bus::{self, Bus, OpenSession};
 use crate::guard::Limits;
 use crate::handshake::{authenticate, refuse, Identity, AUTH_TIMEOUT};
-use crate::service::{listen, request_arrived, PeerAddr, ServerConfig, ServerError};
+use crate::listen::{listen, request_arrived, PeerAddr};
 
 /// How long the serving server gets to take a session.
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -58,13 +58,13 @@ pub(crate) struct Edge {
 }
 
 impl Edge {
-    pub async fn start(
-        cfg: &ServerConfig,
+    pub fn start(
+        addr: SocketAddr,
         acceptor: Option<tokio_rustls::TlsAcceptor>,
         limits: &Limits,
         identity: Identity,
         bus: Bus,
-    ) -> Result<Edge, ServerError> {
+    ) -> std::io::Result<Edge> {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let shared = Arc::new(EdgeShared {
@@ -84,7 +84,7 @@ impl Edge {
             .fallback(upgrade)
             .layer(axum::middleware::from_fn(request_arrived))
             .with_state(shared.clone());
-        let addr = listen(cfg.listen, acceptor, limits, app, &tasks, cancel.clone())?;
+        let addr = listen(addr, acceptor, limits, app, &tasks, cancel.clone())?;
         let (s, c) = (shared.clone(), cancel.clone());
         tasks.spawn(async move { watch_leader(s, c).await });
         tracing::info!(

@@ -7,6 +7,7 @@ pub mod bus;
 mod edge;
 pub mod guard;
 mod handshake;
+mod listen;
 pub mod registry;
 pub mod relay;
 mod relay_gate;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -28,10 +27,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use x25519_dalek::{PublicKey, StaticSecret};
 
-use crate::bus::Bus;
+use crate::bus::{self, Bus};
 use crate::edge::Edge;
-use crate::guard::{ConnState, GuardedListener, Limits};
+use crate::guard::Limits;
 use crate::handshake::{authenticate, Identity, AUTH_TIMEOUT};
+use crate::listen::{listen, request_arrived, PeerAddr};
 use crate::registry::{Changes, Registry};
 use crate::store::{ServingLock, StoreError, StoreLocation, Writer};
 
@@ -48,8 +48,6 @@ const MAX_BAD_FRAMES: u32 = 20;
 /// touches a person's pace and bounds what one member costs a party of 254.
 const CHANGES_PER_SEC: f64 = 2.0;
 const CHANGES_BURST: f64 = 30.0;
-/// Kernel send buffer per connection (Linux doubles it for its bookkeeping).
-const SEND_BUFFER_BYTES: u32 = 64 * 1024;
 /// How long a server on a bus waits for the serving lock before it takes players for the
 /// server that holds it.
 const LOCK_SETTLES: Duration = Duration::from_millis(300);
@@ -346,9 +344,17 @@ impl Server {
                                 secret: secret.clone(),
                                 public,
                             };
-                            let edge =
-                                Edge::start(&cfg, acceptor.clone(), &limits, identity, bus.clone())
-                                    .await?;
+                            let edge = Edge::start(
+                                cfg.listen,
+                                acceptor.clone(),
+                                &limits,
+                                identity,
+                                bus.clone(),
+                            )
+                            .map_err(|source| ServerError::Listen {
+                                addr: cfg.listen,
+                                source,
+                            })?;
                             let lock = acquire.await;
                             // Its players reconnect, here (served now) or to the next server.
                             edge.shutdown().await;
@@ -410,7 +416,12 @@ impl Server {
             .layer(axum::middleware::from_fn(request_arrived))
             .with_state(shared.clone());
         let tls = acceptor.is_some();
-        let addr = listen(cfg.listen, acceptor, &limits, app, &tasks, cancel.clone())?;
+        let addr = listen(cfg.listen, acceptor, &limits, app, &tasks, cancel.clone()).map_err(
+            |source| ServerError::Listen {
+                addr: cfg.listen,
+                source,
+            },
+        )?;
         let s = shared.clone();
         let c = cancel.clone();
         tasks.spawn(async move {
@@ -430,7 +441,7 @@ impl Server {
             }
         });
         if let Some(bus) = shared.bus.clone() {
-            crate::bus::serve_remote(bus, shared.clone(), &tasks, cancel.clone());
+            serve_remote(bus, shared.clone(), &tasks, cancel.clone());
         }
         if let Some(lock) = &serving {
             let lost = lock.lost();
@@ -497,63 +508,6 @@ impl Server {
         drop(self.serving);
         tracing::info!("control server stopped");
     }
-}
-
-/// Listens on `addr` (TLS when there is an acceptor) and serves `app` there until `cancel`.
-pub(crate) fn listen(
-    addr: SocketAddr,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    limits: &Limits,
-    app: Router,
-    tasks: &TaskTracker,
-    cancel: CancellationToken,
-) -> Result<SocketAddr, ServerError> {
-    let failed = |source| ServerError::Listen { addr, source };
-    let listener = bind(addr).map_err(failed)?;
-    let local = listener.local_addr().map_err(failed)?;
-    let listener = GuardedListener::new(listener, limits.clone());
-    match acceptor {
-        None => serve(tasks, listener, app, cancel),
-        Some(acceptor) => {
-            let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(failed)?;
-            serve(tasks, listener, app, cancel);
-        }
-    }
-    Ok(local)
-}
-
-/// Serves `app` on `listener` (plain or TLS) until `cancel`.
-fn serve<L>(tasks: &TaskTracker, listener: L, app: Router, cancel: CancellationToken)
-where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-    PeerAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
-{
-    tasks.spawn(async move {
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<PeerAddr>(),
-        )
-        .with_graceful_shutdown(async move { cancel.cancelled().await });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "control server stopped");
-        }
-    });
-}
-
-/// A listener with a deep accept queue: after a server restart every device reconnects at
-/// once, and the default backlog of 128 drops most of them for a second.
-fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    // Accepted connections inherit this: without it the kernel grows a stalled connection's
-    // send buffer up to 4 MiB, behind the outbox's back. Control frames need no more.
-    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
 }
 
 fn load_or_create_key(path: &std::path::Path) -> Result<StaticSecret, ServerError> {
@@ -826,40 +780,6 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// The remote address of a connection, plain or TLS, and its guard.
-#[derive(Clone)]
-pub(crate) struct PeerAddr(pub SocketAddr, pub Arc<ConnState>);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, GuardedListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, GuardedListener>) -> Self {
-        PeerAddr(*stream.remote_addr(), stream.io().state().clone())
-    }
-}
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        PeerAddr(
-            *stream.remote_addr(),
-            stream.io().get_ref().0.state().clone(),
-        )
-    }
-}
-
-/// Every request tells the guard it arrived: the connection is no longer waiting for one.
-pub(crate) async fn request_arrived(
-    ConnectInfo(PeerAddr(_, conn)): ConnectInfo<PeerAddr>,
-    req: axum::extract::Request,
-    next: Next,
-) -> Response {
-    conn.request_arrived();
-    next.run(req).await
-}
-
 async fn upgrade(
     State(s): State<Arc<Shared>>,
     ConnectInfo(PeerAddr(peer, _)): ConnectInfo<PeerAddr>,
@@ -1068,6 +988,87 @@ pub(crate) async fn serve_device<St, Si, E>(
     out.finish();
     let _ = writer.await;
     tracing::debug!(device = %short, "device disconnected");
+}
+
+/// The serving server's side: says it serves, and runs the sessions other servers pass on.
+fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: CancellationToken) {
+    let (b, c) = (bus.clone(), cancel.clone());
+    tasks.spawn(async move {
+        let mut beacon = tokio::time::interval(bus::BEACON_EVERY);
+        loop {
+            tokio::select! {
+                _ = c.cancelled() => break,
+                _ = beacon.tick() => {}
+            }
+            // Lost while NATS is away; the next one goes when it is back.
+            let _ = b
+                .client
+                .publish(bus::LEADER, b.instance.clone().into())
+                .await;
+        }
+    });
+    let t = tasks.clone();
+    tasks.spawn(async move {
+        let mut opens = loop {
+            match bus.client.subscribe(bus::OPEN).await {
+                Ok(s) => break s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus: cannot take sessions from other servers yet");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        loop {
+            let msg = tokio::select! {
+                _ = cancel.cancelled() => break,
+                m = opens.next() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            let (Some(reply), Ok(open)) = (
+                msg.reply,
+                serde_json::from_slice::<bus::OpenSession>(&msg.payload),
+            ) else {
+                tracing::debug!("bus: malformed session request ignored");
+                continue;
+            };
+            // Subscribed before the answer goes, so the player's first frame finds us.
+            let frames = match bus.client.subscribe(bus::up(&open.edge, open.conn)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus: cannot take a session");
+                    continue;
+                }
+            };
+            if bus
+                .client
+                .publish(reply, bus.instance.clone().into())
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            tracing::debug!(
+                device = open.device.get(..8).unwrap_or(""),
+                edge = %open.edge,
+                "session passed on from another server"
+            );
+            let stream = bus::frames_of(frames, Some(bus::REMOTE_IDLE));
+            let sink = bus::publisher(bus.client.clone(), bus::down(&open.edge, open.conn));
+            t.spawn(serve_device(
+                shared.clone(),
+                open.device,
+                open.name,
+                open.peer,
+                stream,
+                sink,
+            ));
+        }
+    });
 }
 
 /// Requests that change the party everyone sees (rate-limited).
