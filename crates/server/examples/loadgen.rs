@@ -15,6 +15,11 @@
 //!   cargo run --release -p lanrage-server --example loadgen -- \
 //!       --url ws://127.0.0.1:18667 --server-pid PID [--devices 10000] [--party-size 4]
 //!
+//! `--url` and `--server-pid` repeat for several servers sharing a bus: device N connects to
+//! the (N mod count)-th URL, so party mates sit on different servers, and latencies between
+//! devices on different servers are reported apart (`latency_cross_*`), with each server's
+//! memory and CPU (`per_server`).
+//!
 //! Progress goes to stderr; the last line on stdout is `RESULT {json}`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark tool: fail loudly
 
@@ -45,7 +50,7 @@ const CANDIDATE: &str = "candidate:842163049 1 udp 1677729535 198.51.100.11 5182
 
 #[derive(Debug, Clone)]
 struct Args {
-    url: String,
+    urls: Vec<String>,
     devices: usize,
     party_size: usize,
     concurrency: usize,
@@ -54,7 +59,7 @@ struct Args {
     warmup_s: u64,
     window_s: u64,
     connect_timeout_s: u64,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
 }
 
 fn usage() -> ! {
@@ -68,7 +73,7 @@ fn usage() -> ! {
 
 fn parse_args() -> Args {
     let mut a = Args {
-        url: String::new(),
+        urls: Vec::new(),
         devices: 10_000,
         party_size: 4,
         concurrency: 256,
@@ -77,14 +82,14 @@ fn parse_args() -> Args {
         warmup_s: 5,
         window_s: 20,
         connect_timeout_s: 120,
-        server_pid: None,
+        server_pids: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let Some(v) = it.next() else { usage() };
         let num = |v: &str| v.parse::<u64>().unwrap_or_else(|_| usage());
         match flag.as_str() {
-            "--url" => a.url = v,
+            "--url" => a.urls.push(v),
             "--devices" => a.devices = num(&v) as usize,
             "--party-size" => a.party_size = num(&v) as usize,
             "--concurrency" => a.concurrency = num(&v) as usize,
@@ -93,11 +98,11 @@ fn parse_args() -> Args {
             "--warmup-s" => a.warmup_s = num(&v),
             "--window-s" => a.window_s = num(&v),
             "--connect-timeout-s" => a.connect_timeout_s = num(&v),
-            "--server-pid" => a.server_pid = Some(num(&v) as u32),
+            "--server-pid" => a.server_pids.push(num(&v) as u32),
             _ => usage(),
         }
     }
-    if a.url.is_empty()
+    if a.urls.is_empty()
         || a.party_size < 2
         || a.devices < a.party_size
         || a.concurrency == 0
@@ -308,7 +313,7 @@ async fn setup(
 ) -> Result<Setup, String> {
     let permit = gate.acquire().await.map_err(|e| e.to_string())?;
     let t0 = now_us();
-    let mut d = connect_with_retries(&args.url, n, stats).await?;
+    let mut d = connect_with_retries(&args.urls[n % args.urls.len()], n, stats).await?;
     stats.connected.fetch_add(1, Ordering::Relaxed);
     let mut busy = now_us() - t0;
     drop(permit);
@@ -351,8 +356,11 @@ async fn steady(
     mut d: Device,
     phase: Arc<Phase>,
     stats: Arc<Stats>,
-) -> Vec<u32> {
+) -> (Vec<u32>, Vec<u32>) {
     let mut lat = Vec::new();
+    // Latencies between devices on different servers (their sessions cross the bus).
+    let mut cross = Vec::new();
+    let servers = args.urls.len();
     // Spread everyone's timers over their periods so load is even.
     let spread =
         |period: u64| Duration::from_millis((n as u64).wrapping_mul(2_654_435_761) % period.max(1));
@@ -398,7 +406,7 @@ async fn steady(
                         "kind": "cand",
                         "leg": "direct",
                         "gen": seq % u64::from(u32::MAX),
-                        "c": format!("{CANDIDATE} lanrage-sent-us {t}"),
+                        "c": format!("{CANDIDATE} lanrage-sent-us {n} {t}"),
                     }),
                 };
                 if phase.in_window(t) {
@@ -428,14 +436,17 @@ async fn steady(
                 match &m {
                     ServerMsg::Signal { payload, .. } => {
                         stats.received_total.fetch_add(1, Ordering::Relaxed);
-                        let sent = payload["c"]
-                            .as_str()
-                            .and_then(|c| c.rsplit(' ').next())
-                            .and_then(|t| t.parse::<u64>().ok());
+                        let mut tail = payload["c"].as_str().unwrap_or("").rsplit(' ');
+                        let sent = tail.next().and_then(|t| t.parse::<u64>().ok());
+                        let from = tail.next().and_then(|f| f.parse::<usize>().ok());
                         if let Some(t) = sent {
                             if phase.in_window(t) {
                                 stats.received_in_window.fetch_add(1, Ordering::Relaxed);
-                                lat.push(now.saturating_sub(t).min(u32::MAX as u64) as u32);
+                                let us = now.saturating_sub(t).min(u32::MAX as u64) as u32;
+                                lat.push(us);
+                                if from.is_some_and(|f| f % servers != n % servers) {
+                                    cross.push(us);
+                                }
                             }
                         }
                     }
@@ -453,7 +464,7 @@ async fn steady(
         }
     }
     // Closing 10,000 sockets politely is not what we measure: just drop them.
-    lat
+    (lat, cross)
 }
 
 /// (utime + stime) in clock ticks, from /proc/PID/stat.
@@ -523,7 +534,7 @@ async fn main() {
     let args = Arc::new(parse_args());
     let _ = now_us();
     let tck = clk_tck();
-    let server_pid = args.server_pid.map(|p| p.to_string());
+    let pids: Vec<String> = args.server_pids.iter().map(|p| p.to_string()).collect();
     let stats = Arc::new(Stats::default());
     let phase = Arc::new(Phase {
         go: CancellationToken::new(),
@@ -536,7 +547,9 @@ async fn main() {
     let devices = parties * args.party_size;
     eprintln!(
         "loadgen: {devices} devices in {parties} parties of {} against {}, {} connecting at a time",
-        args.party_size, args.url, args.concurrency
+        args.party_size,
+        args.urls.join(" "),
+        args.concurrency
     );
 
     // Setup: every device its own task; each returns its steady-state latencies.
@@ -586,7 +599,7 @@ async fn main() {
                     Err(e) => {
                         stats.setup_failed.fetch_add(1, Ordering::Relaxed);
                         let _ = setup_tx.send(Err(e));
-                        Vec::new()
+                        (Vec::new(), Vec::new())
                     }
                 }
             }));
@@ -638,7 +651,8 @@ async fn main() {
     for e in &errors {
         eprintln!("loadgen: setup error: {e}");
     }
-    let rss_connected_kb = server_pid.as_deref().and_then(|p| status_kb(p, "VmRSS:"));
+    let sum = |v: Vec<Option<u64>>| v.into_iter().sum::<Option<u64>>();
+    let rss_connected: Vec<Option<u64>> = pids.iter().map(|p| status_kb(p, "VmRSS:")).collect();
 
     // Steady state: signaling on, warm up, then the measured window.
     let go_at = now_us();
@@ -655,15 +669,17 @@ async fn main() {
         args.signal_ms, args.heartbeat_ms, args.warmup_s, args.window_s
     );
     tokio::time::sleep(Duration::from_secs(args.warmup_s)).await;
-    let cpu0 = server_pid.as_deref().and_then(cpu_ticks);
+    let cpu0: Vec<Option<u64>> = pids.iter().map(|p| cpu_ticks(p)).collect();
     let self_cpu0 = cpu_ticks("self");
     let machine0 = machine_ticks();
     let w0 = Instant::now();
-    let mut rss_samples: Vec<u64> = Vec::new();
+    let mut rss_max: Vec<Option<u64>> = vec![None; pids.len()];
     let window_end = tokio::time::Instant::now() + Duration::from_secs(args.window_s);
     while tokio::time::Instant::now() < window_end {
-        if let Some(kb) = server_pid.as_deref().and_then(|p| status_kb(p, "VmRSS:")) {
-            rss_samples.push(kb);
+        for (i, p) in pids.iter().enumerate() {
+            if let Some(kb) = status_kb(p, "VmRSS:") {
+                rss_max[i] = Some(rss_max[i].map_or(kb, |m| m.max(kb)));
+            }
         }
         tokio::time::sleep_until(
             (tokio::time::Instant::now() + Duration::from_secs(1)).min(window_end),
@@ -671,53 +687,77 @@ async fn main() {
         .await;
     }
     let wsecs = w0.elapsed().as_secs_f64();
-    let cpu1 = server_pid.as_deref().and_then(cpu_ticks);
+    let cpu1: Vec<Option<u64>> = pids.iter().map(|p| cpu_ticks(p)).collect();
     let self_cpu1 = cpu_ticks("self");
     let machine1 = machine_ticks();
-    let server_cpu_pct = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => Some((b - a) as f64 / tck / wsecs * 100.0),
+    let pct_of = |ticks: u64| ticks as f64 / tck / wsecs * 100.0;
+    let server_ticks: Vec<Option<u64>> = cpu0
+        .iter()
+        .zip(&cpu1)
+        .map(|(a, b)| Some(b.as_ref()? - a.as_ref()?))
+        .collect();
+    let servers_ticks = if pids.is_empty() {
+        None
+    } else {
+        sum(server_ticks.clone())
+    };
+    let server_cpu_pct = servers_ticks.map(pct_of);
+    let self_ticks = match (self_cpu0, self_cpu1) {
+        (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let self_cpu_pct = match (self_cpu0, self_cpu1) {
-        (Some(a), Some(b)) => Some((b - a) as f64 / tck / wsecs * 100.0),
-        _ => None,
-    };
+    let self_cpu_pct = self_ticks.map(pct_of);
     // Everything else on the machine in the same window (builds, tests): noise to know about.
-    let (others_cpu_pct, irq_cpu_pct) = match (machine0, machine1, cpu0, cpu1, self_cpu0, self_cpu1)
-    {
-        (Some(m0), Some(m1), Some(s0), Some(s1), Some(l0), Some(l1)) => {
-            let other = (m1.0 - m0.0) as f64 - (s1 - s0) as f64 - (l1 - l0) as f64;
+    let (others_cpu_pct, irq_cpu_pct) = match (machine0, machine1, servers_ticks, self_ticks) {
+        (Some(m0), Some(m1), Some(s), Some(l)) => {
+            let other = (m1.0 - m0.0) as f64 - s as f64 - l as f64;
             let irq = (m1.1 - m0.1) as f64;
-            (
-                Some(other.max(0.0) / tck / wsecs * 100.0),
-                Some(irq / tck / wsecs * 100.0),
-            )
+            (Some(pct_of(other.max(0.0) as u64)), Some(pct_of(irq as u64)))
         }
         _ => (None, None),
     };
-    let server_alive = server_pid
-        .as_deref()
-        .is_none_or(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
-    let hwm_kb = server_pid.as_deref().and_then(|p| status_kb(p, "VmHWM:"));
+    let server_alive = pids
+        .iter()
+        .all(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+    let hwm: Vec<Option<u64>> = pids.iter().map(|p| status_kb(p, "VmHWM:")).collect();
+    let mb = |kb: Option<u64>| kb.map(|k| k as f64 / 1024.0);
+    let per_server: Vec<serde_json::Value> = (0..pids.len())
+        .map(|i| {
+            json!({
+                "url": args.urls.get(i),
+                "rss_connected_mb": mb(rss_connected[i]),
+                "rss_steady_mb": mb(rss_max[i]),
+                "rss_peak_mb": mb(hwm[i]),
+                "cpu_pct": server_ticks[i].map(pct_of),
+            })
+        })
+        .collect();
+    let (rss_connected_kb, rss_steady_kb, hwm_kb) = if pids.is_empty() {
+        (None, None, None)
+    } else {
+        (sum(rss_connected), sum(rss_max), sum(hwm))
+    };
     // Let in-flight signals arrive, then stop everyone.
     tokio::time::sleep(Duration::from_secs(2)).await;
     phase.stop.cancel();
     let mut lat: Vec<u32> = Vec::new();
+    let mut cross: Vec<u32> = Vec::new();
     let collect = async {
         for h in handles {
-            if let Ok(v) = h.await {
+            if let Ok((v, c)) = h.await {
                 lat.extend(v);
+                cross.extend(c);
             }
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(10), collect).await;
     lat.sort_unstable();
+    cross.sort_unstable();
     busy.sort_unstable();
 
     let sent = stats.sent_in_window.load(Ordering::Relaxed);
     let received = stats.received_in_window.load(Ordering::Relaxed);
-    let rss_steady_kb = rss_samples.iter().copied().max();
-    let result = json!({
+    let mut result = json!({
         "devices": devices,
         "parties": parties,
         "party_size": args.party_size,
@@ -742,9 +782,10 @@ async fn main() {
         "latency_p999_ms": pct(&lat, 99.9),
         "latency_over_25ms": lat.iter().filter(|&&v| v > 25_000).count(),
         "latency_max_ms": lat.last().map(|v| f64::from(*v) / 1000.0),
-        "server_rss_connected_mb": rss_connected_kb.map(|k| k as f64 / 1024.0),
-        "server_rss_steady_mb": rss_steady_kb.map(|k| k as f64 / 1024.0),
-        "server_rss_peak_mb": hwm_kb.map(|k| k as f64 / 1024.0),
+
+        "server_rss_connected_mb": mb(rss_connected_kb),
+        "server_rss_steady_mb": mb(rss_steady_kb),
+        "server_rss_peak_mb": mb(hwm_kb),
         "server_cpu_pct": server_cpu_pct,
         "loadgen_cpu_pct": self_cpu_pct,
         "others_cpu_pct": others_cpu_pct,
@@ -758,6 +799,12 @@ async fn main() {
         "last_server_error": stats.last_error.lock().unwrap().clone(),
         "setup_errors": errors,
     });
+    // Kept apart: one `json!` this big exceeds the macro's recursion limit.
+    result["latency_cross_samples"] = json!(cross.len());
+    result["latency_cross_p50_ms"] = json!(pct(&cross, 50.0));
+    result["latency_cross_p99_ms"] = json!(pct(&cross, 99.0));
+    result["servers"] = json!(args.urls.len());
+    result["per_server"] = json!(per_server);
     eprintln!(
         "loadgen: window {wsecs:.1} s: {sent} signals sent, {received} received; p50 {:?} ms p99 {:?} ms",
         pct(&lat, 50.0),
