@@ -4,7 +4,8 @@
 //! PostgreSQL's session advisory lock settles who serves: it belongs to one connection at a
 //! time and goes the moment that connection ends, which a crash or `kill -9` does at once. The
 //! other servers wait without listening, so players' clients move on to the next server in
-//! their list, and the first to get the lock loads the parties and serves.
+//! their list (on a bus they take players and pass them to the serving one: `edge`), and the
+//! first to get the lock loads the parties and serves.
 //!
 //! The lock's connection is checked every second and a check gets 3 s, so a server cut off
 //! from PostgreSQL stops serving within 4 s, well before PostgreSQL, hearing nothing from it for
@@ -71,10 +72,11 @@ fn wait_for_lock(
             }
             Ok(false) => {
                 if !said_waiting {
-                    tracing::warn!(
+                    // A normal state with several servers, not a fault.
+                    tracing::info!(
                         store = %target,
-                        "another LANrage server is serving this database; this one waits, \
-                         without listening, and takes over when it stops"
+                        "another LANrage server is serving this database; this one takes over \
+                         when it stops"
                     );
                     said_waiting = true;
                 }
