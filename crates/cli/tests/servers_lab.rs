@@ -13,10 +13,10 @@ mod support;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::lab::{Lab, ProcId};
+use support::lab::{Lab, Nat, ProcId};
 use support::players::{create, lanrage};
 use support::postgres::TestPostgres;
-use support::world::World;
+use support::world::{Home, HomeSpec, Wire, World};
 
 const DB_IP: &str = "198.51.100.5";
 const SERVERS: [(&str, &str); 2] = [("srva", "198.51.100.10"), ("srvb", "198.51.100.9")];
@@ -41,9 +41,15 @@ struct Servers {
     nats: Option<ProcId>,
 }
 
-/// Without a bus the second server waits; with one it takes players too, and the second
-/// player is given B first, so the party has a member on each server.
 fn servers(tag: &str, bus: bool) -> Option<Servers> {
+    servers_with(tag, bus, false)
+}
+
+/// Without a bus the second server waits; with one it takes players too, and the second
+/// player is given B first, so the party has a member on each server. With `relays` the
+/// servers run their STUN/TURN relays (one TURN secret) and the two players live behind
+/// symmetric NATs, so only a relay joins them.
+fn servers_with(tag: &str, bus: bool, relays: bool) -> Option<Servers> {
     if !support::require(
         support::is_root(),
         "server labs need root (network namespaces, TUN devices)",
@@ -56,8 +62,19 @@ fn servers(tag: &str, bus: bool) -> Option<Servers> {
         w.host(ns, ip);
     }
     for i in 0..3 {
-        let ns = format!("p{i}");
-        w.host(&ns, &format!("198.51.100.{}", 11 + i));
+        let (ns, ip) = (format!("p{i}"), format!("198.51.100.{}", 11 + i));
+        if relays && i < 2 {
+            w.home(HomeSpec {
+                ns: &ns,
+                kind: Home::Behind(Nat::Symmetric),
+                router: &format!("r{i}"),
+                public_ip: &ip,
+                lan: &format!("192.168.{}", i + 1),
+                wire: Wire::default(),
+            });
+        } else {
+            w.host(&ns, &ip);
+        }
         w.player(&ns);
     }
     let pg = TestPostgres::start_in(&w.lab.full("db"), DB_IP)?;
@@ -67,7 +84,7 @@ fn servers(tag: &str, bus: bool) -> Option<Servers> {
     let data: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut servers = Vec::new();
     for (i, dir) in data.iter().enumerate() {
-        servers.push(spawn_server(&mut w.lab, i, dir, &store, bus));
+        servers.push(spawn_server(&mut w.lab, i, dir, &store, bus, relays));
         if i == 0 {
             // The first serves; the second then waits for the serving lock.
             w.lab
@@ -110,8 +127,10 @@ fn servers(tag: &str, bus: bool) -> Option<Servers> {
     let invite = lanrage_proto::invite::Invite::parse(&link).unwrap();
     assert_eq!(invite.server.as_deref(), Some(both.as_str()), "{link}");
     w.players[1].ok(&w.lab, &["party", "join", &code]);
-    w.lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
-    w.lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
+    // A relayed path takes a few more round trips to the relays to set up.
+    let within = Duration::from_secs(if relays { 20 } else { 5 });
+    w.lab.wait_ping("p0", "10.66.0.2", within);
+    w.lab.wait_ping("p1", "10.66.0.1", within);
     for (i, p) in w.players[..2].iter().enumerate() {
         let on = if bus && i == 1 { &urls[1] } else { &urls[0] };
         assert_eq!(p.status(&w.lab)["control"]["server"], on.as_str());
@@ -128,30 +147,36 @@ fn servers(tag: &str, bus: bool) -> Option<Servers> {
     })
 }
 
-/// `lanrage server` number `i` (A or B) on the lab's database, with the bus or without.
+/// `lanrage server` number `i` (A or B) on the lab's database, with the bus or without, with
+/// its relay or without.
 fn spawn_server(
     lab: &mut Lab,
     i: usize,
     data: &tempfile::TempDir,
     store: &str,
     bus: bool,
+    relay: bool,
 ) -> ProcId {
-    let (ns, _) = SERVERS[i];
+    let (ns, ip) = SERVERS[i];
     let mut envs = vec![("RUST_LOG", "info"), ("LANRAGE_STORE", store)];
     if bus {
         envs.push(("LANRAGE_BUS", NATS));
     }
     let (bin, dir) = (lanrage(), data.path().display().to_string());
     let listen = format!("0.0.0.0:{PORT}");
-    let args = [
+    let mut args = vec![
         bin.as_str(),
         "--data-dir",
         &dir,
         "server",
         "--listen",
         &listen,
-        "--no-relay",
     ];
+    if relay {
+        args.extend_from_slice(&["--public-ip", ip, "--turn-secret", "lab-shared-secret"]);
+    } else {
+        args.push("--no-relay");
+    }
     lab.spawn(ns, &format!("server-{ns}"), &args, &envs)
 }
 
@@ -468,7 +493,7 @@ fn both_servers_restarted_keep_the_party_its_code_and_addresses() {
         );
     }
     for (i, (ns, _)) in SERVERS.iter().enumerate() {
-        s.servers[i] = spawn_server(&mut s.w.lab, i, &s.data[i], &s.store, true);
+        s.servers[i] = spawn_server(&mut s.w.lab, i, &s.data[i], &s.store, true, false);
         s.w.lab
             .wait_listening(ns, "tcp", PORT, Duration::from_secs(15));
     }
@@ -541,4 +566,29 @@ fn when_postgres_goes_away_the_tunnels_keep_working_and_the_servers_recover() {
     players[2].ok(lab, &["party", "join", &code]);
     lab.wait_ping("p2", "10.66.0.1", Duration::from_secs(5));
     lab.wait_ping("p1", "10.66.0.3", Duration::from_secs(5));
+}
+
+#[test]
+fn every_server_on_a_bus_runs_a_relay_its_players_can_use() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = servers_with("servrelay", true, true) else {
+        return;
+    };
+    let lab = &s.w.lab;
+    // Behind symmetric NATs both ways, the two friends are joined by a relay only.
+    for p in &s.w.players[..2] {
+        support::wait_for(Duration::from_secs(20), "a relayed path", || {
+            p.status(lab)["party"]["peers"][0]["connection"] == "relayed"
+        });
+    }
+    // P1 is on server B, which passes its session to A; A gave it B's relay first, with
+    // credentials B's relay takes (one TURN secret) for a member B's relay knows of (over the
+    // bus): B's relay holds P1's allocation.
+    support::wait_for(
+        Duration::from_secs(10),
+        "an allocation on B's relay",
+        || gauge(lab, 1, "lanrage_server_relay_allocations").is_some_and(|n| n > 0),
+    );
+    lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
+    lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
 }

@@ -18,7 +18,7 @@
 //! can act as any device. It belongs on the servers' private network, or behind NATS's own
 //! authentication (a user and password in the URL).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::ws::Message;
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) const LEADER: &str = "lanrage.leader";
 pub(crate) const OPEN: &str = "lanrage.open";
+pub(crate) const RELAY: &str = "lanrage.relay";
 /// How often the serving server says so, and how long a server passing players on waits for
 /// it before it stops passing them (they move to the next server in their list).
 pub(crate) const BEACON_EVERY: Duration = Duration::from_secs(1);
@@ -51,6 +52,15 @@ pub enum BusError {
     Address(String),
 }
 
+/// What the serving server says every second (`lanrage.leader`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Beacon {
+    pub instance: String,
+    /// Every relay of the servers on the bus that it knows of, its own included.
+    #[serde(default)]
+    pub relays: Vec<IpAddr>,
+}
+
 /// What a server passing a player on tells the serving one.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct OpenSession {
@@ -60,6 +70,37 @@ pub(crate) struct OpenSession {
     pub name: String,
     /// The player's address as the passing server saw it (wrong-code limits go by it).
     pub peer: SocketAddr,
+    /// The passing server's own relay, which the player is given first.
+    #[serde(default)]
+    pub relay: Option<SocketAddr>,
+}
+
+/// What the relays of the servers passing players on must know, as the serving server's
+/// registry changes (`lanrage.relay`): who is in which party and at which addresses. Members
+/// only, as the serving server's own relay.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum RelayUpdate {
+    Party {
+        id: String,
+        members: Vec<(String, Vec<IpAddr>)>,
+    },
+    Dropped {
+        id: String,
+    },
+    Revoked {
+        device: String,
+    },
+}
+
+impl RelayUpdate {
+    pub fn apply(self, relay: &crate::relay::Relay) {
+        match self {
+            RelayUpdate::Party { id, members } => relay.set_party(&id, members),
+            RelayUpdate::Dropped { id } => relay.drop_party(&id),
+            RelayUpdate::Revoked { device } => relay.revoke(&device),
+        }
+    }
 }
 
 /// One server's connection to NATS.

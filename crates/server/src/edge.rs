@@ -22,6 +22,7 @@ use crate::bus::{self, Bus, OpenSession};
 use crate::guard::Limits;
 use crate::handshake::{authenticate, refuse, Identity, AUTH_TIMEOUT};
 use crate::listen::{listen, request_arrived, PeerAddr};
+use crate::relay::Relay;
 
 /// How long the serving server gets to take a session.
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -37,6 +38,8 @@ struct EdgeShared {
     auth_failures: AtomicU64,
     limits: Limits,
     closing: CancellationToken,
+    /// This server's own relay and where players reach it.
+    relay: Option<(Relay, SocketAddr)>,
 }
 
 impl EdgeShared {
@@ -55,6 +58,7 @@ impl EdgeShared {
 pub(crate) struct Edge {
     cancel: CancellationToken,
     tasks: TaskTracker,
+    shared: Arc<EdgeShared>,
 }
 
 impl Edge {
@@ -64,6 +68,7 @@ impl Edge {
         limits: &Limits,
         identity: Identity,
         bus: Bus,
+        relay: Option<(Relay, SocketAddr)>,
     ) -> std::io::Result<Edge> {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -77,6 +82,7 @@ impl Edge {
             auth_failures: AtomicU64::new(0),
             limits: limits.clone(),
             closing: cancel.clone(),
+            relay,
         });
         let app = axum::Router::new()
             .route("/metrics", axum::routing::get(metrics))
@@ -87,18 +93,29 @@ impl Edge {
         let addr = listen(addr, acceptor, limits, app, &tasks, cancel.clone())?;
         let (s, c) = (shared.clone(), cancel.clone());
         tasks.spawn(async move { watch_leader(s, c).await });
+        if shared.relay.is_some() {
+            let (s, c) = (shared.clone(), cancel.clone());
+            tasks.spawn(async move { follow_relay_updates(s, c).await });
+        }
         tracing::info!(
             %addr,
             "not serving (another server holds the database's serving lock): taking players here and passing their sessions over the bus to the one that serves"
         );
-        Ok(Edge { cancel, tasks })
+        Ok(Edge {
+            cancel,
+            tasks,
+            shared,
+        })
     }
 
-    /// Closes every passed-on session and the listener (bounded).
+    /// Closes every passed-on session, the listener and the relay (bounded).
     pub async fn shutdown(self) {
         self.cancel.cancel();
         self.tasks.close();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.tasks.wait()).await;
+        if let Some((relay, _)) = &self.shared.relay {
+            relay.close().await;
+        }
     }
 }
 
@@ -130,12 +147,51 @@ async fn watch_leader(s: Arc<EdgeShared>, cancel: CancellationToken) {
                 None => return,
             },
         };
-        let id = String::from_utf8_lossy(&beacon.payload).into_owned();
+        let Ok(beacon) = serde_json::from_slice::<bus::Beacon>(&beacon.payload) else {
+            tracing::debug!("bus: malformed beacon ignored");
+            continue;
+        };
+        if let Some((relay, _)) = &s.relay {
+            relay.set_peer_relays(beacon.relays);
+        }
+        let id = beacon.instance;
         if heard.as_ref() != Some(&id) {
             tracing::info!(server = %id, "bus: passing players to the serving server");
             heard = Some(id.clone());
         }
         *s.leader.lock() = Some((id, Instant::now()));
+    }
+}
+
+/// Keeps this server's relay's member lists as the serving server's registry has them.
+async fn follow_relay_updates(s: Arc<EdgeShared>, cancel: CancellationToken) {
+    let Some((relay, _)) = &s.relay else {
+        return;
+    };
+    let mut updates = loop {
+        match s.bus.client.subscribe(bus::RELAY).await {
+            Ok(u) => break u,
+            Err(e) => {
+                tracing::warn!(error = %e, "bus: cannot follow the relay's members yet");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => return,
+            m = updates.next() => match m {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        match serde_json::from_slice::<bus::RelayUpdate>(&msg.payload) {
+            Ok(update) => update.apply(relay),
+            Err(e) => tracing::debug!(error = %e, "bus: malformed relay update ignored"),
+        }
     }
 }
 
@@ -146,12 +202,14 @@ async fn metrics(State(s): State<Arc<EdgeShared>>) -> Response {
          # TYPE lanrage_server_serving_server_heard gauge\nlanrage_server_serving_server_heard {}\n\
          # TYPE lanrage_server_devices_connected gauge\nlanrage_server_devices_connected {}\n\
          # TYPE lanrage_server_connections_total counter\nlanrage_server_connections_total {}\n\
-         # TYPE lanrage_server_auth_failures_total counter\nlanrage_server_auth_failures_total {}\n",
+         # TYPE lanrage_server_auth_failures_total counter\nlanrage_server_auth_failures_total {}\n\
+         # TYPE lanrage_server_relay_allocations gauge\nlanrage_server_relay_allocations {}\n",
         u8::from(s.bus.connected()),
         u8::from(s.leader().is_some()),
         s.passed_on.load(Ordering::Relaxed),
         s.connections.load(Ordering::Relaxed),
         s.auth_failures.load(Ordering::Relaxed),
+        s.relay.as_ref().map_or(0, |(r, _)| r.allocations()),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
@@ -198,6 +256,7 @@ async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
         device,
         name,
         peer,
+        relay: s.relay.as_ref().map(|(_, at)| *at),
     };
     let Ok(payload) = serde_json::to_vec(&open) else {
         return;

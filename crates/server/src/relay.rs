@@ -78,6 +78,13 @@ pub struct RelayConfig {
     pub bandwidth_bytes_per_sec: u64,
 }
 
+impl RelayConfig {
+    /// Where players reach the relay.
+    pub fn public_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.public_ip, self.port)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("cannot listen for STUN/TURN on UDP {addr} (another server on that port? see --relay-port, or --no-relay)")]
@@ -111,13 +118,19 @@ impl IceConfig {
 
     /// The STUN and TURN servers for `device`, with credentials valid until the returned time.
     pub fn servers_for(&self, device: &str) -> (Vec<IceServer>, u64) {
+        self.servers_for_via(device, None)
+    }
+
+    /// Like [`IceConfig::servers_for`], with the relay of the server the device is connected
+    /// through first (on a bus: every server runs a relay, and the credentials work on all).
+    pub fn servers_for_via(&self, device: &str, via: Option<SocketAddr>) -> (Vec<IceServer>, u64) {
         let expires = unix_now() + self.credential_ttl.as_secs();
         let username = format!("{expires}:{device}");
         let password = rest_password(&self.secret, &username);
         let mut urls = Vec::new();
-        if let Some(r) = &self.relay {
-            let host = SocketAddr::new(r.public_ip, r.port);
-            let alt = SocketAddr::new(r.public_ip, r.port.wrapping_add(1));
+        let own = self.relay.as_ref().map(RelayConfig::public_addr);
+        for host in via.into_iter().chain(own) {
+            let alt = SocketAddr::new(host.ip(), host.port().wrapping_add(1));
             urls.push(format!("stun:{host}"));
             urls.push(format!("stun:{alt}"));
             urls.push(format!("turn:{host}"));
@@ -461,15 +474,21 @@ impl Relay {
     }
 
     pub fn party_changed(&self, party: &Party) {
-        let members = party
-            .members
-            .iter()
-            .map(|m| {
-                let ips = m.endpoints.iter().map(|e| e.ip()).collect();
-                (m.key.clone(), ips)
-            })
-            .collect();
-        self.policy.set_party(&party.id, members);
+        self.policy.set_party(&party.id, members_of(party));
+    }
+
+    /// A party's members and their addresses as another server's registry has them (on a bus).
+    pub fn set_party(&self, id: &str, members: Vec<(String, Vec<IpAddr>)>) {
+        self.policy.set_party(id, members);
+    }
+
+    pub fn drop_party(&self, id: &str) {
+        self.policy.drop_party(id);
+    }
+
+    /// The other servers' relays on a bus: members' relayed addresses there are peers too.
+    pub fn set_peer_relays(&self, ips: Vec<IpAddr>) {
+        self.policy.set_peer_relays(ips);
     }
 
     /// `device` is in no party any more: its credentials are refused from now on and its
@@ -499,6 +518,18 @@ impl Relay {
             tracing::debug!(error = %e, "closing the relay");
         }
     }
+}
+
+/// Each member of `party` with the addresses it reported: the peers its allocations may reach.
+pub fn members_of(party: &Party) -> Vec<(String, Vec<IpAddr>)> {
+    party
+        .members
+        .iter()
+        .map(|m| {
+            let ips = m.endpoints.iter().map(|e| e.ip()).collect();
+            (m.key.clone(), ips)
+        })
+        .collect()
 }
 
 /// Closes the allocations of clients that went away without closing them (see

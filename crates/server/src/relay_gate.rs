@@ -109,6 +109,9 @@ struct State {
     endpoints: HashMap<String, Vec<IpAddr>>,
     /// Nonces the crate handed out, oldest first.
     nonces: Vec<(String, Instant)>,
+    /// The other relays of servers sharing a bus: a member's relayed address on one of them
+    /// is a party peer too (two friends on two servers, each relayed by its own).
+    peer_relays: Vec<IpAddr>,
 }
 
 impl State {
@@ -207,6 +210,16 @@ impl Policy {
     pub(crate) fn drop_party(&self, id: &str) {
         self.set_party(id, Vec::new());
         self.state.lock().members.remove(id);
+    }
+
+    /// The relays of the other servers on the bus (replacing the last list).
+    pub(crate) fn set_peer_relays(&self, ips: Vec<IpAddr>) {
+        let ips = ips
+            .into_iter()
+            .map(|ip| ip.to_canonical())
+            .filter(|ip| !self.own_ips.contains(ip))
+            .collect();
+        self.state.lock().peer_relays = ips;
     }
 
     /// Forgets `device` as a member; returns the TURN usernames its allocations use, so the
@@ -423,7 +436,7 @@ impl Policy {
                 (!st.member_relay_port(&party, peer.port)).then_some("the relay's own address")
             } else if !relayable(ip, self.allow_private) {
                 Some("an address the relay does not send to")
-            } else if !st.member_ip(&party, ip) {
+            } else if !st.member_ip(&party, ip) && !st.peer_relays.contains(&ip) {
                 Some("not an address of a member of the party")
             } else {
                 None

@@ -288,6 +288,8 @@ pub(crate) struct Shared {
     relay: Option<crate::relay::Relay>,
     limits: Limits,
     bus: Option<Bus>,
+    /// What the other servers' relays must know, published in order by one task.
+    relay_updates: Option<tokio::sync::mpsc::Sender<bus::RelayUpdate>>,
 }
 
 fn now_ms() -> u64 {
@@ -344,12 +346,26 @@ impl Server {
                                 secret: secret.clone(),
                                 public,
                             };
+                            let relay = match &cfg.ice.relay {
+                                // Credentials the serving server makes work here only with the
+                                // secret they share.
+                                Some(r) if !cfg.ice.secret.is_empty() => Some((
+                                    crate::relay::Relay::start(r, &cfg.ice.secret).await?,
+                                    r.public_addr(),
+                                )),
+                                Some(_) => {
+                                    tracing::info!("no --turn-secret: this server runs no relay while another serves (the serving one's credentials would not work here)");
+                                    None
+                                }
+                                None => None,
+                            };
                             let edge = Edge::start(
                                 cfg.listen,
                                 acceptor.clone(),
                                 &limits,
                                 identity,
                                 bus.clone(),
+                                relay,
                             )
                             .map_err(|source| ServerError::Listen {
                                 addr: cfg.listen,
@@ -404,6 +420,7 @@ impl Server {
             ice,
             relay,
             limits: limits.clone(),
+            relay_updates: bus.as_ref().map(|b| publish_relay_updates(b.clone())),
             bus,
         });
         let cancel = CancellationToken::new();
@@ -589,7 +606,19 @@ impl Shared {
                 for m in &p.members {
                     snapshots.push((m.key.clone(), p.view_for(&m.key)));
                 }
+                self.tell_relays(bus::RelayUpdate::Party {
+                    id: id.clone(),
+                    members: crate::relay::members_of(p),
+                });
             }
+        }
+        for id in &changes.deleted {
+            self.tell_relays(bus::RelayUpdate::Dropped { id: id.clone() });
+        }
+        for (device, _, _) in &changes.gone {
+            self.tell_relays(bus::RelayUpdate::Revoked {
+                device: device.clone(),
+            });
         }
         for (device, party) in snapshots {
             if let Some(out) = self.outbox(&device) {
@@ -604,11 +633,21 @@ impl Shared {
         }
     }
 
+    /// Best effort: an update lost while NATS is away is repaired by the party's next change.
+    fn tell_relays(&self, update: bus::RelayUpdate) {
+        if let Some(tx) = &self.relay_updates {
+            if tx.try_send(update).is_err() {
+                tracing::debug!("bus: relay update dropped (NATS slow or away)");
+            }
+        }
+    }
+
     fn handle_request(
         &self,
         device: &str,
         name: &str,
         source: IpAddr,
+        via_relay: Option<SocketAddr>,
         op: Op,
     ) -> Result<serde_json::Value, ErrorBody> {
         let now = now_ms();
@@ -704,7 +743,7 @@ impl Shared {
                 .map(|l| (json!(l), Changes::default())),
             Op::IceServers => match reg.party_of(device) {
                 Some(_) => {
-                    let (servers, expires) = self.ice.servers_for(device);
+                    let (servers, expires) = self.ice.servers_for_via(device, via_relay);
                     Ok((
                         json!({ "ice_servers": servers, "ice_expires_at": expires }),
                         Changes::default(),
@@ -803,16 +842,18 @@ async fn session(s: Arc<Shared>, mut socket: WebSocket, peer: SocketAddr) {
         return;
     };
     let (sink, stream) = socket.split();
-    serve_device(s, key, name, peer, stream, sink).await;
+    serve_device(s, key, name, peer, None, stream, sink).await;
 }
 
 /// An authenticated device's session, from the welcome on, whether its socket is here or on
-/// another server that passes its frames over the bus.
+/// another server that passes its frames over the bus (`via_relay`: that server's relay,
+/// given to the device first).
 pub(crate) async fn serve_device<St, Si, E>(
     s: Arc<Shared>,
     key: String,
     mut name: String,
     peer: SocketAddr,
+    via_relay: Option<SocketAddr>,
     mut stream: St,
     mut sink: Si,
 ) where
@@ -937,7 +978,7 @@ pub(crate) async fn serve_device<St, Si, E>(
                         if let Op::SetName { name: n } = &op {
                             name = n.clone();
                         }
-                        s.handle_request(&key, &name, peer.ip(), op)
+                        s.handle_request(&key, &name, peer.ip(), via_relay, op)
                     }
                 };
                 let reply = match result {
@@ -992,7 +1033,12 @@ pub(crate) async fn serve_device<St, Si, E>(
 
 /// The serving server's side: says it serves, and runs the sessions other servers pass on.
 fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: CancellationToken) {
-    let (b, c) = (bus.clone(), cancel.clone());
+    // Every relay on the bus (this server's and those of the servers passing players on):
+    // each relay lets members reach the others' relayed addresses.
+    let relays: Arc<Mutex<Vec<IpAddr>>> = Arc::new(Mutex::new(
+        shared.ice.relay.iter().map(|r| r.public_ip).collect(),
+    ));
+    let (b, c, shared_relays) = (bus.clone(), cancel.clone(), relays.clone());
     tasks.spawn(async move {
         let mut beacon = tokio::time::interval(bus::BEACON_EVERY);
         loop {
@@ -1000,11 +1046,15 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
                 _ = c.cancelled() => break,
                 _ = beacon.tick() => {}
             }
+            let beacon = bus::Beacon {
+                instance: b.instance.clone(),
+                relays: shared_relays.lock().clone(),
+            };
+            let Ok(payload) = serde_json::to_vec(&beacon) else {
+                continue;
+            };
             // Lost while NATS is away; the next one goes when it is back.
-            let _ = b
-                .client
-                .publish(bus::LEADER, b.instance.clone().into())
-                .await;
+            let _ = b.client.publish(bus::LEADER, payload.into()).await;
         }
     });
     let t = tasks.clone();
@@ -1044,6 +1094,26 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
                     continue;
                 }
             };
+            if let Some(at) = open.relay {
+                let mut known = relays.lock();
+                if !known.contains(&at.ip()) {
+                    known.push(at.ip());
+                    if let Some(r) = &shared.relay {
+                        r.set_peer_relays(known.clone());
+                    }
+                }
+            }
+            // Its server's relay learns the device's party before the device can ask for it.
+            let party = {
+                let reg = shared.registry.lock();
+                reg.party_of(&open.device).map(|p| bus::RelayUpdate::Party {
+                    id: p.id.clone(),
+                    members: crate::relay::members_of(p),
+                })
+            };
+            if let Some(update) = party {
+                shared.tell_relays(update);
+            }
             if bus
                 .client
                 .publish(reply, bus.instance.clone().into())
@@ -1064,11 +1134,26 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
                 open.device,
                 open.name,
                 open.peer,
+                open.relay,
                 stream,
                 sink,
             ));
         }
     });
+}
+
+/// Publishes relay updates in the order the registry made them.
+fn publish_relay_updates(bus: Bus) -> tokio::sync::mpsc::Sender<bus::RelayUpdate> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bus::RelayUpdate>(4096);
+    tokio::spawn(async move {
+        while let Some(update) = rx.recv().await {
+            let Ok(payload) = serde_json::to_vec(&update) else {
+                continue;
+            };
+            let _ = bus.client.publish(bus::RELAY, payload.into()).await;
+        }
+    });
+    tx
 }
 
 /// Requests that change the party everyone sees (rate-limited).
