@@ -419,3 +419,44 @@ async fn requests_without_credentials_do_not_make_the_relay_remember_anything_ne
     assert!(allocate(addr, "dev", "127.0.0.1:0").await.is_ok());
     relay.close().await;
 }
+
+/// On a bus, a member's relayed address on another server's relay is a peer too, once this
+/// relay is told that server's relay address; a stranger's address stays refused.
+#[test]
+fn another_servers_relay_is_a_peer_once_named() {
+    const OTHER_RELAY: &str = "203.0.113.3";
+    in_netns(&[RELAY_IP, A, OTHER_RELAY, STRANGER], || async {
+        let relay = start(config(
+            RELAY_IP.parse().unwrap(),
+            RELAY_IP.parse().unwrap(),
+            0,
+        ))
+        .await;
+        relay.party_changed(&party("p", &[("a", &[]), ("b", &[])]));
+        let other = tokio::net::UdpSocket::bind(format!("{OTHER_RELAY}:9000"))
+            .await
+            .unwrap();
+        let (_ca, a) = allocate(relay.local_addr(), "a", &format!("{A}:0"))
+            .await
+            .unwrap();
+        let to: SocketAddr = format!("{OTHER_RELAY}:9000").parse().unwrap();
+        assert!(
+            a.send_to(b"early", to).await.is_err(),
+            "another relay is no peer before it is named"
+        );
+        relay.set_peer_relays(vec![OTHER_RELAY.parse().unwrap()]);
+        a.send_to(b"hello", to).await.unwrap();
+        let mut buf = [0u8; 64];
+        let got = tokio::time::timeout(Duration::from_secs(2), other.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..got.0], b"hello");
+        let stranger: SocketAddr = format!("{STRANGER}:9000").parse().unwrap();
+        assert!(
+            a.send_to(b"no", stranger).await.is_err(),
+            "a stranger stays refused"
+        );
+        relay.close().await;
+    });
+}
