@@ -186,8 +186,8 @@ pub async fn run_server(
         let server = match started {
             Ok(s) => s,
             // At the first start a wrong address or password is the operator's to fix; later,
-            // PostgreSQL may just be restarting.
-            Err(e) if first => return Err(e.into()),
+            // PostgreSQL may just be restarting (or a hand-over met a passing fault).
+            Err(e) if first && !e.after_serving() => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot serve yet; trying again in 2 s");
                 tokio::select! {

@@ -59,7 +59,14 @@ fn servers_with(tag: &str, bus: bool, relays: bool) -> Option<Servers> {
     let mut w = World::new(tag);
     w.host("db", DB_IP);
     for (ns, ip) in SERVERS {
-        w.host(ns, ip);
+        // With relays, A is farther away than B: a player given both picks B's (the nearest),
+        // so which relay carries whom is known.
+        let wire = if relays && ns == SERVERS[0].0 {
+            Wire::delayed(25, 0)
+        } else {
+            Wire::default()
+        };
+        w.host_via(ns, ip, wire);
     }
     for i in 0..3 {
         let (ns, ip) = (format!("p{i}"), format!("198.51.100.{}", 11 + i));
@@ -581,9 +588,10 @@ fn every_server_on_a_bus_runs_a_relay_its_players_can_use() {
             p.status(lab)["party"]["peers"][0]["connection"] == "relayed"
         });
     }
-    // P1 is on server B, which passes its session to A; A gave it B's relay first, with
+    // P1 is on server B, which passes its session to A; A gave it B's relay and its own, with
     // credentials B's relay takes (one TURN secret) for a member B's relay knows of (over the
-    // bus): B's relay holds P1's allocation.
+    // bus), and P1 took the nearer, B's: B's relay holds P1's allocation. P0, on A, was given
+    // A's relay only, so the two are relayed by two relays, relay to relay.
     support::wait_for(
         Duration::from_secs(10),
         "an allocation on B's relay",

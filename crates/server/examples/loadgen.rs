@@ -712,7 +712,10 @@ async fn main() {
         (Some(m0), Some(m1), Some(s), Some(l)) => {
             let other = (m1.0 - m0.0) as f64 - s as f64 - l as f64;
             let irq = (m1.1 - m0.1) as f64;
-            (Some(pct_of(other.max(0.0) as u64)), Some(pct_of(irq as u64)))
+            (
+                Some(pct_of(other.max(0.0) as u64)),
+                Some(pct_of(irq as u64)),
+            )
         }
         _ => (None, None),
     };

@@ -9,10 +9,14 @@
 //! server are one party, see each other online and signal each other.
 //!
 //! Subjects: the serving server says it serves (`lanrage.leader`, every second); a server that
-//! takes a player asks it to open the session (`lanrage.open`, a request) and then sends the
-//! player's frames on `lanrage.up.EDGE.CONN` and receives the server's on
-//! `lanrage.down.EDGE.CONN`, where an empty message closes the session. NATS keeps one
-//! publisher's messages on one subject in order, which is all a session needs.
+//! takes a player asks that one server to open the session (`lanrage.open.INSTANCE`, a
+//! request) and then sends the player's frames on `lanrage.up.EDGE.CONN` and receives the
+//! server's on `lanrage.down.EDGE.CONN`. NATS keeps one publisher's messages on one subject in
+//! order but delivers at most once: a subscriber that falls behind, or a reconnection, loses
+//! messages. So each frame carries its number in the session, and a gap ends the session (the
+//! player reconnects and gets a fresh snapshot, as after a slow connection on the direct path).
+//! Session frames go over a second NATS connection whose subscriptions hold few messages: a
+//! player who stops reading costs its server a bounded backlog, not NATS's default 65,536.
 //!
 //! NATS carries devices whose keys the sending server has checked; whoever can publish on it
 //! can act as any device. It belongs on the servers' private network, or behind NATS's own
@@ -26,7 +30,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 pub(crate) const LEADER: &str = "lanrage.leader";
-pub(crate) const OPEN: &str = "lanrage.open";
+
 pub(crate) const RELAY: &str = "lanrage.relay";
 /// How often the serving server says so, and how long a server passing players on waits for
 /// it before it stops passing them (they move to the next server in their list).
@@ -37,6 +41,34 @@ pub(crate) const LEADER_SILENT: Duration = Duration::from_millis(3500);
 pub(crate) const REMOTE_IDLE: Duration = Duration::from_secs(15);
 /// NATS itself: a silent cut to the NATS server is noticed within two pings.
 const PING_EVERY: Duration = Duration::from_secs(3);
+/// Messages a session's subscription holds before NATS drops (and the gap closes the session).
+const SESSION_BACKLOG: usize = 128;
+/// How long a request to open a session stays good: one answered later is refused.
+pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Until when a session request asked now stays good.
+pub(crate) fn open_deadline() -> u64 {
+    unix_ms().saturating_add(OPEN_TIMEOUT.as_millis() as u64)
+}
+
+/// Whether a session request is past its deadline (the servers' clocks agree closely enough:
+/// NTP keeps them within milliseconds of a 3 s window).
+pub(crate) fn open_expired(until_ms: u64) -> bool {
+    unix_ms() > until_ms
+}
+
+/// Where the serving server `instance` takes sessions: an edge asks the one it heard, never a
+/// deposed one still finding out it lost the lock.
+pub(crate) fn open(instance: &str) -> String {
+    format!("lanrage.open.{instance}")
+}
 
 pub(crate) fn up(edge: &str, conn: u64) -> String {
     format!("lanrage.up.{edge}.{conn}")
@@ -56,9 +88,10 @@ pub enum BusError {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Beacon {
     pub instance: String,
-    /// Every relay of the servers on the bus that it knows of, its own included.
+    /// Every relay of the servers on the bus that it knows of (their STUN/TURN addresses), its
+    /// own included.
     #[serde(default)]
-    pub relays: Vec<IpAddr>,
+    pub relays: Vec<SocketAddr>,
 }
 
 /// What a server passing a player on tells the serving one.
@@ -73,6 +106,9 @@ pub(crate) struct OpenSession {
     /// The passing server's own relay, which the player is given first.
     #[serde(default)]
     pub relay: Option<SocketAddr>,
+    /// Unix milliseconds after which the passing server has given up waiting (see
+    /// `OPEN_TIMEOUT`): a late session would only displace the player's next connection.
+    pub until_ms: u64,
 }
 
 /// What the relays of the servers passing players on must know, as the serving server's
@@ -103,10 +139,13 @@ impl RelayUpdate {
     }
 }
 
-/// One server's connection to NATS.
+/// One server's connections to NATS.
 #[derive(Clone)]
 pub(crate) struct Bus {
+    /// Beacons, session requests, relay updates.
     pub client: async_nats::Client,
+    /// Session frames (see `SESSION_BACKLOG`).
+    pub sessions: async_nats::Client,
     /// This process among the servers: random per start, so a restarted server is new.
     pub instance: String,
 }
@@ -119,11 +158,20 @@ impl Bus {
             "{:016x}",
             rand_core::RngCore::next_u64(&mut rand_core::OsRng)
         );
-        let options = async_nats::ConnectOptions::new()
+        let options = || {
+            async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .ping_interval(PING_EVERY)
+                .connection_timeout(Duration::from_secs(3))
+        };
+        let sessions = options()
+            .name(format!("lanrage-server-{instance}-sessions"))
+            .subscription_capacity(SESSION_BACKLOG)
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Address(e.to_string()))?;
+        let options = options()
             .name(format!("lanrage-server-{instance}"))
-            .retry_on_initial_connect()
-            .ping_interval(PING_EVERY)
-            .connection_timeout(Duration::from_secs(3))
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => tracing::info!("bus: connected to NATS"),
@@ -137,59 +185,163 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|e| BusError::Address(e.to_string()))?;
-        Ok(Bus { client, instance })
+        Ok(Bus {
+            client,
+            sessions,
+            instance,
+        })
     }
 
     pub fn connected(&self) -> bool {
-        self.client.connection_state() == async_nats::connection::State::Connected
+        use async_nats::connection::State;
+        self.client.connection_state() == State::Connected
+            && self.sessions.connection_state() == State::Connected
+    }
+
+    /// A subscription to a session's subject that the NATS server has taken in when this
+    /// returns, so frames the other server publishes at once (over the other connection)
+    /// find it.
+    pub async fn session_subscription(&self, subject: String) -> Option<async_nats::Subscriber> {
+        let sub = self.sessions.subscribe(subject).await.ok()?;
+        tokio::time::timeout(OPEN_TIMEOUT, self.sessions.flush())
+            .await
+            .ok()?
+            .ok()?;
+        Some(sub)
     }
 }
 
-/// A passed-on session's frames as the WebSocket frames they were; ends on the empty message
-/// that says the other end closed, or when nothing came for `idle`.
+/// Subscribes to `subject` on `client`, trying again every second while NATS is away; None
+/// once `cancel` ends the wait.
+pub(crate) async fn subscribe(
+    client: &async_nats::Client,
+    subject: String,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Option<async_nats::Subscriber> {
+    loop {
+        match client.subscribe(subject.clone()).await {
+            Ok(s) => return Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, %subject, "bus: cannot subscribe yet");
+                tokio::select! {
+                    _ = cancel.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// One session frame on the bus: `SEQ KIND BODY`, where KIND is `t` (text), `b` (binary: the
+/// serving server refuses it as the direct path does) or `c` (closed).
+fn encode(seq: u64, frame: &Message) -> Option<axum::body::Bytes> {
+    let (kind, body): (u8, &[u8]) = match frame {
+        Message::Text(t) => (b't', t.as_bytes()),
+        Message::Binary(b) => (b'b', b),
+        Message::Close(_) => (b'c', &[]),
+        Message::Ping(_) | Message::Pong(_) => return None,
+    };
+    let mut out = format!("{seq} ").into_bytes();
+    out.push(kind);
+    out.extend_from_slice(body);
+    Some(out.into())
+}
+
+fn decode(payload: &axum::body::Bytes) -> Option<(u64, Message)> {
+    let space = payload.iter().position(|&b| b == b' ')?;
+    let seq = std::str::from_utf8(&payload[..space]).ok()?.parse().ok()?;
+    let kind = *payload.get(space + 1)?;
+    let body = payload.slice(space + 2..);
+    let frame = match kind {
+        b't' => Message::Text(std::str::from_utf8(&body).ok()?.into()),
+        b'b' => Message::Binary(body),
+        b'c' => Message::Close(None),
+        _ => return None,
+    };
+    Some((seq, frame))
+}
+
+/// A passed-on session's frames as the WebSocket frames they were; ends when the other end
+/// closed, on a malformed or missing frame (NATS lost one), or when nothing came for `idle`.
 pub(crate) fn frames_of(
     sub: async_nats::Subscriber,
     idle: Option<Duration>,
 ) -> impl futures_util::Stream<Item = Result<Message, std::convert::Infallible>> + Unpin + Send {
     Box::pin(futures_util::stream::unfold(
-        sub,
-        move |mut sub| async move {
+        (sub, 0u64),
+        move |(mut sub, expected)| async move {
             let msg = match idle {
                 Some(idle) => tokio::time::timeout(idle, sub.next()).await.ok()??,
                 None => sub.next().await?,
             };
-            if msg.payload.is_empty() {
+            let (seq, frame) = decode(&msg.payload)?;
+            if seq != expected {
+                tracing::info!(
+                    expected,
+                    got = seq,
+                    "bus: session frames lost; closing the session"
+                );
                 return None;
             }
-            // Not text: passed on as the binary frame it was, which the session refuses.
-            let frame = match std::str::from_utf8(&msg.payload) {
-                Ok(t) => Message::Text(t.into()),
-                Err(_) => Message::Binary(msg.payload),
-            };
-            Some((Ok(frame), sub))
+            if matches!(frame, Message::Close(_)) {
+                return None;
+            }
+            Some((Ok(frame), (sub, expected + 1)))
         },
     ))
 }
 
-/// Frames to a session's subject: text as it is, a close as the empty message.
+/// Frames to a session's subject, numbered (see `encode`).
 pub(crate) fn publisher(
     client: async_nats::Client,
     subject: String,
 ) -> impl futures_util::Sink<Message, Error = async_nats::PublishError> + Unpin + Send + 'static {
     Box::pin(futures_util::sink::unfold(
-        (client, subject),
-        |(client, subject), frame: Message| async move {
-            let payload = match frame {
-                Message::Text(t) => bytes_of(t.as_str()),
-                Message::Close(_) => Default::default(),
-                _ => return Ok((client, subject)),
+        (client, subject, 0u64),
+        |(client, subject, seq), frame: Message| async move {
+            let Some(payload) = encode(seq, &frame) else {
+                return Ok((client, subject, seq));
             };
             client.publish(subject.clone(), payload).await?;
-            Ok((client, subject))
+            Ok((client, subject, seq + 1))
         },
     ))
 }
 
-fn bytes_of(text: &str) -> axum::body::Bytes {
-    axum::body::Bytes::copy_from_slice(text.as_bytes())
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+    use super::*;
+
+    #[test]
+    fn frames_keep_their_kind_and_number_and_nonsense_is_refused() {
+        for (seq, frame) in [
+            (0, Message::Text("{\"type\":\"heartbeat\"}".into())),
+            (7, Message::Text("".into())),
+            (
+                8,
+                Message::Binary(axum::body::Bytes::from_static(b"\x00\xff bin")),
+            ),
+            (u64::MAX, Message::Close(None)),
+        ] {
+            let payload = encode(seq, &frame).unwrap();
+            assert_eq!(decode(&payload), Some((seq, frame)));
+        }
+        assert!(encode(1, &Message::Ping(Default::default())).is_none());
+        for bad in [
+            &b""[..],
+            b"12",
+            b"12 ",
+            b"x t{}",
+            b"3 z",
+            b"3 t\xff",
+            b"-1 t{}",
+        ] {
+            assert_eq!(
+                decode(&axum::body::Bytes::copy_from_slice(bad)),
+                None,
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -24,9 +24,6 @@ use crate::handshake::{authenticate, refuse, Identity, AUTH_TIMEOUT};
 use crate::listen::{listen, request_arrived, PeerAddr};
 use crate::relay::Relay;
 
-/// How long the serving server gets to take a session.
-const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
 struct EdgeShared {
     identity: Identity,
     bus: Bus,
@@ -126,17 +123,8 @@ impl Drop for Edge {
 }
 
 async fn watch_leader(s: Arc<EdgeShared>, cancel: CancellationToken) {
-    let mut beacons = loop {
-        match s.bus.client.subscribe(bus::LEADER).await {
-            Ok(b) => break b,
-            Err(e) => {
-                tracing::warn!(error = %e, "bus: cannot hear the serving server yet");
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let Some(mut beacons) = bus::subscribe(&s.bus.client, bus::LEADER.into(), &cancel).await else {
+        return;
     };
     let mut heard: Option<String> = None;
     loop {
@@ -168,17 +156,8 @@ async fn follow_relay_updates(s: Arc<EdgeShared>, cancel: CancellationToken) {
     let Some((relay, _)) = &s.relay else {
         return;
     };
-    let mut updates = loop {
-        match s.bus.client.subscribe(bus::RELAY).await {
-            Ok(u) => break u,
-            Err(e) => {
-                tracing::warn!(error = %e, "bus: cannot follow the relay's members yet");
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let Some(mut updates) = bus::subscribe(&s.bus.client, bus::RELAY.into(), &cancel).await else {
+        return;
     };
     loop {
         let msg = tokio::select! {
@@ -239,14 +218,14 @@ async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
         return;
     };
     let short = device.get(..8).unwrap_or("").to_string();
-    if s.leader().is_none() {
+    let Some(leader) = s.leader() else {
         refuse(&mut socket, "unavailable", UNAVAILABLE).await;
         return;
-    }
+    };
     let conn = s.next_conn.fetch_add(1, Ordering::Relaxed);
     let instance = s.bus.instance.clone();
     // Subscribed before asking: the serving server's welcome comes at once.
-    let Ok(from_server) = s.bus.client.subscribe(bus::down(&instance, conn)).await else {
+    let Some(from_server) = s.bus.session_subscription(bus::down(&instance, conn)).await else {
         refuse(&mut socket, "unavailable", UNAVAILABLE).await;
         return;
     };
@@ -257,12 +236,13 @@ async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
         name,
         peer,
         relay: s.relay.as_ref().map(|(_, at)| *at),
+        until_ms: bus::open_deadline(),
     };
     let Ok(payload) = serde_json::to_vec(&open) else {
         return;
     };
-    let asked = s.bus.client.request(bus::OPEN, payload.into());
-    let serving = match tokio::time::timeout(OPEN_TIMEOUT, asked).await {
+    let asked = s.bus.client.request(bus::open(&leader), payload.into());
+    let serving = match tokio::time::timeout(bus::OPEN_TIMEOUT, asked).await {
         Ok(Ok(answer)) => String::from_utf8_lossy(&answer.payload).into_owned(),
         _ => {
             tracing::info!(device = %short, "the serving server did not take the session");
@@ -271,7 +251,7 @@ async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
         }
     };
     tracing::debug!(device = %short, server = %serving, "session passed on");
-    let mut to_server = bus::publisher(s.bus.client.clone(), bus::up(&instance, conn));
+    let mut to_server = bus::publisher(s.bus.sessions.clone(), bus::up(&instance, conn));
     // The serving server may say nothing for minutes (a quiet party).
     let mut from_server = bus::frames_of(from_server, None);
     let mut check = tokio::time::interval(bus::BEACON_EVERY);
@@ -287,7 +267,9 @@ async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
             }
             frame = socket.recv() => match frame {
                 Some(Ok(f @ (Message::Text(_) | Message::Binary(_)))) => {
-                    if to_server.send(f).await.is_err() {
+                    // Bounded: a NATS connection that stopped taking messages ends the session.
+                    let sent = tokio::time::timeout(s.limits.write_timeout, to_server.send(f)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
                         break true;
                     }
                 }
@@ -306,7 +288,11 @@ async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
             },
         }
     };
-    let _ = to_server.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        to_server.send(Message::Close(None)),
+    )
+    .await;
     if close_player {
         let _ = tokio::time::timeout(
             std::time::Duration::from_secs(1),

@@ -394,7 +394,7 @@ impl Relay {
         let mut addr = SocketAddr::new(cfg.bind, cfg.port);
         for (i, port) in [cfg.port, cfg.port.wrapping_add(1)].into_iter().enumerate() {
             let want = SocketAddr::new(cfg.bind, port);
-            let socket = tokio::net::UdpSocket::bind(want)
+            let socket = bind_soon(want)
                 .await
                 .map_err(|source| RelayError::Bind { addr: want, source })?;
             let gate = Gate::new(socket, policy.clone(), liveness.clone())
@@ -486,9 +486,10 @@ impl Relay {
         self.policy.drop_party(id);
     }
 
-    /// The other servers' relays on a bus: members' relayed addresses there are peers too.
-    pub fn set_peer_relays(&self, ips: Vec<IpAddr>) {
-        self.policy.set_peer_relays(ips);
+    /// The other servers' relays on a bus (their STUN/TURN addresses): members' relayed
+    /// addresses there are peers too.
+    pub fn set_peer_relays(&self, relays: Vec<SocketAddr>) {
+        self.policy.set_peer_relays(relays);
     }
 
     /// `device` is in no party any more: its credentials are refused from now on and its
@@ -516,6 +517,21 @@ impl Relay {
     pub async fn close(&self) {
         if let Err(e) = self.server.close().await {
             tracing::debug!(error = %e, "closing the relay");
+        }
+    }
+}
+
+/// Binds `addr`, waiting up to a second while it is in use: a relay closed just before (this
+/// server's own, when it takes over serving) lets go of its sockets a moment after.
+async fn bind_soon(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    let mut tries = 0;
+    loop {
+        match tokio::net::UdpSocket::bind(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            r => return r,
         }
     }
 }

@@ -109,12 +109,17 @@ struct State {
     endpoints: HashMap<String, Vec<IpAddr>>,
     /// Nonces the crate handed out, oldest first.
     nonces: Vec<(String, Instant)>,
-    /// The other relays of servers sharing a bus: a member's relayed address on one of them
-    /// is a party peer too (two friends on two servers, each relayed by its own).
-    peer_relays: Vec<IpAddr>,
+    /// The other relays of servers sharing a bus (their STUN/TURN addresses): a member's
+    /// relayed address on one of them is a party peer too (two friends on two servers, each
+    /// relayed by its own).
+    peer_relays: Vec<SocketAddr>,
 }
 
 impl State {
+    fn peer_relay(&self, ip: IpAddr) -> bool {
+        self.peer_relays.iter().any(|r| r.ip() == ip)
+    }
+
     fn prune(&mut self, now: Instant) {
         self.allocs
             .retain(|_, a| a.relay_port.is_some() || now.duration_since(a.since) < PENDING_FOR);
@@ -213,13 +218,13 @@ impl Policy {
     }
 
     /// The relays of the other servers on the bus (replacing the last list).
-    pub(crate) fn set_peer_relays(&self, ips: Vec<IpAddr>) {
-        let ips = ips
+    pub(crate) fn set_peer_relays(&self, relays: Vec<SocketAddr>) {
+        let relays = relays
             .into_iter()
-            .map(|ip| ip.to_canonical())
-            .filter(|ip| !self.own_ips.contains(ip))
+            .map(|r| SocketAddr::new(r.ip().to_canonical(), r.port()))
+            .filter(|r| !self.own_ips.contains(&r.ip()))
             .collect();
-        self.state.lock().peer_relays = ips;
+        self.state.lock().peer_relays = relays;
     }
 
     /// Forgets `device` as a member; returns the TURN usernames its allocations use, so the
@@ -251,6 +256,14 @@ impl Policy {
     /// Whether the relay sends to `to` now (checked on every datagram to a peer).
     pub(crate) fn may_send_to(&self, to: SocketAddr) -> bool {
         let ip = to.ip().to_canonical();
+        // Another relay's allocations are peers, its STUN/TURN ports never (no TURN in TURN).
+        let st = self.state.lock();
+        if st.peer_relays.iter().any(|r| {
+            r.ip() == ip && (to.port() == r.port() || to.port() == r.port().wrapping_add(1))
+        }) {
+            return false;
+        }
+        drop(st);
         if self.own_ips.contains(&ip) {
             // Only relay to relay: never to the STUN/TURN ports or anything else here.
             return self
@@ -436,7 +449,7 @@ impl Policy {
                 (!st.member_relay_port(&party, peer.port)).then_some("the relay's own address")
             } else if !relayable(ip, self.allow_private) {
                 Some("an address the relay does not send to")
-            } else if !st.member_ip(&party, ip) && !st.peer_relays.contains(&ip) {
+            } else if !st.member_ip(&party, ip) && !st.peer_relay(ip) {
                 Some("not an address of a member of the party")
             } else {
                 None

@@ -95,6 +95,16 @@ pub enum ServerError {
     Bus(#[from] crate::bus::BusError),
     #[error("--bus joins servers that share a PostgreSQL database: give --store postgres://… too")]
     BusWithoutPostgres,
+    #[error("taking over from the server that served: {0}")]
+    TakingOver(Box<ServerError>),
+}
+
+impl ServerError {
+    /// Whether trying again later may succeed: a server that served or passed players on
+    /// before met a passing fault, not a mistake in its options.
+    pub fn after_serving(&self) -> bool {
+        matches!(self, ServerError::TakingOver(_))
+    }
 }
 
 #[derive(Default)]
@@ -331,6 +341,7 @@ impl Server {
         };
         // Of several servers on one PostgreSQL database one serves; this one may wait here,
         // taking players meanwhile and passing them to the serving one when there is a bus.
+        let mut passed_players_on = false;
         let serving = match &cfg.store {
             StoreLocation::Postgres(url) => Some(match &bus {
                 None => ServingLock::acquire(url).await?,
@@ -371,6 +382,7 @@ impl Server {
                                 addr: cfg.listen,
                                 source,
                             })?;
+                            passed_players_on = true;
                             let lock = acquire.await;
                             // Its players reconnect, here (served now) or to the next server.
                             edge.shutdown().await;
@@ -381,110 +393,118 @@ impl Server {
             }),
             StoreLocation::DataDir => None,
         };
-        // Opening a store is blocking I/O (PostgreSQL's client runs its own runtime).
-        let (location, data_dir) = (cfg.store.clone(), cfg.data_dir.clone());
-        let serves_shared = serving.is_some();
-        let (store, parties) = tokio::task::spawn_blocking(move || {
-            let mut store = location.open(&data_dir)?;
-            if serves_shared {
-                store.take_over()?;
-            }
-            let parties = store.load()?;
-            Ok::<_, StoreError>((store, parties))
-        })
-        .await
-        .map_err(|e| StoreError::Thread(std::io::Error::other(e.to_string())))??;
-        let registry = Registry::restore(parties, now_ms());
-        let mut ice = cfg.ice.clone();
-        if ice.secret.is_empty() {
-            // Without a configured secret only the built-in relay checks the credentials, and
-            // it lives exactly as long as this process.
-            ice.secret = B64.encode(StaticSecret::random_from_rng(rand_core::OsRng).to_bytes());
-        }
-        let relay = match &ice.relay {
-            Some(r) => Some(crate::relay::Relay::start(r, &ice.secret).await?),
-            None => None,
-        };
-        tracing::info!(
-            parties = registry.party_count(),
-            store = %cfg.store,
-            "control server state loaded"
-        );
-        let shared = Arc::new(Shared {
-            registry: Mutex::new(registry),
-            db: Writer::start(store)?,
-            conns: Mutex::new(HashMap::new()),
-            identity: Identity { secret, public },
-            next_conn: AtomicU64::new(1),
-            counters: Counters::default(),
-            ice,
-            relay,
-            limits: limits.clone(),
-            relay_updates: bus.as_ref().map(|b| publish_relay_updates(b.clone())),
-            bus,
-        });
-        let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let app = Router::new()
-            .route("/metrics", get(metrics))
-            .route("/healthz", get(|| async { "ok" }))
-            // Any other path is a client connection: where it connects is the client's business.
-            .fallback(upgrade)
-            .layer(axum::middleware::from_fn(request_arrived))
-            .with_state(shared.clone());
-        let tls = acceptor.is_some();
-        let addr = listen(cfg.listen, acceptor, &limits, app, &tasks, cancel.clone()).map_err(
-            |source| ServerError::Listen {
-                addr: cfg.listen,
-                source,
-            },
-        )?;
-        let s = shared.clone();
-        let c = cancel.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = c.cancelled() => break,
-                    _ = tick.tick() => {}
+        let serve = async move {
+            // Opening a store is blocking I/O (PostgreSQL's client runs its own runtime).
+            let (location, data_dir) = (cfg.store.clone(), cfg.data_dir.clone());
+            let serves_shared = serving.is_some();
+            let (store, parties) = tokio::task::spawn_blocking(move || {
+                let mut store = location.open(&data_dir)?;
+                if serves_shared {
+                    store.take_over()?;
                 }
-                let changes = {
-                    let mut reg = s.registry.lock();
-                    let mut changes = reg.tick(now_ms());
-                    s.db.submit(std::mem::take(&mut changes.writes));
-                    changes
-                };
-                s.apply(changes);
+                let parties = store.load()?;
+                Ok::<_, StoreError>((store, parties))
+            })
+            .await
+            .map_err(|e| StoreError::Thread(std::io::Error::other(e.to_string())))??;
+            let registry = Registry::restore(parties, now_ms());
+            let mut ice = cfg.ice.clone();
+            if ice.secret.is_empty() {
+                // Without a configured secret only the built-in relay checks the credentials, and
+                // it lives exactly as long as this process.
+                ice.secret = B64.encode(StaticSecret::random_from_rng(rand_core::OsRng).to_bytes());
             }
-        });
-        if let Some(bus) = shared.bus.clone() {
-            serve_remote(bus, shared.clone(), &tasks, cancel.clone());
-        }
-        if let Some(lock) = &serving {
-            let lost = lock.lost();
+            let relay = match &ice.relay {
+                Some(r) => Some(crate::relay::Relay::start(r, &ice.secret).await?),
+                None => None,
+            };
+            tracing::info!(
+                parties = registry.party_count(),
+                store = %cfg.store,
+                "control server state loaded"
+            );
+            let shared = Arc::new(Shared {
+                registry: Mutex::new(registry),
+                db: Writer::start(store)?,
+                conns: Mutex::new(HashMap::new()),
+                identity: Identity { secret, public },
+                next_conn: AtomicU64::new(1),
+                counters: Counters::default(),
+                ice,
+                relay,
+                limits: limits.clone(),
+                relay_updates: bus.as_ref().map(|b| publish_relay_updates(b.clone())),
+                bus,
+            });
+            let cancel = CancellationToken::new();
+            let tasks = TaskTracker::new();
+            let app = Router::new()
+                .route("/metrics", get(metrics))
+                .route("/healthz", get(|| async { "ok" }))
+                // Any other path is a client connection: where it connects is the client's business.
+                .fallback(upgrade)
+                .layer(axum::middleware::from_fn(request_arrived))
+                .with_state(shared.clone());
+            let tls = acceptor.is_some();
+            let addr = listen(cfg.listen, acceptor, &limits, app, &tasks, cancel.clone()).map_err(
+                |source| ServerError::Listen {
+                    addr: cfg.listen,
+                    source,
+                },
+            )?;
             let s = shared.clone();
             let c = cancel.clone();
             tasks.spawn(async move {
-                tokio::select! {
-                    _ = c.cancelled() => {}
-                    _ = lost.cancelled() => {
-                        // Players' clients move on to the server that serves now.
-                        c.cancel();
-                        for (_, conn) in s.conns.lock().drain() {
-                            conn.out.close.cancel();
-                        }
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = c.cancelled() => break,
+                        _ = tick.tick() => {}
                     }
+                    let changes = {
+                        let mut reg = s.registry.lock();
+                        let mut changes = reg.tick(now_ms());
+                        s.db.submit(std::mem::take(&mut changes.writes));
+                        changes
+                    };
+                    s.apply(changes);
                 }
             });
+            if let Some(bus) = shared.bus.clone() {
+                serve_remote(bus, shared.clone(), &tasks, cancel.clone());
+            }
+            if let Some(lock) = &serving {
+                let lost = lock.lost();
+                let s = shared.clone();
+                let c = cancel.clone();
+                tasks.spawn(async move {
+                    tokio::select! {
+                        _ = c.cancelled() => {}
+                        _ = lost.cancelled() => {
+                            // Players' clients move on to the server that serves now.
+                            c.cancel();
+                            for (_, conn) in s.conns.lock().drain() {
+                                conn.out.close.cancel();
+                            }
+                        }
+                    }
+                });
+            }
+            tracing::info!(%addr, tls, public_key = %B64.encode(public.as_bytes()), "control server listening");
+            Ok::<_, ServerError>(Server {
+                addr,
+                shared,
+                cancel,
+                tasks,
+                serving,
+            })
+        };
+        match serve.await {
+            // Not an operator's mistake at start-up but a hand-over that went wrong (the
+            // database went away again, a port not yet free): worth another try.
+            Err(e) if passed_players_on => Err(ServerError::TakingOver(Box::new(e))),
+            served => served,
         }
-        tracing::info!(%addr, tls, public_key = %B64.encode(public.as_bytes()), "control server listening");
-        Ok(Server {
-            addr,
-            shared,
-            cancel,
-            tasks,
-            serving,
-        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -611,14 +631,15 @@ impl Shared {
                     members: crate::relay::members_of(p),
                 });
             }
-        }
-        for id in &changes.deleted {
-            self.tell_relays(bus::RelayUpdate::Dropped { id: id.clone() });
-        }
-        for (device, _, _) in &changes.gone {
-            self.tell_relays(bus::RelayUpdate::Revoked {
-                device: device.clone(),
-            });
+            // Under the lock too, so the other relays get every update in the registry's order.
+            for id in &changes.deleted {
+                self.tell_relays(bus::RelayUpdate::Dropped { id: id.clone() });
+            }
+            for (device, _, _) in &changes.gone {
+                self.tell_relays(bus::RelayUpdate::Revoked {
+                    device: device.clone(),
+                });
+            }
         }
         for (device, party) in snapshots {
             if let Some(out) = self.outbox(&device) {
@@ -1035,8 +1056,8 @@ pub(crate) async fn serve_device<St, Si, E>(
 fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: CancellationToken) {
     // Every relay on the bus (this server's and those of the servers passing players on):
     // each relay lets members reach the others' relayed addresses.
-    let relays: Arc<Mutex<Vec<IpAddr>>> = Arc::new(Mutex::new(
-        shared.ice.relay.iter().map(|r| r.public_ip).collect(),
+    let relays: Arc<Mutex<Vec<SocketAddr>>> = Arc::new(Mutex::new(
+        shared.ice.relay.iter().map(|r| r.public_addr()).collect(),
     ));
     let (b, c, shared_relays) = (bus.clone(), cancel.clone(), relays.clone());
     tasks.spawn(async move {
@@ -1059,17 +1080,9 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
     });
     let t = tasks.clone();
     tasks.spawn(async move {
-        let mut opens = loop {
-            match bus.client.subscribe(bus::OPEN).await {
-                Ok(s) => break s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus: cannot take sessions from other servers yet");
-                    tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
+        let Some(mut opens) = bus::subscribe(&bus.client, bus::open(&bus.instance), &cancel).await
+        else {
+            return;
         };
         loop {
             let msg = tokio::select! {
@@ -1086,18 +1099,22 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
                 tracing::debug!("bus: malformed session request ignored");
                 continue;
             };
+            if bus::open_expired(open.until_ms) {
+                tracing::debug!(edge = %open.edge, "bus: a session request came too late");
+                continue;
+            }
             // Subscribed before the answer goes, so the player's first frame finds us.
-            let frames = match bus.client.subscribe(bus::up(&open.edge, open.conn)).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus: cannot take a session");
-                    continue;
-                }
+            let Some(frames) = bus
+                .session_subscription(bus::up(&open.edge, open.conn))
+                .await
+            else {
+                tracing::warn!("bus: cannot take a session");
+                continue;
             };
             if let Some(at) = open.relay {
                 let mut known = relays.lock();
-                if !known.contains(&at.ip()) {
-                    known.push(at.ip());
+                if !known.contains(&at) {
+                    known.push(at);
                     if let Some(r) = &shared.relay {
                         r.set_peer_relays(known.clone());
                     }
@@ -1128,7 +1145,7 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
                 "session passed on from another server"
             );
             let stream = bus::frames_of(frames, Some(bus::REMOTE_IDLE));
-            let sink = bus::publisher(bus.client.clone(), bus::down(&open.edge, open.conn));
+            let sink = bus::publisher(bus.sessions.clone(), bus::down(&open.edge, open.conn));
             t.spawn(serve_device(
                 shared.clone(),
                 open.device,

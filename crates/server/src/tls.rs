@@ -77,10 +77,12 @@ impl TlsListener {
         let (tx, ready) = tokio::sync::mpsc::channel(128);
         tokio::spawn(async move {
             loop {
-                let (stream, addr) = tcp.accept().await;
-                if tx.is_closed() {
-                    return;
-                }
+                // Ends with the listener, so the port is free at once for the next one (a
+                // server taking over from the one that passed its players on rebinds it).
+                let (stream, addr) = tokio::select! {
+                    _ = tx.closed() => return,
+                    accepted = tcp.accept() => accepted,
+                };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
