@@ -198,16 +198,11 @@ impl Bus {
             && self.sessions.connection_state() == State::Connected
     }
 
-    /// A subscription to a session's subject that the NATS server has taken in when this
-    /// returns, so frames the other server publishes at once (over the other connection)
-    /// find it.
+    /// A subscription to a session's subject. Everything that must reach the NATS server
+    /// after it (the request to open the session, the answer to it) goes over the same
+    /// connection, which NATS keeps in order.
     pub async fn session_subscription(&self, subject: String) -> Option<async_nats::Subscriber> {
-        let sub = self.sessions.subscribe(subject).await.ok()?;
-        tokio::time::timeout(OPEN_TIMEOUT, self.sessions.flush())
-            .await
-            .ok()?
-            .ok()?;
-        Some(sub)
+        self.sessions.subscribe(subject).await.ok()
     }
 }
 

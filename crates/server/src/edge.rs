@@ -241,7 +241,8 @@ async fn session(s: &EdgeShared, mut socket: WebSocket, peer: SocketAddr) {
     let Ok(payload) = serde_json::to_vec(&open) else {
         return;
     };
-    let asked = s.bus.client.request(bus::open(&leader), payload.into());
+    // On the connection that subscribed, so NATS has the subscription before the request.
+    let asked = s.bus.sessions.request(bus::open(&leader), payload.into());
     let serving = match tokio::time::timeout(bus::OPEN_TIMEOUT, asked).await {
         Ok(Ok(answer)) => String::from_utf8_lossy(&answer.payload).into_owned(),
         _ => {

@@ -1099,62 +1099,68 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
                 tracing::debug!("bus: malformed session request ignored");
                 continue;
             };
-            if bus::open_expired(open.until_ms) {
-                tracing::debug!(edge = %open.edge, "bus: a session request came too late");
-                continue;
-            }
-            // Subscribed before the answer goes, so the player's first frame finds us.
-            let Some(frames) = bus
-                .session_subscription(bus::up(&open.edge, open.conn))
-                .await
-            else {
-                tracing::warn!("bus: cannot take a session");
-                continue;
-            };
-            if let Some(at) = open.relay {
-                let mut known = relays.lock();
-                if !known.contains(&at) {
-                    known.push(at);
-                    if let Some(r) = &shared.relay {
-                        r.set_peer_relays(known.clone());
+            // Each on its own: one session's round trips to NATS never hold up the next.
+            let (bus, shared, relays) = (bus.clone(), shared.clone(), relays.clone());
+            t.spawn(async move {
+                if bus::open_expired(open.until_ms) {
+                    tracing::debug!(edge = %open.edge, "bus: a session request came too late");
+                    return;
+                }
+                // Subscribed before the answer goes, so the player's first frame finds us.
+                let Some(frames) = bus
+                    .session_subscription(bus::up(&open.edge, open.conn))
+                    .await
+                else {
+                    tracing::warn!("bus: cannot take a session");
+                    return;
+                };
+                if let Some(at) = open.relay {
+                    let mut known = relays.lock();
+                    if !known.contains(&at) {
+                        known.push(at);
+                        if let Some(r) = &shared.relay {
+                            r.set_peer_relays(known.clone());
+                        }
                     }
                 }
-            }
-            // Its server's relay learns the device's party before the device can ask for it.
-            let party = {
-                let reg = shared.registry.lock();
-                reg.party_of(&open.device).map(|p| bus::RelayUpdate::Party {
-                    id: p.id.clone(),
-                    members: crate::relay::members_of(p),
-                })
-            };
-            if let Some(update) = party {
-                shared.tell_relays(update);
-            }
-            if bus
-                .client
-                .publish(reply, bus.instance.clone().into())
-                .await
-                .is_err()
-            {
-                continue;
-            }
-            tracing::debug!(
-                device = open.device.get(..8).unwrap_or(""),
-                edge = %open.edge,
-                "session passed on from another server"
-            );
-            let stream = bus::frames_of(frames, Some(bus::REMOTE_IDLE));
-            let sink = bus::publisher(bus.sessions.clone(), bus::down(&open.edge, open.conn));
-            t.spawn(serve_device(
-                shared.clone(),
-                open.device,
-                open.name,
-                open.peer,
-                open.relay,
-                stream,
-                sink,
-            ));
+                // Its server's relay learns the device's party before the device can ask for it.
+                let party = {
+                    let reg = shared.registry.lock();
+                    reg.party_of(&open.device).map(|p| bus::RelayUpdate::Party {
+                        id: p.id.clone(),
+                        members: crate::relay::members_of(p),
+                    })
+                };
+                if let Some(update) = party {
+                    shared.tell_relays(update);
+                }
+                // On the connection that subscribed: NATS then has the subscription first.
+                if bus
+                    .sessions
+                    .publish(reply, bus.instance.clone().into())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tracing::debug!(
+                    device = open.device.get(..8).unwrap_or(""),
+                    edge = %open.edge,
+                    "session passed on from another server"
+                );
+                let stream = bus::frames_of(frames, Some(bus::REMOTE_IDLE));
+                let sink = bus::publisher(bus.sessions.clone(), bus::down(&open.edge, open.conn));
+                serve_device(
+                    shared,
+                    open.device,
+                    open.name,
+                    open.peer,
+                    open.relay,
+                    stream,
+                    sink,
+                )
+                .await;
+            });
         }
     });
 }
