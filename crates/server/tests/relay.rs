@@ -444,7 +444,9 @@ fn another_servers_relay_is_a_peer_once_named() {
             a.send_to(b"early", to).await.is_err(),
             "another relay is no peer before it is named"
         );
-        relay.set_peer_relays(vec![OTHER_RELAY.parse().unwrap()]);
+        // The other relay's STUN/TURN address, as its server's beacon names it.
+        let other_turn: SocketAddr = format!("{OTHER_RELAY}:3478").parse().unwrap();
+        relay.set_peer_relays(vec![other_turn]);
         a.send_to(b"hello", to).await.unwrap();
         let mut buf = [0u8; 64];
         let got = tokio::time::timeout(Duration::from_secs(2), other.recv_from(&mut buf))
