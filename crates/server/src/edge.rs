@@ -10,10 +10,8 @@ use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use lanrage_proto::MAX_FRAME_BYTES;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::bus::{self, Bus, OpenSession};
 use crate::guard::Limits;
 use crate::handshake::{authenticate, refuse, Identity, AUTH_TIMEOUT};
-use crate::listen::{listen, request_arrived, PeerAddr};
+use crate::listen::{listen, prometheus, request_arrived, small_buffers, PeerAddr};
 use crate::relay::Relay;
 
 struct EdgeShared {
@@ -190,7 +188,7 @@ async fn metrics(State(s): State<Arc<EdgeShared>>) -> Response {
         s.auth_failures.load(Ordering::Relaxed),
         s.relay.as_ref().map_or(0, |(r, _)| r.allocations()),
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    prometheus(body)
 }
 
 async fn upgrade(
@@ -198,16 +196,12 @@ async fn upgrade(
     ConnectInfo(PeerAddr(peer, _)): ConnectInfo<PeerAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    ws.read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
-            s.connections.fetch_add(1, Ordering::Relaxed);
-            s.passed_on.fetch_add(1, Ordering::Relaxed);
-            session(&s, socket, peer).await;
-            s.passed_on.fetch_sub(1, Ordering::Relaxed);
-        })
+    small_buffers(ws).on_upgrade(move |socket| async move {
+        s.connections.fetch_add(1, Ordering::Relaxed);
+        s.passed_on.fetch_add(1, Ordering::Relaxed);
+        session(&s, socket, peer).await;
+        s.passed_on.fetch_sub(1, Ordering::Relaxed);
+    })
 }
 
 const UNAVAILABLE: &str = "no LANrage server is serving parties right now; trying another";
