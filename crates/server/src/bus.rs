@@ -206,6 +206,17 @@ impl Bus {
     }
 }
 
+/// The next message on `sub`; None once `cancel` fires or the subscription ends.
+pub(crate) async fn next(
+    sub: &mut async_nats::Subscriber,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Option<async_nats::Message> {
+    tokio::select! {
+        _ = cancel.cancelled() => None,
+        m = sub.next() => m,
+    }
+}
+
 /// Subscribes to `subject` on `client`, trying again every second while NATS is away; None
 /// once `cancel` ends the wait.
 pub(crate) async fn subscribe(

@@ -125,14 +125,7 @@ async fn watch_leader(s: Arc<EdgeShared>, cancel: CancellationToken) {
         return;
     };
     let mut heard: Option<String> = None;
-    loop {
-        let beacon = tokio::select! {
-            _ = cancel.cancelled() => return,
-            b = beacons.next() => match b {
-                Some(b) => b,
-                None => return,
-            },
-        };
+    while let Some(beacon) = bus::next(&mut beacons, &cancel).await {
         let Ok(beacon) = serde_json::from_slice::<bus::Beacon>(&beacon.payload) else {
             tracing::debug!("bus: malformed beacon ignored");
             continue;
@@ -157,14 +150,7 @@ async fn follow_relay_updates(s: Arc<EdgeShared>, cancel: CancellationToken) {
     let Some(mut updates) = bus::subscribe(&s.bus.client, bus::RELAY.into(), &cancel).await else {
         return;
     };
-    loop {
-        let msg = tokio::select! {
-            _ = cancel.cancelled() => return,
-            m = updates.next() => match m {
-                Some(m) => m,
-                None => return,
-            },
-        };
+    while let Some(msg) = bus::next(&mut updates, &cancel).await {
         match serde_json::from_slice::<bus::RelayUpdate>(&msg.payload) {
             Ok(update) => update.apply(relay),
             Err(e) => tracing::debug!(error = %e, "bus: malformed relay update ignored"),

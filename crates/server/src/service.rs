@@ -1076,14 +1076,7 @@ fn serve_remote(bus: Bus, shared: Arc<Shared>, tasks: &TaskTracker, cancel: Canc
         else {
             return;
         };
-        loop {
-            let msg = tokio::select! {
-                _ = cancel.cancelled() => break,
-                m = opens.next() => match m {
-                    Some(m) => m,
-                    None => break,
-                },
-            };
+        while let Some(msg) = bus::next(&mut opens, &cancel).await {
             let (Some(reply), Ok(open)) = (
                 msg.reply,
                 serde_json::from_slice::<bus::OpenSession>(&msg.payload),
