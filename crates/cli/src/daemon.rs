@@ -177,7 +177,13 @@ pub async fn run_server(
     let mut first = true;
     loop {
         let started = tokio::select! {
-            s = lanrage_server::Server::start(config.clone()) => s,
+            s = async {
+                if first {
+                    lanrage_server::Server::start(config.clone()).await
+                } else {
+                    lanrage_server::Server::start_again(config.clone()).await
+                }
+            } => s,
             _ = &mut stop => {
                 tracing::info!("stop requested");
                 return Ok(());
@@ -189,6 +195,9 @@ pub async fn run_server(
             // PostgreSQL may just be restarting (or a hand-over met a passing fault).
             Err(e) if first && !e.after_serving() => return Err(e.into()),
             Err(e) => {
+                // It has served (or taken players) before: from now on an absent database is
+                // waited for, not fatal.
+                first = false;
                 tracing::warn!(error = %e, "cannot serve yet; trying again in 2 s");
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => continue,

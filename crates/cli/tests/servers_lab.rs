@@ -545,9 +545,24 @@ fn when_postgres_goes_away_the_tunnels_keep_working_and_the_servers_recover() {
             "lost the connection that holds the serving lock",
             Duration::from_secs(10),
         );
-        support::wait_for(Duration::from_secs(10), "B saying nobody serves", || {
-            gauge(lab, 1, "lanrage_server_serving_server_heard") == Some(0)
-        });
+        // Both now take players without serving (and pass none on, hearing no serving
+        // server), and their /metrics say why: the database is away.
+        lab.wait_log(
+            s.servers[0],
+            "cannot reach PostgreSQL; trying again until it answers",
+            Duration::from_secs(10),
+        );
+        support::wait_for(
+            Duration::from_secs(10),
+            "both saying the database is away",
+            || {
+                (0..2).all(|i| {
+                    gauge(lab, i, "lanrage_server_serving") == Some(0)
+                        && gauge(lab, i, "lanrage_server_serving_server_heard") == Some(0)
+                        && gauge(lab, i, "lanrage_server_database_reachable") == Some(0)
+                })
+            },
+        );
         ping.join().unwrap()
     });
     let received = answered(&out);
@@ -599,4 +614,119 @@ fn every_server_on_a_bus_runs_a_relay_its_players_can_use() {
     );
     lab.wait_ping("p1", "10.66.0.1", Duration::from_secs(5));
     lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
+}
+
+/// The connection a player's status shows for the party mate at `ip`.
+fn connection_to(lab: &Lab, p: &support::players::Player, ip: &str) -> String {
+    p.status(lab)["party"]["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|peer| peer["virtual_ip"] == ip)
+        .and_then(|peer| peer["connection"].as_str())
+        .unwrap_or("not in the party")
+        .to_string()
+}
+
+/// Server B, which passes P1's session on to A, dies with P1 unable to reach A: the serving
+/// server hears nothing more from P1 and shows it offline after the presence timeout (as
+/// for a player whose own machine died), not forever; the tunnel does not notice. Once P1
+/// can reach A again it is back online there.
+#[test]
+fn a_passing_server_that_dies_takes_its_players_offline_until_they_return() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = servers("servedge", true) else {
+        return;
+    };
+    let lab = &s.w.lab;
+    let (a_ip, b_ip) = (SERVERS[0].1, SERVERS[1].1);
+    assert_eq!(connection_to(lab, &s.w.players[0], "10.66.0.2"), "direct");
+    // P1's way to server A is cut (its home network lets only the tunnel through), so the
+    // death of B leaves it nowhere to go.
+    lab.nft(
+        "p1",
+        &format!(
+            "table ip lanrage_cut {{\n  chain output {{\n    type filter hook output priority 0; policy accept;\n    ip daddr {a_ip} tcp dport {PORT} drop\n  }}\n}}\n"
+        ),
+    );
+    let passing = lab.pid(s.servers[1]);
+    let (out, offline_after) = std::thread::scope(|scope| {
+        let ping = scope.spawn(|| {
+            lab.run_stdout(
+                "p0",
+                &["ping", "-n", "-i", "0.05", "-c", "400", "10.66.0.2"],
+            )
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        let killed = Instant::now();
+        // SAFETY: a process of this lab, still running (the lab reaps it below).
+        unsafe { libc::kill(passing as libc::pid_t, libc::SIGKILL) };
+        support::wait_for(Duration::from_secs(25), "P1 shown offline to P0", || {
+            connection_to(lab, &s.w.players[0], "10.66.0.2") == "offline"
+        });
+        let offline_after = killed.elapsed();
+        (ping.join().unwrap(), offline_after)
+    });
+    let received = answered(&out);
+    eprintln!("P1 offline {offline_after:?} after {b_ip} died; {received} of 400 pings answered");
+    // Offline after 10 s of silence, seen at the serving server's next presence tick.
+    assert!(
+        offline_after >= Duration::from_secs(5) && offline_after < Duration::from_secs(20),
+        "P1 shown offline {offline_after:?} after its server died"
+    );
+    assert!(
+        received >= 395,
+        "{received} of 400 pings answered while P1's server was gone"
+    );
+    assert_ne!(
+        s.w.players[1].status(lab)["control"]["state"],
+        "connected",
+        "P1 has no server to be connected to"
+    );
+
+    // The way to A is open again: P1 reconnects there, and is online for P0.
+    lab.nft("p1", "delete table ip lanrage_cut\n");
+    support::wait_for(Duration::from_secs(15), "P1 on server A", || {
+        let st = s.w.players[1].status(lab);
+        st["control"]["state"] == "connected" && st["control"]["server"] == s.urls[0].as_str()
+    });
+    support::wait_for(Duration::from_secs(5), "P1 online for P0", || {
+        connection_to(lab, &s.w.players[0], "10.66.0.2") == "direct"
+    });
+    lab.wait_ping("p0", "10.66.0.2", Duration::from_secs(5));
+}
+
+/// A guesser who moves between servers is limited by the wrong codes it sent to both: the
+/// serving server counts them by the address the passing one saw.
+#[test]
+fn wrong_invite_codes_count_on_every_server() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut s) = servers("servcode", true) else {
+        return;
+    };
+    let code = s.w.players[0].invite(&s.w.lab);
+    let party = lanrage_proto::invite::InviteCode::parse(&code).unwrap();
+    let guess = || lanrage_proto::invite::InviteCode::generate(&party.party_id).display();
+    let per_source = 5;
+    for (server, guesses) in [(0, 3), (1, per_source - 3)] {
+        if let Some(up) = s.w.players[2].proc.take() {
+            s.w.lab.stop(up);
+        }
+        let (lab, players) = (&mut s.w.lab, &mut s.w.players);
+        players[2].up(lab, Some(&s.urls[server]), "Guesser");
+        support::wait_for(Duration::from_secs(10), "the guesser connected", || {
+            players[2].status(lab)["control"]["state"] == "connected"
+        });
+        for _ in 0..guesses {
+            let err = players[2].fails(lab, &["party", "join", &guess()]);
+            assert!(err.contains("does not match"), "{err}");
+        }
+    }
+    // Five wrong codes in all, on two servers: now even the right one is refused for a while.
+    let lab = &s.w.lab;
+    let err = s.w.players[2].fails(lab, &["party", "join", &code]);
+    assert!(err.contains("too many wrong invite codes"), "{err}");
+    assert!(s.w.players[2].status(lab)["party"].is_null());
+    // The serving server counted all six refusals, the three B passed on among them.
+    assert_eq!(gauge(lab, 0, "lanrage_server_wrong_codes_total"), Some(6));
 }

@@ -21,6 +21,7 @@ use crate::guard::Limits;
 use crate::handshake::{authenticate, refuse, Identity, AUTH_TIMEOUT};
 use crate::listen::{listen, prometheus, request_arrived, small_buffers, PeerAddr};
 use crate::relay::Relay;
+use crate::store::Reachability;
 
 struct EdgeShared {
     identity: Identity,
@@ -35,6 +36,8 @@ struct EdgeShared {
     closing: CancellationToken,
     /// This server's own relay and where players reach it.
     relay: Option<(Relay, SocketAddr)>,
+    /// Whether the wait for the serving lock reaches PostgreSQL.
+    database: Reachability,
 }
 
 impl EdgeShared {
@@ -64,6 +67,7 @@ impl Edge {
         identity: Identity,
         bus: Bus,
         relay: Option<(Relay, SocketAddr)>,
+        database: Reachability,
     ) -> std::io::Result<Edge> {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -78,6 +82,7 @@ impl Edge {
             limits: limits.clone(),
             closing: cancel.clone(),
             relay,
+            database,
         });
         let app = axum::Router::new()
             .route("/metrics", axum::routing::get(metrics))
@@ -94,7 +99,7 @@ impl Edge {
         }
         tracing::info!(
             %addr,
-            "not serving (another server holds the database's serving lock): taking players here and passing their sessions over the bus to the one that serves"
+            "not serving (another server holds the database's serving lock, or the database is away): taking players here and passing their sessions over the bus to the one that serves"
         );
         Ok(Edge {
             cancel,
@@ -163,12 +168,14 @@ async fn metrics(State(s): State<Arc<EdgeShared>>) -> Response {
         "# TYPE lanrage_server_serving gauge\nlanrage_server_serving 0\n\
          # TYPE lanrage_server_bus_connected gauge\nlanrage_server_bus_connected {}\n\
          # TYPE lanrage_server_serving_server_heard gauge\nlanrage_server_serving_server_heard {}\n\
+         # TYPE lanrage_server_database_reachable gauge\nlanrage_server_database_reachable {}\n\
          # TYPE lanrage_server_devices_connected gauge\nlanrage_server_devices_connected {}\n\
          # TYPE lanrage_server_connections_total counter\nlanrage_server_connections_total {}\n\
          # TYPE lanrage_server_auth_failures_total counter\nlanrage_server_auth_failures_total {}\n\
          # TYPE lanrage_server_relay_allocations gauge\nlanrage_server_relay_allocations {}\n",
         u8::from(s.bus.connected()),
         u8::from(s.leader().is_some()),
+        u8::from(s.database.reachable()),
         s.passed_on.load(Ordering::Relaxed),
         s.connections.load(Ordering::Relaxed),
         s.auth_failures.load(Ordering::Relaxed),

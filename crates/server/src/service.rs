@@ -31,7 +31,7 @@ use crate::guard::Limits;
 use crate::handshake::{authenticate, Identity, AUTH_TIMEOUT};
 use crate::listen::{listen, prometheus, request_arrived, small_buffers, PeerAddr};
 use crate::registry::{Changes, Registry};
-use crate::store::{ServingLock, StoreError, StoreLocation, Writer};
+use crate::store::{Patience, Reachability, ServingLock, StoreError, StoreLocation, Writer};
 
 /// Frames a connection may send per second on average (bursts of twice that), before it is
 /// cut off as a flood.
@@ -322,8 +322,23 @@ impl Server {
         Self::start_with(cfg, Limits::default()).await
     }
 
+    /// Starts again after serving (the serving lock was lost): a database that cannot be
+    /// reached now is waited for rather than an error, and on a bus this server takes players
+    /// meanwhile, its `/metrics` saying the database is away.
+    pub async fn start_again(cfg: ServerConfig) -> Result<Server, ServerError> {
+        Self::start_inner(cfg, Limits::default(), Patience::WaitForDatabase).await
+    }
+
     /// Starts with other connection limits than the defaults.
     pub async fn start_with(cfg: ServerConfig, limits: Limits) -> Result<Server, ServerError> {
+        Self::start_inner(cfg, limits, Patience::ReportUnreachable).await
+    }
+
+    async fn start_inner(
+        cfg: ServerConfig,
+        limits: Limits,
+        patience: Patience,
+    ) -> Result<Server, ServerError> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
             path: cfg.data_dir.display().to_string(),
             source,
@@ -342,9 +357,10 @@ impl Server {
         let mut passed_players_on = false;
         let serving = match &cfg.store {
             StoreLocation::Postgres(url) => Some(match &bus {
-                None => ServingLock::acquire(url).await?,
+                None => ServingLock::acquire(url, patience, Reachability::default()).await?,
                 Some(bus) => {
-                    let acquire = ServingLock::acquire(url);
+                    let database = Reachability::default();
+                    let acquire = ServingLock::acquire(url, patience, database.clone());
                     tokio::pin!(acquire);
                     // Most starts settle at once (the lock is free, or the database cannot be
                     // reached); only a server that has to wait takes players meanwhile.
@@ -375,6 +391,7 @@ impl Server {
                                 identity,
                                 bus.clone(),
                                 relay,
+                                database,
                             )
                             .map_err(|source| ServerError::Listen {
                                 addr: cfg.listen,

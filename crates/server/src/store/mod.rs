@@ -25,7 +25,7 @@ use lanrage_proto::invite::InviteCode;
 use crate::registry::{Invite, Member, Party, Reservation, Write};
 
 pub use postgres::PostgresStore;
-pub use serving::ServingLock;
+pub use serving::{Patience, Reachability, ServingLock};
 pub use sqlite::SqliteStore;
 pub use writer::{Writer, WriterStats};
 

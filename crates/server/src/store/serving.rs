@@ -15,7 +15,8 @@
 //! Should a write of the old server still be under way, the new server's term fences it
 //! (`PostgresStore::start_term`).
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -48,16 +49,82 @@ fn connect(
 
 type Ready = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
 
+/// Whether PostgreSQL answered the serving lock's last connection attempt, for `/metrics` on
+/// a server that does not serve. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Reachability(Arc<AtomicBool>);
+
+impl Default for Reachability {
+    fn default() -> Self {
+        Reachability(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl Reachability {
+    pub fn reachable(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, reachable: bool) {
+        self.0.store(reachable, Ordering::Relaxed);
+    }
+}
+
+/// How the wait for the lock treats a database it cannot reach at first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// It is an error: a server starting says so (a wrong address or password is the
+    /// operator's to fix).
+    ReportUnreachable,
+    /// It is waited out: a server that served before and lost the database waits for it to
+    /// come back.
+    WaitForDatabase,
+}
+
+/// Connects again every two seconds until PostgreSQL answers; None when the caller stopped
+/// waiting meanwhile.
+fn reconnect(
+    config: &postgres::Config,
+    tls: &MakeRustlsConnect,
+    target: &str,
+    ready: &Ready,
+    reachable: &Reachability,
+) -> Option<postgres::Client> {
+    reachable.set(false);
+    loop {
+        if ready.is_closed() {
+            return None;
+        }
+        std::thread::sleep(WAIT_POLL * 4);
+        if let Ok(c) = connect(config, tls) {
+            tracing::info!(store = %target, "PostgreSQL answers again");
+            reachable.set(true);
+            return Some(c);
+        }
+    }
+}
+
 /// Takes the lock, waiting as long as another server holds it; None when the caller stopped
-/// waiting. PostgreSQL unreachable at the start is an error (the server is starting and says
-/// so); once waiting, PostgreSQL going away is waited out too.
+/// waiting. PostgreSQL unreachable at the start is an error unless `patience` says to wait it
+/// out; once waiting, PostgreSQL going away is waited out too. `reachable` says which it is.
 fn wait_for_lock(
     config: &postgres::Config,
     tls: &MakeRustlsConnect,
     target: &str,
     ready: &Ready,
+    patience: Patience,
+    reachable: &Reachability,
 ) -> Result<Option<postgres::Client>, StoreError> {
-    let mut client = connect(config, tls).map_err(|e| error(target, &e))?;
+    let mut client = match (connect(config, tls), patience) {
+        (Ok(c), _) => c,
+        (Err(e), Patience::ReportUnreachable) => return Err(error(target, &e)),
+        (Err(e), Patience::WaitForDatabase) => {
+            tracing::warn!(store = %target, error = %error(target, &e), "cannot reach PostgreSQL; trying again until it answers");
+            match reconnect(config, tls, target, ready, reachable) {
+                Some(c) => c,
+                None => return Ok(None),
+            }
+        }
+    };
     let mut said_waiting = false;
     loop {
         let got = client
@@ -84,14 +151,9 @@ fn wait_for_lock(
             Err(e) if !said_waiting => return Err(error(target, &e)),
             Err(e) => {
                 tracing::warn!(store = %target, error = %error(target, &e), "PostgreSQL went away while this server waits to serve; trying again");
-                client = loop {
-                    if ready.is_closed() {
-                        return Ok(None);
-                    }
-                    std::thread::sleep(WAIT_POLL * 4);
-                    if let Ok(c) = connect(config, tls) {
-                        break c;
-                    }
+                client = match reconnect(config, tls, target, ready, reachable) {
+                    Some(c) => c,
+                    None => return Ok(None),
                 };
             }
         }
@@ -137,9 +199,14 @@ pub struct ServingLock {
 
 impl ServingLock {
     /// Waits until this server may serve the database at `url`. An unreachable database at
-    /// this point is an error (the caller is starting and says so); once waiting, only the
-    /// lock is waited for. Cancelling the future (dropping it) ends the wait.
-    pub async fn acquire(url: &str) -> Result<ServingLock, StoreError> {
+    /// this point is an error or waited out, as `patience` says; once waiting, only the lock is
+    /// waited for, and `reachable` says whether PostgreSQL answers meanwhile. Cancelling the
+    /// future (dropping it) ends the wait.
+    pub async fn acquire(
+        url: &str,
+        patience: Patience,
+        reachable: Reachability,
+    ) -> Result<ServingLock, StoreError> {
         let (mut config, target, tls) = config_for(url)?;
         config.tcp_user_timeout(CHECK_TIMEOUT);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -150,8 +217,8 @@ impl ServingLock {
         // its blocking tasks, and this one may wait for the lock forever.
         std::thread::Builder::new()
             .name("lanrage-serving-lock".into())
-            .spawn(
-                move || match wait_for_lock(&config, &tls, &target, &ready_tx) {
+            .spawn(move || {
+                match wait_for_lock(&config, &tls, &target, &ready_tx, patience, &reachable) {
                     Ok(Some(client)) => {
                         // Sent in vain when the caller gave up meanwhile: the lock goes with the
                         // connection.
@@ -163,8 +230,8 @@ impl ServingLock {
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                     }
-                },
-            )
+                }
+            })
             .map_err(StoreError::Thread)?;
         match ready_rx.await {
             Ok(Ok(())) => Ok(ServingLock {
