@@ -143,8 +143,9 @@ enum Command {
             value_name = "URL"
         )]
         store: Option<String>,
-        /// Join the other servers of the --store database over NATS, as nats://HOST:4222: while
-        /// another serves the parties, this one takes players too and passes their sessions on
+        /// Join the other servers of the --store database over NATS, as nats://HOST:4222 (a NATS
+        /// cluster's members separated by commas): while another serves the parties, this one
+        /// takes players too and passes their sessions on
         #[arg(long, env = "LANRAGE_BUS", hide_env_values = true, value_name = "URL")]
         bus: Option<String>,
     },

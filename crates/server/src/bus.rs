@@ -46,6 +46,26 @@ const SESSION_BACKLOG: usize = 128;
 /// How long a request to open a session stays good: one answered later is refused.
 pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// `--bus`: one NATS address, or several separated by commas (the members of a NATS cluster:
+/// the client connects to one that answers and moves to another when it goes). Addresses are
+/// never echoed in errors: they may carry a password.
+fn addresses(text: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+    let addresses = text
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .enumerate()
+        .map(|(i, a)| {
+            a.parse::<async_nats::ServerAddr>()
+                .map_err(|e| BusError::Address(format!("address {}: {e}", i + 1)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if addresses.is_empty() {
+        return Err(BusError::Address("none given".into()));
+    }
+    Ok(addresses)
+}
+
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -80,7 +100,7 @@ pub(crate) fn down(edge: &str, conn: u64) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("--bus takes a NATS address, nats://HOST:4222: {0}")]
+    #[error("--bus takes NATS addresses, nats://HOST:4222, several separated by commas: {0}")]
     Address(String),
 }
 
@@ -154,6 +174,7 @@ impl Bus {
     /// NATS may be down when the server starts: the client keeps trying in the background,
     /// and the server serves its own players meanwhile.
     pub async fn connect(url: &str) -> Result<Bus, BusError> {
+        let addresses = addresses(url)?;
         let instance = format!(
             "{:016x}",
             rand_core::RngCore::next_u64(&mut rand_core::OsRng)
@@ -167,7 +188,7 @@ impl Bus {
         let sessions = options()
             .name(format!("lanrage-server-{instance}-sessions"))
             .subscription_capacity(SESSION_BACKLOG)
-            .connect(url)
+            .connect(addresses.clone())
             .await
             .map_err(|e| BusError::Address(e.to_string()))?;
         let options = options()
@@ -182,7 +203,7 @@ impl Bus {
                 }
             });
         let client = options
-            .connect(url)
+            .connect(addresses)
             .await
             .map_err(|e| BusError::Address(e.to_string()))?;
         Ok(Bus {
@@ -318,6 +339,66 @@ pub(crate) fn publisher(
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
     use super::*;
+
+    #[test]
+    fn bus_addresses_are_one_or_several_and_never_echoed() {
+        assert_eq!(addresses("nats://10.0.0.2:4222").unwrap().len(), 1);
+        assert_eq!(
+            addresses(" nats://10.0.0.2:4222 , nats://10.0.0.3:4222,")
+                .unwrap()
+                .len(),
+            2
+        );
+        for bad in ["", " , ", "nats://user:hunter2@10.0.0.2:4222,http://[oops"] {
+            let err = addresses(bad).unwrap_err().to_string();
+            assert!(err.starts_with("--bus takes NATS addresses"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    /// Two NATS addresses, the first with nobody listening: the servers use the second.
+    #[tokio::test]
+    async fn a_bus_uses_whichever_listed_nats_server_answers() {
+        if std::process::Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("skipped: nats-server is not installed (scripts/setup installs it)");
+            return;
+        }
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (dead, live) = (free_port(), free_port());
+        let mut nats = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &live.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("nats://127.0.0.1:{dead},nats://127.0.0.1:{live}");
+        let bus = Bus::connect(&url).await;
+        let mut connected = false;
+        for _ in 0..100 {
+            if bus.as_ref().is_ok_and(Bus::connected) {
+                connected = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = nats.kill();
+        let _ = nats.wait();
+        assert!(bus.is_ok(), "{:?}", bus.err());
+        assert!(
+            connected,
+            "the bus never reached the NATS server that answers"
+        );
+    }
 
     #[test]
     fn frames_keep_their_kind_and_number_and_nonsense_is_refused() {
