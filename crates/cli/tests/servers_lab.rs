@@ -640,7 +640,9 @@ fn a_passing_server_that_dies_takes_its_players_offline_until_they_return() {
     };
     let lab = &s.w.lab;
     let (a_ip, b_ip) = (SERVERS[0].1, SERVERS[1].1);
-    assert_eq!(connection_to(lab, &s.w.players[0], "10.66.0.2"), "direct");
+    support::wait_for(Duration::from_secs(5), "P1 direct for P0", || {
+        connection_to(lab, &s.w.players[0], "10.66.0.2") == "direct"
+    });
     // P1's way to server A is cut (its home network lets only the tunnel through), so the
     // death of B leaves it nowhere to go.
     lab.nft(

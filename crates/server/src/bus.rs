@@ -47,12 +47,23 @@ const SESSION_BACKLOG: usize = 128;
 pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `--bus`: one NATS address, or several separated by commas (the members of a NATS cluster:
-/// the client connects to one that answers and moves to another when it goes). Addresses are
-/// never echoed in errors: they may carry a password.
+/// the client connects to one that answers and moves to another when it goes). A comma starts
+/// another address only where one begins (`nats://…`), so a password may hold commas.
+/// Addresses are never echoed in errors: they may carry a password.
 fn addresses(text: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
-    let addresses = text
-        .split(',')
-        .map(str::trim)
+    let mut parts: Vec<String> = Vec::new();
+    for piece in text.trim().trim_end_matches(',').split(',') {
+        match parts.last_mut() {
+            Some(last) if !piece.contains("://") => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => parts.push(piece.to_string()),
+        }
+    }
+    let addresses = parts
+        .iter()
+        .map(|a| a.trim())
         .filter(|a| !a.is_empty())
         .enumerate()
         .map(|(i, a)| {
@@ -349,14 +360,24 @@ mod tests {
                 .len(),
             2
         );
-        for bad in ["", " , ", "nats://user:hunter2@10.0.0.2:4222,http://[oops"] {
+        let with_comma =
+            addresses("nats://lanrage:hunt,er2@10.0.0.2:4222, nats://10.0.0.3:4222").unwrap();
+        assert_eq!(with_comma.len(), 2);
+        assert_eq!(with_comma[0].password(), Some("hunt,er2"));
+        for bad in [
+            "",
+            " , ",
+            "nats://user:hunter2@10.0.0.2:notaport",
+            "nats://10.0.0.2:4222,http://user:hunter2@[oops",
+        ] {
             let err = addresses(bad).unwrap_err().to_string();
             assert!(err.starts_with("--bus takes NATS addresses"), "{err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
     }
 
-    /// Two NATS addresses, the first with nobody listening: the servers use the second.
+    /// Two NATS addresses, one with nobody listening: the bus uses the other. (The client
+    /// tries them in a shuffled order, so either may come first.)
     #[tokio::test]
     async fn a_bus_uses_whichever_listed_nats_server_answers() {
         if std::process::Command::new("nats-server")

@@ -322,9 +322,10 @@ impl Server {
         Self::start_with(cfg, Limits::default()).await
     }
 
-    /// Starts again after serving (the serving lock was lost): a database that cannot be
-    /// reached now is waited for rather than an error, and on a bus this server takes players
-    /// meanwhile, its `/metrics` saying the database is away.
+    /// Starts again after serving or passing players on (the serving lock was lost, or a
+    /// hand-over failed): a database that cannot be reached now is waited for rather than an
+    /// error, and on a bus this server takes players meanwhile, its `/metrics` saying the
+    /// database is away.
     pub async fn start_again(cfg: ServerConfig) -> Result<Server, ServerError> {
         Self::start_inner(cfg, Limits::default(), Patience::WaitForDatabase).await
     }
@@ -398,6 +399,9 @@ impl Server {
                                 source,
                             })?;
                             passed_players_on = true;
+                            // At a first start an unreachable database still ends the start
+                            // (after the connect timeout), players taken meanwhile included:
+                            // the operator is told at once.
                             let lock = acquire.await;
                             // Its players reconnect, here (served now) or to the next server.
                             edge.shutdown().await;
@@ -847,8 +851,11 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         db.rows,
         db.errors,
         db.lost,
+        // Serving means holding the lock's connection to PostgreSQL: the database is there
+        // (servers that do not serve say whether they reach it).
         s.bus.as_ref().map_or(String::new(), |b| format!(
-            "# TYPE lanrage_server_bus_connected gauge\nlanrage_server_bus_connected {}\n",
+            "# TYPE lanrage_server_bus_connected gauge\nlanrage_server_bus_connected {}\n\
+             # TYPE lanrage_server_database_reachable gauge\nlanrage_server_database_reachable 1\n",
             u8::from(b.connected())
         )),
     );

@@ -49,8 +49,10 @@ fn connect(
 
 type Ready = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
 
-/// Whether PostgreSQL answered the serving lock's last connection attempt, for `/metrics` on
-/// a server that does not serve. Cloning shares it.
+/// Whether the serving lock's last connection attempt reached PostgreSQL and was let in, for
+/// `/metrics` on a server that does not serve. It starts true and turns false on the first
+/// failed attempt (a host that drops packets takes the connect timeout, 5 s). Cloning shares
+/// it.
 #[derive(Debug, Clone)]
 pub struct Reachability(Arc<AtomicBool>);
 
@@ -75,19 +77,22 @@ pub enum Patience {
     /// It is an error: a server starting says so (a wrong address or password is the
     /// operator's to fix).
     ReportUnreachable,
-    /// It is waited out: a server that served before and lost the database waits for it to
-    /// come back.
+    /// It is waited out: a server that served (or passed players on) before and lost the
+    /// database waits for it to come back.
     WaitForDatabase,
 }
 
 /// Connects again every two seconds until PostgreSQL answers; None when the caller stopped
-/// waiting meanwhile.
+/// waiting meanwhile. `said` is the error already logged: a different one is logged again (a
+/// PostgreSQL that came back refusing this server's password must not hide behind the refused
+/// connections before it).
 fn reconnect(
     config: &postgres::Config,
     tls: &MakeRustlsConnect,
     target: &str,
     ready: &Ready,
     reachable: &Reachability,
+    mut said: String,
 ) -> Option<postgres::Client> {
     reachable.set(false);
     loop {
@@ -95,10 +100,23 @@ fn reconnect(
             return None;
         }
         std::thread::sleep(WAIT_POLL * 4);
-        if let Ok(c) = connect(config, tls) {
-            tracing::info!(store = %target, "PostgreSQL answers again");
-            reachable.set(true);
-            return Some(c);
+        match connect(config, tls) {
+            Ok(c) => {
+                tracing::info!(store = %target, "PostgreSQL answers again");
+                reachable.set(true);
+                return Some(c);
+            }
+            Err(e) => {
+                let now = error(target, &e).to_string();
+                if now != said {
+                    if e.as_db_error().is_some() {
+                        tracing::error!(store = %target, error = %now, "PostgreSQL answers but refuses this server (check the store's user, password and database); trying again");
+                    } else {
+                        tracing::warn!(store = %target, error = %now, "still cannot reach PostgreSQL; trying again");
+                    }
+                    said = now;
+                }
+            }
         }
     }
 }
@@ -118,8 +136,9 @@ fn wait_for_lock(
         (Ok(c), _) => c,
         (Err(e), Patience::ReportUnreachable) => return Err(error(target, &e)),
         (Err(e), Patience::WaitForDatabase) => {
-            tracing::warn!(store = %target, error = %error(target, &e), "cannot reach PostgreSQL; trying again until it answers");
-            match reconnect(config, tls, target, ready, reachable) {
+            let said = error(target, &e).to_string();
+            tracing::warn!(store = %target, error = %said, "cannot reach PostgreSQL; trying again until it answers");
+            match reconnect(config, tls, target, ready, reachable, said) {
                 Some(c) => c,
                 None => return Ok(None),
             }
@@ -148,10 +167,13 @@ fn wait_for_lock(
                     said_waiting = true;
                 }
             }
-            Err(e) if !said_waiting => return Err(error(target, &e)),
+            Err(e) if !said_waiting && patience == Patience::ReportUnreachable => {
+                return Err(error(target, &e))
+            }
             Err(e) => {
-                tracing::warn!(store = %target, error = %error(target, &e), "PostgreSQL went away while this server waits to serve; trying again");
-                client = match reconnect(config, tls, target, ready, reachable) {
+                let said = error(target, &e).to_string();
+                tracing::warn!(store = %target, error = %said, "PostgreSQL went away while this server waits to serve; trying again");
+                client = match reconnect(config, tls, target, ready, reachable, said) {
                     Some(c) => c,
                     None => return Ok(None),
                 };
