@@ -1006,7 +1006,8 @@ impl Shared {
             while lanes.free() >= batch {
                 let mut bufs = lanes.take_free(batch);
                 let sizes = &mut sizes[..bufs.len()];
-                let read = self.tun.try_recv_batch(&mut st, &mut bufs, sizes);
+                let busy = !lanes.is_empty();
+                let read = self.tun.try_recv_batch(&mut st, &mut bufs, sizes, busy);
                 match lanes.queue_read(bufs, read, |i, buf| outgoing(buf, sizes, i)) {
                     Ok(0) => break,
                     Ok(_) => {}

@@ -55,15 +55,24 @@ impl Tun {
         self.0.recv_multiple(&mut st.original, bufs, sizes, 0).await
     }
 
-    /// Reads one batch if one is waiting, without waiting (`WouldBlock` if none). Asks the
-    /// kernel itself: the runtime's readiness goes stale while the reader is busy encrypting.
+    /// Reads one batch if one is waiting, without waiting (`WouldBlock` if none). A `busy`
+    /// reader (packets still queued to encrypt) asks the kernel itself: it has not let the
+    /// runtime update the TUN's readiness since. An idle one, just woken, goes through the
+    /// readiness, so a read that finds nothing also clears it and the next `recv_batch` goes
+    /// straight to sleep instead of asking the kernel once more (one system call per packet
+    /// on an idle path).
     pub(crate) fn try_recv_batch(
         &self,
         st: &mut RecvState,
         bufs: &mut [Vec<u8>],
         sizes: &mut [usize],
+        busy: bool,
     ) -> io::Result<usize> {
-        std::ops::Deref::deref(&self.0).recv_multiple(&mut st.original, bufs, sizes, 0)
+        if busy {
+            std::ops::Deref::deref(&self.0).recv_multiple(&mut st.original, bufs, sizes, 0)
+        } else {
+            self.0.try_recv_multiple(&mut st.original, bufs, sizes, 0)
+        }
     }
 
     /// Writes every buffer's packet, which starts at `offset` (the room before it is for the

@@ -74,6 +74,7 @@ impl Tun {
         _st: &mut RecvState,
         bufs: &mut [Vec<u8>],
         sizes: &mut [usize],
+        _busy: bool,
     ) -> io::Result<usize> {
         match self.read_waiting(bufs, sizes) {
             0 => Err(io::ErrorKind::WouldBlock.into()),
