@@ -93,9 +93,14 @@ fn servers_with(tag: &str, bus: bool, relays: bool) -> Option<Servers> {
     for (i, dir) in data.iter().enumerate() {
         servers.push(spawn_server(&mut w.lab, i, dir, &store, bus, relays));
         if i == 0 {
-            // The first serves; the second then waits for the serving lock.
-            w.lab
-                .wait_listening(SERVERS[0].0, "tcp", PORT, Duration::from_secs(15));
+            // The first serves; the second then waits for the serving lock. (Listening is not
+            // enough: a server whose database is farther away than the lock's 0.3 s to settle
+            // takes players on a bus before it serves.)
+            w.lab.wait_log(
+                servers[0],
+                "control server listening",
+                Duration::from_secs(15),
+            );
         }
     }
     w.lab.wait_log(
@@ -222,6 +227,24 @@ fn answered(out: &str) -> u32 {
         .unwrap_or_else(|| panic!("no ping summary: {out}"))
 }
 
+/// P0 pings P1 `count` times at 20 Hz; two seconds in, `meanwhile` runs. Returns the pings
+/// answered and what `meanwhile` returned.
+fn pinging<R>(lab: &Lab, count: u32, meanwhile: impl FnOnce() -> R) -> (u32, R) {
+    let (out, r) = std::thread::scope(|scope| {
+        let count = count.to_string();
+        let ping = scope.spawn(move || {
+            lab.run_stdout(
+                "p0",
+                &["ping", "-n", "-i", "0.05", "-c", &count, "10.66.0.2"],
+            )
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        let r = meanwhile();
+        (ping.join().unwrap(), r)
+    });
+    (answered(&out), r)
+}
+
 fn listening(lab: &Lab, ns: &str) -> bool {
     !lab.try_run(ns, &["ss", "-Htln", "sport = :8667"])
         .stdout
@@ -240,15 +263,7 @@ impl Servers {
         disrupt: impl FnOnce(&Lab),
     ) -> (u32, Duration, Duration) {
         let lab = &self.w.lab;
-        let (out, took_over_after, moved_after) = std::thread::scope(|scope| {
-            let count = pings.to_string();
-            let ping = scope.spawn(move || {
-                lab.run_stdout(
-                    "p0",
-                    &["ping", "-n", "-i", "0.05", "-c", &count, "10.66.0.2"],
-                )
-            });
-            std::thread::sleep(Duration::from_secs(2));
+        let (received, (took_over_after, moved_after)) = pinging(lab, pings, || {
             let disrupted = Instant::now();
             disrupt(lab);
             lab.wait_listening(SERVERS[1].0, "tcp", PORT, within);
@@ -260,10 +275,8 @@ impl Servers {
                         && st["control"]["server"] == self.urls[1].as_str()
                 })
             });
-            let moved_after = disrupted.elapsed();
-            (ping.join().unwrap(), took_over_after, moved_after)
+            (took_over_after, disrupted.elapsed())
         });
-        let received = answered(&out);
         (received, took_over_after, moved_after)
     }
 
@@ -372,14 +385,7 @@ fn when_nats_goes_away_players_move_to_the_serving_server_and_the_bus_comes_back
     let nats = s.nats.expect("the bus lab runs nats-server");
     let nats_pid = s.w.lab.pid(nats);
     let lab = &s.w.lab;
-    let (out, moved_after) = std::thread::scope(|scope| {
-        let ping = scope.spawn(|| {
-            lab.run_stdout(
-                "p0",
-                &["ping", "-n", "-i", "0.05", "-c", "200", "10.66.0.2"],
-            )
-        });
-        std::thread::sleep(Duration::from_secs(2));
+    let (received, moved_after) = pinging(lab, 200, || {
         let cut = Instant::now();
         // SAFETY: a process of this lab, still running (the lab reaps it below).
         unsafe { libc::kill(nats_pid as libc::pid_t, libc::SIGKILL) };
@@ -388,10 +394,8 @@ fn when_nats_goes_away_players_move_to_the_serving_server_and_the_bus_comes_back
             let st = s.w.players[1].status(lab);
             st["control"]["state"] == "connected" && st["control"]["server"] == s.urls[0].as_str()
         });
-        let moved_after = cut.elapsed();
-        (ping.join().unwrap(), moved_after)
+        cut.elapsed()
     });
-    let received = answered(&out);
     eprintln!("P1 on server A {moved_after:?} after NATS went; {received} of 200 pings answered");
     assert!(moved_after < Duration::from_secs(10), "{moved_after:?}");
     assert!(
@@ -530,14 +534,7 @@ fn when_postgres_goes_away_the_tunnels_keep_working_and_the_servers_recover() {
     };
     let lab = &s.w.lab;
     let pg = &mut s.pg;
-    let out = std::thread::scope(|scope| {
-        let ping = scope.spawn(|| {
-            lab.run_stdout(
-                "p0",
-                &["ping", "-n", "-i", "0.05", "-c", "300", "10.66.0.2"],
-            )
-        });
-        std::thread::sleep(Duration::from_secs(2));
+    let (received, ()) = pinging(lab, 300, || {
         pg.pause();
         // Nobody may serve without the database: A stops, B no longer hears a serving server.
         lab.wait_log(
@@ -563,9 +560,7 @@ fn when_postgres_goes_away_the_tunnels_keep_working_and_the_servers_recover() {
                 })
             },
         );
-        ping.join().unwrap()
     });
-    let received = answered(&out);
     eprintln!("{received} of 300 pings answered while PostgreSQL was away");
     assert!(
         received >= 295,
@@ -652,24 +647,15 @@ fn a_passing_server_that_dies_takes_its_players_offline_until_they_return() {
         ),
     );
     let passing = lab.pid(s.servers[1]);
-    let (out, offline_after) = std::thread::scope(|scope| {
-        let ping = scope.spawn(|| {
-            lab.run_stdout(
-                "p0",
-                &["ping", "-n", "-i", "0.05", "-c", "400", "10.66.0.2"],
-            )
-        });
-        std::thread::sleep(Duration::from_secs(2));
+    let (received, offline_after) = pinging(lab, 400, || {
         let killed = Instant::now();
         // SAFETY: a process of this lab, still running (the lab reaps it below).
         unsafe { libc::kill(passing as libc::pid_t, libc::SIGKILL) };
         support::wait_for(Duration::from_secs(25), "P1 shown offline to P0", || {
             connection_to(lab, &s.w.players[0], "10.66.0.2") == "offline"
         });
-        let offline_after = killed.elapsed();
-        (ping.join().unwrap(), offline_after)
+        killed.elapsed()
     });
-    let received = answered(&out);
     eprintln!("P1 offline {offline_after:?} after {b_ip} died; {received} of 400 pings answered");
     // Offline after 10 s of silence, seen at the serving server's next presence tick.
     assert!(
