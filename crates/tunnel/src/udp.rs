@@ -42,11 +42,23 @@ impl Registered {
         }
     }
 
-    /// The kernel said the socket is empty: the runtime's read readiness goes too.
-    fn drained(&self) {
-        let _ = self.0.try_io(Interest::READABLE, |_| {
-            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-        });
+    /// Runs a read that asks the kernel itself (the runtime's readiness is stale for a reader
+    /// that has been busy), and when the kernel finds nothing clears the readiness too, so the
+    /// next `recv_with` sleeps at once instead of asking again. The readiness is taken before
+    /// the read, as tokio's own `try_io` does: a datagram that arrives after it raises a newer
+    /// one that the clear leaves alone, whichever thread drives the runtime.
+    fn try_read<R>(&self, f: impl FnOnce(&std::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        // Polled once without a waker to keep: dropping it leaves no waiter behind.
+        let mut ready = std::pin::pin!(self.0.readable());
+        match ready.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(mut guard)) => match guard.try_io(|fd| f(fd.get_ref())) {
+                Ok(r) => r,
+                Err(_would_block) => Err(io::ErrorKind::WouldBlock.into()),
+            },
+            _ => f(self.get()),
+        }
     }
 
     async fn send_with<R>(
@@ -63,10 +75,17 @@ impl Registered {
     }
 
     /// Waits until the send buffer has room, on a registration of a duplicate descriptor for
-    /// writing alone (epoll keeps one per descriptor), dropped after the wait. Registering
-    /// reports the socket writable at once if room came meanwhile, so no wake-up is lost.
+    /// writing alone (epoll keys its entries by descriptor, and tokio cannot change a
+    /// registration's interest), dropped after the wait. Registering reports the socket
+    /// writable at once if room came meanwhile, so no wake-up is lost. On veth this never
+    /// happened in a bulk transfer; on a NIC whose send buffer is capped small
+    /// (`net.core.wmem_max`) a fast sender meets it now and then, for four system calls.
     async fn room(&self) -> io::Result<()> {
-        let dup = self.get().try_clone()?;
+        let Ok(dup) = self.get().try_clone() else {
+            // No descriptor to spare: a short pause instead of dropping the datagrams.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            return Ok(());
+        };
         // SAFETY: as in `new`: the duplicate owns its descriptor for the registration's life.
         let fd =
             unsafe { tokio::io::unix::AsyncFd::register_with_interest(dup, Interest::WRITABLE) }?;
@@ -102,10 +121,18 @@ impl Registered {
         }
     }
 
-    fn drained(&self) {
-        let _ = self.0.try_io(Interest::READABLE, || {
-            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-        });
+    /// A read that asks the system itself; one that finds nothing re-arms the readiness.
+    fn try_read<R>(
+        &self,
+        f: impl FnOnce(&tokio::net::UdpSocket) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let got = f(&self.0);
+        if matches!(&got, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            let _ = self.0.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
+        got
     }
 
     async fn send_with<R>(
@@ -303,11 +330,8 @@ impl BatchUdp {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> io::Result<usize> {
-        let got = self.state.recv(self.sock.get().into(), bufs, meta);
-        if matches!(&got, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            self.sock.drained();
-        }
-        got
+        self.sock
+            .try_read(|sock| self.state.recv(sock.into(), bufs, meta))
     }
 
     /// Receives a batch; each `meta[i]` describes `bufs[i]`, which holds `len` bytes made of
