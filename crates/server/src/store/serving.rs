@@ -82,18 +82,21 @@ pub enum Patience {
     WaitForDatabase,
 }
 
-/// Connects again every two seconds until PostgreSQL answers; None when the caller stopped
-/// waiting meanwhile. `said` is the error already logged: a different one is logged again (a
-/// PostgreSQL that came back refusing this server's password must not hide behind the refused
-/// connections before it).
+/// Says why (`failed`, in the words of `why`) and connects again every two seconds until
+/// PostgreSQL answers; None when the caller stopped waiting meanwhile. Each different error is
+/// logged again (a PostgreSQL that came back refusing this server's password must not hide
+/// behind the refused connections before it).
 fn reconnect(
     config: &postgres::Config,
     tls: &MakeRustlsConnect,
     target: &str,
     ready: &Ready,
     reachable: &Reachability,
-    mut said: String,
+    failed: &postgres::Error,
+    why: &str,
 ) -> Option<postgres::Client> {
+    let mut said = error(target, failed).to_string();
+    tracing::warn!(store = %target, error = %said, "{why}");
     reachable.set(false);
     loop {
         if ready.is_closed() {
@@ -136,9 +139,8 @@ fn wait_for_lock(
         (Ok(c), _) => c,
         (Err(e), Patience::ReportUnreachable) => return Err(error(target, &e)),
         (Err(e), Patience::WaitForDatabase) => {
-            let said = error(target, &e).to_string();
-            tracing::warn!(store = %target, error = %said, "cannot reach PostgreSQL; trying again until it answers");
-            match reconnect(config, tls, target, ready, reachable, said) {
+            let why = "cannot reach PostgreSQL; trying again until it answers";
+            match reconnect(config, tls, target, ready, reachable, &e, why) {
                 Some(c) => c,
                 None => return Ok(None),
             }
@@ -171,9 +173,8 @@ fn wait_for_lock(
                 return Err(error(target, &e))
             }
             Err(e) => {
-                let said = error(target, &e).to_string();
-                tracing::warn!(store = %target, error = %said, "PostgreSQL went away while this server waits to serve; trying again");
-                client = match reconnect(config, tls, target, ready, reachable, said) {
+                let why = "PostgreSQL went away while this server waits to serve; trying again";
+                client = match reconnect(config, tls, target, ready, reachable, &e, why) {
                     Some(c) => c,
                     None => return Ok(None),
                 };
