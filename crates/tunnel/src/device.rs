@@ -687,6 +687,12 @@ impl Drop for DataRuntime {
 /// Decrypted packets waiting to be written to the TUN in one batch (tun-rs coalesces them
 /// into GRO super-packets where it can). Each buffer holds `TUN_OFFSET` bytes for the
 /// offload header, then one packet; the first `used` are filled.
+///
+/// A batch of several keeps room behind each packet for the packets coalesced into it
+/// (memory is only touched as it fills): without it tun-rs writes every packet of a download
+/// on its own, and the kernel runs its whole TCP receive path once per 1,400 bytes inside
+/// our write. Measured with perf on a single TCP stream: a third of the receiving data
+/// thread's time, and ten times wireguard-go's TUN writes for the same bytes.
 struct TunBatch {
     bufs: Vec<Vec<u8>>,
     used: usize,
@@ -698,8 +704,19 @@ struct TunBatch {
 impl TunBatch {
     fn new(slots: usize, mtu: usize) -> Self {
         let full = TUN_OFFSET + mtu + 128;
+        let capacity = if slots > 1 {
+            full.max(2 * TUN_OFFSET + crate::os::TUN_COALESCED_MAX)
+        } else {
+            full
+        };
         TunBatch {
-            bufs: (0..slots.max(1)).map(|_| vec![0u8; full]).collect(),
+            bufs: (0..slots.max(1))
+                .map(|_| {
+                    let mut buf = Vec::with_capacity(capacity);
+                    buf.resize(full, 0);
+                    buf
+                })
+                .collect(),
             used: 0,
             full,
             gro: crate::os::SendState::default(),

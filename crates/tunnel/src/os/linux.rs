@@ -10,6 +10,11 @@ use crate::config::DeviceConfig;
 /// Packets per TUN read or write.
 pub(crate) const TUN_BATCH: usize = tun_rs::IDEAL_BATCH_SIZE;
 
+/// The largest packet a batched TUN write coalesces into (an IP packet's length field). tun-rs
+/// appends the packets it coalesces to the first one's buffer, so that buffer must be able to
+/// hold this much: where it cannot, every packet is written on its own.
+pub(crate) const TUN_COALESCED_MAX: usize = 65_535;
+
 /// Scratch space for one reader: the offload read lands here before it is split.
 pub(crate) struct RecvState {
     original: Vec<u8>,

@@ -15,6 +15,9 @@ use crate::wintun_dll;
 /// Packets taken per wake-up: one blocking read, then whatever is already queued.
 pub(crate) const TUN_BATCH: usize = 64;
 
+/// Wintun takes packets one by one: nothing is coalesced.
+pub(crate) const TUN_COALESCED_MAX: usize = 0;
+
 /// A child program that opens no console window (the app has none to share).
 const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 
