@@ -155,6 +155,19 @@ impl Node {
         lab.run_stdout(&self.ns, &["ip", "-d", "link", "show", &self.ifname])
     }
 
+    /// Packets and bytes the kernel received from the node's TUN so far: a coalesced write
+    /// counts as one packet.
+    fn tun_received(&self, lab: &Lab) -> (u64, u64) {
+        let counter = |name: &str| {
+            let path = format!("/sys/class/net/{}/statistics/{name}", self.ifname);
+            let text = lab.run_stdout(&self.ns, &["cat", &path]);
+            text.trim()
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("{path}: {text:?}: {e}"))
+        };
+        (counter("rx_packets"), counter("rx_bytes"))
+    }
+
     /// `lanrage status --json` inside the node's namespace.
     fn status(&self, lab: &Lab) -> serde_json::Value {
         let data = self.dir.path().join("data");
@@ -1180,8 +1193,27 @@ fn a_tunnel_without_kernel_offload_talks_to_one_with_it() {
     lab.wait_ping("a", "10.66.0.2", Duration::from_secs(10));
     lab.wait_ping("b", "10.66.0.1", Duration::from_secs(5));
     // Bulk both ways: B's coalesced super-packets and GSO sends meet A's one-by-one path.
+    // What reaches each kernel: B coalesces a download into super-packets before its TUN
+    // write (a download costs its kernel one pass per 64 KB, not per 1,400 bytes), A
+    // without offload writes each packet on its own.
+    let average = |n: &Node, before: (u64, u64)| {
+        let (packets, bytes) = n.tun_received(&lab);
+        (bytes - before.1) / (packets - before.0).max(1)
+    };
+    let before = b.tun_received(&lab);
     tcp_transfer(&lab, &a, &b, 20_000_000);
+    let coalesced = average(&b, before);
+    assert!(
+        coalesced > 8_000,
+        "B wrote the download to its TUN {coalesced} bytes at a time: not coalesced"
+    );
+    let before = a.tun_received(&lab);
     tcp_transfer(&lab, &b, &a, 20_000_000);
+    let single = average(&a, before);
+    assert!(
+        single <= 1_420,
+        "A without offload wrote {single} bytes at a time, more than its MTU"
+    );
     for n in [&a, &b] {
         assert_eq!(n.status(&lab)["tunnel"]["rx_rejected"].as_u64(), Some(0));
     }
