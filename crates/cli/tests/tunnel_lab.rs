@@ -571,8 +571,19 @@ fn three_peer_mesh_survives_removing_one_at_run_time() {
 /// Which real WireGuard implementation to interoperate with.
 #[derive(Clone, Copy, Debug)]
 enum Other {
+    /// Debian's (a 2022 release).
     WireguardGo,
+    /// A current build with the batching and offload data path, given by path in
+    /// `WIREGUARD_GO_CURRENT` (built by hand: the project ships none; see `scripts/bench-tunnel`).
+    WireguardGoCurrent,
     BoringtunCli,
+}
+
+/// The current wireguard-go `WIREGUARD_GO_CURRENT` names, if any.
+fn current_wireguard_go() -> Option<String> {
+    std::env::var("WIREGUARD_GO_CURRENT")
+        .ok()
+        .filter(|p| !p.is_empty())
 }
 
 /// Brings up `other` in `node`'s namespace as a kernel-style WireGuard interface configured
@@ -595,6 +606,15 @@ fn start_other(lab: &mut Lab, kind: Other, node: &mut Node, peer: &Node, with_en
             &["wireguard-go", "-f", &ifname],
             &[("LOG_LEVEL", "error")],
         ),
+        Other::WireguardGoCurrent => {
+            let bin = current_wireguard_go().unwrap();
+            lab.spawn(
+                &node.ns,
+                "wireguard-go-current",
+                &[&bin, "-f", &ifname],
+                &[("LOG_LEVEL", "error")],
+            )
+        }
         Other::BoringtunCli => {
             let bin = support::find_on_path("boringtun-cli").unwrap();
             lab.spawn(
@@ -639,6 +659,20 @@ fn start_other(lab: &mut Lab, kind: Other, node: &mut Node, peer: &Node, with_en
 fn interop(kind: Other, lanrage_initiates: bool) {
     let tool = match kind {
         Other::WireguardGo => "wireguard-go",
+        Other::WireguardGoCurrent => {
+            let Some(bin) = current_wireguard_go() else {
+                eprintln!(
+                    "skipped: no WIREGUARD_GO_CURRENT=/path/to/wireguard-go given (a current \
+                     build, made by hand; Debian's is tested by the other interop tests)"
+                );
+                return;
+            };
+            assert!(
+                std::path::Path::new(&bin).is_file(),
+                "WIREGUARD_GO_CURRENT={bin} is not a file"
+            );
+            "wg"
+        }
         Other::BoringtunCli => "boringtun-cli",
     };
     if !lab_ready(&["wg", "socat", tool]) {
@@ -673,6 +707,16 @@ fn interop_wireguard_go_lanrage_initiates() {
 #[test]
 fn interop_wireguard_go_initiates() {
     interop(Other::WireguardGo, false);
+}
+
+#[test]
+fn interop_current_wireguard_go_lanrage_initiates() {
+    interop(Other::WireguardGoCurrent, true);
+}
+
+#[test]
+fn interop_current_wireguard_go_initiates() {
+    interop(Other::WireguardGoCurrent, false);
 }
 
 #[test]
