@@ -839,6 +839,21 @@ fn outgoing(buf: Vec<u8>, sizes: &[usize], i: usize) -> Outgoing {
 }
 
 /// The `i`th buffer of a receive batch.
+/// Lets the other direction run after a chunk of bulk, if more is waiting.
+///
+/// Both directions share the data thread, and a loop with work waiting never waits for
+/// anything: its reads and sends find their sockets ready. Without a yield, a download kept
+/// that direction's task running and the other direction's packets (a game's replies, the
+/// download's own acknowledgements) waited in their socket for it to run dry. Measured with
+/// tcpdump on both TUNs during one TCP stream: the reply half of a ping that followed the
+/// download took 1.7 ms at the median, 0.25 ms with the yield. A yield lets the runtime poll
+/// its I/O driver before the task runs again, so a waiting direction is woken at once.
+async fn yield_while_busy<T: crate::lanes::Queued>(lanes: &Lanes<T>) {
+    if !lanes.is_empty() {
+        tokio::task::yield_now().await;
+    }
+}
+
 fn received_in(buf: Vec<u8>, meta: &[RecvMeta], i: usize) -> Received {
     match meta.get(i) {
         Some(m) => Received::new(buf, m.len, m.stride, m.addr),
@@ -1045,6 +1060,7 @@ impl Shared {
                 lanes.recycle(p.buf);
             }
             out.flush(&self.udp).await;
+            yield_while_busy(&lanes).await;
         }
     }
 
@@ -1128,6 +1144,7 @@ impl Shared {
             }
             self.write_tun(&mut tun).await;
             self.send_replies(&mut replies).await;
+            yield_while_busy(&lanes).await;
         }
     }
 
