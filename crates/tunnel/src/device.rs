@@ -838,7 +838,6 @@ fn outgoing(buf: Vec<u8>, sizes: &[usize], i: usize) -> Outgoing {
     Outgoing { buf, len }
 }
 
-/// The `i`th buffer of a receive batch.
 /// Lets the other direction run after a chunk of bulk, if more is waiting.
 ///
 /// Both directions share the data thread, and a loop with work waiting never waits for
@@ -854,6 +853,7 @@ async fn yield_while_busy<T: crate::lanes::Queued>(lanes: &Lanes<T>) {
     }
 }
 
+/// The `i`th buffer of a receive batch.
 fn received_in(buf: Vec<u8>, meta: &[RecvMeta], i: usize) -> Received {
     match meta.get(i) {
         Some(m) => Received::new(buf, m.len, m.stride, m.addr),

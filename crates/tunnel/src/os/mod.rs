@@ -2,8 +2,8 @@
 //! of packets through it, and the host routes that bring games' discovery into it.
 //!
 //! Each OS module has the same shape ([`Tun`], [`RecvState`], [`SendState`], [`TUN_BATCH`],
-//! [`TUN_COALESCED_MAX`], [`add_host_routes`], [`remove_host_routes`]); `device.rs` uses that shape and does not know
-//! which one it runs on.
+//! [`TUN_COALESCED_MAX`], [`add_host_routes`], [`remove_host_routes`]); `device.rs` uses that
+//! shape and does not know which one it runs on.
 //!
 //! Why host routes: games send limited broadcasts (255.255.255.255) and multicast (Minecraft's
 //! LAN worlds to 224.0.2.60) from unbound sockets that choose no interface; the OS sends those
