@@ -657,8 +657,9 @@ fn start_other(lab: &mut Lab, kind: Other, node: &mut Node, peer: &Node, with_en
 }
 
 fn interop(kind: Other, lanrage_initiates: bool) {
-    let tool = match kind {
-        Other::WireguardGo => "wireguard-go",
+    // What the lab needs besides `wg` and `socat`: the other implementation, if on the path.
+    let tool: &[&str] = match kind {
+        Other::WireguardGo => &["wireguard-go"],
         Other::WireguardGoCurrent => {
             let Some(bin) = current_wireguard_go() else {
                 eprintln!(
@@ -671,11 +672,11 @@ fn interop(kind: Other, lanrage_initiates: bool) {
                 std::path::Path::new(&bin).is_file(),
                 "WIREGUARD_GO_CURRENT={bin} is not a file (give an absolute path)"
             );
-            "wg"
+            &[]
         }
-        Other::BoringtunCli => "boringtun-cli",
+        Other::BoringtunCli => &["boringtun-cli"],
     };
-    if !lab_ready(&["wg", "socat", tool]) {
+    if !lab_ready(&[&["wg", "socat"], tool].concat()) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
