@@ -19,8 +19,9 @@
 //! short tail of a bulk run included) is never split across lanes.
 
 use std::collections::VecDeque;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 /// The largest datagram of the fast lane on receive: a WireGuard data message (16-byte header,
 /// 16-byte tag) around an inner packet of up to [`FAST_MAX_PACKET`] bytes. Game state updates,
@@ -142,10 +143,13 @@ impl Queued for Outgoing {
     }
 }
 
+/// Seeded at random once per process: a peer cannot pick a source port that shares another
+/// member's bucket (and so hold that member's game behind its own download) without knowing
+/// the seed.
+static FLOW_HASHER: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
+
 fn hash(value: &impl Hash) -> u64 {
-    let mut h = DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
+    FLOW_HASHER.hash_one(value)
 }
 
 /// Work waiting in two lanes, and the free buffers to read into.
