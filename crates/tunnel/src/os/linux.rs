@@ -62,10 +62,10 @@ impl Tun {
 
     /// Reads one batch if one is waiting, without waiting (`WouldBlock` if none). A `busy`
     /// reader (packets still queued to encrypt) asks the kernel itself: the runtime updates
-    /// the TUN's readiness only when the task yields, so it may be stale. An idle one, just woken, goes through the
-    /// readiness, so a read that finds nothing also clears it and the next `recv_batch` goes
-    /// straight to sleep instead of asking the kernel once more (one system call per packet
-    /// on an idle path).
+    /// the TUN's readiness only when the task yields, so it may be stale. An idle one, just
+    /// woken, goes through the readiness, so a read that finds nothing also clears it and the
+    /// next `recv_batch` goes straight to sleep instead of asking the kernel once more (one
+    /// system call per packet on an idle path).
     pub(crate) fn try_recv_batch(
         &self,
         st: &mut RecvState,
